@@ -1,0 +1,387 @@
+/*
+ * cmd_demo.c — `duka demo`: the whole product on one machine in a minute. A hub and a till
+ * on SQLite in a fresh folder, a seeded Kenyan catalog, and the promise shown live: a sale
+ * made while the hub is stopped arrives at the hub, once, after it starts again.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "cli/cli.h"
+#include "common/clock.h"
+#include "common/money.h"
+#include "hub/hub_store.h"
+#include "hub/product_import.h"
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "store/db.h"
+#include "sync/sync_client.h"
+#include "till/checkout.h"
+#include "till/till_db.h"
+#include "till/till_status.h"
+
+#define DEMO_WAIT_MS 30000
+
+/* A corner shop in Nairobi: prices in KES, VAT inclusive, eTIMS bands. */
+static const char demo_catalog[] =
+    "sku,name,price,tax,stock,category\n"
+    "MAIZE2KG,Jogoo Maize Flour 2kg,185.00,C,120,Flour\n"
+    "UNGA2KG,Pembe Home Baking Flour 2kg,210.00,C,80,Flour\n"
+    "RICE1KG,Pishori Rice 1kg,230.00,B,60,Grains\n"
+    "SUGAR1KG,Kabras Sugar 1kg,190.00,E,100,Sugar\n"
+    "MILK500,Brookside Milk 500ml,65.00,A,200,Dairy\n"
+    "MILK1L,Fresha Milk 1L,125.00,A,90,Dairy\n"
+    "YOGHURT500,Tuzo Yoghurt 500ml,140.00,B,40,Dairy\n"
+    "BREAD400,Supaloaf White Bread 400g,65.00,C,70,Bakery\n"
+    "EGGS30,Kienyeji Eggs tray of 30,450.00,A,25,Fresh\n"
+    "TOMATO1KG,Tomatoes 1kg,120.00,A,50,Fresh\n"
+    "ONION1KG,Red Onions 1kg,110.00,A,50,Fresh\n"
+    "SUKUMA,Sukuma Wiki bunch,30.00,A,100,Fresh\n"
+    "COOKOIL1L,Fresh Fri Cooking Oil 1L,360.00,B,45,Cooking\n"
+    "COOKFAT1KG,Kimbo Cooking Fat 1kg,420.00,B,30,Cooking\n"
+    "SALT1KG,Kensalt 1kg,45.00,B,80,Cooking\n"
+    "TEA250,Kericho Gold Tea 250g,160.00,B,60,Beverages\n"
+    "COFFEE100,Dormans Coffee 100g,380.00,B,20,Beverages\n"
+    "SODA500,Coca-Cola 500ml,70.00,B,150,Beverages\n"
+    "WATER1L,Dasani Water 1L,60.00,B,150,Beverages\n"
+    "JUICE1L,Pick n Peel Mango Juice 1L,220.00,B,35,Beverages\n"
+    "SOAPBAR,Menengai Bar Soap 800g,175.00,B,60,Household\n"
+    "OMO1KG,Omo Washing Powder 1kg,330.00,B,40,Household\n"
+    "TISSUE10,Rosy Toilet Tissue 10 pack,420.00,B,30,Household\n"
+    "MATCHES,Kiberiti Matches 10 boxes,50.00,B,100,Household\n"
+    "AIRTIME100,Safaricom Airtime KES 100,100.00,D,1000,Airtime\n"
+    "PARAFFIN1L,Paraffin 1L,180.00,B,60,Fuel\n"
+    "CHARCOAL,Charcoal 2kg tin,150.00,D,40,Fuel\n"
+    "BEANS1KG,Rosecoco Beans 1kg,220.00,A,45,Grains\n"
+    "NDENGU1KG,Green Grams Ndengu 1kg,240.00,A,35,Grains\n"
+    "SAFARI,Safari Biscuits 500g,150.00,B,50,Snacks\n"
+    "CRISPS,Tropical Heat Crisps 150g,120.00,B,60,Snacks\n";
+
+static volatile sig_atomic_t demo_stop = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    demo_stop = 1;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !demo_stop) {
+    }
+}
+
+/* Starts `duka ARGS…` as a child with stdout/stderr into log_path; it dies with us. */
+static pid_t spawn(const char *log_path, char *const args[])
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(1);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+    }
+    execv("/proc/self/exe", args);
+    _exit(127);
+}
+
+static void stop_child(pid_t *pid)
+{
+    if (*pid <= 0)
+        return;
+    kill(*pid, SIGTERM);
+    int status;
+    for (int i = 0; i < 100; i++) {
+        if (waitpid(*pid, &status, WNOHANG) == *pid) {
+            *pid = 0;
+            return;
+        }
+        sleep_ms(50);
+    }
+    kill(*pid, SIGKILL);
+    waitpid(*pid, &status, 0);
+    *pid = 0;
+}
+
+static bool wait_http(const char *url, long deadline_ms)
+{
+    int64_t end = duka_monotonic_ms() + deadline_ms;
+    while (duka_monotonic_ms() < end && !demo_stop) {
+        duka_http_reply r;
+        duka_err e = {0};
+        if (duka_http_request("GET", url, NULL, NULL, 0, 2000, &r, &e) == DUKA_OK) {
+            long st = r.status;
+            duka_http_reply_free(&r);
+            if (st == 200)
+                return true;
+        }
+        sleep_ms(100);
+    }
+    return false;
+}
+
+/* True once the hub database holds receipt_no. */
+static bool hub_has_receipt(const char *hub_db, const char *business, const char *receipt_no)
+{
+    duka_hub_store *s = NULL;
+    duka_err e = {0};
+    json_t *rep = NULL;
+    bool found = false;
+    if (duka_hub_store_open(hub_db, false, &s, &e) == DUKA_OK &&
+        duka_hub_report(s, business, &rep, &e) == DUKA_OK) {
+        size_t i;
+        const json_t *r;
+        json_array_foreach(json_object_get(rep, "receipts"), i, r)
+            found = found || strcmp(json_string_value(r), receipt_no) == 0;
+    }
+    json_decref(rep);
+    duka_hub_store_close(s);
+    return found;
+}
+
+static bool wait_receipt(const char *hub_db, const char *business, const char *receipt_no)
+{
+    int64_t end = duka_monotonic_ms() + DEMO_WAIT_MS;
+    while (duka_monotonic_ms() < end && !demo_stop) {
+        if (hub_has_receipt(hub_db, business, receipt_no))
+            return true;
+        sleep_ms(200);
+    }
+    return false;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "duka demo: %s\n", what);
+    return 1;
+}
+
+static int dir_is_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            empty = 0;
+    closedir(d);
+    return empty;
+}
+
+static duka_rc sell(const char *till_db, const char *item1, const char *item2, duka_sale *sale,
+                    duka_err *err)
+{
+    sqlite3 *db = NULL;
+    duka_checkout_item items[2];
+    duka_checkout_payment pay;
+    char cmd_id[DUKA_UUID_STR_LEN + 1];
+    duka_rc rc = duka_till_db_open(till_db, false, &db, err);
+    if (rc == DUKA_OK && (rc = duka_checkout_parse_item(item1, 1, &items[0], err)) == DUKA_OK &&
+        (rc = duka_checkout_parse_item(item2, 2, &items[1], err)) == DUKA_OK &&
+        (rc = duka_checkout_parse_payment("cash", &pay, err)) == DUKA_OK)
+        rc = duka_checkout_commit(db, NULL, items, 2, &pay, sale, cmd_id, err);
+    duka_db_close(db);
+    return rc;
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    const char *cmd = "demo";
+    cli_option opts[] = {{"dir", true, NULL}, {"listen", true, NULL}};
+    cli_args args = {.options = opts, .option_count = 2};
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    char dir[512], host[64], hub_listen[96], hub_url[128], till_url[128];
+    char hub_db[600], till_db[600], csv[600], hub_log[600], till_log[600], health[160];
+    const char *listen = cli_get(&args, "listen") ? cli_get(&args, "listen") : "127.0.0.1:8080";
+    const char *colon = strrchr(listen, ':');
+    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+    if (colon == NULL || port < 1 || port > 65534 || (size_t)(colon - listen) >= sizeof(host))
+        return cli_usage_error(cmd, "--listen '%s' is not HOST:PORT (port 1-65534)", listen);
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+    snprintf(hub_listen, sizeof(hub_listen), "%s:%ld", host, port + 1);
+    snprintf(hub_url, sizeof(hub_url), "http://%s", hub_listen);
+    snprintf(till_url, sizeof(till_url), "http://%s", listen);
+    if (cli_get(&args, "dir")) {
+        snprintf(dir, sizeof(dir), "%s", cli_get(&args, "dir"));
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return fail("cannot create --dir folder");
+        if (dir_is_empty(dir) != 1) {
+            fprintf(stderr, "duka demo: --dir '%s' is not an empty folder; give a new one\n", dir);
+            return 1;
+        }
+    } else {
+        snprintf(dir, sizeof(dir), "/tmp/duka-demo-XXXXXX");
+        if (mkdtemp(dir) == NULL)
+            return fail("cannot create a folder under /tmp");
+    }
+    snprintf(hub_db, sizeof(hub_db), "%s/hub.db", dir);
+    snprintf(till_db, sizeof(till_db), "%s/till.db", dir);
+    snprintf(csv, sizeof(csv), "%s/catalog.csv", dir);
+    snprintf(hub_log, sizeof(hub_log), "%s/hub.log", dir);
+    snprintf(till_log, sizeof(till_log), "%s/till.log", dir);
+    snprintf(health, sizeof(health), "%s/v1/health", hub_url);
+
+    /* Ctrl-C ends the demo; children are stopped cleanly on the way out. */
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    duka_err err = {0};
+    duka_hub_store *store = NULL;
+    char business[DUKA_BUSINESS_ID_LEN + 1], token[DUKA_TOKEN_MAX + 1];
+    int imported = 0;
+    FILE *f = fopen(csv, "w");
+    if (f == NULL || fputs(demo_catalog, f) < 0 || fclose(f) != 0)
+        return fail("cannot write the demo catalog");
+    if (duka_hub_store_open(hub_db, true, &store, &err) ||
+        duka_hub_business_create(store, "Mama Njeri's Duka", business, &err) ||
+        duka_product_import_file(store, business, csv, &imported, &err) ||
+        duka_hub_device_add(store, business, "T01", token, &err)) {
+        duka_hub_store_close(store);
+        return cli_fail(cmd, &err);
+    }
+    duka_hub_store_close(store);
+
+    say("duka demo — everything lives in %s", dir);
+    say("  business  Mama Njeri's Duka (%s), %d products", business, imported);
+    pid_t hub = 0, till = 0;
+    char *hub_args[] = {"duka", "hub", "--db", hub_db, "--listen", hub_listen, NULL};
+    char till_listen[96];
+    snprintf(till_listen, sizeof(till_listen), "%s", listen);
+    char *till_args[] = {"duka", "till", "--db", till_db, "--listen", till_listen,
+                         "--sync-interval", "2", NULL};
+    int rc = 1;
+    hub = spawn(hub_log, hub_args);
+    if (!wait_http(health, 10000)) {
+        fprintf(stderr, "duka demo: the hub did not start on %s (see %s)\n", hub_listen, hub_log);
+        goto out;
+    }
+    say("  hub       %s  (database %s, log %s)", hub_url, hub_db, hub_log);
+    {
+        /* till init, in-process: check the token, create the database, pull the catalog. */
+        sqlite3 *db = NULL;
+        int64_t pulled = 0;
+        if (duka_sync_check_hub(hub_url, token, "T01", &err) ||
+            duka_till_db_open(till_db, true, &db, &err) || duka_db_begin(db, &err) ||
+            duka_meta_set(db, DUKA_META_TERMINAL, "T01", &err) ||
+            duka_meta_set(db, DUKA_META_HUB_URL, hub_url, &err) ||
+            duka_meta_set(db, DUKA_META_TOKEN, token, &err) || duka_db_commit(db, &err) ||
+            duka_sync_pull(db, &pulled, &err)) {
+            duka_db_close(db);
+            cli_fail(cmd, &err);
+            goto out;
+        }
+        duka_db_close(db);
+    }
+    till = spawn(till_log, till_args);
+    {
+        char st_url[160];
+        snprintf(st_url, sizeof(st_url), "%s/api/status", till_url);
+        if (!wait_http(st_url, 10000)) {
+            fprintf(stderr, "duka demo: the till did not start on %s (see %s)\n", listen, till_log);
+            goto out;
+        }
+    }
+    say("  till T01  %s  (database %s, log %s; syncs every 2 s)", till_url, till_db, till_log);
+    putchar('\n');
+
+    duka_sale *sale = duka_sale_new();
+    char total[32];
+    if (sale == NULL || sell(till_db, "MAIZE2KG", "MILK500*2", sale, &err)) {
+        duka_sale_free(sale);
+        cli_fail(cmd, &err);
+        goto out;
+    }
+    duka_format_cents(sale->total_cents, total, sizeof(total));
+    say("1. Online sale %s, KES %s ...", sale->receipt_no, total);
+    if (wait_receipt(hub_db, business, sale->receipt_no))
+        say("   reached the hub.");
+    say("2. Power cut at the back office: stopping the hub.");
+    stop_child(&hub);
+    if (sell(till_db, "SUGAR1KG", "BREAD400*2", sale, &err)) {
+        duka_sale_free(sale);
+        cli_fail(cmd, &err);
+        goto out;
+    }
+    duka_format_cents(sale->total_cents, total, sizeof(total));
+    char receipt[DUKA_RECEIPT_NO_MAX + 1];
+    snprintf(receipt, sizeof(receipt), "%s", sale->receipt_no);
+    duka_sale_free(sale);
+    say("   The till keeps selling: sale %s, KES %s, committed with the hub down (sync pending).",
+        receipt, total);
+    sleep_ms(2500);
+    say("3. Power is back: starting the hub again.");
+    int64_t t0 = duka_monotonic_ms();
+    hub = spawn(hub_log, hub_args);
+    if (!wait_http(health, 10000)) {
+        fprintf(stderr, "duka demo: the hub did not restart (see %s)\n", hub_log);
+        goto out;
+    }
+    if (!wait_receipt(hub_db, business, receipt)) {
+        if (!demo_stop)
+            fprintf(stderr, "duka demo: sale %s did not reach the hub within %d s (see %s)\n",
+                    receipt, DEMO_WAIT_MS / 1000, till_log);
+        rc = demo_stop ? 0 : 1;
+        goto out;
+    }
+    say("   Sale %s arrived at the hub %.1f s after it came back — once, with the same receipt "
+        "number.",
+        receipt, (double)(duka_monotonic_ms() - t0) / 1000.0);
+    putchar('\n');
+    say("Try, in another terminal (the demo keeps running until Ctrl-C):");
+    say("  build/duka sell --db %s RICE1KG SUKUMA*3 --pay mpesa:QK12AB34CD", till_db);
+    say("  build/duka status --db %s", till_db);
+    say("  build/duka queue --db %s --json", till_db);
+    say("  build/duka hub report --db %s --business %s", hub_db, business);
+    say("  curl -s %s/api/status", till_url);
+    say("  curl -s -X POST %s/api/sales -d '{\"items\":[{\"sku\":\"SODA500\",\"qty\":2}],\"pay\":\"cash\"}'",
+        till_url);
+    say("Stop the hub (kill %d) and keep selling: the sales wait in the till's outbox.", (int)hub);
+    while (!demo_stop)
+        pause();
+    rc = 0;
+out:
+    say("Stopping the till and the hub ...");
+    stop_child(&till);
+    stop_child(&hub);
+    say("Stopped. The data stays in %s.", dir);
+    return rc;
+}

@@ -1,0 +1,215 @@
+/* cmd_hub.c — hub-side commands: hub (serve), hub init, hub report, device add,
+ * product import, product archive. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/clock.h"
+#include "common/limits.h"
+#include "hub/hub_server.h"
+#include "hub/hub_store.h"
+#include "hub/product_import.h"
+#include "common/money.h"
+#include "protocol/sale.h"
+
+static void format_cents_field(const json_t *o, const char *key, char *buf, size_t n)
+{
+    duka_format_cents((int64_t)json_integer_value(json_object_get(o, key)), buf, n);
+}
+
+#define OPTS(...)                                                                          \
+    cli_option opts[] = {__VA_ARGS__};                                                     \
+    cli_args args = {.options = opts, .option_count = (int)(sizeof(opts) / sizeof(opts[0]))}
+
+int cmd_hub_serve(int argc, char **argv)
+{
+    const char *cmd = "hub";
+    OPTS({"db", true, NULL}, {"listen", true, NULL});
+    const char *db = NULL, *listen = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &db) || cli_require(cmd, &args, "listen", &listen))
+        return 2;
+    if (args.positional_count > 0)
+        return cli_usage_error(cmd, "unexpected argument '%s'", args.positional[0]);
+    duka_err err = {0};
+    if (duka_hub_serve(db, listen, &err) != DUKA_OK)
+        return cli_fail(cmd, &err);
+    return 0;
+}
+
+/* Opens the hub store named by --db (must exist unless create). */
+static int open_store(const char *cmd, const char *db, bool create, duka_hub_store **store)
+{
+    duka_err err = {0};
+    if (duka_hub_store_open(db, create, store, &err) != DUKA_OK)
+        return cli_fail(cmd, &err);
+    return 0;
+}
+
+int cmd_hub_init(int argc, char **argv)
+{
+    const char *cmd = "hub init";
+    OPTS({"db", true, NULL}, {"business", true, NULL});
+    const char *db = NULL, *name = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &db) || cli_require(cmd, &args, "business", &name))
+        return 2;
+    if (strlen(name) > DUKA_BUSINESS_NAME_MAX)
+        return cli_usage_error(cmd, "--business name longer than %d characters",
+                               DUKA_BUSINESS_NAME_MAX);
+    duka_hub_store *store = NULL;
+    if (open_store(cmd, db, true, &store))
+        return 1;
+    duka_err err = {0};
+    char id[DUKA_BUSINESS_ID_LEN + 1];
+    duka_rc rc = duka_hub_business_create(store, name, id, &err);
+    duka_hub_store_close(store);
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, &err);
+    if (args.json)
+        cli_print_json(json_pack("{s:s, s:s}", "business_id", id, "name", name));
+    else
+        printf("%s\n", id);
+    return 0;
+}
+
+int cmd_device_add(int argc, char **argv)
+{
+    const char *cmd = "device add";
+    OPTS({"db", true, NULL}, {"business", true, NULL}, {"terminal", true, NULL});
+    const char *db = NULL, *biz = NULL, *terminal = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &db) || cli_require(cmd, &args, "business", &biz) ||
+        cli_require(cmd, &args, "terminal", &terminal))
+        return 2;
+    if (!duka_terminal_id_valid(terminal))
+        return cli_usage_error(cmd, "--terminal '%s' must be 1-%d letters, digits or '_'",
+                               terminal, DUKA_TERMINAL_ID_MAX);
+    duka_hub_store *store = NULL;
+    if (open_store(cmd, db, false, &store))
+        return 1;
+    duka_err err = {0};
+    char token[DUKA_TOKEN_MAX + 1];
+    duka_rc rc = duka_hub_business_check(store, biz, &err);
+    if (rc == DUKA_OK)
+        rc = duka_hub_device_add(store, biz, terminal, token, &err);
+    duka_hub_store_close(store);
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, &err);
+    if (args.json)
+        cli_print_json(json_pack("{s:s, s:s}", "token", token, "terminal", terminal));
+    else
+        printf("%s\n", token);
+    return 0;
+}
+
+int cmd_product_import(int argc, char **argv)
+{
+    const char *cmd = "product import";
+    OPTS({"db", true, NULL}, {"business", true, NULL});
+    const char *db = NULL, *biz = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &db) || cli_require(cmd, &args, "business", &biz))
+        return 2;
+    if (args.positional_count != 1)
+        return cli_usage_error(cmd, "expected one FILE.csv");
+    duka_hub_store *store = NULL;
+    if (open_store(cmd, db, false, &store))
+        return 1;
+    duka_err err = {0};
+    int imported = 0;
+    duka_rc rc = duka_product_import_file(store, biz, args.positional[0], &imported, &err);
+    duka_hub_store_close(store);
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, &err);
+    if (args.json)
+        cli_print_json(json_pack("{s:i}", "imported", imported));
+    else
+        printf("imported %d products\n", imported);
+    return 0;
+}
+
+int cmd_product_archive(int argc, char **argv)
+{
+    const char *cmd = "product archive";
+    OPTS({"db", true, NULL}, {"business", true, NULL});
+    const char *db = NULL, *biz = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &db) || cli_require(cmd, &args, "business", &biz))
+        return 2;
+    if (args.positional_count != 1)
+        return cli_usage_error(cmd, "expected one SKU");
+    duka_hub_store *store = NULL;
+    if (open_store(cmd, db, false, &store))
+        return 1;
+    duka_err err = {0};
+    duka_rc rc = duka_hub_store_begin(store, &err);
+    if (rc == DUKA_OK)
+        rc = duka_hub_business_check(store, biz, &err);
+    if (rc == DUKA_OK)
+        rc = duka_hub_product_archive(store, biz, args.positional[0], duka_clock_now_ms(NULL),
+                                      &err);
+    if (rc == DUKA_OK)
+        rc = duka_hub_store_commit(store, &err);
+    if (rc != DUKA_OK)
+        duka_hub_store_rollback(store);
+    duka_hub_store_close(store);
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, &err);
+    if (args.json)
+        cli_print_json(json_pack("{s:s, s:b}", "sku", args.positional[0], "archived", 1));
+    else
+        printf("archived %s\n", args.positional[0]);
+    return 0;
+}
+
+int cmd_hub_report(int argc, char **argv)
+{
+    const char *cmd = "hub report";
+    OPTS({"db", true, NULL}, {"business", true, NULL});
+    const char *db = NULL, *biz = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &db) || cli_require(cmd, &args, "business", &biz))
+        return 2;
+    duka_hub_store *store = NULL;
+    if (open_store(cmd, db, false, &store))
+        return 1;
+    duka_err err = {0};
+    json_t *report = NULL;
+    duka_rc rc = duka_hub_business_check(store, biz, &err);
+    if (rc == DUKA_OK)
+        rc = duka_hub_report(store, biz, &report, &err);
+    duka_hub_store_close(store);
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, &err);
+    if (args.json) {
+        cli_print_json(report);
+        return 0;
+    }
+    char total[32], tax[32];
+    format_cents_field(report, "total_cents", total, sizeof(total));
+    format_cents_field(report, "tax_cents", tax, sizeof(tax));
+    printf("sales: %lld   total: KES %s   VAT: KES %s   conflicts: %lld\n",
+           (long long)json_integer_value(json_object_get(report, "sales")), total, tax,
+           (long long)json_integer_value(json_object_get(report, "conflicts")));
+    json_decref(report);
+    return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * limits.h — every bound in duka, in one place, each with its reason (as sqliteLimit.h).
+ * Anything that comes from outside (the network, a CSV, the command line) is checked
+ * against one of these before it is stored.
+ */
+#ifndef DUKA_LIMITS_H
+#define DUKA_LIMITS_H
+
+/* Identifiers. Terminal ids print on every receipt; keep them short. */
+#define DUKA_TERMINAL_ID_MAX 16
+#define DUKA_SKU_MAX 64
+#define DUKA_PRODUCT_NAME_MAX 128
+#define DUKA_CATEGORY_MAX 64
+#define DUKA_BUSINESS_NAME_MAX 128
+#define DUKA_BUSINESS_ID_LEN 16          /* hex characters of a random business id */
+#define DUKA_UUID_STR_LEN 36
+#define DUKA_RECEIPT_NO_MAX 48           /* T01-20261121-00042, widened past 99,999 */
+#define DUKA_PAYMENT_REF_MAX 64
+#define DUKA_URL_MAX 512
+#define DUKA_TOKEN_MAX 128
+#define DUKA_ERROR_TEXT_MAX 300          /* stored last_error of an outbox item */
+
+/* Money: integer cents. A single price up to KES 10 million. */
+#define DUKA_PRICE_CENTS_MAX 1000000000LL
+/* Quantities are in thousandths (0.5 kg = 500), up to one million units on a line. */
+#define DUKA_QTY_MILLI_MAX 1000000000LL
+#define DUKA_QTY_DECIMALS 3
+
+/* A sale: bounded lines and payments (a supermarket trolley, not a warehouse). */
+#define DUKA_SALE_LINES_MAX 500
+#define DUKA_SALE_PAYMENTS_MAX 8
+
+/* Sync. Batches bounded in count and in bytes so a push never exceeds the hub's body limit. */
+#define DUKA_SYNC_BATCH_DEFAULT 500
+#define DUKA_SYNC_BATCH_MAX 1000
+#define DUKA_PUSH_BODY_MAX_BYTES (8u * 1024u * 1024u)
+#define DUKA_PUSH_BODY_TARGET_BYTES (DUKA_PUSH_BODY_MAX_BYTES / 2u)
+#define DUKA_PULL_PAGE_DEFAULT 1000
+#define DUKA_PULL_PAGE_MAX 5000
+#define DUKA_HTTP_REPLY_MAX_BYTES (16u * 1024u * 1024u)
+#define DUKA_SYNC_ROUNDS_MAX 100000      /* batches in one sync run; a bound, not a goal */
+
+/* Network timeouts: the hub is on a LAN or the internet; a sync never hangs the till. */
+#define DUKA_HTTP_CONNECT_TIMEOUT_MS 5000
+#define DUKA_HTTP_TOTAL_TIMEOUT_MS 60000
+#define DUKA_HUB_CONNECTION_TIMEOUT_S 30
+#define DUKA_HUB_CONNECTIONS_MAX 256
+#define DUKA_HUB_THREADS 4
+
+/* SQLite: how long a writer waits for another process holding the write lock. */
+#define DUKA_DB_BUSY_TIMEOUT_MS 10000
+
+/* CSV import: bounded line length and row count. */
+#define DUKA_CSV_LINE_MAX 4096
+#define DUKA_CSV_ROWS_MAX 200000
+
+/* Outbox defaults (per queue type settings come with the sync engine). */
+#define DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT 5
+
+_Static_assert(DUKA_SYNC_BATCH_DEFAULT <= DUKA_SYNC_BATCH_MAX, "default batch within max");
+_Static_assert(DUKA_PUSH_BODY_TARGET_BYTES < DUKA_PUSH_BODY_MAX_BYTES,
+               "client batches stay under the hub's body limit");
+_Static_assert(DUKA_PULL_PAGE_DEFAULT <= DUKA_PULL_PAGE_MAX, "default page within max");
+_Static_assert(DUKA_PRICE_CENTS_MAX <= 9223372036854775807LL / DUKA_QTY_MILLI_MAX,
+               "price x quantity (milli) cannot overflow int64");
+_Static_assert(DUKA_PRICE_CENTS_MAX * (DUKA_QTY_MILLI_MAX / 1000) * DUKA_SALE_LINES_MAX
+                   <= 9223372036854775807LL,
+               "a sale total cannot overflow int64");
+
+#endif

@@ -1,0 +1,160 @@
+/* hub_push.c — exactly-once application of pushed commands (see hub_push.h). */
+#include "hub/hub_push.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/limits.h"
+#include "common/uuid.h"
+
+/* BLAKE2b of the canonical (sorted, compact) payload: a resend must carry the same one. */
+static void payload_hash(const json_t *payload, char out[65])
+{
+    char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned char h[32];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)(text ? text : ""),
+                       text ? strlen(text) : 0, NULL, 0);
+    sodium_bin2hex(out, 65, h, sizeof(h));
+    free(text);
+}
+
+static json_t *result_obj(const char *id, const char *status, const char *receipt_no,
+                          const char *code, const char *message)
+{
+    json_t *r = json_pack("{s:s, s:s}", "id", id ? id : "", "status", status);
+    if (receipt_no && receipt_no[0])
+        json_object_set_new(r, "receipt_no", json_string(receipt_no));
+    if (code)
+        json_object_set_new(r, "error", json_pack("{s:s, s:s}", "code", code, "message",
+                                                  message ? message : ""));
+    return r;
+}
+
+/* Applies one command inside the open savepoint. Returns the result object, or NULL with
+ * err set when storage failed (the caller rolls the savepoint back). */
+static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, const json_t *cmd,
+                         size_t index, duka_sale *sale, int64_t now_ms, duka_err *err)
+{
+    char msg[DUKA_ERR_MSG_MAX];
+    const char *id = json_string_value(json_object_get(cmd, "id"));
+    const char *type = json_string_value(json_object_get(cmd, "type"));
+    const json_t *payload = json_object_get(cmd, "payload");
+    if (!json_is_object(cmd) || !duka_uuid_valid(id)) {
+        snprintf(msg, sizeof(msg), "commands[%zu].id: missing or not a UUID", index);
+        return result_obj(id, "rejected", NULL, "invalid_command", msg);
+    }
+    if (type == NULL || strcmp(type, "sale.create") != 0) {
+        snprintf(msg, sizeof(msg), "commands[%zu].type: '%s' is not a known command (sale.create)",
+                 index, type ? type : "");
+        return result_obj(id, "rejected", NULL, "unknown_command", msg);
+    }
+    duka_hub_command prior;
+    bool seen = false;
+    char hash[65];
+    payload_hash(payload, hash);
+    if (duka_hub_command_find(store, id, &prior, &seen, err) != DUKA_OK)
+        return NULL;
+    if (seen) {
+        if (prior.device_id != dev->id)
+            return result_obj(id, "rejected", NULL, "foreign_command_id",
+                              "this command id was applied for another device");
+        if (strcmp(prior.payload_hash, hash) != 0)
+            return result_obj(id, "rejected", NULL, "command_id_reused",
+                              "this command id was applied with a different payload");
+        json_t *r = result_obj(id, "duplicate", prior.receipt_no, NULL, NULL);
+        json_object_set_new(r, "first_status", json_string(prior.status));
+        return r;
+    }
+    duka_err verr = {0};
+    if (duka_sale_from_json(payload, sale, &verr) != DUKA_OK) {
+        snprintf(msg, sizeof(msg), "commands[%zu].payload.%s", index, verr.msg);
+        return result_obj(id, "rejected", NULL, "invalid_sale", msg);
+    }
+    if (strcmp(sale->terminal, dev->terminal) != 0) {
+        snprintf(msg, sizeof(msg), "commands[%zu]: sale of terminal %s pushed by terminal %s",
+                 index, sale->terminal, dev->terminal);
+        return result_obj(id, "rejected", sale->receipt_no, "terminal_mismatch", msg);
+    }
+    duka_hub_command outcome = {.device_id = dev->id};
+    snprintf(outcome.payload_hash, sizeof(outcome.payload_hash), "%s", hash);
+    snprintf(outcome.receipt_no, sizeof(outcome.receipt_no), "%s", sale->receipt_no);
+    char owner[DUKA_UUID_STR_LEN + 1];
+    bool taken = false;
+    if (duka_hub_sale_owner(store, dev->business_id, sale->receipt_no, owner, &taken, err) !=
+        DUKA_OK)
+        return NULL;
+    json_t *r;
+    if (taken) {
+        /* Same receipt number, different command id: a restored backup or a cloned till. Log
+         * it with both versions; never a second sale, never a silent drop. */
+        char *text = json_dumps(payload, JSON_COMPACT);
+        snprintf(msg, sizeof(msg), "receipt %s already recorded by command %s", sale->receipt_no,
+                 owner);
+        duka_rc rc = duka_hub_conflict_insert(store, dev, "receipt_reused", sale->receipt_no, id,
+                                              owner, text ? text : "{}", msg, now_ms, err);
+        free(text);
+        if (rc != DUKA_OK)
+            return NULL;
+        snprintf(outcome.status, sizeof(outcome.status), "conflict");
+        r = result_obj(id, "conflict", sale->receipt_no, "receipt_reused", msg);
+    } else {
+        if (duka_hub_sale_insert(store, dev, id, sale, now_ms, err) != DUKA_OK)
+            return NULL;
+        snprintf(outcome.status, sizeof(outcome.status), "applied");
+        r = result_obj(id, "applied", sale->receipt_no, NULL, NULL);
+    }
+    if (duka_hub_command_record(store, id, dev, type, &outcome, now_ms, err) != DUKA_OK) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
+                            const json_t *body, int64_t now_ms, json_t **reply, duka_err *err)
+{
+    *reply = NULL;
+    const json_t *commands = json_object_get(body, "commands");
+    if (!json_is_object(body) || !json_is_array(commands))
+        return duka_err_set(err, DUKA_INPUT, "body: expected {\"commands\": [...]}");
+    size_t n = json_array_size(commands);
+    if (n > DUKA_SYNC_BATCH_MAX)
+        return duka_err_set(err, DUKA_LIMIT, "commands: %zu in one push, at most %d", n,
+                            DUKA_SYNC_BATCH_MAX);
+    duka_sale *sale = duka_sale_new();
+    json_t *results = json_array();
+    if (sale == NULL || results == NULL) {
+        duka_sale_free(sale);
+        json_decref(results);
+        return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+    }
+    duka_rc rc = duka_hub_store_begin(store, err);
+    for (size_t i = 0; rc == DUKA_OK && i < n; i++) {
+        if ((rc = duka_hub_store_savepoint(store, err)) != DUKA_OK)
+            break;
+        json_t *r = apply_one(store, dev, json_array_get(commands, i), i, sale, now_ms, err);
+        if (r == NULL) {
+            rc = err && err->rc ? err->rc : DUKA_STORE;
+            break;
+        }
+        /* A rejected command must leave nothing behind. */
+        if (strcmp(json_string_value(json_object_get(r, "status")), "rejected") == 0)
+            duka_hub_store_rollback_to(store);
+        else
+            rc = duka_hub_store_release(store, err);
+        json_array_append_new(results, r);
+    }
+    if (rc == DUKA_OK)
+        rc = duka_hub_store_commit(store, err);
+    if (rc != DUKA_OK) {
+        duka_hub_store_rollback(store);
+        json_decref(results);
+        duka_sale_free(sale);
+        return rc;
+    }
+    duka_sale_free(sale);
+    *reply = json_pack("{s:o}", "results", results);
+    return DUKA_OK;
+}

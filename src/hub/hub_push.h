@@ -1,0 +1,29 @@
+/*
+ * hub_push.h — applying a pushed batch of commands exactly once.
+ *
+ * The whole batch is one transaction; each command inside it is a savepoint, so a rejected
+ * command leaves no trace while the rest apply. For each command:
+ *   - a command id seen before from the same device with the same payload: "duplicate",
+ *     answering the first outcome (applied or conflict) and changing nothing;
+ *   - the same id from another device, or with a different payload: "rejected", logged;
+ *   - a sale whose receipt number the business already has under another command id:
+ *     "conflict", logged with both versions (never a silent second sale or a silent drop);
+ *   - otherwise the sale, its lines, payments and stock deltas are stored together with the
+ *     command id: "applied".
+ * The caller sends the reply only after duka_hub_push_apply() returned DUKA_OK, i.e. after
+ * COMMIT: a reply never claims what is not durable.
+ */
+#ifndef DUKA_HUB_PUSH_H
+#define DUKA_HUB_PUSH_H
+
+#include <jansson.h>
+
+#include "hub/hub_store.h"
+
+/* Validates and applies body {"commands":[…]} for dev. On DUKA_OK *reply is the
+ * {"results":[…]} object (new reference). DUKA_INPUT: the body itself is malformed (nothing
+ * applied; err names the problem); DUKA_STORE: storage failed (nothing applied). */
+duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
+                            const json_t *body, int64_t now_ms, json_t **reply, duka_err *err);
+
+#endif

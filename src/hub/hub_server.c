@@ -1,0 +1,169 @@
+/* hub_server.c — HTTP endpoints of the hub (see hub_server.h). */
+#include "hub/hub_server.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "hub/hub_push.h"
+#include "hub/hub_store.h"
+#include "net/http_server.h"
+
+#define DUKA_VERSION_STRING "0.1.0"
+
+typedef struct hub_app {
+    duka_hub_store *store;
+    pthread_mutex_t lock;
+} hub_app;
+
+/* Authenticates the request's bearer token; on failure fills a 401 and returns false. */
+static bool authenticate(hub_app *app, duka_http_exchange *ex, duka_hub_device *dev)
+{
+    duka_err err = {0};
+    const char *token = duka_http_bearer(ex);
+    if (token == NULL) {
+        duka_http_error(ex, 401, "unauthorized", "missing Authorization: Bearer token");
+        return false;
+    }
+    duka_rc rc = duka_hub_device_authenticate(app->store, token, dev, &err);
+    if (rc == DUKA_AUTH) {
+        duka_log(DUKA_LOG_WARN, "hub", "auth failure path=%s", ex->path);
+        duka_http_error(ex, 401, "unauthorized", "token rejected");
+        return false;
+    }
+    if (rc != DUKA_OK) {
+        duka_http_error(ex, 503, "store_unavailable", "%s", err.msg);
+        ex->retry_after_s = 1;
+        return false;
+    }
+    return true;
+}
+
+static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_device *dev)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(ex->body, ex->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL) {
+        duka_http_error(ex, 400, "invalid_json", "body is not valid JSON: %s (line %d, column %d)",
+                        jerr.text, jerr.line, jerr.column);
+        return;
+    }
+    duka_err err = {0};
+    json_t *reply = NULL;
+    int64_t t0 = duka_monotonic_ms();
+    duka_rc rc = duka_hub_push_apply(app->store, dev, body, duka_clock_now_ms(NULL), &reply, &err);
+    json_decref(body);
+    if (rc == DUKA_INPUT || rc == DUKA_LIMIT) {
+        duka_http_error(ex, rc == DUKA_LIMIT ? 413 : 400,
+                        rc == DUKA_LIMIT ? "batch_too_large" : "invalid_body", "%s", err.msg);
+        return;
+    }
+    if (rc != DUKA_OK) {
+        duka_log(DUKA_LOG_ERROR, "hub", "push failed business=%s terminal=%s: %s",
+                 dev->business_id, dev->terminal, err.msg);
+        duka_http_error(ex, 503, "store_unavailable", "%s", err.msg);
+        ex->retry_after_s = 1;
+        return;
+    }
+    duka_log(DUKA_LOG_INFO, "hub", "push business=%s terminal=%s commands=%zu ms=%lld",
+             dev->business_id, dev->terminal, json_array_size(json_object_get(reply, "results")),
+             (long long)(duka_monotonic_ms() - t0));
+    ex->status = 200;
+    ex->reply = reply;
+}
+
+static bool parse_int_arg(const char *text, long long lo, long long hi, long long *out)
+{
+    if (text == NULL)
+        return false;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static void handle_pull(hub_app *app, duka_http_exchange *ex, const duka_hub_device *dev)
+{
+    long long cursor = 0, limit = DUKA_PULL_PAGE_DEFAULT;
+    const char *c = duka_http_query(ex, "cursor");
+    const char *l = duka_http_query(ex, "limit");
+    if (c != NULL && !parse_int_arg(c, 0, INT64_MAX, &cursor)) {
+        duka_http_error(ex, 400, "invalid_cursor", "cursor '%s' is not a non-negative integer", c);
+        return;
+    }
+    if (l != NULL && !parse_int_arg(l, 1, DUKA_PULL_PAGE_MAX, &limit)) {
+        duka_http_error(ex, 400, "invalid_limit", "limit '%s' is not 1..%d", l, DUKA_PULL_PAGE_MAX);
+        return;
+    }
+    duka_err err = {0};
+    json_t *reply = NULL;
+    if (duka_hub_changes_since(app->store, dev->business_id, cursor, (int)limit, &reply, &err) !=
+        DUKA_OK) {
+        duka_http_error(ex, 503, "store_unavailable", "%s", err.msg);
+        ex->retry_after_s = 1;
+        return;
+    }
+    ex->status = 200;
+    ex->reply = reply;
+}
+
+static void handle(void *cls, duka_http_exchange *ex)
+{
+    hub_app *app = cls;
+    bool get = strcmp(ex->method, "GET") == 0;
+    bool post = strcmp(ex->method, "POST") == 0;
+    if (strcmp(ex->path, "/v1/health") == 0 && get) {
+        ex->status = 200;
+        ex->reply = json_pack("{s:s, s:s, s:s}", "status", "ok", "service", "duka-hub",
+                              "version", DUKA_VERSION_STRING);
+        return;
+    }
+    bool known = (strcmp(ex->path, "/v1/push") == 0 && post) ||
+                 (strcmp(ex->path, "/v1/pull") == 0 && get) ||
+                 (strcmp(ex->path, "/v1/whoami") == 0 && get);
+    if (!known) {
+        duka_http_error(ex, 404, "not_found", "no endpoint %s %s", ex->method, ex->path);
+        return;
+    }
+    pthread_mutex_lock(&app->lock);
+    duka_hub_device dev;
+    if (authenticate(app, ex, &dev)) {
+        if (strcmp(ex->path, "/v1/push") == 0)
+            handle_push(app, ex, &dev);
+        else if (strcmp(ex->path, "/v1/pull") == 0)
+            handle_pull(app, ex, &dev);
+        else {
+            ex->status = 200;
+            ex->reply = json_pack("{s:s, s:s, s:I}", "business_id", dev.business_id, "terminal",
+                                  dev.terminal, "device_id", (json_int_t)dev.id);
+        }
+    }
+    pthread_mutex_unlock(&app->lock);
+}
+
+duka_rc duka_hub_serve(const char *db, const char *listen, duka_err *err)
+{
+    hub_app app = {0};
+    duka_http_server *srv = NULL;
+    duka_rc rc = duka_hub_store_open(db, false, &app.store, err);
+    if (rc != DUKA_OK)
+        return rc;
+    pthread_mutex_init(&app.lock, NULL);
+    duka_block_stop_signals();
+    rc = duka_http_server_start(listen, DUKA_PUSH_BODY_MAX_BYTES, handle, &app, &srv, err);
+    if (rc == DUKA_OK) {
+        duka_log(DUKA_LOG_INFO, "hub", "serving %s on http://%s", db, listen);
+        int sig = duka_wait_for_stop_signal();
+        duka_log(DUKA_LOG_INFO, "hub", "signal %d: stopping", sig);
+        duka_http_server_stop(srv);
+    }
+    pthread_mutex_destroy(&app.lock);
+    duka_hub_store_close(app.store);
+    return rc;
+}

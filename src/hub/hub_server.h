@@ -1,0 +1,17 @@
+/*
+ * hub_server.h — the hub's sync API over HTTP (see docs/PROTOCOL.md):
+ *   GET  /v1/health              liveness, no auth
+ *   GET  /v1/whoami              the device a token belongs to
+ *   POST /v1/push                apply a batch of commands exactly once
+ *   GET  /v1/pull?cursor=&limit= catalog changes since a cursor
+ * Each request runs under one store mutex (the embedded SQLite store is a single writer).
+ */
+#ifndef DUKA_HUB_SERVER_H
+#define DUKA_HUB_SERVER_H
+
+#include "common/error.h"
+
+/* Serves the hub store at db on listen until SIGINT/SIGTERM. */
+duka_rc duka_hub_serve(const char *db, const char *listen, duka_err *err);
+
+#endif

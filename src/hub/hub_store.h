@@ -1,0 +1,127 @@
+/*
+ * hub_store.h — the hub's storage, behind one narrow interface.
+ *
+ * Everything the hub keeps goes through these functions: businesses, devices (token hashes),
+ * the catalog with its change sequence, sales with lines and payments, the stock ledger,
+ * processed command ids and conflicts. The embedded implementation is SQLite
+ * (hub_store_sqlite.c); PostgreSQL implements the same interface for deployments at scale.
+ * The logic above it — what a push means, what is a duplicate or a conflict — lives in
+ * hub_push.c and is written once.
+ *
+ * Threads: a store is one connection; the server serialises access with its own mutex.
+ * Transactions: duka_hub_store_begin/commit/rollback; a push wraps each command in a
+ * savepoint so one rejected command leaves the others of its batch intact.
+ */
+#ifndef DUKA_HUB_STORE_H
+#define DUKA_HUB_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/limits.h"
+#include "protocol/sale.h"
+
+typedef struct duka_hub_store duka_hub_store;
+
+/* Opens the hub store at location (a file path for SQLite). create: make it if missing. */
+duka_rc duka_hub_store_open(const char *location, bool create, duka_hub_store **out,
+                            duka_err *err);
+void duka_hub_store_close(duka_hub_store *store);
+
+duka_rc duka_hub_store_begin(duka_hub_store *s, duka_err *err);
+duka_rc duka_hub_store_commit(duka_hub_store *s, duka_err *err);
+void duka_hub_store_rollback(duka_hub_store *s);
+duka_rc duka_hub_store_savepoint(duka_hub_store *s, duka_err *err);
+duka_rc duka_hub_store_release(duka_hub_store *s, duka_err *err);
+void duka_hub_store_rollback_to(duka_hub_store *s);
+
+/* ---- businesses and devices ---- */
+
+duka_rc duka_hub_business_create(duka_hub_store *s, const char *name,
+                                 char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err);
+/* DUKA_NOTFOUND ("business 'x' not found") when absent. */
+duka_rc duka_hub_business_check(duka_hub_store *s, const char *business_id, duka_err *err);
+
+typedef struct duka_hub_device {
+    int64_t id;
+    char business_id[DUKA_BUSINESS_ID_LEN + 1];
+    char terminal[DUKA_TERMINAL_ID_MAX + 1];
+} duka_hub_device;
+
+/* Registers a terminal and returns its token (shown once; only its hash is stored). */
+duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const char *terminal,
+                            char token_out[DUKA_TOKEN_MAX + 1], duka_err *err);
+
+/* Finds the device a token belongs to; DUKA_AUTH when unknown, revoked or wrong. Compares
+ * the token's hash in constant time. */
+duka_rc duka_hub_device_authenticate(duka_hub_store *s, const char *token,
+                                     duka_hub_device *out, duka_err *err);
+
+/* ---- catalog ---- */
+
+typedef struct duka_hub_product {
+    char sku[DUKA_SKU_MAX + 1];
+    char name[DUKA_PRODUCT_NAME_MAX + 1];
+    int64_t price_cents;
+    char tax_band;
+    char category[DUKA_CATEGORY_MAX + 1];
+    int64_t stock_milli; /* the level to set (a ledger delta is written for the difference) */
+    bool has_stock;
+} duka_hub_product;
+
+/* Inserts or updates products, each bumping the business's change sequence, inside the
+ * caller's transaction. */
+duka_rc duka_hub_product_upsert(duka_hub_store *s, const char *business_id,
+                                const duka_hub_product *p, int64_t now_ms, duka_err *err);
+
+/* Archives a product (a tombstone for pull); DUKA_NOTFOUND when absent. */
+duka_rc duka_hub_product_archive(duka_hub_store *s, const char *business_id, const char *sku,
+                                 int64_t now_ms, duka_err *err);
+
+/* Changes with change_seq > cursor, at most limit, as the pull reply object
+ * {"changes":[…],"cursor":N,"more":bool}. */
+duka_rc duka_hub_changes_since(duka_hub_store *s, const char *business_id, int64_t cursor,
+                               int limit, json_t **out, duka_err *err);
+
+/* ---- commands and sales ---- */
+
+typedef struct duka_hub_command {
+    int64_t device_id;
+    char status[16];            /* applied | conflict */
+    char payload_hash[65];
+    char receipt_no[DUKA_RECEIPT_NO_MAX + 1];
+} duka_hub_command;
+
+/* Looks up a processed command id; *found false when new. */
+duka_rc duka_hub_command_find(duka_hub_store *s, const char *command_id, duka_hub_command *out,
+                              bool *found, duka_err *err);
+
+/* Records a processed command id with its outcome (same transaction as the effect). */
+duka_rc duka_hub_command_record(duka_hub_store *s, const char *command_id,
+                                const duka_hub_device *dev, const char *command_type,
+                                const duka_hub_command *outcome, int64_t now_ms, duka_err *err);
+
+/* The command id that created the sale with this receipt number, if any. */
+duka_rc duka_hub_sale_owner(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                            char command_id_out[DUKA_UUID_STR_LEN + 1], bool *found,
+                            duka_err *err);
+
+/* Stores a sale, its lines, payments and its stock ledger deltas. */
+duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
+                             const char *command_id, const duka_sale *sale, int64_t now_ms,
+                             duka_err *err);
+
+/* Logs a conflict with both versions' identities and the incoming payload. */
+duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev,
+                                 const char *kind, const char *entity_id,
+                                 const char *command_id, const char *existing_command_id,
+                                 const char *payload, const char *detail, int64_t now_ms,
+                                 duka_err *err);
+
+/* {"sales":N,"receipts":[…],"conflicts":N,"total_cents":N,"tax_cents":N} for a business. */
+duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out,
+                        duka_err *err);
+
+#endif

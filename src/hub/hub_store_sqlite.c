@@ -1,0 +1,669 @@
+/*
+ * hub_store_sqlite.c — the embedded hub store on one SQLite file (see hub_store.h).
+ * WAL and synchronous=FULL as on the till: a push is answered only after its commit is on
+ * disk. SQL is kept to what PostgreSQL also runs (ON CONFLICT, RETURNING, no SQLite-only
+ * functions) so the PostgreSQL store can share its shape.
+ */
+#include "hub/hub_store.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/uuid.h"
+#include "store/db.h"
+
+struct duka_hub_store {
+    sqlite3 *db;
+};
+
+static const char hub_schema_v1[] =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE businesses ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  change_seq INTEGER NOT NULL DEFAULT 0," /* catalog change sequence, per business */
+    "  created_ms INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE devices ("
+    "  id INTEGER PRIMARY KEY,"
+    "  business_id TEXT NOT NULL REFERENCES businesses(id),"
+    "  terminal TEXT NOT NULL,"
+    "  token_hash TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  revoked_ms INTEGER,"
+    "  UNIQUE (business_id, terminal)"
+    ");"
+    "CREATE TABLE products ("
+    "  business_id TEXT NOT NULL REFERENCES businesses(id),"
+    "  sku TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  price_cents INTEGER NOT NULL CHECK (price_cents >= 0),"
+    "  tax_band TEXT NOT NULL CHECK (tax_band IN ('A','B','C','D','E')),"
+    "  category TEXT NOT NULL DEFAULT '',"
+    "  deleted INTEGER NOT NULL DEFAULT 0,"
+    "  change_seq INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (business_id, sku)"
+    ");"
+    "CREATE INDEX products_changes ON products(business_id, change_seq);"
+    "CREATE TABLE sales ("
+    "  id INTEGER PRIMARY KEY,"
+    "  business_id TEXT NOT NULL REFERENCES businesses(id),"
+    "  device_id INTEGER NOT NULL REFERENCES devices(id),"
+    "  command_id TEXT NOT NULL UNIQUE,"
+    "  receipt_no TEXT NOT NULL,"
+    "  terminal TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  received_ms INTEGER NOT NULL,"
+    "  total_cents INTEGER NOT NULL,"
+    "  tax_cents INTEGER NOT NULL,"
+    "  UNIQUE (business_id, receipt_no)"
+    ");"
+    "CREATE TABLE sale_lines ("
+    "  sale_id INTEGER NOT NULL REFERENCES sales(id),"
+    "  line_no INTEGER NOT NULL,"
+    "  sku TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  qty_milli INTEGER NOT NULL,"
+    "  unit_price_cents INTEGER NOT NULL,"
+    "  tax_band TEXT NOT NULL,"
+    "  line_total_cents INTEGER NOT NULL,"
+    "  tax_cents INTEGER NOT NULL,"
+    "  PRIMARY KEY (sale_id, line_no)"
+    ");"
+    "CREATE TABLE payments ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sale_id INTEGER NOT NULL REFERENCES sales(id),"
+    "  method TEXT NOT NULL,"
+    "  amount_cents INTEGER NOT NULL,"
+    "  reference TEXT NOT NULL,"
+    "  status TEXT NOT NULL"
+    ");"
+    /* Stock is a ledger of deltas (in thousandths); the level is their sum. It may go
+     * negative: sales are facts and are never refused for stock. */
+    "CREATE TABLE stock_ledger ("
+    "  id INTEGER PRIMARY KEY,"
+    "  business_id TEXT NOT NULL REFERENCES businesses(id),"
+    "  sku TEXT NOT NULL,"
+    "  delta_milli INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  ref TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX stock_ledger_sku ON stock_ledger(business_id, sku);"
+    /* Every command id ever applied, written in the same transaction as its effect. */
+    "CREATE TABLE processed_commands ("
+    "  command_id TEXT PRIMARY KEY,"
+    "  business_id TEXT NOT NULL,"
+    "  device_id INTEGER NOT NULL,"
+    "  command_type TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  payload_hash TEXT NOT NULL,"
+    "  receipt_no TEXT NOT NULL,"
+    "  processed_ms INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE conflicts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  business_id TEXT NOT NULL,"
+    "  device_id INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  entity_id TEXT NOT NULL,"
+    "  command_id TEXT NOT NULL,"
+    "  existing_command_id TEXT,"
+    "  payload TEXT NOT NULL,"
+    "  detail TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  resolved_ms INTEGER,"
+    "  resolved_by TEXT,"
+    "  resolution TEXT"
+    ");"
+    "CREATE INDEX conflicts_business ON conflicts(business_id);";
+
+static const duka_migration hub_migrations[] = {{1, hub_schema_v1}};
+
+duka_rc duka_hub_store_open(const char *location, bool create, duka_hub_store **out,
+                            duka_err *err)
+{
+    *out = NULL;
+    duka_hub_store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory opening the hub store");
+    duka_rc rc = duka_db_open(location, DUKA_DB_HUB, create, hub_migrations, 1, &s->db, err);
+    if (rc != DUKA_OK) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return DUKA_OK;
+}
+
+void duka_hub_store_close(duka_hub_store *s)
+{
+    if (s == NULL)
+        return;
+    duka_db_close(s->db);
+    free(s);
+}
+
+duka_rc duka_hub_store_begin(duka_hub_store *s, duka_err *err) { return duka_db_begin(s->db, err); }
+duka_rc duka_hub_store_commit(duka_hub_store *s, duka_err *err) { return duka_db_commit(s->db, err); }
+void duka_hub_store_rollback(duka_hub_store *s) { duka_db_rollback(s->db); }
+duka_rc duka_hub_store_savepoint(duka_hub_store *s, duka_err *err)
+{
+    return duka_db_exec(s->db, "SAVEPOINT cmd", err);
+}
+duka_rc duka_hub_store_release(duka_hub_store *s, duka_err *err)
+{
+    return duka_db_exec(s->db, "RELEASE cmd", err);
+}
+void duka_hub_store_rollback_to(duka_hub_store *s)
+{
+    sqlite3_exec(s->db, "ROLLBACK TO cmd; RELEASE cmd", NULL, NULL, NULL);
+}
+
+/* Steps a prepared statement expected to finish with no rows. */
+static duka_rc step_done(duka_hub_store *s, sqlite3_stmt *st, const char *what, duka_err *err)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return duka_db_fail(s->db, what, err);
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_business_create(duka_hub_store *s, const char *name,
+                                 char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    duka_random_hex(id_out, DUKA_BUSINESS_ID_LEN);
+    if (duka_db_prepare(s->db,
+                        "INSERT INTO businesses(id, name, created_ms) VALUES(?1, ?2, ?3)", &st,
+                        err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, id_out);
+    duka_db_bind_text(st, 2, name);
+    sqlite3_bind_int64(st, 3, duka_clock_now_ms(NULL));
+    return step_done(s, st, "creating the business", err);
+}
+
+duka_rc duka_hub_business_check(duka_hub_store *s, const char *business_id, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db, "SELECT 1 FROM businesses WHERE id = ?1", &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return DUKA_OK;
+    if (rc == SQLITE_DONE)
+        return duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found (see: duka hub init)",
+                            business_id);
+    return duka_db_fail(s->db, "reading businesses", err);
+}
+
+/* Tokens are "duka1.<device id>.<64 hex secret>"; the hub keeps BLAKE2b(secret) in hex. The
+ * secret has 256 random bits, so a fast hash is right (no password stretching needed). */
+static void hash_secret(const char *secret, char out[65])
+{
+    unsigned char h[32];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)secret, strlen(secret), NULL, 0);
+    sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const char *terminal,
+                            char token_out[DUKA_TOKEN_MAX + 1], duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    char secret[65], hash[65];
+    duka_random_hex(secret, 64);
+    hash_secret(secret, hash);
+    if (duka_db_prepare(s->db,
+                        "INSERT INTO devices(business_id, terminal, token_hash, created_ms)"
+                        " VALUES(?1, ?2, ?3, ?4) RETURNING id",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, terminal);
+    duka_db_bind_text(st, 3, hash);
+    sqlite3_bind_int64(st, 4, duka_clock_now_ms(NULL));
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int ext = sqlite3_extended_errcode(s->db);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        if (ext == SQLITE_CONSTRAINT_UNIQUE)
+            return duka_err_set(err, DUKA_CONFLICT,
+                                "terminal '%s' is already registered in business %s", terminal,
+                                business_id);
+        return duka_db_fail(s->db, "registering the device", err);
+    }
+    snprintf(token_out, DUKA_TOKEN_MAX + 1, "duka1.%lld.%s", (long long)id, secret);
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_device_authenticate(duka_hub_store *s, const char *token,
+                                     duka_hub_device *out, duka_err *err)
+{
+    char secret[65], want[65], have[65];
+    long long id = 0;
+    int used = 0;
+    if (token == NULL || strlen(token) > DUKA_TOKEN_MAX ||
+        sscanf(token, "duka1.%lld.%64[0-9a-f]%n", &id, secret, &used) != 2 ||
+        (size_t)used != strlen(token) || strlen(secret) != 64)
+        return duka_err_set(err, DUKA_AUTH, "token rejected: malformed token");
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db,
+                        "SELECT business_id, terminal, token_hash FROM devices"
+                        " WHERE id = ?1 AND revoked_ms IS NULL",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->id = id;
+        duka_db_column_copy(st, 0, out->business_id, sizeof(out->business_id));
+        duka_db_column_copy(st, 1, out->terminal, sizeof(out->terminal));
+        duka_db_column_copy(st, 2, want, sizeof(want));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return duka_db_fail(s->db, "reading devices", err);
+    hash_secret(secret, have);
+    if (rc != SQLITE_ROW) /* compare anyway: unknown and wrong tokens take the same time */
+        memcpy(want, "x", 2);
+    if (rc != SQLITE_ROW || strlen(want) != 64 || sodium_memcmp(want, have, 64) != 0)
+        return duka_err_set(err, DUKA_AUTH, "token rejected");
+    return DUKA_OK;
+}
+
+/* Next value of the business's catalog change sequence (inside the caller's transaction). */
+static duka_rc next_change_seq(duka_hub_store *s, const char *business_id, int64_t *seq,
+                               duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db,
+                        "UPDATE businesses SET change_seq = change_seq + 1 WHERE id = ?1"
+                        " RETURNING change_seq",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return DUKA_OK;
+    if (rc == SQLITE_DONE)
+        return duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found", business_id);
+    return duka_db_fail(s->db, "advancing the change sequence", err);
+}
+
+static duka_rc stock_level(duka_hub_store *s, const char *business_id, const char *sku,
+                           int64_t *level, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db,
+                        "SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger"
+                        " WHERE business_id = ?1 AND sku = ?2",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, sku);
+    int rc = sqlite3_step(st);
+    *level = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return duka_db_fail(s->db, "reading stock", err);
+    return DUKA_OK;
+}
+
+static duka_rc ledger_add(duka_hub_store *s, const char *business_id, const char *sku,
+                          int64_t delta, const char *reason, const char *ref, int64_t now_ms,
+                          duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db,
+                        "INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref,"
+                        " created_ms) VALUES(?1,?2,?3,?4,?5,?6)",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, sku);
+    sqlite3_bind_int64(st, 3, delta);
+    duka_db_bind_text(st, 4, reason);
+    duka_db_bind_text(st, 5, ref);
+    sqlite3_bind_int64(st, 6, now_ms);
+    return step_done(s, st, "writing the stock ledger", err);
+}
+
+duka_rc duka_hub_product_upsert(duka_hub_store *s, const char *business_id,
+                                const duka_hub_product *p, int64_t now_ms, duka_err *err)
+{
+    int64_t seq = 0;
+    char band[2] = {p->tax_band, '\0'};
+    if (next_change_seq(s, business_id, &seq, err) != DUKA_OK)
+        return err ? err->rc : DUKA_STORE;
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db,
+                        "INSERT INTO products(business_id, sku, name, price_cents, tax_band,"
+                        " category, deleted, change_seq, updated_ms)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,0,?7,?8)"
+                        " ON CONFLICT(business_id, sku) DO UPDATE SET name = excluded.name,"
+                        " price_cents = excluded.price_cents, tax_band = excluded.tax_band,"
+                        " category = excluded.category, deleted = 0,"
+                        " change_seq = excluded.change_seq, updated_ms = excluded.updated_ms",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, p->sku);
+    duka_db_bind_text(st, 3, p->name);
+    sqlite3_bind_int64(st, 4, p->price_cents);
+    duka_db_bind_text(st, 5, band);
+    duka_db_bind_text(st, 6, p->category);
+    sqlite3_bind_int64(st, 7, seq);
+    sqlite3_bind_int64(st, 8, now_ms);
+    if (step_done(s, st, "writing the product", err) != DUKA_OK)
+        return DUKA_STORE;
+    if (!p->has_stock)
+        return DUKA_OK;
+    int64_t level = 0;
+    if (stock_level(s, business_id, p->sku, &level, err) != DUKA_OK)
+        return DUKA_STORE;
+    if (level == p->stock_milli)
+        return DUKA_OK;
+    return ledger_add(s, business_id, p->sku, p->stock_milli - level, "import", "", now_ms, err);
+}
+
+duka_rc duka_hub_product_archive(duka_hub_store *s, const char *business_id, const char *sku,
+                                 int64_t now_ms, duka_err *err)
+{
+    int64_t seq = 0;
+    if (next_change_seq(s, business_id, &seq, err) != DUKA_OK)
+        return err ? err->rc : DUKA_STORE;
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db,
+                        "UPDATE products SET deleted = 1, change_seq = ?3, updated_ms = ?4"
+                        " WHERE business_id = ?1 AND sku = ?2 AND deleted = 0",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, sku);
+    sqlite3_bind_int64(st, 3, seq);
+    sqlite3_bind_int64(st, 4, now_ms);
+    if (step_done(s, st, "archiving the product", err) != DUKA_OK)
+        return DUKA_STORE;
+    if (sqlite3_changes(s->db) == 0)
+        return duka_err_set(err, DUKA_NOTFOUND, "product '%s' not found in business %s", sku,
+                            business_id);
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_changes_since(duka_hub_store *s, const char *business_id, int64_t cursor,
+                               int limit, json_t **out, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (duka_db_prepare(s->db,
+                        "SELECT sku, name, price_cents, tax_band, category, deleted, change_seq"
+                        " FROM products WHERE business_id = ?1 AND change_seq > ?2"
+                        " ORDER BY change_seq LIMIT ?3",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    sqlite3_bind_int64(st, 2, cursor);
+    sqlite3_bind_int(st, 3, limit + 1); /* one more than asked tells whether there is more */
+    json_t *changes = json_array();
+    int rc, n = 0;
+    bool more = false;
+    int64_t last = cursor;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        last = sqlite3_column_int64(st, 6);
+        json_array_append_new(
+            changes, json_pack("{s:I, s:s, s:s, s:I, s:s, s:s, s:b}", "seq", (json_int_t)last,
+                               "sku", sqlite3_column_text(st, 0), "name",
+                               sqlite3_column_text(st, 1), "price",
+                               (json_int_t)sqlite3_column_int64(st, 2), "tax",
+                               sqlite3_column_text(st, 3), "category",
+                               sqlite3_column_text(st, 4), "deleted",
+                               sqlite3_column_int(st, 5)));
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        json_decref(changes);
+        return duka_db_fail(s->db, "reading catalog changes", err);
+    }
+    *out = json_pack("{s:o, s:I, s:b}", "changes", changes, "cursor", (json_int_t)last, "more",
+                     more);
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_command_find(duka_hub_store *s, const char *command_id, duka_hub_command *out,
+                              bool *found, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *found = false;
+    if (duka_db_prepare(s->db,
+                        "SELECT device_id, status, payload_hash, receipt_no FROM"
+                        " processed_commands WHERE command_id = ?1",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, command_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *found = true;
+        out->device_id = sqlite3_column_int64(st, 0);
+        duka_db_column_copy(st, 1, out->status, sizeof(out->status));
+        duka_db_column_copy(st, 2, out->payload_hash, sizeof(out->payload_hash));
+        duka_db_column_copy(st, 3, out->receipt_no, sizeof(out->receipt_no));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return duka_db_fail(s->db, "reading processed commands", err);
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_command_record(duka_hub_store *s, const char *command_id,
+                                const duka_hub_device *dev, const char *command_type,
+                                const duka_hub_command *o, int64_t now_ms, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db,
+                        "INSERT INTO processed_commands(command_id, business_id, device_id,"
+                        " command_type, status, payload_hash, receipt_no, processed_ms)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, command_id);
+    duka_db_bind_text(st, 2, dev->business_id);
+    sqlite3_bind_int64(st, 3, dev->id);
+    duka_db_bind_text(st, 4, command_type);
+    duka_db_bind_text(st, 5, o->status);
+    duka_db_bind_text(st, 6, o->payload_hash);
+    duka_db_bind_text(st, 7, o->receipt_no);
+    sqlite3_bind_int64(st, 8, now_ms);
+    return step_done(s, st, "recording the command id", err);
+}
+
+duka_rc duka_hub_sale_owner(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                            char command_id_out[DUKA_UUID_STR_LEN + 1], bool *found,
+                            duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *found = false;
+    if (duka_db_prepare(s->db,
+                        "SELECT command_id FROM sales WHERE business_id = ?1 AND receipt_no = ?2",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, receipt_no);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *found = true;
+        duka_db_column_copy(st, 0, command_id_out, DUKA_UUID_STR_LEN + 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return duka_db_fail(s->db, "reading sales", err);
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
+                             const char *command_id, const duka_sale *sale, int64_t now_ms,
+                             duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db,
+                        "INSERT INTO sales(business_id, device_id, command_id, receipt_no,"
+                        " terminal, created_ms, received_ms, total_cents, tax_cents)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) RETURNING id",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, dev->business_id);
+    sqlite3_bind_int64(st, 2, dev->id);
+    duka_db_bind_text(st, 3, command_id);
+    duka_db_bind_text(st, 4, sale->receipt_no);
+    duka_db_bind_text(st, 5, sale->terminal);
+    sqlite3_bind_int64(st, 6, sale->created_ms);
+    sqlite3_bind_int64(st, 7, now_ms);
+    sqlite3_bind_int64(st, 8, sale->total_cents);
+    sqlite3_bind_int64(st, 9, sale->tax_cents);
+    int rc = sqlite3_step(st);
+    int64_t sale_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return duka_db_fail(s->db, "storing the sale", err);
+
+    if (duka_db_prepare(s->db,
+                        "INSERT INTO sale_lines(sale_id, line_no, sku, name, qty_milli,"
+                        " unit_price_cents, tax_band, line_total_cents, tax_cents)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    for (int i = 0; i < sale->line_count; i++) {
+        const duka_sale_line *l = &sale->lines[i];
+        char band[2] = {l->tax_band, '\0'};
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, sale_id);
+        sqlite3_bind_int(st, 2, i + 1);
+        duka_db_bind_text(st, 3, l->sku);
+        duka_db_bind_text(st, 4, l->name);
+        sqlite3_bind_int64(st, 5, l->qty_milli);
+        sqlite3_bind_int64(st, 6, l->unit_price_cents);
+        duka_db_bind_text(st, 7, band);
+        sqlite3_bind_int64(st, 8, l->line_total_cents);
+        sqlite3_bind_int64(st, 9, l->tax_cents);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return duka_db_fail(s->db, "storing sale lines", err);
+        }
+    }
+    sqlite3_finalize(st);
+    if (duka_db_prepare(s->db,
+                        "INSERT INTO payments(sale_id, method, amount_cents, reference, status)"
+                        " VALUES(?1,?2,?3,?4,?5)",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    for (int i = 0; i < sale->payment_count; i++) {
+        const duka_payment *p = &sale->payments[i];
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, sale_id);
+        duka_db_bind_text(st, 2, p->method);
+        sqlite3_bind_int64(st, 3, p->amount_cents);
+        duka_db_bind_text(st, 4, p->reference);
+        duka_db_bind_text(st, 5, p->status);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return duka_db_fail(s->db, "storing payments", err);
+        }
+    }
+    sqlite3_finalize(st);
+    for (int i = 0; i < sale->line_count; i++)
+        if (ledger_add(s, dev->business_id, sale->lines[i].sku, -sale->lines[i].qty_milli, "sale",
+                       sale->receipt_no, now_ms, err) != DUKA_OK)
+            return DUKA_STORE;
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev,
+                                 const char *kind, const char *entity_id,
+                                 const char *command_id, const char *existing_command_id,
+                                 const char *payload, const char *detail, int64_t now_ms,
+                                 duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db,
+                        "INSERT INTO conflicts(business_id, device_id, kind, entity_id,"
+                        " command_id, existing_command_id, payload, detail, created_ms)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, dev->business_id);
+    sqlite3_bind_int64(st, 2, dev->id);
+    duka_db_bind_text(st, 3, kind);
+    duka_db_bind_text(st, 4, entity_id);
+    duka_db_bind_text(st, 5, command_id);
+    duka_db_bind_text(st, 6, existing_command_id);
+    duka_db_bind_text(st, 7, payload);
+    duka_db_bind_text(st, 8, detail);
+    sqlite3_bind_int64(st, 9, now_ms);
+    return step_done(s, st, "logging the conflict", err);
+}
+
+static duka_rc query_int(duka_hub_store *s, const char *sql, const char *business_id,
+                         int64_t *out, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(s->db, sql, &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return duka_db_fail(s->db, "reading the report", err);
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out,
+                        duka_err *err)
+{
+    int64_t sales = 0, conflicts = 0, total = 0, tax = 0;
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (query_int(s, "SELECT count(*) FROM sales WHERE business_id = ?1", business_id, &sales,
+                  err) ||
+        query_int(s, "SELECT coalesce(sum(total_cents),0) FROM sales WHERE business_id = ?1",
+                  business_id, &total, err) ||
+        query_int(s, "SELECT coalesce(sum(tax_cents),0) FROM sales WHERE business_id = ?1",
+                  business_id, &tax, err) ||
+        query_int(s, "SELECT count(*) FROM conflicts WHERE business_id = ?1", business_id,
+                  &conflicts, err))
+        return DUKA_STORE;
+    if (duka_db_prepare(s->db,
+                        "SELECT receipt_no FROM sales WHERE business_id = ?1 ORDER BY receipt_no",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    json_t *receipts = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(receipts, json_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(receipts);
+        return duka_db_fail(s->db, "reading the report", err);
+    }
+    *out = json_pack("{s:I, s:o, s:I, s:I, s:I}", "sales", (json_int_t)sales, "receipts",
+                     receipts, "conflicts", (json_int_t)conflicts, "total_cents",
+                     (json_int_t)total, "tax_cents", (json_int_t)tax);
+    return DUKA_OK;
+}

@@ -1,0 +1,145 @@
+/*
+ * main.c — `duka`, one binary with subcommands (like git). Each command lives in src/cli/;
+ * this file is the table of commands and their help.
+ */
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+typedef struct command {
+    const char *name; /* one or two words */
+    int (*run)(int argc, char **argv);
+    const char *usage;
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"demo", cmd_demo, "duka demo [--dir DIR] [--listen HOST:PORT]",
+     "Runs a hub and a till on SQLite in DIR (a fresh folder by default) with a seeded Kenyan\n"
+     "catalog, shows a sale made while the hub is down arriving once it is back, and keeps\n"
+     "running until Ctrl-C. --listen is the till's address (default 127.0.0.1:8080); the hub\n"
+     "listens on the next port."},
+    {"hub init", cmd_hub_init, "duka hub init --db DB --business NAME [--json]",
+     "Creates the hub database DB if needed and a business in it. Prints the business id\n"
+     "(--json: {\"business_id\"})."},
+    {"hub report", cmd_hub_report, "duka hub report --db DB --business ID [--json]",
+     "Sales the hub holds for a business: {\"sales\", \"receipts\", \"conflicts\",\n"
+     "\"total_cents\", \"tax_cents\"}. Safe while the hub serves DB."},
+    {"hub", cmd_hub_serve, "duka hub --db DB --listen HOST:PORT",
+     "Serves the hub's sync API (see docs/PROTOCOL.md) until SIGINT/SIGTERM."},
+    {"device add", cmd_device_add, "duka device add --db DB --business ID --terminal T01 [--json]",
+     "Registers a till terminal and prints its device token, once (--json: {\"token\"}).\n"
+     "The hub keeps only a hash of it."},
+    {"product import", cmd_product_import,
+     "duka product import --db DB --business ID FILE.csv [--json]",
+     "Loads products from CSV with header sku,name,price,tax,stock[,category]. price: KES with\n"
+     "2 decimals (VAT inclusive); tax: eTIMS band A exempt, B 16%, C 0%, D non-VAT, E 8%;\n"
+     "stock: the level to set. All or nothing: a bad line is named and nothing is written."},
+    {"product archive", cmd_product_archive,
+     "duka product archive --db DB --business ID SKU [--json]",
+     "Stops selling a product: tills receive it as a tombstone at their next pull. Past sales\n"
+     "of it stand."},
+    {"till init", cmd_till_init,
+     "duka till init --db FILE --hub URL --terminal T01 --token TOKEN [--offline] [--json]",
+     "Creates the till database, checks the token with the hub and pulls the catalog.\n"
+     "--offline skips the check (the catalog arrives with the first sync)."},
+    {"till", cmd_till_serve,
+     "duka till --db FILE --listen HOST:PORT [--sync-interval S] [--batch N]",
+     "Serves the till's local API (GET /api/status, GET /api/catalog, POST /api/sales,\n"
+     "POST /api/sync) and syncs with the hub every S seconds (default 30; 0: only on request)."},
+    {"sell", cmd_sell, "duka sell --db FILE SKU[*QTY]... [--pay cash|mpesa:CODE|card:REF] [--json]",
+     "Commits a sale on the till, with no network: the receipt number is shown only once the\n"
+     "sale and its outbox command are on disk. QTY may have up to 3 decimals (RICE*0.5).\n"
+     "--json: {\"receipt_no\", \"total\", \"sync\": \"pending\"} (amounts in cents)."},
+    {"sync", cmd_sync, "duka sync --db FILE [--batch N] [--json]",
+     "Pushes pending sales to the hub and pulls catalog changes now. Exit 1 when the hub is\n"
+     "unreachable (nothing is lost; selling goes on). --json: {\"pushed\", \"pulled\", \"failed\",\n"
+     "\"conflicts\", \"duration_ms\", \"connectivity\"}."},
+    {"status", cmd_status, "duka status --db FILE [--json]",
+     "The till's connectivity as last seen, pending/failed/conflict counts and last sync."},
+    {"queue", cmd_queue, "duka queue --db FILE [--status S] [--limit N] [--json]",
+     "Lists outbox items (S: pending, processing, done, failed, conflict)."},
+    {"catalog", cmd_catalog, "duka catalog --db FILE [--json]",
+     "The till's catalog: {\"products\": [{\"sku\", \"name\", \"price\", \"tax\"}]}."},
+};
+
+#define COMMAND_COUNT (int)(sizeof(commands) / sizeof(commands[0]))
+
+static void print_overview(FILE *out)
+{
+    fprintf(out, "duka — offline-first point of sale (till, hub, sync)\n\nCommands:\n");
+    for (int i = 0; i < COMMAND_COUNT; i++)
+        fprintf(out, "  %s\n", commands[i].usage);
+    fprintf(out, "\nEvery command exits 0 on success, 1 with one line on stderr on failure, 2 on\n"
+                 "bad usage. `duka help CMD` or `duka CMD --help` explains one command.\n");
+}
+
+int cli_help(const char *name)
+{
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].help);
+            return 0;
+        }
+    }
+    print_overview(stdout);
+    return 0;
+}
+
+/* Finds the longest command whose words start argv; *used gets the number of words. */
+static const command *find_command(int argc, char **argv, int *used)
+{
+    const command *best = NULL;
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        const char *space = strchr(commands[i].name, ' ');
+        if (space == NULL) {
+            if (strcmp(argv[0], commands[i].name) == 0 && best == NULL) {
+                best = &commands[i];
+                *used = 1;
+            }
+        } else if (argc >= 2 && strncmp(argv[0], commands[i].name, (size_t)(space - commands[i].name)) == 0 &&
+                   argv[0][space - commands[i].name] == '\0' && strcmp(argv[1], space + 1) == 0) {
+            *used = 2;
+            return &commands[i];
+        }
+    }
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_overview(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        if (argc >= 3) {
+            char name[64];
+            snprintf(name, sizeof(name), "%s%s%s", argv[2], argc >= 4 ? " " : "", argc >= 4 ? argv[3] : "");
+            return cli_help(name);
+        }
+        print_overview(stdout);
+        return 0;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "duka: cannot initialise libsodium\n");
+        return 1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "duka: cannot initialise libcurl\n");
+        return 1;
+    }
+    int used = 0;
+    const command *c = find_command(argc - 1, argv + 1, &used);
+    if (c == NULL) {
+        fprintf(stderr, "duka: unknown command '%s' (see: duka help)\n", argv[1]);
+        curl_global_cleanup();
+        return 2;
+    }
+    int rc = c->run(argc - 1 - used, argv + 1 + used);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,60 @@
+/*
+ * http_server.h — the HTTP server both the hub and the till's local API use (libmicrohttpd).
+ *
+ * It owns the protocol details once: a thread pool, connection limits and timeouts (a slow
+ * client cannot hold every connection), request bodies accumulated up to a limit (413 with a
+ * JSON error beyond it, before reading the rest), JSON replies with the right content type,
+ * and error bodies of the one shape {"error":{"code","message"}}. Handlers see a finished
+ * request and fill in a status and a JSON reply.
+ */
+#ifndef DUKA_HTTP_SERVER_H
+#define DUKA_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "common/error.h"
+
+struct MHD_Connection;
+
+typedef struct duka_http_exchange {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const char *body; /* NUL-terminated, may be empty */
+    size_t body_len;
+    /* filled by the handler */
+    unsigned status;
+    json_t *reply;       /* owned by the exchange once set */
+    long retry_after_s;  /* >= 0 adds a Retry-After header */
+} duka_http_exchange;
+
+typedef void (*duka_http_handler)(void *app, duka_http_exchange *ex);
+
+typedef struct duka_http_server duka_http_server;
+
+/* Parses "HOST:PORT" (IPv4 address or "localhost") and starts serving on it. */
+duka_rc duka_http_server_start(const char *listen, size_t max_body_bytes,
+                               duka_http_handler handler, void *app, duka_http_server **out,
+                               duka_err *err);
+
+/* Stops accepting, finishes requests in flight, frees. NULL is fine. */
+void duka_http_server_stop(duka_http_server *server);
+
+/* Request accessors. */
+const char *duka_http_query(const duka_http_exchange *ex, const char *key);
+const char *duka_http_header(const duka_http_exchange *ex, const char *key);
+
+/* Sets an error reply {"error":{"code","message"}}. */
+void duka_http_error(duka_http_exchange *ex, unsigned status, const char *code,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The bearer token of the Authorization header, or NULL. */
+const char *duka_http_bearer(const duka_http_exchange *ex);
+
+/* Blocks SIGINT/SIGTERM in the calling thread (call before starting servers and threads),
+ * then duka_wait_for_stop_signal() waits for one of them and returns its number. */
+void duka_block_stop_signals(void);
+int duka_wait_for_stop_signal(void);
+
+#endif

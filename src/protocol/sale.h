@@ -1,0 +1,75 @@
+/*
+ * sale.h — a sale as a fact: what the till committed and the hub stores, and its JSON form
+ * on the wire (the payload of a "sale.create" command; see docs/PROTOCOL.md).
+ *
+ * The same struct is filled by the till when it commits a sale and by the hub when it
+ * decodes a pushed one; duka_sale_validate() checks the arithmetic both ways, so a hub never
+ * stores a sale whose lines do not add up to its total.
+ */
+#ifndef DUKA_SALE_H
+#define DUKA_SALE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/limits.h"
+
+typedef struct duka_sale_line {
+    char sku[DUKA_SKU_MAX + 1];
+    char name[DUKA_PRODUCT_NAME_MAX + 1];
+    int64_t qty_milli;
+    int64_t unit_price_cents; /* VAT inclusive, at the time of sale */
+    char tax_band;            /* 'A'..'E' */
+    int64_t line_total_cents;
+    int64_t tax_cents;
+} duka_sale_line;
+
+/* Payment methods and states. The table already fits M-Pesa and card:
+ *   cash:  captured
+ *   mpesa: pending_verification (offline, code typed by the cashier) -> verified | flagged
+ *   card:  pending_capture (offline) -> captured | declined */
+typedef struct duka_payment {
+    char method[8];                       /* "cash" | "mpesa" | "card" */
+    int64_t amount_cents;
+    char reference[DUKA_PAYMENT_REF_MAX + 1]; /* M-Pesa code or card reference; never a PAN */
+    char status[24];
+} duka_payment;
+
+typedef struct duka_sale {
+    char receipt_no[DUKA_RECEIPT_NO_MAX + 1];
+    char terminal[DUKA_TERMINAL_ID_MAX + 1];
+    int64_t created_ms;
+    int64_t total_cents;
+    int64_t tax_cents;
+    int line_count;
+    int payment_count;
+    duka_payment payments[DUKA_SALE_PAYMENTS_MAX];
+    duka_sale_line lines[DUKA_SALE_LINES_MAX];
+} duka_sale;
+
+/* Heap allocation (a sale with its line array is ~120 KB). NULL on out of memory. */
+duka_sale *duka_sale_new(void);
+void duka_sale_free(duka_sale *sale);
+
+/* Checks bounds and arithmetic: lines present and within limits, each line total and tax as
+ * money.h computes them, totals their sums, payments adding up to the total, receipt number
+ * shaped {terminal}-{YYYYMMDD}-{seq}. */
+duka_rc duka_sale_validate(const duka_sale *sale, duka_err *err);
+
+/* JSON form (a new reference; NULL on out of memory). */
+json_t *duka_sale_to_json(const duka_sale *sale);
+
+/* Decodes and validates; on error names the field ("lines[3].qty_milli: …"). */
+duka_rc duka_sale_from_json(const json_t *obj, duka_sale *out, duka_err *err);
+
+/* True when s is a terminal id: 1..16 of [A-Za-z0-9_]. */
+int duka_terminal_id_valid(const char *s);
+
+/* True when s is a SKU: 1..64 printable ASCII characters, no spaces, commas or '*'. */
+int duka_sku_valid(const char *s);
+
+/* Payment methods and states, for validation. */
+int duka_payment_method_valid(const char *method);
+
+#endif

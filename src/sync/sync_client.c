@@ -1,0 +1,374 @@
+/* sync_client.c — push and pull on the till (see sync_client.h). */
+#include "sync/sync_client.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "common/limits.h"
+#include "net/http_client.h"
+#include "outbox/outbox.h"
+#include "store/db.h"
+#include "till/catalog.h"
+#include "till/till_db.h"
+
+/* ---- the per-database sync lock ---- */
+
+static int lock_sync(sqlite3 *db, duka_err *err)
+{
+    const char *path = sqlite3_db_filename(db, "main");
+    char lock_path[4096];
+    snprintf(lock_path, sizeof(lock_path), "%s.sync-lock", path ? path : "duka");
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        duka_err_set(err, DUKA_STORE, "cannot open sync lock %s", lock_path);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX) != 0) {
+        close(fd);
+        duka_err_set(err, DUKA_STORE, "cannot take sync lock %s", lock_path);
+        return -1;
+    }
+    return fd;
+}
+
+static void unlock_sync(int fd)
+{
+    if (fd >= 0) {
+        flock(fd, LOCK_UN);
+        close(fd);
+    }
+}
+
+/* ---- sync history ---- */
+
+static void log_attempt(sqlite3 *db, int64_t started_ms, const char *direction, int64_t items,
+                        int64_t ok, int64_t dups, int64_t failed, int64_t conflicts,
+                        long http_status, int64_t duration_ms, const char *error)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(db,
+                        "INSERT INTO sync_log(started_ms, direction, items, ok, duplicates, failed,"
+                        " conflicts, http_status, duration_ms, error)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                        &st, NULL) != DUKA_OK)
+        return;
+    sqlite3_bind_int64(st, 1, started_ms);
+    duka_db_bind_text(st, 2, direction);
+    sqlite3_bind_int64(st, 3, items);
+    sqlite3_bind_int64(st, 4, ok);
+    sqlite3_bind_int64(st, 5, dups);
+    sqlite3_bind_int64(st, 6, failed);
+    sqlite3_bind_int64(st, 7, conflicts);
+    sqlite3_bind_int64(st, 8, http_status);
+    sqlite3_bind_int64(st, 9, duration_ms);
+    duka_db_bind_text(st, 10, error);
+    sqlite3_step(st); /* history is best effort: a full disk must not fail the sync itself */
+    sqlite3_finalize(st);
+}
+
+/* Reads {"error":{"message"}} of an error reply, if any. */
+static void error_message(const duka_http_reply *r, char *buf, size_t buflen)
+{
+    json_t *o = json_loads(r->body ? r->body : "", 0, NULL);
+    const char *m = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+    snprintf(buf, buflen, "%s", m ? m : "no error message");
+    json_decref(o);
+}
+
+/* Classifies a non-200 reply into an error. */
+static duka_rc reply_error(const char *url, const duka_http_reply *r, duka_err *err)
+{
+    char m[256];
+    error_message(r, m, sizeof(m));
+    if (r->status == 401 || r->status == 403)
+        return duka_err_set(err, DUKA_AUTH, "token rejected by the hub at %s", url);
+    if (r->status == 404)
+        return duka_err_set(err, DUKA_PROTOCOL, "not a duka hub at %s (HTTP 404)", url);
+    if (r->status >= 500)
+        return duka_err_set(err, DUKA_OFFLINE, "hub at %s answered HTTP %ld: %s", url, r->status, m);
+    return duka_err_set(err, DUKA_PROTOCOL, "hub at %s answered HTTP %ld: %s", url, r->status, m);
+}
+
+/* ---- push ---- */
+
+/* Builds {"commands":[{"id","type","entity_id","payload":<stored JSON>}…]} without re-parsing
+ * the stored payloads (they were produced by duka_sale_to_json and validated at commit). */
+static char *build_push_body(const duka_outbox_batch *b, size_t *len)
+{
+    size_t cap = b->payload_bytes + (size_t)b->count * 160 + 32;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return NULL;
+    size_t n = (size_t)snprintf(buf, cap, "{\"commands\":[");
+    for (int i = 0; i < b->count; i++) {
+        const duka_outbox_item *it = &b->items[i];
+        n += (size_t)snprintf(buf + n, cap - n,
+                              "%s{\"id\":\"%s\",\"type\":\"%s\",\"entity_id\":\"%s\",\"payload\":",
+                              i ? "," : "", it->command_id, it->command_type, it->entity_id);
+        size_t pl = strlen(it->payload);
+        memcpy(buf + n, it->payload, pl);
+        n += pl;
+        buf[n++] = '}';
+    }
+    n += (size_t)snprintf(buf + n, cap - n, "]}");
+    *len = n;
+    return buf;
+}
+
+/* Turns the hub's results into outcomes for the claimed batch. Items the hub did not answer
+ * for stay pending. */
+static duka_rc read_results(const duka_outbox_batch *b, const json_t *reply,
+                            duka_outbox_outcome *oc, duka_sync_result *res, duka_err *err)
+{
+    const json_t *results = json_object_get(reply, "results");
+    if (!json_is_array(results))
+        return duka_err_set(err, DUKA_PROTOCOL, "hub reply has no results array");
+    for (int i = 0; i < b->count; i++) {
+        oc[i] = (duka_outbox_outcome){.id = b->items[i].id, .status = DUKA_OUTBOX_PENDING,
+                                      .error = "hub did not answer for this command",
+                                      .error_category = DUKA_OUTBOX_ERR_SERVER};
+    }
+    size_t idx;
+    const json_t *r;
+    json_array_foreach(results, idx, r) {
+        const char *id = json_string_value(json_object_get(r, "id"));
+        const char *status = json_string_value(json_object_get(r, "status"));
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+        if (id == NULL || status == NULL)
+            continue;
+        /* Results come back in request order; fall back to a search if not. */
+        int k = (idx < (size_t)b->count && strcmp(b->items[idx].command_id, id) == 0) ? (int)idx : -1;
+        for (int j = 0; k < 0 && j < b->count; j++)
+            if (strcmp(b->items[j].command_id, id) == 0)
+                k = j;
+        if (k < 0)
+            continue;
+        if (strcmp(status, "applied") == 0 || strcmp(status, "duplicate") == 0) {
+            oc[k].status = DUKA_OUTBOX_DONE;
+            oc[k].error = NULL;
+            oc[k].error_category = NULL;
+            res->pushed++;
+            res->duplicates += status[0] == 'd';
+        } else if (strcmp(status, "conflict") == 0) {
+            oc[k].status = DUKA_OUTBOX_CONFLICT;
+            oc[k].error = msg ? msg : "conflict";
+            oc[k].error_category = DUKA_OUTBOX_ERR_CONFLICT;
+            res->conflicts++;
+        } else if (strcmp(status, "rejected") == 0) {
+            oc[k].status = DUKA_OUTBOX_FAILED;
+            oc[k].error = msg ? msg : "rejected by the hub";
+            oc[k].error_category = DUKA_OUTBOX_ERR_VALIDATION;
+            res->failed++;
+        }
+    }
+    return DUKA_OK;
+}
+
+/* One batch: claim, send, record. *drained is set when nothing was pending. */
+static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_sync_options *opt,
+                          duka_sync_result *res, bool *drained, duka_err *err)
+{
+    duka_outbox_batch b;
+    int64_t started = duka_clock_now_ms(opt->clock);
+    int64_t t0 = duka_monotonic_ms();
+    duka_rc rc = duka_outbox_claim(db, opt->batch_size, DUKA_PUSH_BODY_TARGET_BYTES, started, &b, err);
+    if (rc != DUKA_OK)
+        return rc;
+    *drained = b.count == 0;
+    if (b.count == 0)
+        return DUKA_OK;
+    char url[DUKA_URL_MAX + 16];
+    snprintf(url, sizeof(url), "%s/v1/push", id->hub_url);
+    size_t len = 0;
+    char *body = build_push_body(&b, &len);
+    duka_outbox_outcome *oc = calloc((size_t)b.count, sizeof(*oc));
+    duka_http_reply reply = {0};
+    json_t *js = NULL;
+    if (body == NULL || oc == NULL) {
+        rc = duka_err_set(err, DUKA_NOMEM, "out of memory building a push");
+        duka_outbox_release(db, &b, "out of memory", DUKA_OUTBOX_ERR_NETWORK, started, NULL);
+        goto out;
+    }
+    rc = duka_http_request("POST", url, id->token, body, len, 0, &reply, err);
+    if (rc == DUKA_OK && reply.status != 200)
+        rc = reply_error(id->hub_url, &reply, err);
+    if (rc == DUKA_OK) {
+        js = json_loadb(reply.body, reply.len, 0, NULL);
+        if (js == NULL)
+            rc = duka_err_set(err, DUKA_PROTOCOL, "hub reply from %s is not valid JSON", url);
+        else
+            rc = read_results(&b, js, oc, res, err);
+    }
+    if (rc == DUKA_OK) {
+        rc = duka_outbox_finish(db, oc, b.count, duka_clock_now_ms(opt->clock), err);
+    } else {
+        /* Nothing known about this batch: all of it goes back, same ids, resent next time.
+         * Only a batch the hub refused as malformed costs the items an attempt. */
+        const char *cat = rc == DUKA_AUTH      ? DUKA_OUTBOX_ERR_AUTH
+                          : rc == DUKA_OFFLINE ? DUKA_OUTBOX_ERR_NETWORK
+                          : reply.status == 400 || reply.status == 413 || reply.status == 422
+                              ? DUKA_OUTBOX_ERR_VALIDATION
+                              : DUKA_OUTBOX_ERR_NETWORK;
+        duka_outbox_release(db, &b, err ? err->msg : "sync failed", cat,
+                            duka_clock_now_ms(opt->clock), NULL);
+    }
+    log_attempt(db, started, "push", b.count, res->pushed, res->duplicates, res->failed,
+                res->conflicts, reply.status, duka_monotonic_ms() - t0,
+                rc == DUKA_OK ? NULL : (err ? err->msg : "failed"));
+out:
+    json_decref(js);
+    duka_http_reply_free(&reply);
+    free(oc);
+    free(body);
+    duka_outbox_batch_free(&b);
+    return rc;
+}
+
+/* ---- pull ---- */
+
+static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id, int64_t *pulled,
+                           duka_err *err)
+{
+    char cursor_text[32];
+    bool found = false;
+    *pulled = 0;
+    if (duka_meta_get(db, DUKA_META_PULL_CURSOR, cursor_text, sizeof(cursor_text), &found, err))
+        return DUKA_STORE;
+    long long cursor = found ? strtoll(cursor_text, NULL, 10) : 0;
+    for (int page = 0; page < DUKA_SYNC_ROUNDS_MAX; page++) {
+        char url[DUKA_URL_MAX + 64];
+        snprintf(url, sizeof(url), "%s/v1/pull?cursor=%lld&limit=%d", id->hub_url, cursor,
+                 DUKA_PULL_PAGE_DEFAULT);
+        duka_http_reply reply = {0};
+        duka_rc rc = duka_http_request("GET", url, id->token, NULL, 0, 0, &reply, err);
+        if (rc == DUKA_OK && reply.status != 200)
+            rc = reply_error(id->hub_url, &reply, err);
+        json_t *js = rc == DUKA_OK ? json_loadb(reply.body, reply.len, 0, NULL) : NULL;
+        duka_http_reply_free(&reply);
+        if (rc != DUKA_OK)
+            return rc;
+        const json_t *changes = json_object_get(js, "changes");
+        const json_t *next = json_object_get(js, "cursor");
+        if (!json_is_array(changes) || !json_is_integer(next) ||
+            json_integer_value(next) < cursor) {
+            json_decref(js);
+            return duka_err_set(err, DUKA_PROTOCOL, "hub pull reply from %s is not valid", url);
+        }
+        int applied = 0;
+        rc = duka_catalog_apply_page(db, changes, (int64_t)json_integer_value(next), &applied, err);
+        bool more = json_is_true(json_object_get(js, "more"));
+        cursor = (long long)json_integer_value(next);
+        json_decref(js);
+        if (rc != DUKA_OK)
+            return rc;
+        *pulled += applied;
+        if (!more)
+            return DUKA_OK;
+    }
+    return DUKA_OK;
+}
+
+duka_rc duka_sync_pull(sqlite3 *db, int64_t *pulled, duka_err *err)
+{
+    duka_till_identity id;
+    duka_rc rc = duka_till_identity_load(db, &id, err);
+    if (rc != DUKA_OK)
+        return rc;
+    int fd = lock_sync(db, err);
+    if (fd < 0)
+        return DUKA_STORE;
+    rc = pull_locked(db, &id, pulled, err);
+    unlock_sync(fd);
+    return rc;
+}
+
+static void record_state(sqlite3 *db, const duka_sync_options *opt, duka_rc rc, const duka_err *err)
+{
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%lld", (long long)duka_clock_now_ms(opt->clock));
+    const char *state = rc == DUKA_OK ? "online" : rc == DUKA_AUTH ? "auth" : "offline";
+    if (rc == DUKA_OK)
+        duka_meta_set(db, DUKA_META_LAST_SYNC_MS, ms, NULL);
+    duka_meta_set(db, DUKA_META_LAST_SYNC_STATE, state, NULL);
+    duka_meta_set(db, DUKA_META_LAST_ERROR, rc == DUKA_OK ? "" : err->msg, NULL);
+}
+
+duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_result *res,
+                      duka_err *err)
+{
+    duka_sync_options opt = *opt_in;
+    if (opt.batch_size <= 0)
+        opt.batch_size = DUKA_SYNC_BATCH_DEFAULT;
+    if (opt.batch_size > DUKA_SYNC_BATCH_MAX)
+        opt.batch_size = DUKA_SYNC_BATCH_MAX;
+    memset(res, 0, sizeof(*res));
+    res->connectivity = "offline";
+    int64_t t0 = duka_monotonic_ms();
+    duka_till_identity id;
+    duka_rc rc = duka_till_identity_load(db, &id, err);
+    if (rc != DUKA_OK)
+        return rc;
+    int fd = lock_sync(db, err);
+    if (fd < 0)
+        return DUKA_STORE;
+    /* We hold the lock, so 'processing' items are leftovers of a crashed sync: resend them. */
+    rc = duka_outbox_recover(db, NULL, err);
+    bool drained = false;
+    for (int round = 0; rc == DUKA_OK && !drained && round < DUKA_SYNC_ROUNDS_MAX; round++)
+        rc = push_batch(db, &id, &opt, res, &drained, err);
+    if (rc == DUKA_OK) {
+        int64_t t1 = duka_monotonic_ms();
+        rc = pull_locked(db, &id, &res->pulled, err);
+        log_attempt(db, duka_clock_now_ms(opt.clock), "pull", res->pulled, res->pulled, 0, 0, 0,
+                    rc == DUKA_OK ? 200 : 0, duka_monotonic_ms() - t1,
+                    rc == DUKA_OK ? NULL : err->msg);
+    }
+    if (rc == DUKA_OK || rc == DUKA_OFFLINE || rc == DUKA_AUTH || rc == DUKA_PROTOCOL)
+        record_state(db, &opt, rc, err);
+    unlock_sync(fd);
+    res->connectivity = rc == DUKA_OK ? "online" : "offline";
+    res->duration_ms = duka_monotonic_ms() - t0;
+    return rc;
+}
+
+duka_rc duka_sync_check_hub(const char *hub_url, const char *token, const char *terminal,
+                            duka_err *err)
+{
+    char url[DUKA_URL_MAX + 16];
+    snprintf(url, sizeof(url), "%s/v1/whoami", hub_url);
+    duka_http_reply reply = {0};
+    duka_rc rc = duka_http_request("GET", url, token, NULL, 0, 10000, &reply, err);
+    if (rc != DUKA_OK)
+        return rc;
+    json_t *js = json_loadb(reply.body, reply.len, 0, NULL);
+    const char *who = json_string_value(json_object_get(js, "terminal"));
+    const json_t *error = json_object_get(js, "error");
+    if (reply.status == 401 && json_is_object(error))
+        rc = duka_err_set(err, DUKA_AUTH, "token rejected by the hub at %s", hub_url);
+    else if (reply.status != 200 || who == NULL)
+        rc = duka_err_set(err, DUKA_PROTOCOL, "not a duka hub at %s (HTTP %ld to /v1/whoami)",
+                          hub_url, reply.status);
+    else if (strcmp(who, terminal) != 0)
+        rc = duka_err_set(err, DUKA_INPUT,
+                          "the token belongs to terminal %s, not %s (see: duka device add)", who,
+                          terminal);
+    json_decref(js);
+    duka_http_reply_free(&reply);
+    return rc;
+}
+
+json_t *duka_sync_result_json(const duka_sync_result *r)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "pushed", (json_int_t)r->pushed,
+                     "duplicates", (json_int_t)r->duplicates, "pulled", (json_int_t)r->pulled,
+                     "failed", (json_int_t)r->failed, "conflicts", (json_int_t)r->conflicts,
+                     "duration_ms", (json_int_t)r->duration_ms, "connectivity",
+                     r->connectivity);
+}

@@ -1,0 +1,58 @@
+/*
+ * sync_client.h — the till's side of sync: push the outbox to the hub, pull catalog changes.
+ *
+ * Push: items are claimed from the outbox in FIFO order in batches, sent to POST /v1/push,
+ * and marked from the hub's per-command answers only: "applied" and "duplicate" are done,
+ * "conflict" is kept as a visible conflict, "rejected" fails the item with its reason.
+ * Anything else — no reply, a lost reply, a 5xx — puts the batch back to pending with the
+ * same command ids, so the next sync resends it and the hub answers "duplicate" for what it
+ * already has. Pull: pages of GET /v1/pull, each page and the new cursor in one transaction.
+ *
+ * Only one sync runs per till database at a time (an advisory lock file beside it); a second
+ * caller waits for the first to finish.
+ */
+#ifndef DUKA_SYNC_CLIENT_H
+#define DUKA_SYNC_CLIENT_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+
+typedef struct duka_sync_options {
+    int batch_size;          /* commands per push, 1..DUKA_SYNC_BATCH_MAX */
+    const duka_clock *clock; /* NULL: system clock */
+} duka_sync_options;
+
+typedef struct duka_sync_result {
+    int64_t pushed;     /* applied + duplicate */
+    int64_t duplicates; /* of which the hub already had */
+    int64_t pulled;
+    int64_t failed;
+    int64_t conflicts;
+    int64_t duration_ms;
+    const char *connectivity; /* "online" | "offline" */
+} duka_sync_result;
+
+/* Pushes everything pending, then pulls. DUKA_OFFLINE when the hub cannot be reached (or the
+ * connection broke: nothing is lost, the next sync resends), DUKA_AUTH when it refused the
+ * token, DUKA_PROTOCOL when it answered something that is not the duka protocol. res is
+ * filled in every case. */
+duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt, duka_sync_result *res,
+                      duka_err *err);
+
+/* The result as the JSON object of `duka sync --json` (new reference). */
+json_t *duka_sync_result_json(const duka_sync_result *r);
+
+/* Pulls catalog changes only. */
+duka_rc duka_sync_pull(sqlite3 *db, int64_t *pulled, duka_err *err);
+
+/* Asks hub_url who token belongs to and checks it is terminal (till init). Errors:
+ * DUKA_OFFLINE unreachable, DUKA_PROTOCOL "not a duka hub", DUKA_AUTH "token rejected",
+ * DUKA_INPUT when the token belongs to another terminal. */
+duka_rc duka_sync_check_hub(const char *hub_url, const char *token, const char *terminal,
+                            duka_err *err);
+
+#endif

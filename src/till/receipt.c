@@ -1,0 +1,38 @@
+/* receipt.c — the receipt counter (see receipt.h). */
+#include "till/receipt.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "common/clock.h"
+#include "store/db.h"
+
+void duka_receipt_format(const char *terminal, int day, int64_t seq,
+                         char out[DUKA_RECEIPT_NO_MAX + 1])
+{
+    snprintf(out, DUKA_RECEIPT_NO_MAX + 1, "%s-%08d-%05" PRId64, terminal, day, seq);
+}
+
+duka_rc duka_receipt_next(sqlite3 *db, const char *terminal, int64_t now_ms,
+                          char out[DUKA_RECEIPT_NO_MAX + 1], duka_err *err)
+{
+    assert(!sqlite3_get_autocommit(db) && "a receipt number is taken inside the sale's transaction");
+    int day = duka_clock_local_day(now_ms);
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(db,
+                        "INSERT INTO receipt_days(day, last_seq) VALUES(?1, 1)"
+                        " ON CONFLICT(day) DO UPDATE SET last_seq = last_seq + 1"
+                        " RETURNING last_seq",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    sqlite3_bind_int(st, 1, day);
+    int rc = sqlite3_step(st);
+    int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return duka_db_fail(db, "taking the next receipt number", err);
+    assert(seq >= 1);
+    duka_receipt_format(terminal, day, seq, out);
+    return DUKA_OK;
+}

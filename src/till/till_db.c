@@ -1,0 +1,89 @@
+/* till_db.c — till schema and identity (see till_db.h). */
+#include "till/till_db.h"
+
+#include <stdio.h>
+
+#include "outbox/outbox.h"
+#include "store/db.h"
+
+static const char till_schema_v1[] =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE products ("
+    "  sku TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  price_cents INTEGER NOT NULL CHECK (price_cents >= 0),"
+    "  tax_band TEXT NOT NULL CHECK (tax_band IN ('A','B','C','D','E')),"
+    "  category TEXT NOT NULL DEFAULT '',"
+    "  deleted INTEGER NOT NULL DEFAULT 0,"
+    "  change_seq INTEGER NOT NULL DEFAULT 0"
+    ");"
+    /* One row per calendar day ever used: the next number of a day is last_seq + 1, so a
+     * clock that moves back to a day already used continues that day, never repeats it. */
+    "CREATE TABLE receipt_days (day INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL);"
+    "CREATE TABLE sales ("
+    "  id INTEGER PRIMARY KEY,"
+    "  receipt_no TEXT NOT NULL UNIQUE,"
+    "  created_ms INTEGER NOT NULL,"
+    "  total_cents INTEGER NOT NULL,"
+    "  tax_cents INTEGER NOT NULL,"
+    "  command_id TEXT NOT NULL UNIQUE"
+    ");"
+    "CREATE TABLE sale_lines ("
+    "  sale_id INTEGER NOT NULL REFERENCES sales(id),"
+    "  line_no INTEGER NOT NULL,"
+    "  sku TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  qty_milli INTEGER NOT NULL CHECK (qty_milli > 0),"
+    "  unit_price_cents INTEGER NOT NULL,"
+    "  tax_band TEXT NOT NULL,"
+    "  line_total_cents INTEGER NOT NULL,"
+    "  tax_cents INTEGER NOT NULL,"
+    "  PRIMARY KEY (sale_id, line_no)"
+    ");"
+    /* Fits cash now, M-Pesa and card later: method, a reference (M-Pesa code, card auth
+     * reference — never a card number), a status with its own lifecycle, and who approved. */
+    "CREATE TABLE payments ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sale_id INTEGER NOT NULL REFERENCES sales(id),"
+    "  method TEXT NOT NULL CHECK (method IN ('cash','mpesa','card')),"
+    "  amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0),"
+    "  reference TEXT NOT NULL DEFAULT '',"
+    "  status TEXT NOT NULL,"
+    "  provider_ref TEXT,"
+    "  approved_by TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX payments_sale ON payments(sale_id);"
+    "CREATE TABLE sync_log ("
+    "  id INTEGER PRIMARY KEY,"
+    "  started_ms INTEGER NOT NULL,"
+    "  direction TEXT NOT NULL,"
+    "  items INTEGER NOT NULL,"
+    "  ok INTEGER NOT NULL,"
+    "  duplicates INTEGER NOT NULL,"
+    "  failed INTEGER NOT NULL,"
+    "  conflicts INTEGER NOT NULL,"
+    "  http_status INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  error TEXT"
+    ");" DUKA_OUTBOX_SCHEMA_SQL;
+
+duka_rc duka_till_db_open(const char *path, bool create, sqlite3 **out, duka_err *err)
+{
+    const duka_migration migrations[] = {{1, till_schema_v1}};
+    return duka_db_open(path, DUKA_DB_TILL, create, migrations, 1, out, err);
+}
+
+duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *id, duka_err *err)
+{
+    bool f1 = false, f2 = false, f3 = false;
+    if (duka_meta_get(db, DUKA_META_TERMINAL, id->terminal, sizeof(id->terminal), &f1, err) ||
+        duka_meta_get(db, DUKA_META_HUB_URL, id->hub_url, sizeof(id->hub_url), &f2, err) ||
+        duka_meta_get(db, DUKA_META_TOKEN, id->token, sizeof(id->token), &f3, err))
+        return DUKA_STORE;
+    if (!f1 || !f2 || !f3)
+        return duka_err_set(err, DUKA_NOTFOUND,
+                            "this till is not initialised (run: duka till init)");
+    return DUKA_OK;
+}

@@ -1,0 +1,39 @@
+/*
+ * till_db.h — the till's SQLite database: schema, migrations and its identity.
+ *
+ * Tables: meta (identity, pull cursor, last sync), products (the catalog cache pulled from
+ * the hub), receipt_days (the receipt counter, one row per calendar day ever used), sales,
+ * sale_lines, payments, outbox (see outbox/outbox.h) and sync_log.
+ */
+#ifndef DUKA_TILL_DB_H
+#define DUKA_TILL_DB_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/limits.h"
+
+/* Opens an existing till database (create false: "not found" if missing) or creates one. */
+duka_rc duka_till_db_open(const char *path, bool create, sqlite3 **out, duka_err *err);
+
+/* Who this till is: read from meta. */
+typedef struct duka_till_identity {
+    char terminal[DUKA_TERMINAL_ID_MAX + 1];
+    char hub_url[DUKA_URL_MAX + 1];
+    char token[DUKA_TOKEN_MAX + 1];
+} duka_till_identity;
+
+/* Loads the identity; DUKA_NOTFOUND ("not initialised") when till init never finished. */
+duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *out, duka_err *err);
+
+/* Meta keys. */
+#define DUKA_META_TERMINAL "terminal"
+#define DUKA_META_HUB_URL "hub_url"
+#define DUKA_META_TOKEN "token"
+#define DUKA_META_PULL_CURSOR "pull_cursor"
+#define DUKA_META_LAST_SYNC_MS "last_sync_ms"
+#define DUKA_META_LAST_SYNC_STATE "last_sync_state" /* online | offline | auth */
+#define DUKA_META_LAST_ERROR "last_error"
+
+#endif
