@@ -182,8 +182,10 @@ static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_
     if (rc != DUKA_OK)
         return rc;
     *drained = b.count == 0;
-    if (b.count == 0)
+    if (b.count == 0) {
+        duka_outbox_batch_free(&b);
         return DUKA_OK;
+    }
     char url[DUKA_URL_MAX + 16];
     snprintf(url, sizeof(url), "%s/v1/push", id->hub_url);
     size_t len = 0;
