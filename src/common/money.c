@@ -99,7 +99,7 @@ duka_rc duka_parse_price(const char *text, int64_t *cents_out, const char *what,
     int64_t v = 0;
     if (!parse_fixed(text, 2, DUKA_PRICE_CENTS_MAX, &v))
         return duka_err_set(err, DUKA_INPUT,
-                            "%s: price '%s' is not an amount in KES like 120.00 (at most %lld)",
+                            "%s: '%s' is not an amount in KES like 120.00 (at most %lld)",
                             what, text ? text : "", DUKA_PRICE_CENTS_MAX / 100);
     *cents_out = v;
     return DUKA_OK;

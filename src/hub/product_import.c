@@ -119,7 +119,7 @@ static duka_rc parse_row(char **f, int n, int cols, long line, const char *name,
     if (pname[0] == '\0' || strlen(pname) > DUKA_PRODUCT_NAME_MAX)
         return duka_err_set(err, DUKA_INPUT, "%s line %ld, field name: must be 1-%d characters",
                             name, line, DUKA_PRODUCT_NAME_MAX);
-    char where[64];
+    char where[DUKA_ERR_MSG_MAX];
     snprintf(where, sizeof(where), "%s line %ld, field price", name, line);
     if (duka_parse_price(price, &p->price_cents, where, err) != DUKA_OK)
         return DUKA_INPUT;

@@ -209,9 +209,11 @@ out:
 duka_rc duka_outbox_release(sqlite3 *db, const duka_outbox_batch *batch, const char *error,
                             const char *error_category, int64_t now_ms, duka_err *err)
 {
-    /* A network failure is not the item's fault: it goes back to pending without using up an
-     * attempt, so hours offline never turn a sale into a failed item. Other failures count. */
-    bool network = error_category && strcmp(error_category, DUKA_OUTBOX_ERR_NETWORK) == 0;
+    /* A network or authentication failure is not the item's fault: it goes back to pending
+     * without using up an attempt, so hours offline or a revoked token never turn a sale into
+     * a failed item. Other failures (the receiver refused the batch as malformed) count. */
+    bool network = error_category && (strcmp(error_category, DUKA_OUTBOX_ERR_NETWORK) == 0 ||
+                                      strcmp(error_category, DUKA_OUTBOX_ERR_AUTH) == 0);
     sqlite3_stmt *st = NULL;
     duka_rc result = DUKA_STORE;
     (void)now_ms;

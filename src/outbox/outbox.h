@@ -138,7 +138,7 @@ duka_rc duka_outbox_finish(sqlite3 *db, const duka_outbox_outcome *outcomes, int
                            int64_t now_ms, duka_err *err);
 
 /* Puts the whole batch back to pending with one error (the send failed as a whole). A
- * DUKA_OUTBOX_ERR_NETWORK failure does not use up an attempt; others do, and an item out of
+ * DUKA_OUTBOX_ERR_NETWORK or _AUTH failure does not use up an attempt; others do, and an item out of
  * attempts becomes failed. */
 duka_rc duka_outbox_release(sqlite3 *db, const duka_outbox_batch *batch, const char *error,
                             const char *error_category, int64_t now_ms, duka_err *err);

@@ -84,7 +84,7 @@ duka_rc duka_checkout_parse_item(const char *text, int position, duka_checkout_i
         out->qty_milli = 1000;
         return DUKA_OK;
     }
-    char what[64];
+    char what[DUKA_SKU_MAX + 32];
     snprintf(what, sizeof(what), "item %d (%s)", position, out->sku);
     return duka_parse_qty(star + 1, &out->qty_milli, what, err);
 }
