@@ -17,6 +17,7 @@
 
 struct duka_hub_store {
     sqlite3 *db;
+    duka_stmt_cache stmts; /* every statement is prepared once per connection */
 };
 
 static const char hub_schema_v1[] =
@@ -124,6 +125,25 @@ static const char hub_schema_v1[] =
 
 static const duka_migration hub_migrations[] = {{1, hub_schema_v1}};
 
+/* A cached prepared statement (see duka_stmt_cache): reset after use, never finalized. */
+static duka_rc stmt_get(duka_hub_store *s, const char *sql, sqlite3_stmt **out, duka_err *err)
+{
+    return duka_stmt_cache_get(&s->stmts, s->db, sql, out, err);
+}
+
+/* Runs a cached statement with no parameters and no rows (transaction control). */
+static duka_rc stmt_run(duka_hub_store *s, const char *sql, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (stmt_get(s, sql, &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return duka_db_fail(s->db, sql, err);
+    return DUKA_OK;
+}
+
 duka_rc duka_hub_store_open(const char *location, bool create, duka_hub_store **out,
                             duka_err *err)
 {
@@ -144,31 +164,43 @@ void duka_hub_store_close(duka_hub_store *s)
 {
     if (s == NULL)
         return;
+    duka_stmt_cache_clear(&s->stmts);
     duka_db_close(s->db);
     free(s);
 }
 
-duka_rc duka_hub_store_begin(duka_hub_store *s, duka_err *err) { return duka_db_begin(s->db, err); }
-duka_rc duka_hub_store_commit(duka_hub_store *s, duka_err *err) { return duka_db_commit(s->db, err); }
-void duka_hub_store_rollback(duka_hub_store *s) { duka_db_rollback(s->db); }
+duka_rc duka_hub_store_begin(duka_hub_store *s, duka_err *err)
+{
+    return stmt_run(s, "BEGIN IMMEDIATE", err);
+}
+duka_rc duka_hub_store_commit(duka_hub_store *s, duka_err *err)
+{
+    return stmt_run(s, "COMMIT", err);
+}
+void duka_hub_store_rollback(duka_hub_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        stmt_run(s, "ROLLBACK", NULL);
+}
 duka_rc duka_hub_store_savepoint(duka_hub_store *s, duka_err *err)
 {
-    return duka_db_exec(s->db, "SAVEPOINT cmd", err);
+    return stmt_run(s, "SAVEPOINT cmd", err);
 }
 duka_rc duka_hub_store_release(duka_hub_store *s, duka_err *err)
 {
-    return duka_db_exec(s->db, "RELEASE cmd", err);
+    return stmt_run(s, "RELEASE cmd", err);
 }
 void duka_hub_store_rollback_to(duka_hub_store *s)
 {
-    sqlite3_exec(s->db, "ROLLBACK TO cmd; RELEASE cmd", NULL, NULL, NULL);
+    stmt_run(s, "ROLLBACK TO cmd", NULL);
+    stmt_run(s, "RELEASE cmd", NULL);
 }
 
 /* Steps a prepared statement expected to finish with no rows. */
 static duka_rc step_done(duka_hub_store *s, sqlite3_stmt *st, const char *what, duka_err *err)
 {
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return duka_db_fail(s->db, what, err);
     return DUKA_OK;
@@ -179,7 +211,7 @@ duka_rc duka_hub_business_create(duka_hub_store *s, const char *name,
 {
     sqlite3_stmt *st = NULL;
     duka_random_hex(id_out, DUKA_BUSINESS_ID_LEN);
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "INSERT INTO businesses(id, name, created_ms) VALUES(?1, ?2, ?3)", &st,
                         err) != DUKA_OK)
         return DUKA_STORE;
@@ -192,11 +224,11 @@ duka_rc duka_hub_business_create(duka_hub_store *s, const char *name,
 duka_rc duka_hub_business_check(duka_hub_store *s, const char *business_id, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db, "SELECT 1 FROM businesses WHERE id = ?1", &st, err) != DUKA_OK)
+    if (stmt_get(s, "SELECT 1 FROM businesses WHERE id = ?1", &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, business_id);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return DUKA_OK;
     if (rc == SQLITE_DONE)
@@ -221,7 +253,7 @@ duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const ch
     char secret[65], hash[65];
     duka_random_hex(secret, 64);
     hash_secret(secret, hash);
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "INSERT INTO devices(business_id, terminal, token_hash, created_ms)"
                         " VALUES(?1, ?2, ?3, ?4) RETURNING id",
                         &st, err) != DUKA_OK)
@@ -233,7 +265,7 @@ duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const ch
     int rc = sqlite3_step(st);
     int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     int ext = sqlite3_extended_errcode(s->db);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW) {
         if (ext == SQLITE_CONSTRAINT_UNIQUE)
             return duka_err_set(err, DUKA_CONFLICT,
@@ -256,7 +288,7 @@ duka_rc duka_hub_device_authenticate(duka_hub_store *s, const char *token,
         (size_t)used != strlen(token) || strlen(secret) != 64)
         return duka_err_set(err, DUKA_AUTH, "token rejected: malformed token");
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "SELECT business_id, terminal, token_hash FROM devices"
                         " WHERE id = ?1 AND revoked_ms IS NULL",
                         &st, err) != DUKA_OK)
@@ -269,7 +301,7 @@ duka_rc duka_hub_device_authenticate(duka_hub_store *s, const char *token,
         duka_db_column_copy(st, 1, out->terminal, sizeof(out->terminal));
         duka_db_column_copy(st, 2, want, sizeof(want));
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return duka_db_fail(s->db, "reading devices", err);
     hash_secret(secret, have);
@@ -285,7 +317,7 @@ static duka_rc next_change_seq(duka_hub_store *s, const char *business_id, int64
                                duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "UPDATE businesses SET change_seq = change_seq + 1 WHERE id = ?1"
                         " RETURNING change_seq",
                         &st, err) != DUKA_OK)
@@ -294,7 +326,7 @@ static duka_rc next_change_seq(duka_hub_store *s, const char *business_id, int64
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *seq = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return DUKA_OK;
     if (rc == SQLITE_DONE)
@@ -306,7 +338,7 @@ static duka_rc stock_level(duka_hub_store *s, const char *business_id, const cha
                            int64_t *level, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger"
                         " WHERE business_id = ?1 AND sku = ?2",
                         &st, err) != DUKA_OK)
@@ -315,7 +347,7 @@ static duka_rc stock_level(duka_hub_store *s, const char *business_id, const cha
     duka_db_bind_text(st, 2, sku);
     int rc = sqlite3_step(st);
     *level = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW)
         return duka_db_fail(s->db, "reading stock", err);
     return DUKA_OK;
@@ -326,7 +358,7 @@ static duka_rc ledger_add(duka_hub_store *s, const char *business_id, const char
                           duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref,"
                         " created_ms) VALUES(?1,?2,?3,?4,?5,?6)",
                         &st, err) != DUKA_OK)
@@ -348,7 +380,7 @@ duka_rc duka_hub_product_upsert(duka_hub_store *s, const char *business_id,
     if (next_change_seq(s, business_id, &seq, err) != DUKA_OK)
         return err ? err->rc : DUKA_STORE;
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "INSERT INTO products(business_id, sku, name, price_cents, tax_band,"
                         " category, deleted, change_seq, updated_ms)"
                         " VALUES(?1,?2,?3,?4,?5,?6,0,?7,?8)"
@@ -385,7 +417,7 @@ duka_rc duka_hub_product_archive(duka_hub_store *s, const char *business_id, con
     if (next_change_seq(s, business_id, &seq, err) != DUKA_OK)
         return err ? err->rc : DUKA_STORE;
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "UPDATE products SET deleted = 1, change_seq = ?3, updated_ms = ?4"
                         " WHERE business_id = ?1 AND sku = ?2 AND deleted = 0",
                         &st, err) != DUKA_OK)
@@ -407,7 +439,7 @@ duka_rc duka_hub_changes_since(duka_hub_store *s, const char *business_id, int64
 {
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "SELECT sku, name, price_cents, tax_band, category, deleted, change_seq"
                         " FROM products WHERE business_id = ?1 AND change_seq > ?2"
                         " ORDER BY change_seq LIMIT ?3",
@@ -436,7 +468,7 @@ duka_rc duka_hub_changes_since(duka_hub_store *s, const char *business_id, int64
                                sqlite3_column_int(st, 5)));
         n++;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         json_decref(changes);
         return duka_db_fail(s->db, "reading catalog changes", err);
@@ -451,7 +483,7 @@ duka_rc duka_hub_command_find(duka_hub_store *s, const char *command_id, duka_hu
 {
     sqlite3_stmt *st = NULL;
     *found = false;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "SELECT device_id, status, payload_hash, receipt_no FROM"
                         " processed_commands WHERE command_id = ?1",
                         &st, err) != DUKA_OK)
@@ -465,7 +497,7 @@ duka_rc duka_hub_command_find(duka_hub_store *s, const char *command_id, duka_hu
         duka_db_column_copy(st, 2, out->payload_hash, sizeof(out->payload_hash));
         duka_db_column_copy(st, 3, out->receipt_no, sizeof(out->receipt_no));
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return duka_db_fail(s->db, "reading processed commands", err);
     return DUKA_OK;
@@ -476,7 +508,7 @@ duka_rc duka_hub_command_record(duka_hub_store *s, const char *command_id,
                                 const duka_hub_command *o, int64_t now_ms, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "INSERT INTO processed_commands(command_id, business_id, device_id,"
                         " command_type, status, payload_hash, receipt_no, processed_ms)"
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
@@ -499,7 +531,7 @@ duka_rc duka_hub_sale_owner(duka_hub_store *s, const char *business_id, const ch
 {
     sqlite3_stmt *st = NULL;
     *found = false;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "SELECT command_id FROM sales WHERE business_id = ?1 AND receipt_no = ?2",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
@@ -510,7 +542,7 @@ duka_rc duka_hub_sale_owner(duka_hub_store *s, const char *business_id, const ch
         *found = true;
         duka_db_column_copy(st, 0, command_id_out, DUKA_UUID_STR_LEN + 1);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return duka_db_fail(s->db, "reading sales", err);
     return DUKA_OK;
@@ -521,7 +553,7 @@ duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
                              duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "INSERT INTO sales(business_id, device_id, command_id, receipt_no,"
                         " terminal, created_ms, received_ms, total_cents, tax_cents)"
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) RETURNING id",
@@ -538,11 +570,11 @@ duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
     sqlite3_bind_int64(st, 9, sale->tax_cents);
     int rc = sqlite3_step(st);
     int64_t sale_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW)
         return duka_db_fail(s->db, "storing the sale", err);
 
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "INSERT INTO sale_lines(sale_id, line_no, sku, name, qty_milli,"
                         " unit_price_cents, tax_band, line_total_cents, tax_cents)"
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
@@ -562,12 +594,12 @@ duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
         sqlite3_bind_int64(st, 8, l->line_total_cents);
         sqlite3_bind_int64(st, 9, l->tax_cents);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            sqlite3_finalize(st);
+            sqlite3_reset(st);
             return duka_db_fail(s->db, "storing sale lines", err);
         }
     }
-    sqlite3_finalize(st);
-    if (duka_db_prepare(s->db,
+    sqlite3_reset(st);
+    if (stmt_get(s,
                         "INSERT INTO payments(sale_id, method, amount_cents, reference, status)"
                         " VALUES(?1,?2,?3,?4,?5)",
                         &st, err) != DUKA_OK)
@@ -581,11 +613,11 @@ duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
         duka_db_bind_text(st, 4, p->reference);
         duka_db_bind_text(st, 5, p->status);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            sqlite3_finalize(st);
+            sqlite3_reset(st);
             return duka_db_fail(s->db, "storing payments", err);
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     for (int i = 0; i < sale->line_count; i++)
         if (ledger_add(s, dev->business_id, sale->lines[i].sku, -sale->lines[i].qty_milli, "sale",
                        sale->receipt_no, now_ms, err) != DUKA_OK)
@@ -600,7 +632,7 @@ duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev,
                                  duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "INSERT INTO conflicts(business_id, device_id, kind, entity_id,"
                         " command_id, existing_command_id, payload, detail, created_ms)"
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
@@ -622,12 +654,12 @@ static duka_rc query_int(duka_hub_store *s, const char *sql, const char *busines
                          int64_t *out, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(s->db, sql, &st, err) != DUKA_OK)
+    if (stmt_get(s, sql, &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, business_id);
     int rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW)
         return duka_db_fail(s->db, "reading the report", err);
     return DUKA_OK;
@@ -648,7 +680,7 @@ duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out
         query_int(s, "SELECT count(*) FROM conflicts WHERE business_id = ?1", business_id,
                   &conflicts, err))
         return DUKA_STORE;
-    if (duka_db_prepare(s->db,
+    if (stmt_get(s,
                         "SELECT receipt_no FROM sales WHERE business_id = ?1 ORDER BY receipt_no",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
@@ -657,7 +689,7 @@ duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(receipts, json_string((const char *)sqlite3_column_text(st, 0)));
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         json_decref(receipts);
         return duka_db_fail(s->db, "reading the report", err);

@@ -30,7 +30,7 @@
  * glued onto a schema string at compile time). */
 #define DUKA_OUTBOX_SCHEMA_SQL\
     "CREATE TABLE outbox ("\
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT," /* FIFO order; never reused */\
+    "  id INTEGER PRIMARY KEY," /* FIFO order: always above every existing id */\
     "  command_id TEXT NOT NULL UNIQUE,"\
     "  queue_type TEXT NOT NULL,"\
     "  command_type TEXT NOT NULL,"\

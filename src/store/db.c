@@ -243,3 +243,35 @@ duka_rc duka_meta_set(sqlite3 *db, const char *key, const char *value, duka_err 
         return duka_db_fail(db, "writing settings", err);
     return DUKA_OK;
 }
+
+duka_rc duka_stmt_cache_get(duka_stmt_cache *cache, sqlite3 *db, const char *sql,
+                            sqlite3_stmt **out, duka_err *err)
+{
+    *out = NULL;
+    for (int i = 0; i < cache->count; i++) {
+        if (cache->entries[i].sql == sql) {
+            sqlite3_stmt *st = cache->entries[i].stmt;
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            *out = st;
+            return DUKA_OK;
+        }
+    }
+    if (cache->count == DUKA_STMT_CACHE_MAX)
+        return duka_err_set(err, DUKA_INTERNAL, "statement cache full (%d)", DUKA_STMT_CACHE_MAX);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return duka_db_fail(db, "preparing a query", err);
+    cache->entries[cache->count].sql = sql;
+    cache->entries[cache->count].stmt = st;
+    cache->count++;
+    *out = st;
+    return DUKA_OK;
+}
+
+void duka_stmt_cache_clear(duka_stmt_cache *cache)
+{
+    for (int i = 0; i < cache->count; i++)
+        sqlite3_finalize(cache->entries[i].stmt);
+    cache->count = 0;
+}

@@ -52,6 +52,28 @@ duka_rc duka_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, duka_e
 /* Records a storage error "what: <sqlite message>" and returns DUKA_STORE. */
 duka_rc duka_db_fail(sqlite3 *db, const char *what, duka_err *err);
 
+/* A cache of prepared statements for one connection, keyed by the SQL text's address (the
+ * SQL is always a string literal). Hot paths (the hub's push) prepare each statement once
+ * instead of once per row. Statements come back reset with bindings cleared; the caller
+ * resets after use and never finalizes them. Not thread safe: one cache per connection. */
+#define DUKA_STMT_CACHE_MAX 48
+typedef struct duka_stmt_cache {
+    int count;
+    struct {
+        const char *sql;
+        sqlite3_stmt *stmt;
+    } entries[DUKA_STMT_CACHE_MAX];
+} duka_stmt_cache;
+
+/* Returns the cached statement for sql, preparing it the first time. When the cache is full
+ * the statement is still prepared and cached in place of none: it fails with DUKA_INTERNAL
+ * (a programming error: raise DUKA_STMT_CACHE_MAX). */
+duka_rc duka_stmt_cache_get(duka_stmt_cache *cache, sqlite3 *db, const char *sql,
+                            sqlite3_stmt **out, duka_err *err);
+
+/* Finalizes every cached statement (before closing the connection). */
+void duka_stmt_cache_clear(duka_stmt_cache *cache);
+
 /* Binds text or NULL when s is NULL. */
 int duka_db_bind_text(sqlite3_stmt *st, int idx, const char *s);
 

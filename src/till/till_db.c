@@ -26,7 +26,7 @@ static const char till_schema_v1[] =
     "  created_ms INTEGER NOT NULL,"
     "  total_cents INTEGER NOT NULL,"
     "  tax_cents INTEGER NOT NULL,"
-    "  command_id TEXT NOT NULL UNIQUE"
+    "  command_id TEXT NOT NULL" /* unique through outbox.command_id, same transaction */
     ");"
     "CREATE TABLE sale_lines ("
     "  sale_id INTEGER NOT NULL REFERENCES sales(id),"
