@@ -348,6 +348,19 @@ int cmd_demo(int argc, char **argv)
     say("   The till keeps selling: sale %s, KES %s, committed with the hub down (sync pending).",
         receipt, total);
     sleep_ms(2500);
+    {
+        /* What the cashier's screen would say now: the till tried, and is waiting. */
+        sqlite3 *db = NULL;
+        json_t *st = NULL;
+        if (duka_till_db_open(till_db, false, &db, &err) == DUKA_OK &&
+            duka_till_status_json(db, &st, &err) == DUKA_OK)
+            say("   Till status: %s, %lld sale(s) waiting in the outbox.",
+                json_string_value(json_object_get(st, "connectivity")),
+                (long long)json_integer_value(json_object_get(st, "pending")));
+        json_decref(st);
+        duka_db_close(db);
+        duka_err_clear(&err);
+    }
     say("3. Power is back: starting the hub again.");
     int64_t t0 = duka_monotonic_ms();
     hub = spawn(hub_log, hub_args);
