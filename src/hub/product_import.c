@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -149,7 +150,7 @@ static duka_rc parse_row(char **f, int n, int cols, long line, const char *name,
 
 duka_rc duka_product_csv_parse(FILE *f, const char *name, duka_product_list *out, duka_err *err)
 {
-    char line[DUKA_CSV_LINE_MAX + 2];
+    char line[DUKA_CSV_LINE_MAX + 3]; /* the longest line, "\r\n" and the NUL */
     char *fields[CSV_FIELDS_MAX + 1];
     long lineno = 0;
     int cols = 0, cap = 0;
@@ -160,13 +161,14 @@ duka_rc duka_product_csv_parse(FILE *f, const char *name, duka_product_list *out
     while (fgets(line, sizeof(line), f) != NULL) {
         lineno++;
         size_t len = strlen(line);
-        if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+        bool cut = len == sizeof(line) - 1 && line[len - 1] != '\n' && !feof(f);
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (cut || len > DUKA_CSV_LINE_MAX) {
             rc = duka_err_set(err, DUKA_INPUT, "%s line %ld: longer than %d characters", name,
                               lineno, DUKA_CSV_LINE_MAX);
             goto out;
         }
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
         char *text = line;
         if (lineno == 1 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB &&
             (unsigned char)text[2] == 0xBF)

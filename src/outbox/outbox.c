@@ -5,10 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "common/uuid.h"
 #include "store/db.h"
 
 const char duka_outbox_schema_sql[] = DUKA_OUTBOX_SCHEMA_SQL;
+
+/* Exponential backoff of an item that failed `attempts` times: 1 s, 2 s, 4 s, 8 s … up to
+ * DUKA_OUTBOX_BACKOFF_MAX_MS, plus up to 20 % jitter so a fleet of tills does not retry in
+ * step. Parameters: ?5 now, ?6 base ms, ?7 cap ms, ?8 jitter per mille. */
+#define BACKOFF_SQL                                                                        \
+    "(?5 + min(?6 * (1 << min(max(attempts - 1, 0), 20)), ?7) * (1000 + ?8) / 1000)"
+
+static void bind_backoff(sqlite3_stmt *st, int first)
+{
+    sqlite3_bind_int64(st, first, DUKA_OUTBOX_BACKOFF_BASE_MS);
+    sqlite3_bind_int64(st, first + 1, DUKA_OUTBOX_BACKOFF_MAX_MS);
+    sqlite3_bind_int(st, first + 2, (int)randombytes_uniform(201));
+}
 
 static const char *const status_names[] = {"pending", "processing", "done", "failed",
                                            "conflict"};
@@ -178,7 +193,9 @@ duka_rc duka_outbox_finish(sqlite3 *db, const duka_outbox_outcome *outcomes, int
                         "  status = CASE WHEN ?2 = 'pending' AND attempts >= max_attempts"
                         "           THEN 'failed' ELSE ?2 END,"
                         "  last_error = ?3, error_category = ?4,"
-                        "  processed_ms = CASE WHEN ?2 = 'pending' THEN processed_ms ELSE ?5 END"
+                        "  processed_ms = CASE WHEN ?2 = 'pending' THEN processed_ms ELSE ?5 END,"
+                        "  next_attempt_ms = CASE WHEN ?2 = 'pending' THEN " BACKOFF_SQL
+                        "                    ELSE next_attempt_ms END"
                         " WHERE id = ?1 AND status = 'processing'",
                         &st, err) != DUKA_OK)
         goto out;
@@ -191,6 +208,7 @@ duka_rc duka_outbox_finish(sqlite3 *db, const duka_outbox_outcome *outcomes, int
         duka_db_bind_text(st, 3, o->error);
         duka_db_bind_text(st, 4, o->error_category);
         sqlite3_bind_int64(st, 5, now_ms);
+        bind_backoff(st, 6);
         if (sqlite3_step(st) != SQLITE_DONE) {
             duka_db_fail(db, "recording the hub's answer", err);
             goto out;
@@ -216,14 +234,17 @@ duka_rc duka_outbox_release(sqlite3 *db, const duka_outbox_batch *batch, const c
                                       strcmp(error_category, DUKA_OUTBOX_ERR_AUTH) == 0);
     sqlite3_stmt *st = NULL;
     duka_rc result = DUKA_STORE;
-    (void)now_ms;
     if (duka_db_begin(db, err) != DUKA_OK)
         return DUKA_STORE;
+    /* SQLite evaluates every SET expression on the old row, so attempts below is the count
+     * the claim made. An uncounted failure stays due now: the next sync retries it. */
     if (duka_db_prepare(db,
                         "UPDATE outbox SET attempts = attempts - ?2,"
                         "  status = CASE WHEN ?2 = 0 AND attempts >= max_attempts"
                         "           THEN 'failed' ELSE 'pending' END,"
-                        "  last_error = ?3, error_category = ?4"
+                        "  last_error = ?3, error_category = ?4,"
+                        "  next_attempt_ms = CASE WHEN ?2 = 1 THEN next_attempt_ms"
+                        "                    ELSE " BACKOFF_SQL " END"
                         " WHERE id = ?1 AND status = 'processing'",
                         &st, err) != DUKA_OK)
         goto out;
@@ -233,6 +254,8 @@ duka_rc duka_outbox_release(sqlite3 *db, const duka_outbox_batch *batch, const c
         sqlite3_bind_int(st, 2, network ? 1 : 0);
         duka_db_bind_text(st, 3, error);
         duka_db_bind_text(st, 4, error_category);
+        sqlite3_bind_int64(st, 5, now_ms);
+        bind_backoff(st, 6);
         if (sqlite3_step(st) != SQLITE_DONE) {
             duka_db_fail(db, "returning items to the queue", err);
             goto out;

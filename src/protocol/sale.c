@@ -43,6 +43,30 @@ int duka_sku_valid(const char *s)
     return 1;
 }
 
+int duka_payment_reference_valid(const char *ref)
+{
+    size_t n = ref ? strlen(ref) : 0, digits = 0;
+    if (ref == NULL || n > DUKA_PAYMENT_REF_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)ref[i]) && ref[i] != '-')
+            return 0;
+        digits += isdigit((unsigned char)ref[i]) != 0;
+    }
+    /* A card number must never be stored anywhere: 12 or more digits look like one. */
+    return digits < 12;
+}
+
+static int payment_status_valid(const char *status)
+{
+    static const char *const known[] = {"captured", "pending_verification", "verified",
+                                        "flagged", "pending_capture", "declined"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(status, known[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int duka_payment_method_valid(const char *m)
 {
     return m && (strcmp(m, "cash") == 0 || strcmp(m, "mpesa") == 0 || strcmp(m, "card") == 0);
@@ -119,6 +143,14 @@ duka_rc duka_sale_validate(const duka_sale *s, duka_err *err)
         if (!duka_payment_method_valid(p->method))
             return duka_err_set(err, DUKA_INPUT, "payments[%d].method: '%s' is not cash, mpesa or card",
                                 i, p->method);
+        if (!duka_payment_reference_valid(p->reference))
+            return duka_err_set(err, DUKA_INPUT,
+                                "payments[%d].reference: letters, digits and '-' only, and never "
+                                "a card number",
+                                i);
+        if (!payment_status_valid(p->status))
+            return duka_err_set(err, DUKA_INPUT, "payments[%d].status: '%s' is not a payment state",
+                                i, p->status);
         if (p->amount_cents < 0 || p->amount_cents > total)
             return duka_err_set(err, DUKA_INPUT, "payments[%d].amount_cents: %lld out of range", i,
                                 (long long)p->amount_cents);

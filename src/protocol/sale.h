@@ -72,4 +72,8 @@ int duka_sku_valid(const char *s);
 /* Payment methods and states, for validation. */
 int duka_payment_method_valid(const char *method);
 
+/* True for a payment reference: up to 64 letters, digits and '-', and never something that
+ * looks like a card number (12 or more digits). */
+int duka_payment_reference_valid(const char *ref);
+
 #endif

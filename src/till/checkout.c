@@ -44,22 +44,14 @@ duka_rc duka_checkout_parse_payment(const char *text, duka_checkout_payment *out
     }
     if (strncmp(text, "card:", 5) == 0) {
         const char *ref = text + 5;
-        size_t n = strlen(ref), digits = 0;
-        if (n == 0 || n > DUKA_PAYMENT_REF_MAX)
+        if (ref[0] == '\0' || strlen(ref) > DUKA_PAYMENT_REF_MAX)
             return duka_err_set(err, DUKA_INPUT, "--pay: card reference must be 1 to %d characters",
                                 DUKA_PAYMENT_REF_MAX);
-        for (size_t i = 0; i < n; i++) {
-            if (!isalnum((unsigned char)ref[i]) && ref[i] != '-')
-                return duka_err_set(err, DUKA_INPUT,
-                                    "--pay: card reference '%s' may hold letters, digits and '-'",
-                                    ref);
-            digits += isdigit((unsigned char)ref[i]) != 0;
-        }
-        /* A card number must never be stored: refuse anything that looks like one. */
-        if (digits >= 12)
+        if (!duka_payment_reference_valid(ref))
             return duka_err_set(err, DUKA_INPUT,
-                                "--pay: card reference looks like a card number; give the "
-                                "terminal's approval reference, never the card number");
+                                "--pay: card reference '%.*s…' must be the terminal's approval "
+                                "reference (letters, digits, '-'), never the card number",
+                                4, ref);
         snprintf(out->method, sizeof(out->method), "card");
         snprintf(out->reference, sizeof(out->reference), "%s", ref);
         return DUKA_OK;

@@ -1,0 +1,772 @@
+/*
+ * test_hub_push.c — the hub applying pushed commands exactly once (hub/hub_push.h) on a real
+ * temporary hub store: device tokens, applied / duplicate / rejected / conflict outcomes,
+ * a bad command in a batch leaving no trace, body limits, the stock ledger, business
+ * isolation, and paging of catalog changes for pull.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/limits.h"
+#include "common/money.h"
+#include "common/uuid.h"
+#include "hub/hub_push.h"
+#include "hub/hub_store.h"
+#include "hub/product_import.h"
+#include "protocol/sale.h"
+#include "test_util.h"
+
+#define T0 T_2026_11_21_NOON_MS
+
+typedef struct fixture {
+    test_dir dir;
+    char path[300];
+    duka_hub_store *store;
+    char business[DUKA_BUSINESS_ID_LEN + 1];
+    char token1[DUKA_TOKEN_MAX + 1], token2[DUKA_TOKEN_MAX + 1];
+    duka_hub_device t01, t02;
+    duka_sale *sale; /* scratch */
+    int next_id;     /* for command ids */
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    test_dir_make(&f->dir);
+    test_dir_file(&f->dir, "hub.db", f->path, sizeof(f->path));
+    duka_err err = {0};
+    assert_ok(duka_hub_store_open(f->path, true, &f->store, &err), &err);
+    assert_ok(duka_hub_business_create(f->store, "Duka ya Mama", f->business, &err), &err);
+    assert_int_equal(strlen(f->business), DUKA_BUSINESS_ID_LEN);
+    assert_ok(duka_hub_device_add(f->store, f->business, "T01", f->token1, &err), &err);
+    assert_ok(duka_hub_device_add(f->store, f->business, "T02", f->token2, &err), &err);
+    assert_ok(duka_hub_device_authenticate(f->store, f->token1, &f->t01, &err), &err);
+    assert_ok(duka_hub_device_authenticate(f->store, f->token2, &f->t02, &err), &err);
+
+    /* The catalog, through the real CSV import: stock SUGAR 40, RICE 10, MILK 100. */
+    char csv[320];
+    test_dir_file(&f->dir, "products.csv", csv, sizeof(csv));
+    FILE *fp = fopen(csv, "w");
+    assert_non_null(fp);
+    fputs("sku,name,price,tax,stock,category\n"
+          "SUGAR1KG,Sugar 1 kg,230.50,B,40,Groceries\n"
+          "RICE,Rice (per kg),180.00,E,10,Groceries\n"
+          "MILK500,Milk 500 ml,65.00,A,100,Dairy\n",
+          fp);
+    fclose(fp);
+    int imported = 0;
+    assert_ok(duka_product_import_file(f->store, f->business, csv, &imported, &err), &err);
+    assert_int_equal(imported, 3);
+
+    f->sale = duka_sale_new();
+    assert_non_null(f->sale);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    duka_sale_free(f->sale);
+    duka_hub_store_close(f->store);
+    test_dir_remove(&f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static void new_id(fixture *f, char out[DUKA_UUID_STR_LEN + 1])
+{
+    duka_uuid_v7(T0 + f->next_id++, out);
+}
+
+static const line_spec default_lines[] = {
+    {"SUGAR1KG", 2000, 23050, 'B'}, /* 461.00 */
+    {"RICE", 500, 18000, 'E'},      /* 90.00 */
+};
+
+/* A valid sale of terminal with sequence seq on 2026-11-21. */
+static const duka_sale *sale_of(fixture *f, const char *terminal, int seq,
+                                const line_spec *lines, int n)
+{
+    char receipt[DUKA_RECEIPT_NO_MAX + 1];
+    snprintf(receipt, sizeof(receipt), "%s-20261121-%05d", terminal, seq);
+    if (lines == NULL) {
+        lines = default_lines;
+        n = 2;
+    }
+    sale_build(f->sale, terminal, receipt, T0 + seq, lines, n, "cash", NULL);
+    duka_err err = {0};
+    assert_ok(duka_sale_validate(f->sale, &err), &err);
+    return f->sale;
+}
+
+static json_t *command(const char *id, const duka_sale *s)
+{
+    json_t *payload = duka_sale_to_json(s);
+    assert_non_null(payload);
+    json_t *c = json_pack("{s:s, s:s, s:s, s:o}", "id", id, "type", "sale.create", "entity_id",
+                          s->receipt_no, "payload", payload);
+    assert_non_null(c);
+    return c;
+}
+
+/* {"commands":[c]} taking the reference of c. */
+static json_t *body1(json_t *c)
+{
+    json_t *b = json_pack("{s:[o]}", "commands", c);
+    assert_non_null(b);
+    return b;
+}
+
+/* Applies body (released here) and returns the reply (the caller releases it). */
+static json_t *push(fixture *f, const duka_hub_device *dev, json_t *body)
+{
+    duka_err err = {0};
+    json_t *reply = NULL;
+    duka_rc rc = duka_hub_push_apply(f->store, dev, body, T0, &reply, &err);
+    json_decref(body);
+    assert_ok(rc, &err);
+    assert_non_null(reply);
+    return reply;
+}
+
+static const json_t *result_at(const json_t *reply, size_t i)
+{
+    const json_t *r = json_array_get(json_object_get(reply, "results"), i);
+    assert_non_null(r);
+    return r;
+}
+
+/* Asserts one result: its id, status and (when code is not NULL) error code. */
+static void assert_result(const json_t *reply, size_t i, const char *id, const char *status,
+                          const char *code)
+{
+    const json_t *r = result_at(reply, i);
+    const char *got = json_string_value(json_object_get(r, "status"));
+    const char *got_code =
+        json_string_value(json_object_get(json_object_get(r, "error"), "code"));
+    if (got == NULL || strcmp(got, status) != 0 ||
+        (code && (got_code == NULL || strcmp(got_code, code) != 0)) ||
+        (!code && got_code != NULL)) {
+        char *text = json_dumps(r, JSON_COMPACT);
+        char shown[512];
+        snprintf(shown, sizeof(shown), "%s", text ? text : "?");
+        free(text);
+        fail_msg("result %zu is %s, expected status %s code %s", i, shown, status,
+                 code ? code : "(none)");
+    }
+    assert_string_equal(json_string_value(json_object_get(r, "id")), id);
+}
+
+static int64_t report_int(fixture *f, const char *business, const char *key)
+{
+    json_t *rep = NULL;
+    duka_err err = {0};
+    assert_ok(duka_hub_report(f->store, business, &rep, &err), &err);
+    int64_t v = (int64_t)json_integer_value(json_object_get(rep, key));
+    assert_true(json_is_integer(json_object_get(rep, key)));
+    json_decref(rep);
+    return v;
+}
+
+/* A second, plain connection to the hub database file, to look at its tables. */
+static sqlite3 *peek(fixture *f)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    return db;
+}
+
+static int64_t stock_of(sqlite3 *db, const char *sku)
+{
+    return sql_int_text(db, "SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger WHERE sku=?1",
+                        sku);
+}
+
+/* ---- devices and tokens ---- */
+
+static void test_device_tokens(void **state)
+{
+    fixture *f = *state;
+    assert_string_equal(f->t01.terminal, "T01");
+    assert_string_equal(f->t02.terminal, "T02");
+    assert_string_equal(f->t01.business_id, f->business);
+    assert_string_equal(f->t02.business_id, f->business);
+    assert_true(f->t01.id > 0);
+    assert_true(f->t01.id != f->t02.id);
+    assert_int_equal(strncmp(f->token1, "duka1.", 6), 0);
+
+    /* The token's parts: duka1.<device id>.<64 hex>. */
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "duka1.%lld.", (long long)f->t01.id);
+    assert_int_equal(strncmp(f->token1, prefix, strlen(prefix)), 0);
+    const char *secret1 = f->token1 + strlen(prefix);
+    assert_int_equal(strlen(secret1), 64);
+
+    char wrong[DUKA_TOKEN_MAX + 1];
+    char bad[8][DUKA_TOKEN_MAX + 80];
+    int nbad = 0;
+    /* one secret character changed */
+    snprintf(wrong, sizeof(wrong), "%s", f->token1);
+    wrong[strlen(wrong) - 1] = wrong[strlen(wrong) - 1] == '0' ? '1' : '0';
+    snprintf(bad[nbad++], sizeof(bad[0]), "%s", wrong);
+    /* T01's secret presented with T02's device id */
+    snprintf(bad[nbad++], sizeof(bad[0]), "duka1.%lld.%s", (long long)f->t02.id, secret1);
+    /* an unknown device id */
+    snprintf(bad[nbad++], sizeof(bad[0]), "duka1.999.%s", secret1);
+    /* malformed: short secret, long secret, trailing text, upper case, other prefix */
+    snprintf(bad[nbad++], sizeof(bad[0]), "%.*s", (int)strlen(f->token1) - 1, f->token1);
+    snprintf(bad[nbad++], sizeof(bad[0]), "%s0", f->token1);
+    snprintf(bad[nbad++], sizeof(bad[0]), "%s ", f->token1);
+    snprintf(bad[nbad++], sizeof(bad[0]), "duka2.%lld.%s", (long long)f->t01.id, secret1);
+    snprintf(bad[nbad++], sizeof(bad[0]), "Bearer %s", f->token1);
+    const char *literal_bad[] = {"", "duka1", "duka1.1", "duka1..", "duka1.x.abc"};
+    for (int i = 0; i < nbad + 5; i++) {
+        const char *tok = i < nbad ? bad[i] : literal_bad[i - nbad];
+        duka_err err = {0};
+        duka_hub_device dev;
+        duka_rc rc = duka_hub_device_authenticate(f->store, tok, &dev, &err);
+        if (rc != DUKA_AUTH)
+            fail_msg("token '%s' gave rc %d, expected DUKA_AUTH", tok, rc);
+        assert_contains(err.msg, "token rejected");
+    }
+    duka_err err = {0};
+    duka_hub_device dev;
+    assert_int_equal(duka_hub_device_authenticate(f->store, NULL, &dev, &err), DUKA_AUTH);
+
+    /* Upper-case hex is not the token that was issued. */
+    char upper[DUKA_TOKEN_MAX + 1];
+    snprintf(upper, sizeof(upper), "%s", f->token1);
+    for (char *p = upper + strlen(prefix); *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    duka_err_clear(&err);
+    if (strcmp(upper, f->token1) != 0)
+        assert_int_equal(duka_hub_device_authenticate(f->store, upper, &dev, &err), DUKA_AUTH);
+
+    /* A terminal id is registered once per business. */
+    char token[DUKA_TOKEN_MAX + 1];
+    duka_err_clear(&err);
+    assert_int_equal(duka_hub_device_add(f->store, f->business, "T01", token, &err),
+                     DUKA_CONFLICT);
+    assert_contains(err.msg, "T01");
+
+    /* A revoked device is rejected. */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "UPDATE devices SET revoked_ms = 1 WHERE id = %lld",
+             (long long)f->t02.id);
+    sql_exec(db, sql);
+    sqlite3_close(db);
+    duka_err_clear(&err);
+    assert_int_equal(duka_hub_device_authenticate(f->store, f->token2, &dev, &err), DUKA_AUTH);
+    /* T01 still works. */
+    duka_err_clear(&err);
+    assert_ok(duka_hub_device_authenticate(f->store, f->token1, &dev, &err), &err);
+    assert_int_equal(dev.id, f->t01.id);
+}
+
+/* ---- push outcomes ---- */
+
+static void test_applied_duplicate_reused_foreign(void **state)
+{
+    fixture *f = *state;
+    char id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id);
+    const duka_sale *s = sale_of(f, "T01", 1, NULL, 0);
+    json_t *first_cmd = command(id, s);
+
+    /* First push: applied. */
+    json_t *reply = push(f, &f->t01, body1(json_incref(first_cmd)));
+    assert_int_equal(json_array_size(json_object_get(reply, "results")), 1);
+    assert_result(reply, 0, id, "applied", NULL);
+    assert_string_equal(json_string_value(json_object_get(result_at(reply, 0), "receipt_no")),
+                        "T01-20261121-00001");
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+    assert_int_equal(report_int(f, f->business, "total_cents"), 55100);
+    assert_int_equal(report_int(f, f->business, "tax_cents"), 6359 + 667);
+
+    /* The same command again (a lost reply): duplicate, first outcome applied, no change. */
+    reply = push(f, &f->t01, body1(json_incref(first_cmd)));
+    assert_result(reply, 0, id, "duplicate", NULL);
+    assert_string_equal(json_string_value(json_object_get(result_at(reply, 0), "first_status")),
+                        "applied");
+    assert_string_equal(json_string_value(json_object_get(result_at(reply, 0), "receipt_no")),
+                        "T01-20261121-00001");
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+
+    /* Key order does not make a payload different: a re-serialised resend is a duplicate. */
+    char *sorted = json_dumps(first_cmd, JSON_SORT_KEYS | JSON_INDENT(2));
+    json_error_t jerr;
+    json_t *again = json_loads(sorted, 0, &jerr);
+    free(sorted);
+    assert_non_null(again);
+    reply = push(f, &f->t01, body1(again));
+    assert_result(reply, 0, id, "duplicate", NULL);
+    json_decref(reply);
+
+    /* The same id with another payload (still a valid sale): rejected, nothing changes. */
+    const duka_sale *other = sale_of(f, "T01", 2, NULL, 0);
+    reply = push(f, &f->t01, body1(command(id, other)));
+    assert_result(reply, 0, id, "rejected", "command_id_reused");
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+
+    /* The same id pushed by another device: rejected. */
+    reply = push(f, &f->t02, body1(json_incref(first_cmd)));
+    assert_result(reply, 0, id, "rejected", "foreign_command_id");
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+
+    sqlite3 *db = peek(f);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM processed_commands"), 1);
+    assert_int_equal(sql_int_text(db,
+                                  "SELECT count(*) FROM processed_commands WHERE command_id=?1"
+                                  " AND status='applied' AND receipt_no='T01-20261121-00001'",
+                                  id),
+                     1);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM sale_lines"), 2);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM payments WHERE amount_cents=55100"), 1);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM conflicts"), 0);
+    sqlite3_close(db);
+    json_decref(first_cmd);
+}
+
+static void test_receipt_reused_is_conflict(void **state)
+{
+    fixture *f = *state;
+    char id1[DUKA_UUID_STR_LEN + 1], id2[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id1);
+    new_id(f, id2);
+    json_t *reply = push(f, &f->t01, body1(command(id1, sale_of(f, "T01", 1, NULL, 0))));
+    assert_result(reply, 0, id1, "applied", NULL);
+    json_decref(reply);
+
+    /* A restored till sells again under the same receipt number: another sale, new id. */
+    const line_spec milk[] = {{"MILK500", 1000, 6500, 'A'}};
+    json_t *conflicting = command(id2, sale_of(f, "T01", 1, milk, 1));
+    reply = push(f, &f->t01, body1(json_incref(conflicting)));
+    assert_result(reply, 0, id2, "conflict", "receipt_reused");
+    assert_contains(json_string_value(json_object_get(
+                        json_object_get(result_at(reply, 0), "error"), "message")),
+                    id1);
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+    assert_int_equal(report_int(f, f->business, "conflicts"), 1);
+    assert_int_equal(report_int(f, f->business, "total_cents"), 55100); /* the first sale */
+
+    /* Resending the conflicting command: duplicate of a conflict, still one conflict row. */
+    reply = push(f, &f->t01, body1(json_incref(conflicting)));
+    assert_result(reply, 0, id2, "duplicate", NULL);
+    assert_string_equal(json_string_value(json_object_get(result_at(reply, 0), "first_status")),
+                        "conflict");
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+    assert_int_equal(report_int(f, f->business, "conflicts"), 1);
+
+    sqlite3 *db = peek(f);
+    assert_int_equal(sql_int_text(db,
+                                  "SELECT count(*) FROM conflicts WHERE kind='receipt_reused'"
+                                  " AND entity_id='T01-20261121-00001' AND command_id=?1"
+                                  " AND payload LIKE '%MILK500%'",
+                                  id2),
+                     1);
+    assert_int_equal(sql_int_text(db, "SELECT count(*) FROM conflicts WHERE existing_command_id=?1",
+                                  id1),
+                     1);
+    assert_int_equal(sql_int_text(db,
+                                  "SELECT count(*) FROM processed_commands WHERE command_id=?1"
+                                  " AND status='conflict'",
+                                  id2),
+                     1);
+    /* The conflicting sale moved no stock. */
+    assert_int_equal(stock_of(db, "MILK500"), 100000);
+    sqlite3_close(db);
+    json_decref(conflicting);
+}
+
+static void test_bad_command_in_batch_leaves_no_trace(void **state)
+{
+    fixture *f = *state;
+    char ids[5][DUKA_UUID_STR_LEN + 1];
+    for (int i = 0; i < 5; i++)
+        new_id(f, ids[i]);
+    json_t *cmds = json_array();
+    json_array_append_new(cmds, command(ids[0], sale_of(f, "T01", 1, NULL, 0)));
+    /* A sale whose total does not add up. */
+    const duka_sale *bad = sale_of(f, "T01", 2, NULL, 0);
+    f->sale->total_cents += 1;
+    f->sale->payments[0].amount_cents += 1;
+    json_array_append_new(cmds, command(ids[1], bad));
+    json_array_append_new(cmds, command(ids[2], sale_of(f, "T01", 3, NULL, 0)));
+    /* An id that is not a UUID and an unknown command type. */
+    json_array_append_new(cmds, json_pack("{s:s, s:s, s:{}}", "id", "not-a-uuid", "type",
+                                          "sale.create", "payload"));
+    json_array_append_new(cmds, json_pack("{s:s, s:s, s:{}}", "id", ids[4], "type",
+                                          "sale.delete", "payload"));
+    /* The first command again, in the same batch: a duplicate of what this batch applied. */
+    json_array_append(cmds, json_array_get(cmds, 0));
+    json_t *reply = push(f, &f->t01, json_pack("{s:o}", "commands", cmds));
+    assert_int_equal(json_array_size(json_object_get(reply, "results")), 6);
+    assert_result(reply, 5, ids[0], "duplicate", NULL);
+    assert_string_equal(json_string_value(json_object_get(result_at(reply, 5), "first_status")),
+                        "applied");
+    assert_result(reply, 0, ids[0], "applied", NULL);
+    assert_result(reply, 1, ids[1], "rejected", "invalid_sale");
+    const char *msg = json_string_value(
+        json_object_get(json_object_get(result_at(reply, 1), "error"), "message"));
+    assert_contains(msg, "commands[1].payload.");
+    assert_contains(msg, "total_cents");
+    assert_result(reply, 2, ids[2], "applied", NULL);
+    assert_result(reply, 3, "not-a-uuid", "rejected", "invalid_command");
+    assert_contains(json_string_value(json_object_get(
+                        json_object_get(result_at(reply, 3), "error"), "message")),
+                    "commands[3].id");
+    assert_result(reply, 4, ids[4], "rejected", "unknown_command");
+    json_decref(reply);
+
+    assert_int_equal(report_int(f, f->business, "sales"), 2);
+    sqlite3 *db = peek(f);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM sales WHERE receipt_no='T01-20261121-00002'"),
+                     0);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM stock_ledger WHERE ref='T01-20261121-00002'"),
+                     0);
+    assert_int_equal(sql_int_text(db, "SELECT count(*) FROM processed_commands WHERE command_id=?1",
+                                  ids[1]),
+                     0);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM processed_commands"), 2);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM sale_lines"), 4);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM payments"), 2);
+    sqlite3_close(db);
+
+    /* Since nothing of it was recorded, the corrected sale under the same id applies. */
+    reply = push(f, &f->t01, body1(command(ids[1], sale_of(f, "T01", 2, NULL, 0))));
+    assert_result(reply, 0, ids[1], "applied", NULL);
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 3);
+}
+
+static void test_terminal_mismatch(void **state)
+{
+    fixture *f = *state;
+    char id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id);
+    json_t *reply = push(f, &f->t02, body1(command(id, sale_of(f, "T01", 1, NULL, 0))));
+    assert_result(reply, 0, id, "rejected", "terminal_mismatch");
+    assert_contains(json_string_value(json_object_get(
+                        json_object_get(result_at(reply, 0), "error"), "message")),
+                    "sale of terminal T01 pushed by terminal T02");
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 0);
+    sqlite3 *db = peek(f);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM processed_commands"), 0);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 0);
+    sqlite3_close(db);
+    /* The rightful terminal can still push it. */
+    reply = push(f, &f->t01, body1(command(id, sale_of(f, "T01", 1, NULL, 0))));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+}
+
+static void test_malformed_bodies(void **state)
+{
+    fixture *f = *state;
+    const char *bodies[] = {
+        "[]", "\"commands\"", "42", "null", "{}", "{\"commands\":{}}", "{\"commands\":null}",
+        "{\"commands\":\"[]\"}", "{\"cmds\":[]}",
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        json_error_t jerr;
+        json_t *body = json_loads(bodies[i], JSON_DECODE_ANY, &jerr);
+        assert_non_null(body);
+        duka_err err = {0};
+        json_t *reply = json_true(); /* must be reset to NULL */
+        duka_rc rc = duka_hub_push_apply(f->store, &f->t01, body, T0, &reply, &err);
+        json_decref(body);
+        if (rc != DUKA_INPUT)
+            fail_msg("body %s: rc %d, expected DUKA_INPUT", bodies[i], rc);
+        assert_null(reply);
+        assert_contains(err.msg, "commands");
+    }
+    duka_err err = {0};
+    json_t *reply = NULL;
+    assert_int_equal(duka_hub_push_apply(f->store, &f->t01, NULL, T0, &reply, &err), DUKA_INPUT);
+
+    /* An empty batch is fine. */
+    reply = push(f, &f->t01, json_pack("{s:[]}", "commands"));
+    assert_int_equal(json_array_size(json_object_get(reply, "results")), 0);
+    json_decref(reply);
+}
+
+static void test_batch_size_limit(void **state)
+{
+    fixture *f = *state;
+    const line_spec milk[] = {{"MILK500", 1000, 6500, 'A'}};
+    json_t *cmds = json_array();
+    for (int i = 1; i <= DUKA_SYNC_BATCH_MAX + 1; i++) {
+        char id[DUKA_UUID_STR_LEN + 1];
+        new_id(f, id);
+        json_array_append_new(cmds, command(id, sale_of(f, "T01", i, milk, 1)));
+    }
+    json_t *body = json_pack("{s:O}", "commands", cmds);
+    duka_err err = {0};
+    json_t *reply = NULL;
+    assert_int_equal(duka_hub_push_apply(f->store, &f->t01, body, T0, &reply, &err), DUKA_LIMIT);
+    assert_null(reply);
+    assert_contains(err.msg, "1001");
+    assert_contains(err.msg, "1000");
+    json_decref(body);
+    assert_int_equal(report_int(f, f->business, "sales"), 0);
+
+    /* Exactly the maximum applies, all of it, in one go. */
+    assert_int_equal(json_array_remove(cmds, DUKA_SYNC_BATCH_MAX), 0);
+    reply = push(f, &f->t01, json_pack("{s:o}", "commands", cmds));
+    size_t n = json_array_size(json_object_get(reply, "results"));
+    assert_int_equal(n, DUKA_SYNC_BATCH_MAX);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(json_string_value(json_object_get(result_at(reply, i), "status")),
+                            "applied");
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), DUKA_SYNC_BATCH_MAX);
+    sqlite3 *db = peek(f);
+    assert_int_equal(stock_of(db, "MILK500"), 100000 - 1000 * DUKA_SYNC_BATCH_MAX);
+    sqlite3_close(db);
+}
+
+static void test_stock_ledger(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db = peek(f);
+    assert_int_equal(stock_of(db, "SUGAR1KG"), 40000);
+    assert_int_equal(stock_of(db, "RICE"), 10000);
+    assert_int_equal(stock_of(db, "MILK500"), 100000);
+
+    /* Three sales on two tills: 2 + 1.5 sugar, 0.5 + 12 rice (more than in stock). */
+    const line_spec s1[] = {{"SUGAR1KG", 2000, 23050, 'B'}, {"RICE", 500, 18000, 'E'}};
+    const line_spec s2[] = {{"SUGAR1KG", 1500, 23050, 'B'}};
+    const line_spec s3[] = {{"RICE", 12000, 18000, 'E'}, {"MILK500", 3000, 6500, 'A'}};
+    char id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id);
+    json_t *reply = push(f, &f->t01, body1(command(id, sale_of(f, "T01", 1, s1, 2))));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+    new_id(f, id);
+    reply = push(f, &f->t02, body1(command(id, sale_of(f, "T02", 1, s2, 1))));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+    new_id(f, id);
+    json_t *third = command(id, sale_of(f, "T01", 2, s3, 2));
+    reply = push(f, &f->t01, body1(json_incref(third)));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+    /* A duplicate moves no stock. */
+    reply = push(f, &f->t01, body1(third));
+    assert_result(reply, 0, id, "duplicate", NULL);
+    json_decref(reply);
+
+    assert_int_equal(stock_of(db, "SUGAR1KG"), 40000 - 2000 - 1500);
+    assert_int_equal(stock_of(db, "RICE"), 10000 - 500 - 12000); /* negative: a fact */
+    assert_int_equal(stock_of(db, "MILK500"), 100000 - 3000);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 5);
+    assert_int_equal(sql_int(db, "SELECT delta_milli FROM stock_ledger WHERE reason='sale'"
+                                 " AND ref='T02-20261121-00001'"),
+                     -1500);
+
+    /* A stock count sets the level: the ledger gets the difference. */
+    duka_hub_product p = {.price_cents = 23050, .tax_band = 'B', .stock_milli = 50000,
+                          .has_stock = true};
+    snprintf(p.sku, sizeof(p.sku), "SUGAR1KG");
+    snprintf(p.name, sizeof(p.name), "Sugar 1 kg");
+    duka_err err = {0};
+    assert_ok(duka_hub_store_begin(f->store, &err), &err);
+    assert_ok(duka_hub_product_upsert(f->store, f->business, &p, T0, &err), &err);
+    assert_ok(duka_hub_store_commit(f->store, &err), &err);
+    assert_int_equal(stock_of(db, "SUGAR1KG"), 50000);
+    assert_int_equal(sql_int(db, "SELECT delta_milli FROM stock_ledger WHERE sku='SUGAR1KG'"
+                                 " ORDER BY id DESC LIMIT 1"),
+                     50000 - 36500);
+    sqlite3_close(db);
+}
+
+static void test_businesses_are_isolated(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    char other[DUKA_BUSINESS_ID_LEN + 1], token[DUKA_TOKEN_MAX + 1];
+    assert_ok(duka_hub_business_create(f->store, "Other shop", other, &err), &err);
+    assert_string_not_equal(other, f->business);
+    /* T01 exists in both businesses. */
+    assert_ok(duka_hub_device_add(f->store, other, "T01", token, &err), &err);
+    duka_hub_device o01;
+    assert_ok(duka_hub_device_authenticate(f->store, token, &o01, &err), &err);
+    assert_string_equal(o01.business_id, other);
+
+    char id1[DUKA_UUID_STR_LEN + 1], id2[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id1);
+    new_id(f, id2);
+    json_t *reply = push(f, &f->t01, body1(command(id1, sale_of(f, "T01", 1, NULL, 0))));
+    assert_result(reply, 0, id1, "applied", NULL);
+    json_decref(reply);
+    /* The same receipt number in another business is not a conflict. */
+    reply = push(f, &o01, body1(command(id2, sale_of(f, "T01", 1, NULL, 0))));
+    assert_result(reply, 0, id2, "applied", NULL);
+    json_decref(reply);
+    /* A command id of the first business replayed by the other's device is rejected. */
+    reply = push(f, &o01, body1(command(id1, sale_of(f, "T01", 1, NULL, 0))));
+    assert_result(reply, 0, id1, "rejected", "foreign_command_id");
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+    assert_int_equal(report_int(f, other, "sales"), 1);
+    assert_int_equal(report_int(f, f->business, "conflicts"), 0);
+    assert_int_equal(report_int(f, other, "conflicts"), 0);
+
+    /* Unknown business. */
+    duka_err_clear(&err);
+    assert_int_equal(duka_hub_business_check(f->store, "0000000000000000", &err), DUKA_NOTFOUND);
+    assert_contains(err.msg, "0000000000000000");
+    duka_err_clear(&err);
+    assert_ok(duka_hub_business_check(f->store, other, &err), &err);
+}
+
+/* ---- pull paging ---- */
+
+static void test_changes_since_paging(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    char biz[DUKA_BUSINESS_ID_LEN + 1];
+    assert_ok(duka_hub_business_create(f->store, "Paging", biz, &err), &err);
+    assert_ok(duka_hub_store_begin(f->store, &err), &err);
+    for (int i = 0; i < 25; i++) {
+        duka_hub_product p;
+        memset(&p, 0, sizeof(p));
+        snprintf(p.sku, sizeof(p.sku), "P%02d", i);
+        snprintf(p.name, sizeof(p.name), "Product %d", i);
+        p.price_cents = 100 + i;
+        p.tax_band = (char)('A' + i % 5);
+        snprintf(p.category, sizeof(p.category), "C%d", i % 3);
+        assert_ok(duka_hub_product_upsert(f->store, biz, &p, T0, &err), &err);
+    }
+    assert_ok(duka_hub_store_commit(f->store, &err), &err);
+
+    int64_t cursor = 0;
+    const int expect_sizes[] = {10, 10, 5};
+    const bool expect_more[] = {true, true, false};
+    int seen[25] = {0};
+    int64_t last_seq = 0;
+    for (int page = 0; page < 3; page++) {
+        json_t *js = NULL;
+        assert_ok(duka_hub_changes_since(f->store, biz, cursor, 10, &js, &err), &err);
+        const json_t *changes = json_object_get(js, "changes");
+        assert_int_equal(json_array_size(changes), expect_sizes[page]);
+        assert_int_equal(json_is_true(json_object_get(js, "more")), expect_more[page]);
+        assert_true(json_is_boolean(json_object_get(js, "more")));
+        int64_t next = (int64_t)json_integer_value(json_object_get(js, "cursor"));
+        assert_true(next > cursor);
+        size_t i;
+        const json_t *c;
+        json_array_foreach(changes, i, c) {
+            int64_t seq = (int64_t)json_integer_value(json_object_get(c, "seq"));
+            assert_true(seq > last_seq); /* ascending, past the cursor */
+            last_seq = seq;
+            const char *sku = json_string_value(json_object_get(c, "sku"));
+            assert_non_null(sku);
+            int k = (int)strtol(sku + 1, NULL, 10);
+            assert_in_range(k, 0, 24);
+            seen[k]++;
+            char name[32];
+            snprintf(name, sizeof(name), "Product %d", k);
+            assert_string_equal(json_string_value(json_object_get(c, "name")), name);
+            assert_int_equal(json_integer_value(json_object_get(c, "price")), 100 + k);
+            char band[2] = {(char)('A' + k % 5), '\0'};
+            assert_string_equal(json_string_value(json_object_get(c, "tax")), band);
+            assert_true(json_is_false(json_object_get(c, "deleted")));
+        }
+        assert_int_equal(next, last_seq); /* the cursor is the last change on the page */
+        cursor = next;
+        json_decref(js);
+    }
+    for (int k = 0; k < 25; k++)
+        assert_int_equal(seen[k], 1);
+
+    /* Caught up: an empty page, the cursor stays. */
+    json_t *js = NULL;
+    assert_ok(duka_hub_changes_since(f->store, biz, cursor, 10, &js, &err), &err);
+    assert_int_equal(json_array_size(json_object_get(js, "changes")), 0);
+    assert_true(json_is_false(json_object_get(js, "more")));
+    assert_int_equal(json_integer_value(json_object_get(js, "cursor")), cursor);
+    json_decref(js);
+
+    /* Archive one: it comes again, after the cursor, as a tombstone. */
+    assert_ok(duka_hub_store_begin(f->store, &err), &err);
+    assert_ok(duka_hub_product_archive(f->store, biz, "P07", T0 + 1, &err), &err);
+    assert_ok(duka_hub_store_commit(f->store, &err), &err);
+    assert_ok(duka_hub_changes_since(f->store, biz, cursor, 10, &js, &err), &err);
+    const json_t *changes = json_object_get(js, "changes");
+    assert_int_equal(json_array_size(changes), 1);
+    const json_t *c = json_array_get(changes, 0);
+    assert_string_equal(json_string_value(json_object_get(c, "sku")), "P07");
+    assert_true(json_is_true(json_object_get(c, "deleted")));
+    assert_int_equal(json_integer_value(json_object_get(c, "price")), 107);
+    assert_true(json_is_false(json_object_get(js, "more")));
+    int64_t after = (int64_t)json_integer_value(json_object_get(js, "cursor"));
+    assert_true(after > cursor);
+    json_decref(js);
+
+    /* Archiving it again, or an unknown SKU: not found. */
+    duka_err_clear(&err);
+    assert_int_equal(duka_hub_product_archive(f->store, biz, "P07", T0 + 2, &err), DUKA_NOTFOUND);
+    duka_err_clear(&err);
+    assert_int_equal(duka_hub_product_archive(f->store, biz, "NOPE", T0 + 2, &err),
+                     DUKA_NOTFOUND);
+    assert_contains(err.msg, "NOPE");
+
+    /* The other business's catalog is not in this one's changes. */
+    assert_ok(duka_hub_changes_since(f->store, biz, 0, DUKA_PULL_PAGE_MAX, &js, &err), &err);
+    assert_int_equal(json_array_size(json_object_get(js, "changes")), 25);
+    json_decref(js);
+    assert_ok(duka_hub_changes_since(f->store, f->business, 0, DUKA_PULL_PAGE_MAX, &js, &err),
+              &err);
+    assert_int_equal(json_array_size(json_object_get(js, "changes")), 3);
+    json_decref(js);
+}
+
+int main(void)
+{
+    setenv("TZ", "Africa/Nairobi", 1);
+    tzset();
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_device_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_applied_duplicate_reused_foreign, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipt_reused_is_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_command_in_batch_leaves_no_trace, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_terminal_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_bodies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_size_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stock_ledger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_businesses_are_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changes_since_paging, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
