@@ -4,7 +4,7 @@ JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all duka deps demo test test-unit test-asan bench clean
+.PHONY: all duka asan deps demo test bench clean
 
 all: duka
 
@@ -22,12 +22,13 @@ asan: deps
 demo: duka
 	$(BUILD)/duka demo $(if $(DIR),--dir $(DIR)) $(if $(LISTEN),--listen $(LISTEN))
 
-# The whole suite under ASan+UBSan (unit + end-to-end), then the unit tests on the plain
-# build that `make` ships. ctest prints the closing summary line.
+# The unit tests on the plain build that `make` ships, then the whole suite (unit +
+# end-to-end) under AddressSanitizer + UndefinedBehaviorSanitizer with leak checking.
+# ctest's closing line is the summary of the whole suite.
 test: duka asan
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -R '^unit/'
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -R '^unit/'
 
 bench: duka
 	@bash bench/run.sh $(BUILD)

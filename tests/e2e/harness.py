@@ -1,0 +1,725 @@
+"""Shared helpers for duka's end-to-end tests (Python 3 standard library only).
+
+Each test file is a standalone script: it builds a `Suite`, registers test functions with
+`@suite.test`, and calls `suite.main()`, which runs each test in its own temp dir, kills every
+process the test started (even on failure), prints `N passed, N failed` as its last line and
+exits 0 only if everything passed. The binary under test is `$DUKA_BIN` (default
+`<repo>/build/duka`). Everything listens on 127.0.0.1 and proxy variables are removed from the
+children's environment, so nothing reaches outside loopback.
+
+Timing: nothing sleeps for a fixed time to "let things happen"; helpers poll for a condition
+with a generous deadline, so the suite holds on a loaded 2-core machine and under
+AddressSanitizer.
+"""
+
+import atexit
+import http.client as httpclient
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|"
+                          r"runtime error: |WARNING: ThreadSanitizer")
+RECEIPT_RE = re.compile(r"^(?P<term>[A-Za-z0-9]+)-(?P<date>\d{8})-(?P<seq>\d{5,})$")
+
+# Slower machines / sanitizer builds can scale every deadline with DUKA_E2E_SLOWDOWN=2.
+SLOWDOWN = float(os.environ.get("DUKA_E2E_SLOWDOWN", "1"))
+
+
+def duka_bin():
+    return os.environ.get("DUKA_BIN") or os.path.join(REPO, "build", "duka")
+
+
+def child_env(extra=None):
+    """Environment for every process we start: no proxies (libcurl honours http_proxy, and
+    would send loopback traffic elsewhere), no stray DUKA_* configuration from the caller."""
+    env = {k: v for k, v in os.environ.items()
+           if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+           and not (k.startswith("DUKA_") and k != "DUKA_BIN")}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def deadline(seconds):
+    return time.monotonic() + seconds * SLOWDOWN
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# process bookkeeping: every process started is killed at the end, even on failure
+# --------------------------------------------------------------------------------------------
+_ALL_PROCS = []
+_ALL_LOCK = threading.Lock()
+
+
+def _register(proc):
+    with _ALL_LOCK:
+        _ALL_PROCS.append(proc)
+    if _CURRENT is not None:
+        _CURRENT.procs.append(proc)
+    return proc
+
+
+def kill_proc(proc):
+    """SIGKILL a process we started (and its process group: each runs in its own session)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def kill_group_leftovers(proc):
+    """After a process we started has exited, kill anything left in its process group."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_all():
+    with _ALL_LOCK:
+        procs = list(_ALL_PROCS)
+    for p in procs:
+        kill_proc(p)
+        kill_group_leftovers(p)
+
+
+atexit.register(_kill_all)
+
+
+def _on_term(signum, frame):
+    _kill_all()
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_term)
+
+
+def popen(args, stdout=None, stderr=None, env=None, **kw):
+    """Start `duka ARGS` (args without the binary) in its own session; registered for cleanup."""
+    cmd = [duka_bin()] + [str(a) for a in args]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                         stdout=stdout if stdout is not None else subprocess.DEVNULL,
+                         stderr=stderr if stderr is not None else subprocess.DEVNULL,
+                         env=child_env(env), start_new_session=True, **kw)
+    p.cmdline = cmd
+    return _register(p)
+
+
+# --------------------------------------------------------------------------------------------
+# running commands
+# --------------------------------------------------------------------------------------------
+def run(args, timeout=60, env=None, input=None):
+    """Run `duka ARGS` to completion; returns (returncode, stdout, stderr)."""
+    cmd = [duka_bin()] + [str(a) for a in args]
+    try:
+        p = subprocess.run(cmd, input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                           capture_output=True, text=True, errors="replace",
+                           timeout=timeout * SLOWDOWN, env=child_env(env))
+    except subprocess.TimeoutExpired:
+        raise AssertionError("timed out after %ss: %s" % (timeout * SLOWDOWN, " ".join(cmd)))
+    return p.returncode, p.stdout, p.stderr
+
+
+def fmt_cmd(args):
+    return "duka " + " ".join(str(a) for a in args)
+
+
+def run_ok(args, **kw):
+    rc, out, err = run(args, **kw)
+    if rc != 0:
+        raise AssertionError("%s -> exit %s, stderr: %s" % (fmt_cmd(args), rc, err.strip()))
+    return out
+
+
+def parse_json(text, what):
+    try:
+        v = json.loads(text)
+    except ValueError as e:
+        raise AssertionError("%s: stdout is not one JSON object (%s): %r" % (what, e, text[:500]))
+    if not isinstance(v, dict):
+        raise AssertionError("%s: stdout JSON is not an object: %r" % (what, text[:500]))
+    return v
+
+
+def run_json(args, expect_rc=0, **kw):
+    """Run `duka ARGS` (add --json yourself) and parse stdout as one JSON object."""
+    rc, out, err = run(args, **kw)
+    if expect_rc is not None and rc != expect_rc:
+        raise AssertionError("%s -> exit %s (expected %s), stderr: %s"
+                             % (fmt_cmd(args), rc, expect_rc, err.strip()))
+    return parse_json(out, fmt_cmd(args))
+
+
+def expect_error(args, contains=(), rc=1, timeout=60):
+    """The failure contract: exit `rc` and exactly ONE non-empty line on stderr that contains
+    every string in `contains` (case-insensitive). Returns the stderr line."""
+    code, out, err = run(args, timeout=timeout)
+    lines = [l for l in err.split("\n") if l.strip()]
+    problems = []
+    if code != rc:
+        problems.append("exit %s (expected %s)" % (code, rc))
+    if len(lines) != 1:
+        problems.append("%d stderr lines (expected exactly 1)" % len(lines))
+    low = err.lower()
+    for c in contains:
+        if c.lower() not in low:
+            problems.append("stderr lacks %r" % c)
+    if problems:
+        raise AssertionError("%s: %s; stderr was: %r" % (fmt_cmd(args), "; ".join(problems), err[:800]))
+    return lines[0]
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def check_eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+# --------------------------------------------------------------------------------------------
+# network helpers
+# --------------------------------------------------------------------------------------------
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def port_accepts(port, timeout=0.5):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def http(method, port, path, body=None, headers=None, timeout=10):
+    """One HTTP request to 127.0.0.1:port; returns (status, body bytes). Never raises on 4xx."""
+    conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def http_json(method, port, path, body=None, headers=None, timeout=10):
+    status, data = http(method, port, path, body=body, headers=headers, timeout=timeout)
+    try:
+        return status, json.loads(data.decode("utf-8"))
+    except ValueError:
+        return status, None
+
+
+def wait_for(cond, seconds, what, interval=0.05):
+    """Poll cond() until truthy; returns its value or raises naming `what`."""
+    end = deadline(seconds)
+    last_exc = None
+    while True:
+        try:
+            v = cond()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 - polling through transient errors
+            last_exc = e
+        if time.monotonic() > end:
+            raise AssertionError("timed out after %.0fs waiting for %s%s"
+                                 % (seconds * SLOWDOWN, what,
+                                    (" (last error: %r)" % last_exc) if last_exc else ""))
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------------------------
+# servers
+# --------------------------------------------------------------------------------------------
+class _Server:
+    """A long-running `duka ...` server process with a health URL."""
+
+    health_path = "/"
+    kind = "server"
+
+    def __init__(self, args, port, logdir):
+        self.args = args
+        self.port = port
+        self.logdir = logdir
+        self.proc = None
+        self.starts = 0
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def log_path(self):
+        return os.path.join(self.logdir, "%s-%d.%d.log" % (self.kind, self.port, self.starts))
+
+    def log_tail(self, n=2000):
+        try:
+            with open(self.log_path(), "r", errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+    def start(self, timeout=10, wait=True):
+        """Start the process; unless wait=False, poll the health URL every 50 ms until it
+        answers 200 (up to `timeout` s)."""
+        self.starts += 1
+        logf = open(self.log_path(), "wb")
+        self.proc = popen(self.args, stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        if _CURRENT is not None and self not in _CURRENT.servers:
+            _CURRENT.servers.append(self)
+        if not wait:
+            return self
+
+        def healthy():
+            if self.proc.poll() is not None:
+                raise AssertionError("%s exited with %s before answering health; output: %s"
+                                     % (fmt_cmd(self.args), self.proc.returncode, self.log_tail()))
+            try:
+                status, _ = http("GET", self.port, self.health_path, timeout=2)
+            except OSError:
+                return False
+            return status == 200
+
+        end = deadline(timeout)
+        while True:
+            if healthy():
+                return self
+            if time.monotonic() > end:
+                kill_proc(self.proc)
+                raise AssertionError("%s: GET %s did not answer 200 within %ss; output: %s"
+                                     % (fmt_cmd(self.args), self.health_path, timeout * SLOWDOWN,
+                                        self.log_tail()))
+            time.sleep(0.05)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=15):
+        """SIGTERM, then wait; SIGKILL if it does not exit. Returns the exit code (None if it
+        had to be killed)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout * SLOWDOWN)
+        except subprocess.TimeoutExpired:
+            kill_proc(self.proc)
+            return None
+
+    def kill(self):
+        """SIGKILL (no chance to clean up), then reap."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+class Hub(_Server):
+    health_path = "/v1/health"
+    kind = "hub"
+
+    def __init__(self, db, port, logdir=None):
+        self.db = db
+        super().__init__(["hub", "--db", db, "--listen", "127.0.0.1:%d" % port], port,
+                         logdir or os.path.dirname(db))
+
+
+class Till(_Server):
+    health_path = "/api/status"
+    kind = "till"
+
+    def __init__(self, db, port, sync_interval=1, logdir=None):
+        self.db = db
+        super().__init__(["till", "--db", db, "--listen", "127.0.0.1:%d" % port,
+                          "--sync-interval", str(sync_interval)], port,
+                         logdir or os.path.dirname(db))
+
+    def status(self):
+        status, body = http_json("GET", self.port, "/api/status", timeout=5)
+        check_eq(status, 200, "GET /api/status")
+        return body
+
+
+# --------------------------------------------------------------------------------------------
+# business setup
+# --------------------------------------------------------------------------------------------
+PRODUCTS = [
+    # sku, name, price (KES), tax band, stock, category
+    ("SUGAR1KG", "Sugar 1kg", "165.00", "B", 5000, "Groceries"),
+    ("MILK500", "Milk 500ml", "65.00", "C", 9000, "Dairy"),
+    ("BREAD400", "Bread 400g", "60.00", "B", 3000, "Bakery"),
+    ("RICE", "Pishori rice per kg", "180.00", "E", 2000, "Groceries"),
+    ("SODA300", "Soda 300ml", "50.00", "B", 9000, "Drinks"),
+    ("UNGA2KG", "Maize flour 2kg", "210.50", "A", 1000, "Groceries"),
+]
+SKUS = [p[0] for p in PRODUCTS]
+
+
+def write_csv(path, rows, header="sku,name,price,tax,stock,category"):
+    with open(path, "w") as f:
+        f.write(header + "\n")
+        for r in rows:
+            f.write((r if isinstance(r, str) else ",".join(str(x) for x in r)) + "\n")
+    return path
+
+
+class Business:
+    def __init__(self, tmp, hub, hub_db, business_id, tokens, tills, hub_url):
+        self.tmp = tmp
+        self.hub = hub
+        self.hub_db = hub_db
+        self.business_id = business_id
+        self.tokens = tokens
+        self.tills = tills  # terminal -> till db path
+        self.hub_url = hub_url
+
+    def report(self):
+        r = run_json(["hub", "report", "--db", self.hub_db, "--business", self.business_id, "--json"])
+        for k in ("sales", "receipts"):
+            check(k in r, "hub report lacks %r: %r" % (k, r))
+        return r
+
+    def hub_sales(self):
+        return self.report()["sales"]
+
+
+def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, products=None,
+                   name="Duka Test Shop"):
+    """hub init + product import + device add (per terminal) + start the hub + till init (per
+    terminal). The hub is left running (business.hub). Till DBs are tmp/till-<T>.db."""
+    hub_db = os.path.join(tmp, "hub.db")
+    bid = run_json(["hub", "init", "--db", hub_db, "--business", name, "--json"])["business_id"]
+    check(isinstance(bid, str) and bid, "hub init: business_id %r" % bid)
+    products = PRODUCTS if products is None else products
+    csv = write_csv(os.path.join(tmp, "products.csv"), products)
+    imp = run_json(["product", "import", "--db", hub_db, "--business", bid, csv, "--json"])
+    check_eq(imp.get("imported"), len(products), "product import: imported")
+    tokens = {}
+    for t in terminals:
+        tok = run_json(["device", "add", "--db", hub_db, "--business", bid, "--terminal", t,
+                        "--json"])["token"]
+        check(isinstance(tok, str) and tok, "device add: token %r" % tok)
+        tokens[t] = tok
+    hub = Hub(hub_db, hub_port).start()
+    url = till_hub_url or hub.url
+    tills = {}
+    for t in terminals:
+        db = os.path.join(tmp, "till-%s.db" % t)
+        run_ok(["till", "init", "--db", db, "--hub", url, "--terminal", t, "--token", tokens[t]])
+        tills[t] = db
+    return Business(tmp, hub, hub_db, bid, tokens, tills, url)
+
+
+# --------------------------------------------------------------------------------------------
+# till-side helpers
+# --------------------------------------------------------------------------------------------
+def sell(db, *items, pay=None):
+    args = ["sell", "--db", db] + list(items)
+    if pay:
+        args += ["--pay", pay]
+    args.append("--json")
+    r = run_json(args)
+    rn = r.get("receipt_no")
+    check(isinstance(rn, str) and RECEIPT_RE.match(rn), "sell: bad receipt_no %r in %r" % (rn, r))
+    check(isinstance(r.get("total"), int) and r["total"] > 0, "sell: total must be integer cents > 0: %r" % r)
+    check_eq(r.get("sync"), "pending", "sell: sync")
+    return r
+
+
+def sell_many(db, n, label=""):
+    """n sales, each a mix of catalog items; returns the list of sell JSON results."""
+    out = []
+    t0 = time.monotonic()
+    for i in range(n):
+        a = SKUS[i % len(SKUS)]
+        b = SKUS[(i * 7 + 3) % len(SKUS)]
+        out.append(sell(db, a, "%s*%d" % (b, 1 + i % 3)))
+    dt = time.monotonic() - t0
+    log("  %s%d sales in %.1fs (%.1f ms/sale)" % (label, n, dt, 1000 * dt / max(n, 1)))
+    return out
+
+
+def status(db):
+    return run_json(["status", "--db", db, "--json"])
+
+
+def queue(db, status_filter=None):
+    args = ["queue", "--db", db]
+    if status_filter:
+        args += ["--status", status_filter]
+    r = run_json(args + ["--json"])
+    check(isinstance(r.get("items"), list), "queue: items must be a list: %r" % r)
+    return r["items"]
+
+
+def catalog(db):
+    r = run_json(["catalog", "--db", db, "--json"])
+    check(isinstance(r.get("products"), list), "catalog: products must be a list: %r" % r)
+    return r["products"]
+
+
+def sync(db, *extra):
+    """One `duka sync --json`; returns (rc, parsed JSON or None, stderr)."""
+    rc, out, err = run(["sync", "--db", db] + list(extra) + ["--json"])
+    try:
+        j = json.loads(out) if out.strip() else None
+    except ValueError:
+        j = None
+    return rc, j, err
+
+
+def sync_until_ok(db, *extra, seconds=90):
+    """`duka sync` again and again (polling, not sleeping blindly) until it exits 0."""
+    end = deadline(seconds)
+    attempts = 0
+    while True:
+        attempts += 1
+        rc, j, err = sync(db, *extra)
+        if rc == 0:
+            return attempts, j
+        if rc < 0 or rc >= 2:
+            raise AssertionError("duka sync crashed or was misused (exit %s) on attempt %d; "
+                                 "stderr: %s" % (rc, attempts, err.strip()[:3000]))
+        if time.monotonic() > end:
+            raise AssertionError("duka sync never exited 0 within %ss (%d attempts); last exit %s, "
+                                 "stderr: %s" % (seconds, attempts, rc, err.strip()))
+        time.sleep(0.2)
+
+
+def assert_hub_has_exactly(biz, printed, what=""):
+    """Zero loss + no duplicates: hub sales == receipts == unique receipts == printed ones."""
+    printed = list(printed)
+    check_eq(len(set(printed)), len(printed), "%sreceipt numbers printed by duka sell are unique" % what)
+    r = biz.report()
+    receipts = r["receipts"]
+    dups = sorted({x for x in receipts if receipts.count(x) > 1}) if len(set(receipts)) != len(receipts) else []
+    missing = sorted(set(printed) - set(receipts))
+    extra = sorted(set(receipts) - set(printed))
+    problems = []
+    if r["sales"] != len(printed):
+        problems.append("hub sales %d != %d sales made" % (r["sales"], len(printed)))
+    if len(receipts) != r["sales"]:
+        problems.append("hub lists %d receipts for %d sales" % (len(receipts), r["sales"]))
+    if dups:
+        problems.append("duplicate receipts at hub: %s" % dups[:5])
+    if missing:
+        problems.append("%d printed receipts missing at hub, e.g. %s" % (len(missing), missing[:5]))
+    if extra:
+        problems.append("%d hub receipts never printed, e.g. %s" % (len(extra), extra[:5]))
+    if problems:
+        raise AssertionError(what + "; ".join(problems))
+    return r
+
+
+def assert_queue_drained(db):
+    st = status(db)
+    check_eq(st.get("pending"), 0, "status pending")
+    check_eq(st.get("failed"), 0, "status failed")
+    for s in ("pending", "processing", "failed"):
+        items = queue(db, s)
+        check(items == [], "queue --status %s not empty: %d items, first %r"
+              % (s, len(items), items[:1]))
+    return st
+
+
+# --------------------------------------------------------------------------------------------
+# the runner
+# --------------------------------------------------------------------------------------------
+_CURRENT = None
+
+
+class Context:
+    """What a test function receives: its temp dir and bookkeeping of what it started."""
+
+    def __init__(self, name, tmp):
+        self.name = name
+        self.tmp = tmp
+        self.procs = []
+        self.servers = []
+        self.cleanups = []
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def on_cleanup(self, fn):
+        self.cleanups.append(fn)
+
+    def cleanup(self):
+        """Stops servers still running gracefully (SIGTERM, so sanitizer builds report leaks),
+        kills everything else, and returns problems found: sanitizer reports in any *.log
+        under the temp dir, servers that ignored SIGTERM."""
+        problems = []
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+        for srv in self.servers:
+            if srv.running():
+                rc = srv.stop()
+                if rc is None:
+                    problems.append("%s did not exit within 15 s of SIGTERM" % fmt_cmd(srv.args))
+        for p in self.procs:
+            kill_proc(p)
+            kill_group_leftovers(p)
+        for root, _, files in os.walk(self.tmp):
+            for f in files:
+                if not f.endswith(".log"):
+                    continue
+                try:
+                    with open(os.path.join(root, f), "r", errors="replace") as fh:
+                        text = fh.read()
+                except OSError:
+                    continue
+                m = SANITIZER_RE.search(text)
+                if m:
+                    problems.append("sanitizer report in %s: %s" % (
+                        os.path.join(root, f), text[max(0, m.start() - 200):m.start() + 1500]))
+        return problems
+
+
+class Suite:
+    def __init__(self, name, needs_duka=True):
+        self.name = name
+        self.needs_duka = needs_duka
+        self.tests = []
+
+    def test(self, fn):
+        self.tests.append(fn)
+        return fn
+
+    def main(self):
+        global _CURRENT
+        only = sys.argv[1:]
+        passed = failed = 0
+        started = time.monotonic()
+        for fn in self.tests:
+            if only and fn.__name__ not in only:
+                continue
+            tmp = tempfile.mkdtemp(prefix="duka-e2e-%s-" % fn.__name__)
+            ctx = Context(fn.__name__, tmp)
+            _CURRENT = ctx
+            t0 = time.monotonic()
+            log("=== %s" % fn.__name__)
+            ok = False
+            try:
+                if self.needs_duka and not os.access(duka_bin(), os.X_OK):
+                    raise AssertionError("duka binary not found at %s (set DUKA_BIN)" % duka_bin())
+                fn(ctx)
+                ok = True
+            except AssertionError as e:
+                log("FAIL %s: %s" % (fn.__name__, e))
+            except Exception:  # noqa: BLE001
+                log("FAIL %s: unexpected error\n%s" % (fn.__name__, traceback.format_exc()))
+            finally:
+                problems = ctx.cleanup()
+                _CURRENT = None
+                if problems:
+                    if ok:
+                        log("FAIL %s: after the test:" % fn.__name__)
+                    for pr in problems:
+                        log("  " + pr)
+                    ok = False
+            dt = time.monotonic() - t0
+            if ok:
+                passed += 1
+                log("ok   %s (%.1fs)" % (fn.__name__, dt))
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                failed += 1
+                log("     (%.1fs; files kept in %s)" % (dt, tmp))
+        log("%s: %.1fs" % (self.name, time.monotonic() - started))
+        print("%d passed, %d failed" % (passed, failed), flush=True)
+        sys.exit(0 if failed == 0 and passed > 0 else 1)
+
+
+# --------------------------------------------------------------------------------------------
+# killing a process at a chosen point of a push (through faultproxy's hooks)
+# --------------------------------------------------------------------------------------------
+class KillSwitch:
+    """Kills a process at a precise point of the till->hub traffic, instead of racing a poll:
+    arm(when, nth, delay_s, kill) calls kill() `delay_s` after the nth push (counted from the
+    arming) was sent in full to the hub (when="sent": the hub is working on it) or after its
+    reply was relayed to the till (when="replied": the till is working on it)."""
+
+    def __init__(self, proxy):
+        self.proxy = proxy
+        self.triggered = threading.Event()
+        self.fired = threading.Event()
+
+    def arm(self, when, nth, delay_s, kill):
+        assert when in ("sent", "replied")
+        self.disarm()
+        self.triggered = triggered = threading.Event()
+        self.fired = fired = threading.Event()
+        base = self.proxy.matched
+        lock = threading.Lock()
+
+        def hook(method, path, n):
+            if n - base != nth:
+                return
+            with lock:
+                if triggered.is_set():
+                    return
+                triggered.set()
+            if delay_s:
+                time.sleep(delay_s)
+            try:
+                kill()
+            finally:
+                fired.set()
+
+        if when == "sent":
+            self.proxy.on_sent = hook
+        else:
+            self.proxy.on_replied = hook
+
+    def disarm(self):
+        self.proxy.on_sent = None
+        self.proxy.on_replied = None
+
+    def wait(self, proc, seconds=120):
+        """Wait until the kill happened (True) or `proc` exited first (False)."""
+        end = deadline(seconds)
+        while time.monotonic() < end:
+            if self.triggered.is_set():
+                check(self.fired.wait(30), "the kill hook did not finish")
+                return True
+            if proc is not None and proc.poll() is not None:
+                # give a hook that is just starting a moment to be seen
+                return self.triggered.wait(0.5) and self.fired.wait(30)
+            time.sleep(0.01)
+        raise AssertionError("timed out after %ss waiting for the kill point" % seconds)
