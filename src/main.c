@@ -47,21 +47,36 @@ static const command commands[] = {
      "Creates the till database, checks the token with the hub and pulls the catalog.\n"
      "--offline skips the check (the catalog arrives with the first sync)."},
     {"till", cmd_till_serve,
-     "duka till --db FILE --listen HOST:PORT [--sync-interval S] [--batch N]",
-     "Serves the till's local API (GET /api/status, GET /api/catalog, POST /api/sales,\n"
-     "POST /api/sync) and syncs with the hub every S seconds (default 30; 0: only on request)."},
+     "duka till --db FILE --listen HOST:PORT [--sync-interval S] [--batch N] [--offline] [--config F]",
+     "Serves the till's local API (GET /api/status, /api/catalog, /api/history; POST /api/sales,\n"
+     "/api/sync, /api/offline) with the background sync worker: it probes the hub (every 30 s;\n"
+     "1 s, 2 s, 4 s while offline), syncs within seconds of the hub coming back, every S seconds\n"
+     "while online (OFFLINE_QUEUE_PROCESS_INTERVAL, default 30 s), and when sales are made.\n"
+     "--offline starts with the offline switch on (drills, tests)."},
     {"sell", cmd_sell, "duka sell --db FILE SKU[*QTY]... [--pay cash|mpesa:CODE|card:REF] [--json]",
      "Commits a sale on the till, with no network: the receipt number is shown only once the\n"
      "sale and its outbox command are on disk. QTY may have up to 3 decimals (RICE*0.5).\n"
      "--json: {\"receipt_no\", \"total\", \"sync\": \"pending\"} (amounts in cents)."},
-    {"sync", cmd_sync, "duka sync --db FILE [--batch N] [--json]",
+    {"sync", cmd_sync, "duka sync --db FILE [--batch N] [--config F] [--json]",
      "Pushes pending sales to the hub and pulls catalog changes now. Exit 1 when the hub is\n"
      "unreachable (nothing is lost; selling goes on). --json: {\"pushed\", \"pulled\", \"failed\",\n"
-     "\"conflicts\", \"duration_ms\", \"connectivity\"}."},
+     "\"conflicts\", \"duration_ms\", \"connectivity\"}. While `duka till` is syncing the same\n"
+     "database this waits for it (and says so)."},
     {"status", cmd_status, "duka status --db FILE [--json]",
-     "The till's connectivity as last seen, pending/failed/conflict counts and last sync."},
+     "The till's connectivity as last seen, pending/failed/conflict counts, the age of the oldest\n"
+     "pending item, the last sync and error, and alerts (backlog over\n"
+     "OFFLINE_QUEUE_ALERT_THRESHOLD, offline over ALERT_OFFLINE_AFTER, failed items)."},
+    {"queue retry", cmd_queue_retry, "duka queue retry --db FILE ID|--all-failed [--json]",
+     "Puts failed items (by outbox id or command id, or all of them) back in the queue with\n"
+     "their attempts reset; the next sync sends them."},
     {"queue", cmd_queue, "duka queue --db FILE [--status S] [--limit N] [--json]",
      "Lists outbox items (S: pending, processing, done, failed, conflict)."},
+    {"history", cmd_history, "duka history --db FILE [--limit N] [--json]",
+     "Sync attempts, newest first: time, direction, items, ok, duplicates, failed, conflicts,\n"
+     "HTTP status, duration, error."},
+    {"config", cmd_config, "duka config --db FILE [--config F] [--json]",
+     "The effective settings and where each came from (default, file, environment). The file is\n"
+     "--config F, else $DUKA_CONFIG, else duka.conf beside the database: NAME=value lines."},
     {"catalog", cmd_catalog, "duka catalog --db FILE [--json]",
      "The till's catalog: {\"products\": [{\"sku\", \"name\", \"price\", \"tax\"}]}."},
 };

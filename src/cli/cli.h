@@ -66,5 +66,8 @@ int cmd_status(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_catalog(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_queue_retry(int argc, char **argv);
 
 #endif

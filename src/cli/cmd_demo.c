@@ -353,7 +353,7 @@ int cmd_demo(int argc, char **argv)
         sqlite3 *db = NULL;
         json_t *st = NULL;
         if (duka_till_db_open(till_db, false, &db, &err) == DUKA_OK &&
-            duka_till_status_json(db, &st, &err) == DUKA_OK)
+            duka_till_status_json(db, NULL, &st, &err) == DUKA_OK)
             say("   Till status: %s, %lld sale(s) waiting in the outbox.",
                 json_string_value(json_object_get(st, "connectivity")),
                 (long long)json_integer_value(json_object_get(st, "pending")));

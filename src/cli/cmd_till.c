@@ -7,12 +7,15 @@
 
 #include "cli/cli.h"
 #include "common/limits.h"
+#include "common/clock.h"
 #include "common/money.h"
+#include "config/config.h"
 #include "net/http_client.h"
 #include "outbox/outbox.h"
 #include "protocol/sale.h"
 #include "store/db.h"
 #include "sync/sync_client.h"
+#include "sync/sync_worker.h"
 #include "till/catalog.h"
 #include "till/checkout.h"
 #include "till/till_db.h"
@@ -41,6 +44,26 @@ static int int_option(const char *cmd, const cli_args *args, const char *name, i
     }
     *out = (int)n;
     return 0;
+}
+
+/* Loads the settings for the till database at path (--config FILE, DUKA_CONFIG, or duka.conf
+ * beside it; then the environment) and applies the outbox policy. */
+static int load_config(const char *cmd, const cli_args *args, const char *path, duka_config *cfg)
+{
+    duka_err err = {0};
+    if (duka_config_load(cfg, path, cli_get(args, "config"), &err) != DUKA_OK)
+        return cli_fail(cmd, &err);
+    duka_sync_apply_config(cfg);
+    return 0;
+}
+
+static duka_alert_settings alert_settings(const duka_config *cfg)
+{
+    duka_alert_settings a = {
+        .pending_threshold = duka_config_get(cfg, DUKA_SETTING_QUEUE_ALERT_PENDING),
+        .offline_after_ms = duka_config_get(cfg, DUKA_SETTING_ALERT_OFFLINE_AFTER),
+    };
+    return a;
 }
 
 static int open_till(const char *cmd, const char *path, sqlite3 **db)
@@ -134,14 +157,17 @@ static void print_receipt(const duka_sale *s)
 int cmd_sell(int argc, char **argv)
 {
     const char *cmd = "sell";
-    OPTS({"db", true, NULL}, {"pay", true, NULL});
+    OPTS({"db", true, NULL}, {"pay", true, NULL}, {"config", true, NULL});
     const char *path = NULL;
+    duka_config cfg;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
     if (args.help)
         return cli_help(cmd);
     if (cli_require(cmd, &args, "db", &path))
         return 2;
+    if (load_config(cmd, &args, path, &cfg))
+        return 1;
     if (args.positional_count < 1)
         return cli_usage_error(cmd, "expected at least one SKU[*QTY]");
     if (args.positional_count > DUKA_SALE_LINES_MAX)
@@ -178,29 +204,50 @@ int cmd_sell(int argc, char **argv)
     return 0;
 }
 
+static void say_waiting(void *ctx)
+{
+    (void)ctx;
+    fprintf(stderr, "duka sync: another sync of this till is running; waiting for it to finish\n");
+}
+
 int cmd_sync(int argc, char **argv)
 {
     const char *cmd = "sync";
-    OPTS({"db", true, NULL}, {"batch", true, NULL});
+    OPTS({"db", true, NULL}, {"batch", true, NULL}, {"config", true, NULL});
     const char *path = NULL;
     int batch = 0;
+    duka_config cfg;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
     if (args.help)
         return cli_help(cmd);
-    if (cli_require(cmd, &args, "db", &path) ||
-        int_option(cmd, &args, "batch", 1, DUKA_SYNC_BATCH_MAX, DUKA_SYNC_BATCH_DEFAULT, &batch))
+    if (cli_require(cmd, &args, "db", &path))
+        return 2;
+    if (load_config(cmd, &args, path, &cfg))
+        return 1;
+    if (int_option(cmd, &args, "batch", 1, DUKA_SYNC_BATCH_MAX,
+                   (int)duka_config_get(&cfg, DUKA_SETTING_SYNC_BATCH), &batch))
         return 2;
     sqlite3 *db = NULL;
     if (open_till(cmd, path, &db))
         return 1;
     duka_err err = {0};
-    duka_sync_options so = {.batch_size = batch};
+    char forced[8];
+    duka_sync_options so = {.batch_size = batch, .on_wait = say_waiting};
     duka_sync_result res;
-    duka_rc rc = duka_sync_run(db, &so, &res, &err);
+    memset(&res, 0, sizeof(res));
+    res.connectivity = "offline";
+    duka_rc rc = duka_meta_get(db, DUKA_META_FORCED_OFFLINE, forced, sizeof(forced), NULL, &err);
+    if (rc == DUKA_OK && strcmp(forced, "1") == 0)
+        rc = duka_err_set(&err, DUKA_BUSY,
+                          "this till is switched offline (duka till --offline); switch it back "
+                          "with POST /api/offline {\"offline\": false} or restart duka till");
+    if (rc == DUKA_OK)
+        rc = duka_sync_run(db, &so, &res, &err);
     duka_db_close(db);
     if (args.json) {
         json_t *o = duka_sync_result_json(&res);
+        json_object_set_new(o, "waited_ms", json_integer(res.waited_ms));
         if (rc != DUKA_OK)
             json_object_set_new(o, "error", json_string(err.msg));
         cli_print_json(o);
@@ -218,20 +265,24 @@ int cmd_sync(int argc, char **argv)
 int cmd_status(int argc, char **argv)
 {
     const char *cmd = "status";
-    OPTS({"db", true, NULL});
+    OPTS({"db", true, NULL}, {"config", true, NULL});
     const char *path = NULL;
+    duka_config cfg;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
     if (args.help)
         return cli_help(cmd);
     if (cli_require(cmd, &args, "db", &path))
         return 2;
+    if (load_config(cmd, &args, path, &cfg))
+        return 1;
+    duka_alert_settings as = alert_settings(&cfg);
     sqlite3 *db = NULL;
     if (open_till(cmd, path, &db))
         return 1;
     duka_err err = {0};
     json_t *st = NULL;
-    duka_rc rc = duka_till_status_json(db, &st, &err);
+    duka_rc rc = duka_till_status_json(db, &as, &st, &err);
     duka_db_close(db);
     if (rc != DUKA_OK)
         return cli_fail(cmd, &err);
@@ -252,6 +303,11 @@ int cmd_status(int argc, char **argv)
     const char *le = json_string_value(json_object_get(st, "last_error"));
     if (le && le[0])
         printf("last error: %s\n", le);
+    size_t i;
+    const json_t *a;
+    json_array_foreach(json_object_get(st, "alerts"), i, a)
+        printf("ALERT %s: %s\n", json_string_value(json_object_get(a, "code")),
+               json_string_value(json_object_get(a, "message")));
     json_decref(st);
     return 0;
 }
@@ -260,6 +316,7 @@ int cmd_queue(int argc, char **argv)
 {
     const char *cmd = "queue";
     OPTS({"db", true, NULL}, {"status", true, NULL}, {"limit", true, NULL});
+
     const char *path = NULL;
     int limit = 0;
     if (cli_parse(cmd, argc, argv, &args))
@@ -342,19 +399,174 @@ int cmd_till_serve(int argc, char **argv)
 {
     const char *cmd = "till";
     OPTS({"db", true, NULL}, {"listen", true, NULL}, {"sync-interval", true, NULL},
-         {"batch", true, NULL});
+         {"batch", true, NULL}, {"offline", false, NULL}, {"config", true, NULL});
     duka_till_server_options o = {0};
+    duka_config cfg;
+    duka_err err = {0};
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
     if (args.help)
         return cli_help(cmd);
-    if (cli_require(cmd, &args, "db", &o.db) || cli_require(cmd, &args, "listen", &o.listen) ||
-        int_option(cmd, &args, "sync-interval", 0, 86400, 30, &o.sync_interval_s) ||
-        int_option(cmd, &args, "batch", 1, DUKA_SYNC_BATCH_MAX, DUKA_SYNC_BATCH_DEFAULT,
-                   &o.batch_size))
+    if (cli_require(cmd, &args, "db", &o.db) || cli_require(cmd, &args, "listen", &o.listen))
         return 2;
-    duka_err err = {0};
+    if (load_config(cmd, &args, o.db, &cfg))
+        return 1;
+    /* Flags win over environment and file. --sync-interval is in seconds unless it has a
+     * unit (the setting's bare unit is minutes, as in the source documents). */
+    const char *interval = cli_get(&args, "sync-interval");
+    const char *batch = cli_get(&args, "batch");
+    char interval_text[40];
+    if (interval != NULL) {
+        size_t n = strlen(interval);
+        bool bare = n > 0 && strspn(interval, "0123456789") == n;
+        snprintf(interval_text, sizeof(interval_text), "%s%s", interval, bare ? "s" : "");
+        if (duka_config_set(&cfg, "OFFLINE_QUEUE_PROCESS_INTERVAL", interval_text,
+                            DUKA_SOURCE_FLAG, "--sync-interval", &err) != DUKA_OK)
+            return cli_fail(cmd, &err);
+    }
+    if (batch != NULL && duka_config_set(&cfg, "OFFLINE_QUEUE_BATCH_SIZE", batch,
+                                         DUKA_SOURCE_FLAG, "--batch", &err) != DUKA_OK)
+        return cli_fail(cmd, &err);
+    o.config = &cfg;
+    o.start_offline = cli_get(&args, "offline") != NULL;
     if (duka_till_serve(&o, &err) != DUKA_OK)
         return cli_fail(cmd, &err);
+    return 0;
+}
+
+int cmd_history(int argc, char **argv)
+{
+    const char *cmd = "history";
+    OPTS({"db", true, NULL}, {"limit", true, NULL});
+    const char *path = NULL;
+    int limit = 0;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &path) ||
+        int_option(cmd, &args, "limit", 1, 100000, 50, &limit))
+        return 2;
+    sqlite3 *db = NULL;
+    if (open_till(cmd, path, &db))
+        return 1;
+    duka_err err = {0};
+    json_t *h = NULL;
+    duka_rc rc = duka_till_history_json(db, limit, &h, &err);
+    duka_db_close(db);
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, &err);
+    if (args.json) {
+        cli_print_json(h);
+        return 0;
+    }
+    size_t i;
+    const json_t *a;
+    json_array_foreach(json_object_get(h, "attempts"), i, a) {
+        const char *e = json_string_value(json_object_get(a, "error"));
+        printf("%s %-4s items %-4lld ok %-4lld dup %-4lld failed %-3lld conflicts %-3lld HTTP %3lld "
+               "%5lld ms %s\n",
+               json_string_value(json_object_get(a, "started")),
+               json_string_value(json_object_get(a, "direction")),
+               (long long)json_integer_value(json_object_get(a, "items")),
+               (long long)json_integer_value(json_object_get(a, "ok")),
+               (long long)json_integer_value(json_object_get(a, "duplicates")),
+               (long long)json_integer_value(json_object_get(a, "failed")),
+               (long long)json_integer_value(json_object_get(a, "conflicts")),
+               (long long)json_integer_value(json_object_get(a, "http_status")),
+               (long long)json_integer_value(json_object_get(a, "duration_ms")), e ? e : "");
+    }
+    json_decref(h);
+    return 0;
+}
+
+/* 604800000 -> "7d", 30000 -> "30s", 1500 -> "1500ms": the largest unit that divides. */
+static void format_duration(long long ms, char *buf, size_t n)
+{
+    static const struct {
+        long long ms;
+        const char *unit;
+    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (ms >= units[i].ms && ms % units[i].ms == 0) {
+            snprintf(buf, n, "%lld%s", ms / units[i].ms, units[i].unit);
+            return;
+        }
+    }
+    snprintf(buf, n, "%lldms", ms);
+}
+
+int cmd_config(int argc, char **argv)
+{
+    const char *cmd = "config";
+    OPTS({"db", true, NULL}, {"config", true, NULL});
+    const char *path = cli_get(&args, "db");
+    duka_config cfg;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    path = cli_get(&args, "db");
+    if (path == NULL && cli_get(&args, "config") == NULL)
+        return cli_usage_error(cmd, "--db or --config is required");
+    if (load_config(cmd, &args, path, &cfg))
+        return 1;
+    json_t *j = duka_config_json(&cfg);
+    if (args.json) {
+        cli_print_json(j);
+        return 0;
+    }
+    const char *file = json_string_value(json_object_get(j, "file"));
+    printf("config file: %s\n", file && file[0] ? file : "(none)");
+    size_t i;
+    const json_t *st;
+    json_array_foreach(json_object_get(j, "settings"), i, st) {
+        const char *unit = json_string_value(json_object_get(st, "unit"));
+        long long v = (long long)json_integer_value(json_object_get(st, "value"));
+        char value[48];
+        if (strcmp(unit, "ms") == 0)
+            format_duration(v, value, sizeof(value));
+        else
+            snprintf(value, sizeof(value), "%lld", v);
+        printf("%-34s %-10s %-12s %s\n", json_string_value(json_object_get(st, "name")), value,
+               json_string_value(json_object_get(st, "source")),
+               json_string_value(json_object_get(st, "help")));
+    }
+    json_decref(j);
+    return 0;
+}
+
+int cmd_queue_retry(int argc, char **argv)
+{
+    const char *cmd = "queue retry";
+    OPTS({"db", true, NULL}, {"all-failed", false, NULL});
+    const char *path = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &path))
+        return 2;
+    bool all = cli_get(&args, "all-failed") != NULL;
+    if (all == (args.positional_count == 1) || args.positional_count > 1)
+        return cli_usage_error(cmd, "give one item ID (outbox id or command id) or --all-failed");
+    sqlite3 *db = NULL;
+    if (open_till(cmd, path, &db))
+        return 1;
+    duka_err err = {0};
+    int n = 0;
+    const char *id = all ? NULL : args.positional[0];
+    duka_rc rc = duka_outbox_retry(db, id, duka_clock_now_ms(NULL), &n, &err);
+    duka_db_close(db);
+    if (rc == DUKA_OK && !all && n == 0)
+        rc = duka_err_set(&err, DUKA_NOTFOUND,
+                          "no failed item '%s' in the queue (see: duka queue --status failed)", id);
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, &err);
+    if (args.json)
+        cli_print_json(json_pack("{s:i}", "retried", n));
+    else
+        printf("%d item%s back in the queue; the next sync sends %s\n", n, n == 1 ? "" : "s",
+               n == 1 ? "it" : "them");
     return 0;
 }

@@ -58,6 +58,11 @@
 #define DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT 5
 #define DUKA_OUTBOX_BACKOFF_BASE_MS 1000   /* first retry after 1 s, then 2 s, 4 s, 8 s … */
 #define DUKA_OUTBOX_BACKOFF_MAX_MS 300000  /* never wait more than 5 minutes between tries */
+#define DUKA_OUTBOX_CLEANUP_CHUNK 5000     /* rows per retention delete transaction */
+#define DUKA_OUTBOX_CLEANUP_ROUNDS_MAX 10000
+
+#define DUKA_STRINGIFY_(x) #x
+#define DUKA_STRINGIFY(x) DUKA_STRINGIFY_(x)
 
 _Static_assert(DUKA_SYNC_BATCH_DEFAULT <= DUKA_SYNC_BATCH_MAX, "default batch within max");
 _Static_assert(DUKA_PUSH_BODY_TARGET_BYTES < DUKA_PUSH_BODY_MAX_BYTES,

@@ -18,10 +18,50 @@ const char duka_outbox_schema_sql[] = DUKA_OUTBOX_SCHEMA_SQL;
 #define BACKOFF_SQL                                                                        \
     "(?5 + min(?6 * (1 << min(max(attempts - 1, 0), 20)), ?7) * (1000 + ?8) / 1000)"
 
+/* The process's policy, set once at start from configuration (duka_outbox_configure). */
+static duka_outbox_policy policy = {
+    .backoff_base_ms = DUKA_OUTBOX_BACKOFF_BASE_MS,
+    .backoff_max_ms = DUKA_OUTBOX_BACKOFF_MAX_MS,
+    .types = {{"tax", DUKA_PRIORITY_TAX, DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT},
+              {"sale", DUKA_PRIORITY_SALE, DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT},
+              {"payment", DUKA_PRIORITY_PAYMENT, DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT},
+              {"backup", DUKA_PRIORITY_BACKUP, DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT},
+              {"bulk", DUKA_PRIORITY_BULK, DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT}},
+    .type_count = 5,
+};
+
+void duka_outbox_set_policy(const duka_outbox_policy *p)
+{
+    assert(p->backoff_base_ms > 0 && p->backoff_max_ms >= p->backoff_base_ms);
+    assert(p->type_count >= 0 && p->type_count <= DUKA_QUEUE_TYPES_MAX);
+    policy = *p;
+}
+
+const duka_outbox_policy *duka_outbox_get_policy(void)
+{
+    return &policy;
+}
+
+const duka_queue_type *duka_outbox_queue_type(const char *name)
+{
+    for (int i = 0; i < policy.type_count; i++)
+        if (strcmp(policy.types[i].name, name) == 0)
+            return &policy.types[i];
+    return NULL;
+}
+
+int64_t duka_outbox_backoff_ms(int attempts)
+{
+    int64_t d = policy.backoff_base_ms;
+    for (int i = 1; i < attempts && d < policy.backoff_max_ms; i++)
+        d *= 2;
+    return d < policy.backoff_max_ms ? d : policy.backoff_max_ms;
+}
+
 static void bind_backoff(sqlite3_stmt *st, int first)
 {
-    sqlite3_bind_int64(st, first, DUKA_OUTBOX_BACKOFF_BASE_MS);
-    sqlite3_bind_int64(st, first + 1, DUKA_OUTBOX_BACKOFF_MAX_MS);
+    sqlite3_bind_int64(st, first, policy.backoff_base_ms);
+    sqlite3_bind_int64(st, first + 1, policy.backoff_max_ms);
     sqlite3_bind_int(st, first + 2, (int)randombytes_uniform(201));
 }
 
@@ -227,6 +267,13 @@ out:
 duka_rc duka_outbox_release(sqlite3 *db, const duka_outbox_batch *batch, const char *error,
                             const char *error_category, int64_t now_ms, duka_err *err)
 {
+    return duka_outbox_release_until(db, batch, error, error_category, now_ms, 0, err);
+}
+
+duka_rc duka_outbox_release_until(sqlite3 *db, const duka_outbox_batch *batch, const char *error,
+                                  const char *error_category, int64_t now_ms,
+                                  int64_t not_before_ms, duka_err *err)
+{
     /* A network or authentication failure is not the item's fault: it goes back to pending
      * without using up an attempt, so hours offline or a revoked token never turn a sale into
      * a failed item. Other failures (the receiver refused the batch as malformed) count. */
@@ -243,8 +290,8 @@ duka_rc duka_outbox_release(sqlite3 *db, const duka_outbox_batch *batch, const c
                         "  status = CASE WHEN ?2 = 0 AND attempts >= max_attempts"
                         "           THEN 'failed' ELSE 'pending' END,"
                         "  last_error = ?3, error_category = ?4,"
-                        "  next_attempt_ms = CASE WHEN ?2 = 1 THEN next_attempt_ms"
-                        "                    ELSE " BACKOFF_SQL " END"
+                        "  next_attempt_ms = max(?9, CASE WHEN ?2 = 1 THEN next_attempt_ms"
+                        "                    ELSE " BACKOFF_SQL " END)"
                         " WHERE id = ?1 AND status = 'processing'",
                         &st, err) != DUKA_OK)
         goto out;
@@ -256,6 +303,7 @@ duka_rc duka_outbox_release(sqlite3 *db, const duka_outbox_batch *batch, const c
         duka_db_bind_text(st, 4, error_category);
         sqlite3_bind_int64(st, 5, now_ms);
         bind_backoff(st, 6);
+        sqlite3_bind_int64(st, 9, not_before_ms);
         if (sqlite3_step(st) != SQLITE_DONE) {
             duka_db_fail(db, "returning items to the queue", err);
             goto out;
@@ -295,4 +343,93 @@ duka_rc duka_outbox_count(sqlite3 *db, duka_outbox_counts *out, duka_err *err)
     if (rc != SQLITE_DONE)
         return duka_db_fail(db, "counting the outbox", err);
     return DUKA_OK;
+}
+
+/* Runs one UPDATE/DELETE with an optional text and an int64 parameter inside its own
+ * transaction; *changed gets the number of rows. */
+static duka_rc run_write(sqlite3 *db, const char *sql, const char *text, int64_t number,
+                         int *changed, const char *what, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_begin(db, err) != DUKA_OK)
+        return DUKA_STORE;
+    if (duka_db_prepare(db, sql, &st, err) != DUKA_OK) {
+        duka_db_rollback(db);
+        return DUKA_STORE;
+    }
+    duka_db_bind_text(st, 1, text);
+    sqlite3_bind_int64(st, 2, number);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    int n = sqlite3_changes(db);
+    if (rc != SQLITE_DONE || duka_db_commit(db, err) != DUKA_OK) {
+        duka_db_fail(db, what, err);
+        duka_db_rollback(db);
+        return DUKA_STORE;
+    }
+    if (changed)
+        *changed = n;
+    return DUKA_OK;
+}
+
+duka_rc duka_outbox_retry(sqlite3 *db, const char *id, int64_t now_ms, int *retried,
+                          duka_err *err)
+{
+    /* By hand: the item starts over — attempts, schedule and error cleared. Only failed
+     * items; ?1 NULL means all of them, else the outbox id or the command id. */
+    return run_write(db,
+                     "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_ms = ?2,"
+                     " last_error = NULL, error_category = NULL"
+                     " WHERE status = 'failed' AND (?1 IS NULL OR command_id = ?1"
+                     "   OR CAST(id AS TEXT) = ?1)",
+                     id, now_ms, retried, "retrying failed items", err);
+}
+
+duka_rc duka_outbox_cleanup(sqlite3 *db, int64_t done_before_ms, int64_t *deleted,
+                            duka_err *err)
+{
+    /* Only done items: pending, processing, failed and conflict items are never removed.
+     * Deleted in bounded chunks so a cashier's sale never waits behind a long delete. */
+    *deleted = 0;
+    for (int round = 0; round < DUKA_OUTBOX_CLEANUP_ROUNDS_MAX; round++) {
+        int n = 0;
+        if (run_write(db,
+                      "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+                      " WHERE status = 'done' AND processed_ms < ?2 LIMIT "
+                      DUKA_STRINGIFY(DUKA_OUTBOX_CLEANUP_CHUNK) ")",
+                      NULL, done_before_ms, &n, "cleaning the outbox", err) != DUKA_OK)
+            return DUKA_STORE;
+        *deleted += n;
+        if (n < DUKA_OUTBOX_CLEANUP_CHUNK)
+            break;
+    }
+    return DUKA_OK;
+}
+
+/* Reads one nullable int64 aggregate. */
+static duka_rc read_min(sqlite3 *db, const char *sql, int64_t *out, bool *found, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(db, sql, &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    *out = *found ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return duka_db_fail(db, "reading the outbox", err);
+    return DUKA_OK;
+}
+
+duka_rc duka_outbox_next_due(sqlite3 *db, int64_t *due_ms, bool *found, duka_err *err)
+{
+    return read_min(db, "SELECT min(next_attempt_ms) FROM outbox WHERE status = 'pending'", due_ms,
+                    found, err);
+}
+
+duka_rc duka_outbox_oldest_pending(sqlite3 *db, int64_t *created_ms, bool *found, duka_err *err)
+{
+    return read_min(db,
+                    "SELECT min(created_ms) FROM outbox WHERE status IN ('pending','processing')",
+                    created_ms, found, err);
 }

@@ -79,6 +79,33 @@ int duka_outbox_status_parse(const char *name);
 #define DUKA_PRIORITY_BACKUP 60
 #define DUKA_PRIORITY_BULK 90
 
+/* Named queue types and their settings. */
+#define DUKA_QUEUE_TYPES_MAX 8
+typedef struct duka_queue_type {
+    const char *name; /* "sale", "tax", "payment", "backup", "bulk" */
+    int priority;     /* lower goes first */
+    int max_attempts;
+} duka_queue_type;
+
+/* The process-wide retry policy: backoff and the queue types. Set once at start (from
+ * configuration) before any thread uses the outbox; read-only afterwards. */
+typedef struct duka_outbox_policy {
+    int64_t backoff_base_ms;
+    int64_t backoff_max_ms;
+    duka_queue_type types[DUKA_QUEUE_TYPES_MAX];
+    int type_count;
+} duka_outbox_policy;
+
+void duka_outbox_set_policy(const duka_outbox_policy *policy);
+const duka_outbox_policy *duka_outbox_get_policy(void);
+
+/* Settings of a queue type, or NULL for an unknown name. */
+const duka_queue_type *duka_outbox_queue_type(const char *name);
+
+/* The retry delay after `attempts` failures, before jitter: base, 2 × base, 4 × base …
+ * capped at the policy's maximum. Up to 20 % jitter is added when it is applied. */
+int64_t duka_outbox_backoff_ms(int attempts);
+
 typedef struct duka_outbox_new {
     const char *queue_type;  /* "sale", … : which queue (and settings) the item belongs to */
     const char *command_type;/* "sale.create" : what the receiver does with it */
@@ -143,6 +170,26 @@ duka_rc duka_outbox_finish(sqlite3 *db, const duka_outbox_outcome *outcomes, int
  * attempts becomes failed. */
 duka_rc duka_outbox_release(sqlite3 *db, const duka_outbox_batch *batch, const char *error,
                             const char *error_category, int64_t now_ms, duka_err *err);
+
+/* As duka_outbox_release, and no item is due again before not_before_ms (a Retry-After). */
+duka_rc duka_outbox_release_until(sqlite3 *db, const duka_outbox_batch *batch, const char *error,
+                                  const char *error_category, int64_t now_ms,
+                                  int64_t not_before_ms, duka_err *err);
+
+/* Manual retry: failed items back to pending with attempts reset, due now. id is an outbox id
+ * or a command id; NULL retries every failed item. *retried gets the count. One transaction. */
+duka_rc duka_outbox_retry(sqlite3 *db, const char *id, int64_t now_ms, int *retried,
+                          duka_err *err);
+
+/* Retention: removes done items processed before done_before_ms, never any other status.
+ * Bounded chunks, each its own transaction. */
+duka_rc duka_outbox_cleanup(sqlite3 *db, int64_t done_before_ms, int64_t *deleted,
+                            duka_err *err);
+
+/* Earliest next_attempt_ms of pending items, and the creation time of the oldest item still
+ * to send (pending or processing); *found false when there is none. */
+duka_rc duka_outbox_next_due(sqlite3 *db, int64_t *due_ms, bool *found, duka_err *err);
+duka_rc duka_outbox_oldest_pending(sqlite3 *db, int64_t *created_ms, bool *found, duka_err *err);
 
 /* Counts by status. */
 typedef struct duka_outbox_counts {

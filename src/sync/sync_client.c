@@ -16,10 +16,12 @@
 #include "store/db.h"
 #include "till/catalog.h"
 #include "till/till_db.h"
+#include "till/till_status.h"
 
 /* ---- the per-database sync lock ---- */
 
-static int lock_sync(sqlite3 *db, duka_err *err)
+static int lock_sync(sqlite3 *db, const duka_sync_options *opt, int64_t *waited_ms,
+                     duka_err *err)
 {
     const char *path = sqlite3_db_filename(db, "main");
     char lock_path[4096];
@@ -29,11 +31,20 @@ static int lock_sync(sqlite3 *db, duka_err *err)
         duka_err_set(err, DUKA_STORE, "cannot open sync lock %s", lock_path);
         return -1;
     }
-    if (flock(fd, LOCK_EX) != 0) {
-        close(fd);
-        duka_err_set(err, DUKA_STORE, "cannot take sync lock %s", lock_path);
-        return -1;
+    int64_t t0 = duka_monotonic_ms();
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        /* Another sync of this database (the till's worker, another `duka sync`) is running:
+         * wait for it rather than sending the same items twice at once. */
+        if (opt != NULL && opt->on_wait != NULL)
+            opt->on_wait(opt->on_wait_ctx);
+        if (flock(fd, LOCK_EX) != 0) {
+            close(fd);
+            duka_err_set(err, DUKA_STORE, "cannot take sync lock %s", lock_path);
+            return -1;
+        }
     }
+    if (waited_ms)
+        *waited_ms = duka_monotonic_ms() - t0;
     return fd;
 }
 
@@ -90,12 +101,23 @@ static duka_rc reply_error(const char *url, const duka_http_reply *r, duka_err *
         return duka_err_set(err, DUKA_AUTH, "token rejected by the hub at %s", url);
     if (r->status == 404)
         return duka_err_set(err, DUKA_PROTOCOL, "not a duka hub at %s (HTTP 404)", url);
-    if (r->status >= 500)
+    if (r->status >= 500 || r->status == 429)
         return duka_err_set(err, DUKA_OFFLINE, "hub at %s answered HTTP %ld: %s", url, r->status, m);
     return duka_err_set(err, DUKA_PROTOCOL, "hub at %s answered HTTP %ld: %s", url, r->status, m);
 }
 
 /* ---- push ---- */
+
+static void note_reply(duka_sync_result *res, const duka_http_reply *reply, int64_t latency_ms)
+{
+    if (res == NULL)
+        return;
+    res->reached = reply->status != 0;
+    res->http_status = reply->status;
+    res->latency_ms = latency_ms;
+    res->retry_after_s = reply->retry_after_s;
+}
+
 
 /* Builds {"commands":[{"id","type","entity_id","payload":<stored JSON>}…]} without re-parsing
  * the stored payloads (they were produced by duka_sale_to_json and validated at commit). */
@@ -198,7 +220,9 @@ static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_
         duka_outbox_release(db, &b, "out of memory", DUKA_OUTBOX_ERR_NETWORK, started, NULL);
         goto out;
     }
+    int64_t t_send = duka_monotonic_ms();
     rc = duka_http_request("POST", url, id->token, body, len, 0, &reply, err);
+    note_reply(res, &reply, duka_monotonic_ms() - t_send);
     if (rc == DUKA_OK && reply.status != 200)
         rc = reply_error(id->hub_url, &reply, err);
     if (rc == DUKA_OK) {
@@ -218,8 +242,11 @@ static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_
                           : reply.status == 400 || reply.status == 413 || reply.status == 422
                               ? DUKA_OUTBOX_ERR_VALIDATION
                               : DUKA_OUTBOX_ERR_NETWORK;
-        duka_outbox_release(db, &b, err ? err->msg : "sync failed", cat,
-                            duka_clock_now_ms(opt->clock), NULL);
+        /* A hub that asked for time (503/429 + Retry-After) gets it before these items. */
+        int64_t now = duka_clock_now_ms(opt->clock);
+        int64_t not_before = reply.retry_after_s > 0 ? now + reply.retry_after_s * 1000 : 0;
+        duka_outbox_release_until(db, &b, err ? err->msg : "sync failed", cat, now, not_before,
+                                  NULL);
     }
     log_attempt(db, started, "push", b.count, res->pushed, res->duplicates, res->failed,
                 res->conflicts, reply.status, duka_monotonic_ms() - t0,
@@ -236,7 +263,7 @@ out:
 /* ---- pull ---- */
 
 static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id, int64_t *pulled,
-                           duka_err *err)
+                           duka_sync_result *res, duka_err *err)
 {
     char cursor_text[32];
     bool found = false;
@@ -249,7 +276,9 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id, int64_t *p
         snprintf(url, sizeof(url), "%s/v1/pull?cursor=%lld&limit=%d", id->hub_url, cursor,
                  DUKA_PULL_PAGE_DEFAULT);
         duka_http_reply reply = {0};
+        int64_t t0 = duka_monotonic_ms();
         duka_rc rc = duka_http_request("GET", url, id->token, NULL, 0, 0, &reply, err);
+        note_reply(res, &reply, duka_monotonic_ms() - t0);
         if (rc == DUKA_OK && reply.status != 200)
             rc = reply_error(id->hub_url, &reply, err);
         json_t *js = rc == DUKA_OK ? json_loadb(reply.body, reply.len, 0, NULL) : NULL;
@@ -283,23 +312,24 @@ duka_rc duka_sync_pull(sqlite3 *db, int64_t *pulled, duka_err *err)
     duka_rc rc = duka_till_identity_load(db, &id, err);
     if (rc != DUKA_OK)
         return rc;
-    int fd = lock_sync(db, err);
+    int fd = lock_sync(db, NULL, NULL, err);
     if (fd < 0)
         return DUKA_STORE;
-    rc = pull_locked(db, &id, pulled, err);
+    rc = pull_locked(db, &id, pulled, NULL, err);
     unlock_sync(fd);
     return rc;
 }
 
 static void record_state(sqlite3 *db, const duka_sync_options *opt, duka_rc rc, const duka_err *err)
 {
+    int64_t now = duka_clock_now_ms(opt->clock);
     char ms[32];
-    snprintf(ms, sizeof(ms), "%lld", (long long)duka_clock_now_ms(opt->clock));
-    const char *state = rc == DUKA_OK ? "online" : rc == DUKA_AUTH ? "auth" : "offline";
+    snprintf(ms, sizeof(ms), "%lld", (long long)now);
     if (rc == DUKA_OK)
         duka_meta_set(db, DUKA_META_LAST_SYNC_MS, ms, NULL);
-    duka_meta_set(db, DUKA_META_LAST_SYNC_STATE, state, NULL);
-    duka_meta_set(db, DUKA_META_LAST_ERROR, rc == DUKA_OK ? "" : err->msg, NULL);
+    /* What this sync saw of the hub is the till's connectivity until the next observation. */
+    const char *state = rc == DUKA_OK ? "online" : rc == DUKA_OFFLINE ? "offline" : "degraded";
+    duka_till_record_connectivity(db, state, now, false, rc == DUKA_OK ? "" : err->msg, NULL);
 }
 
 duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_result *res,
@@ -312,12 +342,13 @@ duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_re
         opt.batch_size = DUKA_SYNC_BATCH_MAX;
     memset(res, 0, sizeof(*res));
     res->connectivity = "offline";
+    res->retry_after_s = -1;
     int64_t t0 = duka_monotonic_ms();
     duka_till_identity id;
     duka_rc rc = duka_till_identity_load(db, &id, err);
     if (rc != DUKA_OK)
         return rc;
-    int fd = lock_sync(db, err);
+    int fd = lock_sync(db, &opt, &res->waited_ms, err);
     if (fd < 0)
         return DUKA_STORE;
     /* We hold the lock, so 'processing' items are leftovers of a crashed sync: resend them. */
@@ -327,7 +358,7 @@ duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_re
         rc = push_batch(db, &id, &opt, res, &drained, err);
     if (rc == DUKA_OK) {
         int64_t t1 = duka_monotonic_ms();
-        rc = pull_locked(db, &id, &res->pulled, err);
+        rc = pull_locked(db, &id, &res->pulled, res, err);
         log_attempt(db, duka_clock_now_ms(opt.clock), "pull", res->pulled, res->pulled, 0, 0, 0,
                     rc == DUKA_OK ? 200 : 0, duka_monotonic_ms() - t1,
                     rc == DUKA_OK ? NULL : err->msg);

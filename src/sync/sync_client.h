@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/clock.h"
@@ -24,6 +25,10 @@
 typedef struct duka_sync_options {
     int batch_size;          /* commands per push, 1..DUKA_SYNC_BATCH_MAX */
     const duka_clock *clock; /* NULL: system clock */
+    /* Called (once) when another sync of this database is running and this one must wait
+     * for it; NULL to wait silently. */
+    void (*on_wait)(void *ctx);
+    void *on_wait_ctx;
 } duka_sync_options;
 
 typedef struct duka_sync_result {
@@ -34,6 +39,12 @@ typedef struct duka_sync_result {
     int64_t conflicts;
     int64_t duration_ms;
     const char *connectivity; /* "online" | "offline" */
+    /* What the last exchange with the hub showed (feeds the connectivity monitor). */
+    bool reached;          /* an HTTP answer came back */
+    long http_status;      /* of the last answer */
+    int64_t latency_ms;    /* of the last answer */
+    long retry_after_s;    /* Retry-After of the last answer, -1 when none */
+    int64_t waited_ms;     /* time spent waiting for another sync of this database */
 } duka_sync_result;
 
 /* Pushes everything pending, then pulls. DUKA_OFFLINE when the hub cannot be reached (or the

@@ -228,6 +228,7 @@ duka_rc duka_checkout_commit(sqlite3 *db, const duka_clock *clock,
         rc = duka_err_set(err, DUKA_NOMEM, "out of memory encoding the sale");
         goto out;
     }
+    const duka_queue_type *sale_type = duka_outbox_queue_type("sale");
     duka_outbox_new cmd = {
         .queue_type = "sale",
         .command_type = "sale.create",
@@ -236,8 +237,8 @@ duka_rc duka_checkout_commit(sqlite3 *db, const duka_clock *clock,
         .stream = id.terminal,
         .payload = payload,
         .device_id = id.terminal,
-        .priority = DUKA_PRIORITY_SALE,
-        .max_attempts = DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT,
+        .priority = sale_type ? sale_type->priority : DUKA_PRIORITY_SALE,
+        .max_attempts = sale_type ? sale_type->max_attempts : DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT,
     };
     if ((rc = duka_outbox_enqueue(db, &cmd, sale->created_ms, command_id_out, err)) != DUKA_OK)
         goto out;

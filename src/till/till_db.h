@@ -33,7 +33,9 @@ duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *out, duka_err *
 #define DUKA_META_TOKEN "token"
 #define DUKA_META_PULL_CURSOR "pull_cursor"
 #define DUKA_META_LAST_SYNC_MS "last_sync_ms"
-#define DUKA_META_LAST_SYNC_STATE "last_sync_state" /* online | offline | auth */
+#define DUKA_META_LAST_SYNC_STATE "connectivity"        /* unknown|online|degraded|offline */
+#define DUKA_META_CONNECTIVITY_SINCE "connectivity_since_ms" /* when that state began */
+#define DUKA_META_FORCED_OFFLINE "forced_offline"      /* "1" while the offline switch is on */
 #define DUKA_META_LAST_ERROR "last_error"
 
 #endif

@@ -7,12 +7,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "store/db.h"
 #include "net/http_server.h"
 #include "sync/sync_client.h"
+#include "sync/sync_worker.h"
 #include "till/catalog.h"
 #include "till/checkout.h"
 #include "till/till_db.h"
@@ -22,10 +22,8 @@
 
 typedef struct till_app {
     const duka_till_server_options *opt;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping;
-    bool sync_requested;
+    duka_sync_worker *worker;
+    duka_alert_settings alerts;
 } till_app;
 
 static unsigned status_of(duka_rc rc)
@@ -34,11 +32,12 @@ static unsigned status_of(duka_rc rc)
     case DUKA_INPUT: case DUKA_USAGE: case DUKA_LIMIT: return 400;
     case DUKA_NOTFOUND: return 404;
     case DUKA_OFFLINE: case DUKA_AUTH: case DUKA_PROTOCOL: return 502;
+    case DUKA_BUSY: return 409;
     default: return 500;
     }
 }
 
-static void handle_sale(sqlite3 *db, duka_http_exchange *ex)
+static void handle_sale(till_app *app, sqlite3 *db, duka_http_exchange *ex)
 {
     json_error_t jerr;
     json_t *body = json_loadb(ex->body, ex->body_len, 0, &jerr);
@@ -86,6 +85,7 @@ static void handle_sale(sqlite3 *db, duka_http_exchange *ex)
         duka_http_error(ex, status_of(err.rc), "sale_refused", "%s", err.msg);
         goto out;
     }
+    duka_sync_worker_request_sync(app->worker); /* forward it soon if the hub is reachable */
     ex->status = 201;
     ex->reply = json_pack("{s:s, s:I, s:I, s:s, s:s}", "receipt_no", sale->receipt_no, "total",
                           (json_int_t)sale->total_cents, "tax", (json_int_t)sale->tax_cents,
@@ -94,6 +94,44 @@ out:
     json_decref(body);
     free(lines);
     duka_sale_free(sale);
+}
+
+/* The status with the monitor's live view laid over what the database recorded. */
+static duka_rc live_status(till_app *app, sqlite3 *db, json_t **out, duka_err *err)
+{
+    duka_rc rc = duka_till_status_json(db, &app->alerts, out, err);
+    if (rc != DUKA_OK)
+        return rc;
+    duka_monitor_snapshot snap;
+    duka_sync_worker_connectivity(app->worker, &snap);
+    char iso[40];
+    duka_clock_format_iso(snap.since_ms, iso, sizeof(iso));
+    json_object_set_new(*out, "connectivity", json_string(duka_conn_state_name(snap.state)));
+    json_object_set_new(*out, "connectivity_since", json_string(iso));
+    json_object_set_new(*out, "offline_switch", json_boolean(snap.forced_offline));
+    json_object_set_new(*out, "last_error", json_string(snap.last_error));
+    return DUKA_OK;
+}
+
+static void handle_offline(till_app *app, sqlite3 *db, duka_http_exchange *ex)
+{
+    json_t *body = json_loadb(ex->body, ex->body_len, 0, NULL);
+    const json_t *v = json_object_get(body, "offline");
+    if (!json_is_boolean(v)) {
+        json_decref(body);
+        duka_http_error(ex, 400, "invalid_body", "expected {\"offline\": true|false}");
+        return;
+    }
+    duka_sync_worker_set_offline(app->worker, json_is_true(v));
+    json_decref(body);
+    duka_err err = {0};
+    json_t *st = NULL;
+    if (live_status(app, db, &st, &err) != DUKA_OK) {
+        duka_http_error(ex, 500, "error", "%s", err.msg);
+        return;
+    }
+    ex->status = 200;
+    ex->reply = st;
 }
 
 static void handle(void *cls, duka_http_exchange *ex)
@@ -108,7 +146,7 @@ static void handle(void *cls, duka_http_exchange *ex)
     bool get = strcmp(ex->method, "GET") == 0, post = strcmp(ex->method, "POST") == 0;
     json_t *reply = NULL;
     if (get && strcmp(ex->path, "/api/status") == 0) {
-        if (duka_till_status_json(db, &reply, &err) == DUKA_OK) {
+        if (live_status(app, db, &reply, &err) == DUKA_OK) {
             ex->status = 200;
             ex->reply = reply;
         }
@@ -117,16 +155,26 @@ static void handle(void *cls, duka_http_exchange *ex)
             ex->status = 200;
             ex->reply = reply;
         }
+    } else if (get && strcmp(ex->path, "/api/history") == 0) {
+        const char *l = duka_http_query(ex, "limit");
+        long limit = l ? strtol(l, NULL, 10) : 100;
+        if (limit < 1 || limit > 10000)
+            limit = 100;
+        if (duka_till_history_json(db, (int)limit, &reply, &err) == DUKA_OK) {
+            ex->status = 200;
+            ex->reply = reply;
+        }
     } else if (post && strcmp(ex->path, "/api/sales") == 0) {
-        handle_sale(db, ex);
+        handle_sale(app, db, ex);
     } else if (post && strcmp(ex->path, "/api/sync") == 0) {
-        duka_sync_options so = {.batch_size = app->opt->batch_size};
         duka_sync_result res;
-        duka_rc rc = duka_sync_run(db, &so, &res, &err);
+        duka_rc rc = duka_sync_worker_sync_now(app->worker, &res, &err);
         ex->status = rc == DUKA_OK ? 200 : status_of(rc);
         ex->reply = duka_sync_result_json(&res);
         if (rc != DUKA_OK)
             json_object_set_new(ex->reply, "error", json_string(err.msg));
+    } else if (post && strcmp(ex->path, "/api/offline") == 0) {
+        handle_offline(app, db, ex);
     } else {
         duka_http_error(ex, 404, "not_found", "no endpoint %s %s", ex->method, ex->path);
     }
@@ -135,78 +183,30 @@ static void handle(void *cls, duka_http_exchange *ex)
     duka_db_close(db);
 }
 
-static void *sync_loop(void *cls)
-{
-    till_app *app = cls;
-    sqlite3 *db = NULL;
-    duka_err err = {0};
-    if (duka_till_db_open(app->opt->db, false, &db, &err) != DUKA_OK) {
-        duka_log(DUKA_LOG_ERROR, "till", "sync worker cannot open %s: %s", app->opt->db, err.msg);
-        return NULL;
-    }
-    pthread_mutex_lock(&app->lock);
-    while (!app->stopping) {
-        pthread_mutex_unlock(&app->lock);
-        duka_sync_options so = {.batch_size = app->opt->batch_size};
-        duka_sync_result res;
-        duka_err_clear(&err);
-        duka_rc rc = duka_sync_run(db, &so, &res, &err);
-        if (rc == DUKA_OK && (res.pushed || res.pulled || res.failed || res.conflicts))
-            duka_log(DUKA_LOG_INFO, "till", "synced pushed=%lld duplicates=%lld pulled=%lld "
-                     "failed=%lld conflicts=%lld ms=%lld", (long long)res.pushed,
-                     (long long)res.duplicates, (long long)res.pulled, (long long)res.failed,
-                     (long long)res.conflicts, (long long)res.duration_ms);
-        else if (rc != DUKA_OK)
-            duka_log(DUKA_LOG_WARN, "till", "sync: %s", err.msg);
-        pthread_mutex_lock(&app->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += app->opt->sync_interval_s;
-        while (!app->stopping && !app->sync_requested)
-            if (pthread_cond_timedwait(&app->wake, &app->lock, &until) == ETIMEDOUT)
-                break;
-        app->sync_requested = false;
-    }
-    pthread_mutex_unlock(&app->lock);
-    duka_db_close(db);
-    return NULL;
-}
-
 duka_rc duka_till_serve(const duka_till_server_options *opt, duka_err *err)
 {
-    till_app app = {.opt = opt};
-    sqlite3 *db = NULL;
-    duka_till_identity id;
-    /* Refuse to serve a database that is missing or not initialised. */
-    duka_rc rc = duka_till_db_open(opt->db, false, &db, err);
-    if (rc == DUKA_OK)
-        rc = duka_till_identity_load(db, &id, err);
-    duka_db_close(db);
+    till_app app = {
+        .opt = opt,
+        .alerts = {.pending_threshold = duka_config_get(opt->config, DUKA_SETTING_QUEUE_ALERT_PENDING),
+                   .offline_after_ms = duka_config_get(opt->config, DUKA_SETTING_ALERT_OFFLINE_AFTER)},
+    };
+    duka_sync_worker_options wo = {.db_path = opt->db, .config = opt->config,
+                                   .start_offline = opt->start_offline};
+    duka_block_stop_signals();
+    duka_rc rc = duka_sync_worker_start(&wo, &app.worker, err);
     if (rc != DUKA_OK)
         return rc;
-    pthread_mutex_init(&app.lock, NULL);
-    pthread_cond_init(&app.wake, NULL);
-    duka_block_stop_signals();
     duka_http_server *srv = NULL;
     rc = duka_http_server_start(opt->listen, TILL_API_BODY_MAX, handle, &app, &srv, err);
-    pthread_t worker;
-    bool worker_started = false;
-    if (rc == DUKA_OK && opt->sync_interval_s > 0)
-        worker_started = pthread_create(&worker, NULL, sync_loop, &app) == 0;
     if (rc == DUKA_OK) {
-        duka_log(DUKA_LOG_INFO, "till", "terminal %s serving %s on http://%s (hub %s, sync every %d s)",
-                 id.terminal, opt->db, opt->listen, id.hub_url, opt->sync_interval_s);
+        duka_log(DUKA_LOG_INFO, "till", "serving %s on http://%s (sync every %lld s%s)", opt->db,
+                 opt->listen,
+                 (long long)(duka_config_get(opt->config, DUKA_SETTING_SYNC_INTERVAL) / 1000),
+                 opt->start_offline ? ", switched offline" : "");
         int sig = duka_wait_for_stop_signal();
         duka_log(DUKA_LOG_INFO, "till", "signal %d: stopping", sig);
-        pthread_mutex_lock(&app.lock);
-        app.stopping = true;
-        pthread_cond_broadcast(&app.wake);
-        pthread_mutex_unlock(&app.lock);
         duka_http_server_stop(srv);
-        if (worker_started)
-            pthread_join(worker, NULL);
     }
-    pthread_cond_destroy(&app.wake);
-    pthread_mutex_destroy(&app.lock);
+    duka_sync_worker_stop(app.worker);
     return rc;
 }

@@ -1,7 +1,9 @@
 /* till_status.c — status and queue views (see till_status.h). */
 #include "till/till_status.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "common/clock.h"
@@ -9,15 +11,44 @@
 #include "store/db.h"
 #include "till/till_db.h"
 
-duka_rc duka_till_status_json(sqlite3 *db, json_t **out, duka_err *err)
+/* Appends {"code","message"} to alerts. */
+static void alert(json_t *alerts, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void alert(json_t *alerts, const char *code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_array_append_new(alerts, json_pack("{s:s, s:s}", "code", code, "message", msg));
+}
+
+static json_t *iso_or_null(bool has, const char *ms_text)
+{
+    if (!has || ms_text[0] == '\0')
+        return json_null();
+    char iso[40];
+    duka_clock_format_iso(strtoll(ms_text, NULL, 10), iso, sizeof(iso));
+    return json_string(iso);
+}
+
+duka_rc duka_till_status_json(sqlite3 *db, const duka_alert_settings *as, json_t **out,
+                              duka_err *err)
 {
     *out = NULL;
     duka_outbox_counts c;
-    char last_ms[32], state[16], last_error[DUKA_ERR_MSG_MAX], terminal[32], hub[DUKA_URL_MAX + 1];
-    bool has_ms = false, has_state = false;
+    char last_ms[32], state[16], since[32], forced[8], last_error[DUKA_ERR_MSG_MAX];
+    char terminal[32], hub[DUKA_URL_MAX + 1];
+    bool has_ms = false, has_state = false, has_since = false;
+    int64_t oldest = 0, now = duka_clock_now_ms(NULL);
+    bool has_oldest = false;
     if (duka_outbox_count(db, &c, err) ||
+        duka_outbox_oldest_pending(db, &oldest, &has_oldest, err) ||
         duka_meta_get(db, DUKA_META_LAST_SYNC_MS, last_ms, sizeof(last_ms), &has_ms, err) ||
         duka_meta_get(db, DUKA_META_LAST_SYNC_STATE, state, sizeof(state), &has_state, err) ||
+        duka_meta_get(db, DUKA_META_CONNECTIVITY_SINCE, since, sizeof(since), &has_since, err) ||
+        duka_meta_get(db, DUKA_META_FORCED_OFFLINE, forced, sizeof(forced), NULL, err) ||
         duka_meta_get(db, DUKA_META_LAST_ERROR, last_error, sizeof(last_error), NULL, err) ||
         duka_meta_get(db, DUKA_META_TERMINAL, terminal, sizeof(terminal), NULL, err) ||
         duka_meta_get(db, DUKA_META_HUB_URL, hub, sizeof(hub), NULL, err))
@@ -38,20 +69,108 @@ duka_rc duka_till_status_json(sqlite3 *db, json_t **out, duka_err *err)
         json_decref(by_type);
         return duka_db_fail(db, "reading the outbox", err);
     }
-    json_t *last_sync = json_null();
-    if (has_ms) {
+    int64_t pending = c.pending + c.processing;
+    json_t *alerts = json_array();
+    if (as != NULL && pending > as->pending_threshold)
+        alert(alerts, "queue_backlog", "%lld items waiting for the hub (alert above %lld)",
+              (long long)pending, (long long)as->pending_threshold);
+    if (as != NULL && has_state && strcmp(state, "offline") == 0 && has_since &&
+        now - strtoll(since, NULL, 10) > as->offline_after_ms)
+        alert(alerts, "offline_long", "offline for %lld min (alert after %lld min)",
+              (long long)((now - strtoll(since, NULL, 10)) / 60000),
+              (long long)(as->offline_after_ms / 60000));
+    if (c.failed > 0)
+        alert(alerts, "items_failed",
+              "%lld items failed; see duka queue --status failed, retry with duka queue retry",
+              (long long)c.failed);
+    if (c.conflict > 0)
+        alert(alerts, "conflicts", "%lld items are conflicts logged at the hub",
+              (long long)c.conflict);
+    *out = json_pack("{s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o, s:o, s:s, s:s}",
+                     "connectivity", has_state ? state : "unknown", "connectivity_since",
+                     iso_or_null(has_since, since), "offline_switch", strcmp(forced, "1") == 0,
+                     "pending", (json_int_t)pending, "processing", (json_int_t)c.processing,
+                     "failed", (json_int_t)c.failed, "conflicts", (json_int_t)c.conflict, "done",
+                     (json_int_t)c.done, "last_sync", iso_or_null(has_ms, last_ms),
+                     "last_error", last_error, "oldest_pending_age_s",
+                     has_oldest ? json_integer((now - oldest) / 1000) : json_null(),
+                     "pending_by_type", by_type, "alerts", alerts, "terminal", terminal, "hub",
+                     hub);
+    return DUKA_OK;
+}
+
+duka_rc duka_till_record_connectivity(sqlite3 *db, const char *state, int64_t since_ms,
+                                      bool forced_offline, const char *last_error,
+                                      duka_err *err)
+{
+    char old[16], since[32];
+    bool has = false;
+    if (duka_db_begin(db, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_rc rc = duka_meta_get(db, DUKA_META_LAST_SYNC_STATE, old, sizeof(old), &has, err);
+    snprintf(since, sizeof(since), "%lld", (long long)since_ms);
+    if (rc == DUKA_OK && (!has || strcmp(old, state) != 0))
+        rc = duka_meta_set(db, DUKA_META_CONNECTIVITY_SINCE, since, err);
+    if (rc == DUKA_OK)
+        rc = duka_meta_set(db, DUKA_META_LAST_SYNC_STATE, state, err);
+    if (rc == DUKA_OK)
+        rc = duka_meta_set(db, DUKA_META_FORCED_OFFLINE, forced_offline ? "1" : "0", err);
+    if (rc == DUKA_OK && last_error != NULL)
+        rc = duka_meta_set(db, DUKA_META_LAST_ERROR, last_error, err);
+    if (rc == DUKA_OK)
+        rc = duka_db_commit(db, err);
+    if (rc != DUKA_OK)
+        duka_db_rollback(db);
+    return rc;
+}
+
+duka_rc duka_till_history_json(sqlite3 *db, int limit, json_t **out, duka_err *err)
+{
+    *out = NULL;
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(db,
+                        "SELECT started_ms, direction, items, ok, duplicates, failed, conflicts,"
+                        " http_status, duration_ms, error FROM sync_log ORDER BY id DESC LIMIT ?1",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    sqlite3_bind_int(st, 1, limit);
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char iso[40];
-        duka_clock_format_iso(strtoll(last_ms, NULL, 10), iso, sizeof(iso));
-        json_decref(last_sync);
-        last_sync = json_string(iso);
+        duka_clock_format_iso(sqlite3_column_int64(st, 0), iso, sizeof(iso));
+        const unsigned char *e = sqlite3_column_text(st, 9);
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "started", iso,
+                           "direction", sqlite3_column_text(st, 1), "items",
+                           (json_int_t)sqlite3_column_int64(st, 2), "ok",
+                           (json_int_t)sqlite3_column_int64(st, 3), "duplicates",
+                           (json_int_t)sqlite3_column_int64(st, 4), "failed",
+                           (json_int_t)sqlite3_column_int64(st, 5), "conflicts",
+                           (json_int_t)sqlite3_column_int64(st, 6), "http_status",
+                           (json_int_t)sqlite3_column_int64(st, 7), "duration_ms",
+                           (json_int_t)sqlite3_column_int64(st, 8), "error",
+                           e ? json_string((const char *)e) : json_null()));
     }
-    *out = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:s, s:s}", "connectivity",
-                     has_state ? state : "unknown", "pending",
-                     (json_int_t)(c.pending + c.processing), "processing",
-                     (json_int_t)c.processing, "failed", (json_int_t)c.failed, "conflicts",
-                     (json_int_t)c.conflict, "done", (json_int_t)c.done, "last_sync", last_sync,
-                     "last_error", last_error, "pending_by_type", by_type, "terminal", terminal,
-                     "hub", hub);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return duka_db_fail(db, "reading the sync history", err);
+    }
+    *out = json_pack("{s:o}", "attempts", arr);
+    return DUKA_OK;
+}
+
+duka_rc duka_till_history_cleanup(sqlite3 *db, int64_t before_ms, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(db, "DELETE FROM sync_log WHERE started_ms < ?1", &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    sqlite3_bind_int64(st, 1, before_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return duka_db_fail(db, "cleaning the sync history", err);
     return DUKA_OK;
 }
 

@@ -1,0 +1,113 @@
+/*
+ * config.h — the till's settings: defaults, a config file, the environment.
+ *
+ * Precedence: environment over file over default. The file (`duka.conf` beside the database,
+ * or the path in DUKA_CONFIG, or --config) has one `NAME=value` per line, `#` comments, and
+ * uses the same names as the environment (the source documents' names where they exist:
+ * OFFLINE_QUEUE_MAX_RETRIES, OFFLINE_QUEUE_RETENTION_DAYS, OFFLINE_QUEUE_PROCESS_INTERVAL …).
+ * Durations take a unit suffix (ms, s, m, h, d); a bare number is in the setting's own unit.
+ * An invalid value is an error naming the key, the value and where it came from; an unknown
+ * name in the file is an error naming its line. `duka config` prints the effective values.
+ */
+#ifndef DUKA_CONFIG_H
+#define DUKA_CONFIG_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef enum duka_setting_unit {
+    DUKA_UNIT_COUNT,
+    DUKA_UNIT_MS,      /* a duration stored in ms; bare numbers are ms */
+    DUKA_UNIT_SECONDS, /* a duration stored in ms; bare numbers are seconds */
+    DUKA_UNIT_MINUTES, /* a duration stored in ms; bare numbers are minutes */
+    DUKA_UNIT_DAYS,    /* a duration stored in ms; bare numbers are days */
+    DUKA_UNIT_BOOL,    /* true/false, yes/no, 1/0, on/off */
+} duka_setting_unit;
+
+/* X(id, NAME, unit, default, min, max, what it does). Duration defaults/min/max are in ms. */
+#define DUKA_SETTINGS(X)                                                                       \
+    X(QUEUE_MAX_RETRIES, "OFFLINE_QUEUE_MAX_RETRIES", DUKA_UNIT_COUNT, 5, 1, 100,              \
+      "attempts before an item the hub did not accept is failed (per type below when set)")    \
+    X(QUEUE_RETENTION, "OFFLINE_QUEUE_RETENTION_DAYS", DUKA_UNIT_DAYS, 7 * 86400000LL,          \
+      86400000LL, 3650 * 86400000LL, "how long synced (done) items are kept")                  \
+    X(SYNC_INTERVAL, "OFFLINE_QUEUE_PROCESS_INTERVAL", DUKA_UNIT_MINUTES, 30000, 1000,          \
+      86400000LL, "how often the worker syncs while online")                                  \
+    X(SYNC_BATCH, "OFFLINE_QUEUE_BATCH_SIZE", DUKA_UNIT_COUNT, 500, 1, 1000,                    \
+      "commands per push")                                                                     \
+    X(QUEUE_ALERT_PENDING, "OFFLINE_QUEUE_ALERT_THRESHOLD", DUKA_UNIT_COUNT, 100, 1, 10000000, \
+      "pending items above which status raises an alert (a sale is never refused)")           \
+    X(BACKOFF_BASE, "OFFLINE_QUEUE_BACKOFF_BASE", DUKA_UNIT_MS, 1000, 10, 3600000,              \
+      "first retry delay; doubles each attempt, with up to 20 % jitter")                      \
+    X(BACKOFF_MAX, "OFFLINE_QUEUE_BACKOFF_MAX", DUKA_UNIT_SECONDS, 300000, 100, 86400000LL,     \
+      "longest retry delay")                                                                   \
+    X(PROBE_INTERVAL, "CONNECTIVITY_CHECK_INTERVAL", DUKA_UNIT_SECONDS, 30000, 1000,            \
+      3600000, "how often the hub's health is probed while online")                           \
+    X(PROBE_TIMEOUT, "CONNECTIVITY_CHECK_TIMEOUT", DUKA_UNIT_SECONDS, 5000, 100, 60000,         \
+      "a probe slower than this counts as failed")                                             \
+    X(OFFLINE_RECHECK_MAX, "CONNECTIVITY_OFFLINE_RECHECK_MAX", DUKA_UNIT_SECONDS, 4000, 100,    \
+      3600000, "while offline, re-probe after 1 s, 2 s, 4 s … up to this (and the interval)")  \
+    X(DEGRADED_LATENCY, "CONNECTIVITY_DEGRADED_LATENCY", DUKA_UNIT_MS, 2000, 1, 60000,          \
+      "a hub slower than this to answer is degraded")                                         \
+    X(DEGRADED_FAILURES, "CONNECTIVITY_DEGRADED_FAILURES", DUKA_UNIT_COUNT, 3, 1, 1000,         \
+      "consecutive 5xx answers that make the hub degraded")                                   \
+    X(ALERT_OFFLINE_AFTER, "ALERT_OFFLINE_AFTER", DUKA_UNIT_MINUTES, 1800000, 1000,             \
+      86400000LL, "offline for longer than this raises an alert")                             \
+    X(PRIORITY_TAX, "QUEUE_TAX_PRIORITY", DUKA_UNIT_COUNT, 10, 0, 1000,                         \
+      "priority of tax invoices (lower goes first)")                                           \
+    X(PRIORITY_SALE, "QUEUE_SALE_PRIORITY", DUKA_UNIT_COUNT, 20, 0, 1000, "priority of sales") \
+    X(PRIORITY_PAYMENT, "QUEUE_PAYMENT_PRIORITY", DUKA_UNIT_COUNT, 30, 0, 1000,                 \
+      "priority of payment verifications")                                                    \
+    X(PRIORITY_BACKUP, "QUEUE_BACKUP_PRIORITY", DUKA_UNIT_COUNT, 60, 0, 1000,                   \
+      "priority of backups")                                                                   \
+    X(PRIORITY_BULK, "QUEUE_BULK_PRIORITY", DUKA_UNIT_COUNT, 90, 0, 1000,                       \
+      "priority of bulk data")                                                                 \
+    X(RETRIES_SALE, "QUEUE_SALE_MAX_RETRIES", DUKA_UNIT_COUNT, 0, 0, 100,                       \
+      "attempts for sales (0: OFFLINE_QUEUE_MAX_RETRIES)")
+
+typedef enum duka_setting_id {
+#define DUKA_SETTING_ENUM(id, name, unit, def, lo, hi, help) DUKA_SETTING_##id,
+    DUKA_SETTINGS(DUKA_SETTING_ENUM)
+#undef DUKA_SETTING_ENUM
+        DUKA_SETTING_COUNT
+} duka_setting_id;
+
+typedef enum duka_setting_source {
+    DUKA_SOURCE_DEFAULT,
+    DUKA_SOURCE_FILE,
+    DUKA_SOURCE_ENV,
+    DUKA_SOURCE_FLAG, /* a command-line option */
+} duka_setting_source;
+
+#define DUKA_CONFIG_PATH_MAX 1024
+#define DUKA_CONFIG_LINE_MAX 1024
+#define DUKA_CONFIG_LINES_MAX 1000
+
+typedef struct duka_config {
+    int64_t value[DUKA_SETTING_COUNT];
+    duka_setting_source source[DUKA_SETTING_COUNT];
+    char file[DUKA_CONFIG_PATH_MAX]; /* the file read, or "" when none */
+} duka_config;
+
+/* All defaults, no file. */
+void duka_config_defaults(duka_config *cfg);
+
+/* Loads defaults, then file (when not NULL: it must exist; NULL: DUKA_CONFIG if set, else
+ * `duka.conf` in db_path's folder if it exists), then the environment. */
+duka_rc duka_config_load(duka_config *cfg, const char *db_path, const char *file, duka_err *err);
+
+/* Applies one NAME=value (what = "line 3 of FILE" or "environment", for messages). */
+duka_rc duka_config_set(duka_config *cfg, const char *name, const char *value,
+                        duka_setting_source source, const char *what, duka_err *err);
+
+int64_t duka_config_get(const duka_config *cfg, duka_setting_id id);
+
+/* Name, unit and help of a setting; the name of a source. */
+const char *duka_setting_name(duka_setting_id id);
+const char *duka_setting_source_name(duka_setting_source src);
+
+/* {"file": …, "settings": [{"name","value","unit","source","help"}]} */
+json_t *duka_config_json(const duka_config *cfg);
+
+#endif
