@@ -2,6 +2,7 @@
 #include "net/http_client.h"
 
 #include <curl/curl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +66,30 @@ bool duka_http_url_valid(const char *url)
            (strncmp(url, "https://", 8) == 0 && url[8] != '\0');
 }
 
+static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    const atomic_bool *cancel = clientp;
+    return atomic_load(cancel) ? 1 : 0; /* non-zero aborts the transfer */
+}
+
 duka_rc duka_http_request(const char *method, const char *url, const char *bearer_token,
                           const char *body, size_t body_len, long timeout_ms,
                           duka_http_reply *out, duka_err *err)
+{
+    return duka_http_request_cancellable(method, url, bearer_token, body, body_len, timeout_ms,
+                                         NULL, out, err);
+}
+
+duka_rc duka_http_request_cancellable(const char *method, const char *url,
+                                      const char *bearer_token, const char *body,
+                                      size_t body_len, long timeout_ms,
+                                      const atomic_bool *cancel, duka_http_reply *out,
+                                      duka_err *err)
 {
     memset(out, 0, sizeof(*out));
     out->retry_after_s = -1;
@@ -100,6 +122,11 @@ duka_rc duka_http_request(const char *method, const char *url, const char *beare
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
+    if (cancel != NULL) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)(uintptr_t)cancel);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

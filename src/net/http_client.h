@@ -6,6 +6,7 @@
 #ifndef DUKA_HTTP_CLIENT_H
 #define DUKA_HTTP_CLIENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -25,6 +26,14 @@ typedef struct duka_http_reply {
 duka_rc duka_http_request(const char *method, const char *url, const char *bearer_token,
                           const char *body, size_t body_len, long timeout_ms,
                           duka_http_reply *out, duka_err *err);
+
+/* As duka_http_request, and abandons the transfer (DUKA_OFFLINE, maybe_delivered true)
+ * soon after *cancel becomes true — a stopping till does not wait out a 60 s timeout. */
+duka_rc duka_http_request_cancellable(const char *method, const char *url,
+                                      const char *bearer_token, const char *body,
+                                      size_t body_len, long timeout_ms,
+                                      const atomic_bool *cancel, duka_http_reply *out,
+                                      duka_err *err);
 
 /* Frees the body (NULL is fine). */
 void duka_http_reply_free(duka_http_reply *reply);

@@ -221,7 +221,8 @@ static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_
         goto out;
     }
     int64_t t_send = duka_monotonic_ms();
-    rc = duka_http_request("POST", url, id->token, body, len, 0, &reply, err);
+    rc = duka_http_request_cancellable("POST", url, id->token, body, len, 0, opt->cancel, &reply,
+                                       err);
     note_reply(res, &reply, duka_monotonic_ms() - t_send);
     if (rc == DUKA_OK && reply.status != 200)
         rc = reply_error(id->hub_url, &reply, err);
@@ -354,8 +355,13 @@ duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_re
     /* We hold the lock, so 'processing' items are leftovers of a crashed sync: resend them. */
     rc = duka_outbox_recover(db, NULL, err);
     bool drained = false;
-    for (int round = 0; rc == DUKA_OK && !drained && round < DUKA_SYNC_ROUNDS_MAX; round++)
+    for (int round = 0; rc == DUKA_OK && !drained && round < DUKA_SYNC_ROUNDS_MAX; round++) {
+        if (opt.cancel != NULL && atomic_load(opt.cancel)) {
+            rc = duka_err_set(err, DUKA_BUSY, "sync stopped: the till is shutting down");
+            break;
+        }
         rc = push_batch(db, &id, &opt, res, &drained, err);
+    }
     if (rc == DUKA_OK) {
         int64_t t1 = duka_monotonic_ms();
         rc = pull_locked(db, &id, &res->pulled, res, err);
@@ -363,7 +369,8 @@ duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_re
                     rc == DUKA_OK ? 200 : 0, duka_monotonic_ms() - t1,
                     rc == DUKA_OK ? NULL : err->msg);
     }
-    if (rc == DUKA_OK || rc == DUKA_OFFLINE || rc == DUKA_AUTH || rc == DUKA_PROTOCOL)
+    bool cancelled = opt.cancel != NULL && atomic_load(opt.cancel);
+    if (!cancelled && (rc == DUKA_OK || rc == DUKA_OFFLINE || rc == DUKA_AUTH || rc == DUKA_PROTOCOL))
         record_state(db, &opt, rc, err);
     unlock_sync(fd);
     res->connectivity = rc == DUKA_OK ? "online" : "offline";

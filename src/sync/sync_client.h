@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,6 +30,9 @@ typedef struct duka_sync_options {
      * for it; NULL to wait silently. */
     void (*on_wait)(void *ctx);
     void *on_wait_ctx;
+    /* When set and it becomes true, the sync stops between batches and abandons a request
+     * in flight (its batch goes back to pending). NULL: run to the end. */
+    const atomic_bool *cancel;
 } duka_sync_options;
 
 typedef struct duka_sync_result {

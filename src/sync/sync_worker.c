@@ -30,6 +30,7 @@ struct duka_sync_worker {
     bool thread_started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    atomic_bool cancel; /* set by stop: a running sync ends after its batch */
     /* guarded by lock */
     bool stopping;
     bool sync_requested;
@@ -150,10 +151,13 @@ static void report_sync(duka_monitor *m, duka_rc rc, const duka_sync_result *res
 /* One sync on the worker's connection; schedules what comes next. Called without the lock. */
 static void run_sync(duka_sync_worker *w)
 {
-    duka_sync_options so = {.batch_size = (int)duka_config_get(&w->config, DUKA_SETTING_SYNC_BATCH)};
+    duka_sync_options so = {.batch_size = (int)duka_config_get(&w->config, DUKA_SETTING_SYNC_BATCH),
+                            .cancel = &w->cancel};
     duka_sync_result res;
     duka_err err = {0};
     duka_rc rc = duka_sync_run(w->db, &so, &res, &err);
+    if (atomic_load(&w->cancel))
+        return; /* stopping: the items are pending again, sent at the next start */
     report_sync(w->monitor, rc, &res, &err);
     int64_t now = duka_clock_now_ms(NULL);
     int64_t due = 0;
@@ -294,6 +298,7 @@ duka_rc duka_sync_worker_start(const duka_sync_worker_options *opt, duka_sync_wo
         return duka_err_set(err, DUKA_NOMEM, "out of memory starting the sync worker");
     w->opt = *opt;
     w->config = *opt->config;
+    atomic_init(&w->cancel, false);
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -338,6 +343,7 @@ void duka_sync_worker_stop(duka_sync_worker *w)
     if (w == NULL)
         return;
     if (w->thread_started) {
+        atomic_store(&w->cancel, true);
         pthread_mutex_lock(&w->lock);
         w->stopping = true;
         pthread_cond_broadcast(&w->wake);
