@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,8 @@ static bool parse_value(const setting_def *d, const char *text, int64_t *out)
     else if (!strcmp(end, "d"))
         mul = 86400000;
     else
+        return false;
+    if (n > INT64_MAX / mul)
         return false;
     *out = (int64_t)n * mul;
     return true;

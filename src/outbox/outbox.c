@@ -14,9 +14,10 @@ const char duka_outbox_schema_sql[] = DUKA_OUTBOX_SCHEMA_SQL;
 
 /* Exponential backoff of an item that failed `attempts` times: 1 s, 2 s, 4 s, 8 s … up to
  * DUKA_OUTBOX_BACKOFF_MAX_MS, plus up to 20 % jitter so a fleet of tills does not retry in
- * step. Parameters: ?5 now, ?6 base ms, ?7 cap ms, ?8 jitter per mille. */
+ * step. Parameters: ?5 now, ?6 base ms, ?7 cap ms, ?8 jitter per mille. The base is at most
+ * 3,600,000 (< 2^22), so base << 40 still fits in 63 bits. */
 #define BACKOFF_SQL                                                                        \
-    "(?5 + min(?6 * (1 << min(max(attempts - 1, 0), 20)), ?7) * (1000 + ?8) / 1000)"
+    "(?5 + min(?6 * (1 << min(max(attempts - 1, 0), 40)), ?7) * (1000 + ?8) / 1000)"
 
 /* The process's policy, set once at start from configuration (duka_outbox_configure). */
 static duka_outbox_policy policy = {

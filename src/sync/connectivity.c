@@ -12,6 +12,7 @@ struct duka_monitor {
     const duka_clock *clock;
     duka_monitor_snapshot snap;
     int consecutive_5xx;
+    int consecutive_unreached; /* drives the offline re-probe backoff: 1 s, 2 s, 4 s … */
     struct {
         duka_monitor_listener fn;
         void *ctx;
@@ -110,9 +111,11 @@ void duka_monitor_report(duka_monitor *m, const duka_hub_outcome *o)
         to = DUKA_CONN_OFFLINE;
         m->snap.consecutive_failures++;
         m->consecutive_5xx = 0;
+        m->consecutive_unreached++;
         m->snap.next_probe_ms =
-            now + duka_monitor_offline_delay_ms(&m->settings, m->snap.consecutive_failures);
+            now + duka_monitor_offline_delay_ms(&m->settings, m->consecutive_unreached);
     } else if (o->http_status >= 500) {
+        m->consecutive_unreached = 0;
         m->snap.consecutive_failures++;
         m->consecutive_5xx++;
         /* Reachable but failing: degraded once it keeps failing, or at once when we had no
@@ -124,6 +127,7 @@ void duka_monitor_report(duka_monitor *m, const duka_hub_outcome *o)
         m->snap.next_probe_ms = now + m->settings.probe_interval_ms;
     } else {
         m->consecutive_5xx = 0;
+        m->consecutive_unreached = 0;
         bool unusable = o->http_status == 401 || o->http_status == 403;
         bool slow = o->latency_ms > m->settings.degraded_latency_ms;
         to = (unusable || slow || o->services_down) ? DUKA_CONN_DEGRADED : DUKA_CONN_ONLINE;
@@ -164,6 +168,7 @@ void duka_monitor_force_offline(duka_monitor *m, bool offline)
         m->snap.forced_offline = false;
         m->snap.consecutive_failures = 0;
         m->consecutive_5xx = 0;
+        m->consecutive_unreached = 0;
         m->snap.next_probe_ms = now;
         changed = set_state(m, DUKA_CONN_UNKNOWN, now);
     }
