@@ -315,7 +315,7 @@ int cmd_status(int argc, char **argv)
 int cmd_queue(int argc, char **argv)
 {
     const char *cmd = "queue";
-    OPTS({"db", true, NULL}, {"status", true, NULL}, {"limit", true, NULL});
+    OPTS({"db", true, NULL}, {"status", true, NULL}, {"limit", true, NULL}, {"config", true, NULL});
 
     const char *path = NULL;
     int limit = 0;
@@ -330,6 +330,9 @@ int cmd_queue(int argc, char **argv)
     if (status && duka_outbox_status_parse(status) < 0)
         return cli_usage_error(cmd, "--status '%s' is not pending, processing, done, failed or "
                                "conflict", status);
+    duka_config cfg;
+    if (load_config(cmd, &args, path, &cfg))
+        return 1;
     sqlite3 *db = NULL;
     if (open_till(cmd, path, &db))
         return 1;
@@ -360,7 +363,7 @@ int cmd_queue(int argc, char **argv)
 int cmd_catalog(int argc, char **argv)
 {
     const char *cmd = "catalog";
-    OPTS({"db", true, NULL});
+    OPTS({"db", true, NULL}, {"config", true, NULL});
     const char *path = NULL;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
@@ -368,6 +371,9 @@ int cmd_catalog(int argc, char **argv)
         return cli_help(cmd);
     if (cli_require(cmd, &args, "db", &path))
         return 2;
+    duka_config cfg;
+    if (load_config(cmd, &args, path, &cfg))
+        return 1;
     sqlite3 *db = NULL;
     if (open_till(cmd, path, &db))
         return 1;
@@ -437,7 +443,7 @@ int cmd_till_serve(int argc, char **argv)
 int cmd_history(int argc, char **argv)
 {
     const char *cmd = "history";
-    OPTS({"db", true, NULL}, {"limit", true, NULL});
+    OPTS({"db", true, NULL}, {"limit", true, NULL}, {"config", true, NULL});
     const char *path = NULL;
     int limit = 0;
     if (cli_parse(cmd, argc, argv, &args))
@@ -447,6 +453,9 @@ int cmd_history(int argc, char **argv)
     if (cli_require(cmd, &args, "db", &path) ||
         int_option(cmd, &args, "limit", 1, 100000, 50, &limit))
         return 2;
+    duka_config cfg;
+    if (load_config(cmd, &args, path, &cfg))
+        return 1;
     sqlite3 *db = NULL;
     if (open_till(cmd, path, &db))
         return 1;
@@ -539,7 +548,7 @@ int cmd_config(int argc, char **argv)
 int cmd_queue_retry(int argc, char **argv)
 {
     const char *cmd = "queue retry";
-    OPTS({"db", true, NULL}, {"all-failed", false, NULL});
+    OPTS({"db", true, NULL}, {"all-failed", false, NULL}, {"config", true, NULL});
     const char *path = NULL;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
@@ -550,6 +559,9 @@ int cmd_queue_retry(int argc, char **argv)
     bool all = cli_get(&args, "all-failed") != NULL;
     if (all == (args.positional_count == 1) || args.positional_count > 1)
         return cli_usage_error(cmd, "give one item ID (outbox id or command id) or --all-failed");
+    duka_config cfg;
+    if (load_config(cmd, &args, path, &cfg))
+        return 1;
     sqlite3 *db = NULL;
     if (open_till(cmd, path, &db))
         return 1;

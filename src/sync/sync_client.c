@@ -198,6 +198,7 @@ static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_
                           duka_sync_result *res, bool *drained, duka_err *err)
 {
     duka_outbox_batch b;
+    const duka_sync_result before = *res; /* history rows count this batch only */
     int64_t started = duka_clock_now_ms(opt->clock);
     int64_t t0 = duka_monotonic_ms();
     duka_rc rc = duka_outbox_claim(db, opt->batch_size, DUKA_PUSH_BODY_TARGET_BYTES, started, &b, err);
@@ -249,8 +250,9 @@ static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_
         duka_outbox_release_until(db, &b, err ? err->msg : "sync failed", cat, now, not_before,
                                   NULL);
     }
-    log_attempt(db, started, "push", b.count, res->pushed, res->duplicates, res->failed,
-                res->conflicts, reply.status, duka_monotonic_ms() - t0,
+    log_attempt(db, started, "push", b.count, res->pushed - before.pushed,
+                res->duplicates - before.duplicates, res->failed - before.failed,
+                res->conflicts - before.conflicts, reply.status, duka_monotonic_ms() - t0,
                 rc == DUKA_OK ? NULL : (err ? err->msg : "failed"));
 out:
     json_decref(js);

@@ -10,8 +10,9 @@
  *   - after a failed sync, only after a backoff (1 s, 2 s, 4 s … 5 min, with jitter), never
  *     sooner than the hub's Retry-After.
  * It persists the connectivity state for `duka status`, cleans synced items past their
- * retention, and stops cleanly: a sync in progress finishes its current batch's bookkeeping
- * (every outbox transition is one transaction), so nothing is lost or half-marked.
+ * retention, and stops promptly: a sync in progress ends between batches and abandons a
+ * request in flight, whose batch returns to pending with the same command ids (every outbox
+ * transition is one transaction), so nothing is lost, doubled or half-marked.
  * Between wake-ups it sleeps on a condition variable: no busy polling.
  */
 #ifndef DUKA_SYNC_WORKER_H

@@ -27,7 +27,9 @@ typedef struct duka_till_server_options {
     bool start_offline; /* --offline: the offline switch on at start */
 } duka_till_server_options;
 
-/* Serves until SIGINT/SIGTERM; a sync in progress finishes its batch first. */
+/* Serves until SIGINT/SIGTERM. A sync in progress stops between batches; a request in flight
+ * is abandoned and its batch returns to pending (resent at the next start, where the hub
+ * answers "duplicate" for what it had already committed). */
 duka_rc duka_till_serve(const duka_till_server_options *opt, duka_err *err);
 
 #endif

@@ -13,26 +13,50 @@ Modes:
               request upstream, read the upstream's complete response, then close the client
               socket WITHOUT sending any of it (the hub committed, the reply is lost). Later
               requests pass through normally.
+  status      for the first COUNT requests whose path starts with MATCH — or, with WINDOW, for
+              every matching request during WINDOW seconds from the first one — answer
+              ourselves, without forwarding anything upstream: STATUS (default 503) with a JSON
+              error body {"error": {"code", "message"}} and, when given, a `Retry-After:
+              RETRY_AFTER` header. Later requests pass through normally.
+
+In every mode, DELAY_MS (when > 0) holds back the reply to each matching request that is
+relayed from upstream (the upstream has already answered; the client waits), which makes a
+sync last long enough to act in the middle of it. The proxy counts matching requests in flight
+(read from the client, reply not yet sent or dropped) and keeps the highest count seen
+(`max_inflight`): two syncs of one database at once show up as 2.
 
 The only rewrite: a request carrying `Expect: 100-continue` is answered with `100 Continue`
 by the proxy itself and forwarded without the Expect header (so the proxy can read the whole
 body before forwarding it). Everything else is forwarded byte for byte.
 
 CLI:    python3 faultproxy.py --listen-port P --upstream 127.0.0.1:Q --mode MODE
-                              [--match /v1/push] [--count N]
+                              [--match /v1/push] [--count N] [--status 503] [--retry-after S]
+                              [--window S] [--delay-ms MS]
         prints `listening` on stdout once bound, serves until SIGTERM/SIGINT.
 Module: p = FaultProxy(("127.0.0.1", Q), mode="drop-reply", match="/v1/push", count=1)
         p.start(); ... p.port ... p.dropped ... p.log ...; p.stop()
+        p = FaultProxy(up, mode="status", status=503, retry_after=2, count=3, match="/v1/push")
+        ... p.answered (how many got the injected status) ... p.timeline ...
+        Attributes may be changed while it runs (mode, match, remaining, status, retry_after,
+        window_s, delay_reply_s); `timeline` lists (time.monotonic() when the request was read,
+        method, path, outcome) for every request, outcome as in `log`.
 """
 
 import argparse
+import json
 import signal
 import socket
 import sys
 import threading
+import time
 
 MAX_HEADER_BYTES = 64 * 1024
 IO_TIMEOUT_S = 120
+MODES = ("pass", "drop-reply", "status")
+REASONS = {400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 429: "Too Many Requests",
+           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+           504: "Gateway Timeout"}
+ERROR_CODES = {429: "rate_limited", 503: "store_unavailable"}
 
 
 class _Closed(Exception):
@@ -141,15 +165,26 @@ def _read_body(reader, headers):
 
 class FaultProxy:
     def __init__(self, upstream, mode="pass", match="/", count=1, listen_port=0,
-                 listen_host="127.0.0.1"):
-        if mode not in ("pass", "drop-reply"):
+                 listen_host="127.0.0.1", status=503, retry_after=None, window_s=None,
+                 delay_reply_s=0.0):
+        if mode not in MODES:
             raise ValueError("unknown mode %r" % mode)
         self.upstream = upstream
         self.mode = mode
         self.match = match
         self.remaining = count
         self.dropped = 0
+        # mode "status": the injected answer, and how many requests got it
+        self.status = status
+        self.retry_after = retry_after  # seconds (int) or None for no header
+        self.window_s = window_s        # None: the first `count` matching requests
+        self._window_end = None
+        self.answered = 0
+        self.delay_reply_s = delay_reply_s
+        self.inflight = 0
+        self.max_inflight = 0
         self.log = []  # (method, path, status or "dropped" or "upstream-error")
+        self.timeline = []  # (monotonic time the request was read, method, path, outcome)
         # Test hooks (module use only): called in a new thread with (method, path, n), n counting
         # requests matching `match` from 1; on_sent once a request was sent upstream in full
         # (the hub is working on it), on_replied once its reply was relayed to the client.
@@ -210,6 +245,45 @@ class FaultProxy:
                 return True
         return False
 
+    def _should_answer(self, path):
+        """Mode status: does this request get the injected answer?"""
+        if self.mode != "status" or not path.startswith(self.match):
+            return False
+        with self._lock:
+            if self.window_s is not None:
+                now = time.monotonic()
+                if self._window_end is None:
+                    self._window_end = now + self.window_s
+                if now < self._window_end:
+                    self.answered += 1
+                    return True
+                return False
+            if self.remaining > 0:
+                self.remaining -= 1
+                self.answered += 1
+                return True
+        return False
+
+    def _injected_response(self):
+        status = int(self.status)
+        body = json.dumps({"error": {"code": ERROR_CODES.get(status, "injected_fault"),
+                                     "message": "faultproxy: injected %d" % status}}).encode()
+        head = ["HTTP/1.1 %d %s" % (status, REASONS.get(status, "Error")),
+                "Content-Type: application/json",
+                "Content-Length: %d" % len(body)]
+        if self.retry_after is not None:
+            head.append("Retry-After: %s" % self.retry_after)
+        return ("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1") + body
+
+    def _inflight(self, delta):
+        with self._lock:
+            self.inflight += delta
+            self.max_inflight = max(self.max_inflight, self.inflight)
+
+    def _record(self, t, method, path, outcome):
+        self.log.append((method, path, outcome))
+        self.timeline.append((t, method, path, outcome))
+
     def _handle(self, client):
         client.settimeout(IO_TIMEOUT_S)
         reader = _Reader(client)
@@ -233,25 +307,41 @@ class FaultProxy:
                     body = _read_body(reader, headers)
                 except (_Closed, OSError, ValueError):
                     return
-                drop = self._should_drop(path)
-                n = None
-                if path.startswith(self.match):
-                    with self._lock:
-                        self.matched += 1
-                        n = self.matched
+                t_read = time.monotonic()
+                matching = path.startswith(self.match)
+                if matching:
+                    self._inflight(+1)
                 try:
-                    resp, resp_close, status = self._forward(head + body, method, path, n)
-                except (OSError, _Closed, ValueError):
-                    self.log.append((method, path, "upstream-error"))
-                    return  # upstream down: the client sees the connection close
-                if drop:
-                    self.log.append((method, path, "dropped"))
-                    return  # reply lost: close without sending a byte of it
-                self.log.append((method, path, status))
-                client.sendall(resp)
-                self._fire(self.on_replied, method, path, n)
+                    if self._should_answer(path):
+                        self._record(t_read, method, path, int(self.status))
+                        client.sendall(self._injected_response())
+                    else:
+                        drop = self._should_drop(path)
+                        n = None
+                        if matching:
+                            with self._lock:
+                                self.matched += 1
+                                n = self.matched
+                        try:
+                            resp, resp_close, status = self._forward(head + body, method, path, n)
+                        except (OSError, _Closed, ValueError):
+                            self._record(t_read, method, path, "upstream-error")
+                            return  # upstream down: the client sees the connection close
+                        if matching and self.delay_reply_s > 0:
+                            time.sleep(self.delay_reply_s)
+                        if drop:
+                            self._record(t_read, method, path, "dropped")
+                            return  # reply lost: close without sending a byte of it
+                        self._record(t_read, method, path, status)
+                        client.sendall(resp)
+                        self._fire(self.on_replied, method, path, n)
+                        if resp_close:
+                            return
+                finally:
+                    if matching:
+                        self._inflight(-1)
                 req_conn = (_header(headers, "Connection") or "").lower()
-                if resp_close or req_conn == "close":
+                if req_conn == "close":
                     return
         except OSError:
             return
@@ -301,13 +391,22 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--listen-port", type=int, required=True)
     ap.add_argument("--upstream", required=True, help="HOST:PORT")
-    ap.add_argument("--mode", choices=["pass", "drop-reply"], default="pass")
+    ap.add_argument("--mode", choices=list(MODES), default="pass")
     ap.add_argument("--match", default="/")
     ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--status", type=int, default=503, help="mode status: the status to answer")
+    ap.add_argument("--retry-after", type=int, default=None,
+                    help="mode status: add Retry-After: N (seconds)")
+    ap.add_argument("--window", type=float, default=None,
+                    help="mode status: answer every matching request for this many seconds "
+                         "from the first one (instead of the first COUNT)")
+    ap.add_argument("--delay-ms", type=int, default=0,
+                    help="hold back relayed replies to matching requests this long")
     a = ap.parse_args(argv)
     host, _, port = a.upstream.rpartition(":")
     proxy = FaultProxy((host, int(port)), mode=a.mode, match=a.match, count=a.count,
-                       listen_port=a.listen_port)
+                       listen_port=a.listen_port, status=a.status, retry_after=a.retry_after,
+                       window_s=a.window, delay_reply_s=a.delay_ms / 1000.0)
 
     def on_signal(signum, frame):
         proxy.stop()

@@ -41,12 +41,19 @@ def duka_bin():
     return os.environ.get("DUKA_BIN") or os.path.join(REPO, "build", "duka")
 
 
+# Prefixes of the till's settings (`duka config`): read from the environment, so a caller's
+# own values must not leak into the tests.
+CONFIG_ENV_PREFIXES = ("OFFLINE_QUEUE_", "CONNECTIVITY_", "ALERT_", "QUEUE_")
+
+
 def child_env(extra=None):
     """Environment for every process we start: no proxies (libcurl honours http_proxy, and
-    would send loopback traffic elsewhere), no stray DUKA_* configuration from the caller."""
+    would send loopback traffic elsewhere), no stray DUKA_* configuration or till settings
+    (OFFLINE_QUEUE_*, CONNECTIVITY_*, ...) from the caller."""
     env = {k: v for k, v in os.environ.items()
            if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-           and not (k.startswith("DUKA_") and k != "DUKA_BIN")}
+           and not (k.startswith("DUKA_") and k != "DUKA_BIN")
+           and not k.startswith(CONFIG_ENV_PREFIXES)}
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     if extra:
         env.update(extra)
@@ -271,10 +278,11 @@ class _Server:
     health_path = "/"
     kind = "server"
 
-    def __init__(self, args, port, logdir):
+    def __init__(self, args, port, logdir, env=None):
         self.args = args
         self.port = port
         self.logdir = logdir
+        self.env = env  # extra environment variables for the process
         self.proc = None
         self.starts = 0
 
@@ -297,7 +305,7 @@ class _Server:
         answers 200 (up to `timeout` s)."""
         self.starts += 1
         logf = open(self.log_path(), "wb")
-        self.proc = popen(self.args, stdout=logf, stderr=subprocess.STDOUT)
+        self.proc = popen(self.args, stdout=logf, stderr=subprocess.STDOUT, env=self.env)
         logf.close()
         if _CURRENT is not None and self not in _CURRENT.servers:
             _CURRENT.servers.append(self)
@@ -361,15 +369,64 @@ class Till(_Server):
     health_path = "/api/status"
     kind = "till"
 
-    def __init__(self, db, port, sync_interval=1, logdir=None):
+    def __init__(self, db, port, sync_interval=1, logdir=None, extra=(), env=None):
+        """sync_interval=None leaves --sync-interval out (the default interval); `extra` are
+        more arguments (--batch N, --offline, --config F); `env` extra environment."""
         self.db = db
-        super().__init__(["till", "--db", db, "--listen", "127.0.0.1:%d" % port,
-                          "--sync-interval", str(sync_interval)], port,
-                         logdir or os.path.dirname(db))
+        args = ["till", "--db", db, "--listen", "127.0.0.1:%d" % port]
+        if sync_interval is not None:
+            args += ["--sync-interval", str(sync_interval)]
+        super().__init__(args + [str(a) for a in extra], port, logdir or os.path.dirname(db),
+                         env=env)
 
     def status(self):
         status, body = http_json("GET", self.port, "/api/status", timeout=5)
         check_eq(status, 200, "GET /api/status")
+        return body
+
+    def history(self):
+        status, body = http_json("GET", self.port, "/api/history", timeout=5)
+        check_eq(status, 200, "GET /api/history")
+        check(isinstance(body, dict) and isinstance(body.get("attempts"), list),
+              "GET /api/history: want {\"attempts\": [...]}, got %r" % (body,))
+        return body["attempts"]
+
+    def sale(self, *items, pay="cash"):
+        """POST /api/sales with items "SKU" or "SKU*QTY"; returns the reply (201 checked)."""
+        lines = []
+        for it in items:
+            sku, _, qty = it.partition("*")
+            lines.append({"sku": sku, "qty": float(qty) if "." in qty else int(qty or 1)})
+        status, body = http_json("POST", self.port, "/api/sales",
+                                 body=json.dumps({"items": lines, "pay": pay}),
+                                 headers={"Content-Type": "application/json"}, timeout=30)
+        check(status == 201 and isinstance(body, dict), "POST /api/sales %r -> %s %r"
+              % (items, status, body))
+        rn = body.get("receipt_no")
+        check(isinstance(rn, str) and RECEIPT_RE.match(rn),
+              "POST /api/sales: bad receipt_no %r in %r" % (rn, body))
+        check_eq(body.get("sync"), "pending", "POST /api/sales: sync")
+        return body
+
+    def sales(self, n, label=""):
+        """n sales through POST /api/sales (much faster than n `duka sell` processes)."""
+        out = []
+        t0 = time.monotonic()
+        for i in range(n):
+            a = SKUS[i % len(SKUS)]
+            b = SKUS[(i * 5 + 1) % len(SKUS)]
+            out.append(self.sale(a, "%s*%d" % (b, 1 + i % 2)))
+        dt = time.monotonic() - t0
+        log("  %s%d sales through POST /api/sales in %.1fs (%.1f ms/sale)"
+            % (label, n, dt, 1000 * dt / max(n, 1)))
+        return out
+
+    def set_offline(self, offline):
+        status, body = http_json("POST", self.port, "/api/offline",
+                                 body=json.dumps({"offline": bool(offline)}),
+                                 headers={"Content-Type": "application/json"})
+        check(status == 200 and isinstance(body, dict),
+              "POST /api/offline %s -> %s %r" % (offline, status, body))
         return body
 
 
@@ -483,6 +540,60 @@ def queue(db, status_filter=None):
     r = run_json(args + ["--json"])
     check(isinstance(r.get("items"), list), "queue: items must be a list: %r" % r)
     return r["items"]
+
+
+def history(db, limit=None):
+    """`duka history --json` attempts, newest first."""
+    args = ["history", "--db", db]
+    if limit:
+        args += ["--limit", limit]
+    r = run_json(args + ["--json"])
+    check(isinstance(r.get("attempts"), list), "history: attempts must be a list: %r" % r)
+    return r["attempts"]
+
+
+HISTORY_KEYS = ("started", "direction", "items", "ok", "duplicates", "failed", "conflicts",
+                "http_status", "duration_ms", "error")
+
+
+def check_history(rows, what="duka history"):
+    """Shape of sync attempts (newest first): every key present, direction push|pull, and for
+    each push the outcomes of THAT attempt fit in the items it sent."""
+    for a in rows:
+        for k in HISTORY_KEYS:
+            check(k in a, "%s: attempt lacks %r: %r" % (what, k, a))
+        check(a["direction"] in ("push", "pull"), "%s: direction %r" % (what, a["direction"]))
+        if a["direction"] == "push":
+            outcomes = a["ok"] + a["duplicates"] + a["failed"] + a["conflicts"]
+            check(outcomes <= a["items"],
+                  "%s: a push attempt reports %d outcomes (ok %d + duplicates %d + failed %d + "
+                  "conflicts %d) for %d items sent: %r" % (what, outcomes, a["ok"], a["duplicates"],
+                                                          a["failed"], a["conflicts"], a["items"], a))
+    starts = [a["started"] for a in rows]
+    check(starts == sorted(starts, reverse=True), "%s is not newest first: %r" % (what, starts))
+    return rows
+
+
+def alert_codes(st):
+    """The alert codes of a status object (`duka status --json` or GET /api/status)."""
+    alerts = st.get("alerts")
+    check(isinstance(alerts, list), "status alerts must be a list: %r" % (st,))
+    for a in alerts:
+        check(isinstance(a, dict) and isinstance(a.get("code"), str)
+              and isinstance(a.get("message"), str) and a["message"],
+              "status alert must be {\"code\", \"message\"}: %r" % (a,))
+    return [a["code"] for a in alerts]
+
+
+def parse_time(s):
+    """An ISO-8601 UTC time as printed by duka (2026-11-22T00:00:54.787Z) -> epoch seconds."""
+    import calendar
+    check(isinstance(s, str), "not a time: %r" % (s,))
+    m = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z$", s)
+    check(m, "not an ISO-8601 UTC time: %r" % (s,))
+    y, mo, d, h, mi, se, frac = m.groups()
+    t = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(se), 0, 0, 0))
+    return t + (float("0." + frac) if frac else 0.0)
 
 
 def catalog(db):
