@@ -41,7 +41,27 @@ struct duka_sync_worker {
     int64_t items_due_ms;   /* earliest pending item in backoff */
     int64_t next_cleanup_ms;
     int hub_failures;
+    /* All *_ms above are on the monotonic clock (see monotonic_clock). */
 };
+
+/* The worker and its monitor schedule on the monotonic clock: a wall clock set back by an
+ * hour (NTP, a dead RTC battery) must not postpone the next probe by an hour. Wall-clock
+ * times are only for what is stored and shown. */
+static int64_t monotonic_now(void *ctx)
+{
+    (void)ctx;
+    return duka_monotonic_ms();
+}
+
+static const duka_clock monotonic_clock = {monotonic_now, NULL};
+
+/* A monotonic instant as wall-clock ms (0 stays 0: "never"). */
+static int64_t to_wall(int64_t mono_ms)
+{
+    if (mono_ms == 0 || mono_ms == NEVER)
+        return mono_ms;
+    return duka_clock_now_ms(NULL) - (duka_monotonic_ms() - mono_ms);
+}
 
 void duka_sync_apply_config(const duka_config *cfg)
 {
@@ -159,7 +179,7 @@ static void run_sync(duka_sync_worker *w)
     if (atomic_load(&w->cancel))
         return; /* stopping: the items are pending again, sent at the next start */
     report_sync(w->monitor, rc, &res, &err);
-    int64_t now = duka_clock_now_ms(NULL);
+    int64_t now = duka_monotonic_ms();
     int64_t due = 0;
     bool found = false;
     duka_outbox_next_due(w->db, &due, &found, NULL);
@@ -170,6 +190,10 @@ static void run_sync(duka_sync_worker *w)
                  (long long)res.failed, (long long)res.conflicts, (long long)res.duration_ms);
     else if (rc != DUKA_OK)
         duka_log(DUKA_LOG_WARN, "till", "sync: %s", err.msg);
+    /* next_attempt_ms in the outbox is wall-clock: bring it onto the monotonic scale. */
+    int64_t due_mono = NEVER;
+    if (found)
+        due_mono = duka_monotonic_ms() + (due - duka_clock_now_ms(NULL));
     pthread_mutex_lock(&w->lock);
     if (rc == DUKA_OK) {
         w->hub_failures = 0;
@@ -183,7 +207,7 @@ static void run_sync(duka_sync_worker *w)
             wait = res.retry_after_s * 1000;
         w->retry_at_ms = now + wait;
     }
-    w->items_due_ms = found ? due : NEVER;
+    w->items_due_ms = due_mono;
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -192,7 +216,8 @@ static void persist_state(duka_sync_worker *w)
     duka_monitor_snapshot snap;
     duka_monitor_get(w->monitor, &snap);
     duka_err err = {0};
-    if (duka_till_record_connectivity(w->db, duka_conn_state_name(snap.state), snap.since_ms,
+    if (duka_till_record_connectivity(w->db, duka_conn_state_name(snap.state),
+                                      to_wall(snap.since_ms),
                                       snap.forced_offline, snap.last_error, &err) != DUKA_OK)
         duka_log(DUKA_LOG_WARN, "till", "cannot record connectivity: %s", err.msg);
 }
@@ -213,7 +238,7 @@ static void cleanup(duka_sync_worker *w)
 
 static void wait_until(duka_sync_worker *w, int64_t wake_ms)
 {
-    int64_t now = duka_clock_now_ms(NULL);
+    int64_t now = duka_monotonic_ms();
     if (wake_ms <= now)
         return;
     int64_t ms = wake_ms - now;
@@ -240,7 +265,7 @@ static void *worker_main(void *cls)
     duka_sync_worker *w = cls;
     pthread_mutex_lock(&w->lock);
     while (!w->stopping) {
-        int64_t now = duka_clock_now_ms(NULL);
+        int64_t now = duka_monotonic_ms();
         duka_monitor_snapshot snap;
         duka_monitor_get(w->monitor, &snap);
         if (w->state_dirty) {
@@ -318,7 +343,7 @@ duka_rc duka_sync_worker_start(const duka_sync_worker_options *opt, duka_sync_wo
         .degraded_latency_ms = duka_config_get(&w->config, DUKA_SETTING_DEGRADED_LATENCY),
         .degraded_failures = (int)duka_config_get(&w->config, DUKA_SETTING_DEGRADED_FAILURES),
     };
-    if (rc == DUKA_OK && (w->monitor = duka_monitor_create(&ms, NULL)) == NULL)
+    if (rc == DUKA_OK && (w->monitor = duka_monitor_create(&ms, &monotonic_clock)) == NULL)
         rc = duka_err_set(err, DUKA_NOMEM, "out of memory starting the monitor");
     if (rc == DUKA_OK) {
         duka_monitor_subscribe(w->monitor, on_state_change, w);
@@ -397,4 +422,8 @@ void duka_sync_worker_set_offline(duka_sync_worker *w, bool offline)
 void duka_sync_worker_connectivity(duka_sync_worker *w, duka_monitor_snapshot *out)
 {
     duka_monitor_get(w->monitor, out);
+    out->since_ms = to_wall(out->since_ms);
+    out->last_ok_ms = to_wall(out->last_ok_ms);
+    out->last_sync_ms = to_wall(out->last_sync_ms);
+    out->next_probe_ms = to_wall(out->next_probe_ms);
 }

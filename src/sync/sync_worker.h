@@ -51,7 +51,7 @@ duka_rc duka_sync_worker_sync_now(duka_sync_worker *w, duka_sync_result *res, du
 /* The offline switch. */
 void duka_sync_worker_set_offline(duka_sync_worker *w, bool offline);
 
-/* The monitor's current picture. */
+/* The monitor's current picture, its times as wall-clock ms. */
 void duka_sync_worker_connectivity(duka_sync_worker *w, duka_monitor_snapshot *out);
 
 /* Sets the process's outbox policy (backoff, queue types) from configuration. */
