@@ -74,6 +74,16 @@ static int open_till(const char *cmd, const char *path, sqlite3 **db)
     return 0;
 }
 
+/* Loads the settings for the till database at path, then opens it. Non-zero (after the one
+ * error line) when either fails. */
+static int open_configured_till(const char *cmd, const cli_args *args, const char *path,
+                                duka_config *cfg, sqlite3 **db)
+{
+    if (load_config(cmd, args, path, cfg) || open_till(cmd, path, db))
+        return 1;
+    return 0;
+}
+
 int cmd_till_init(int argc, char **argv)
 {
     const char *cmd = "till init";
@@ -331,10 +341,8 @@ int cmd_queue(int argc, char **argv)
         return cli_usage_error(cmd, "--status '%s' is not pending, processing, done, failed or "
                                "conflict", status);
     duka_config cfg;
-    if (load_config(cmd, &args, path, &cfg))
-        return 1;
     sqlite3 *db = NULL;
-    if (open_till(cmd, path, &db))
+    if (open_configured_till(cmd, &args, path, &cfg, &db))
         return 1;
     duka_err err = {0};
     json_t *q = NULL;
@@ -372,10 +380,8 @@ int cmd_catalog(int argc, char **argv)
     if (cli_require(cmd, &args, "db", &path))
         return 2;
     duka_config cfg;
-    if (load_config(cmd, &args, path, &cfg))
-        return 1;
     sqlite3 *db = NULL;
-    if (open_till(cmd, path, &db))
+    if (open_configured_till(cmd, &args, path, &cfg, &db))
         return 1;
     duka_err err = {0};
     json_t *c = NULL;
@@ -454,10 +460,8 @@ int cmd_history(int argc, char **argv)
         int_option(cmd, &args, "limit", 1, 100000, 50, &limit))
         return 2;
     duka_config cfg;
-    if (load_config(cmd, &args, path, &cfg))
-        return 1;
     sqlite3 *db = NULL;
-    if (open_till(cmd, path, &db))
+    if (open_configured_till(cmd, &args, path, &cfg, &db))
         return 1;
     duka_err err = {0};
     json_t *h = NULL;
@@ -560,10 +564,8 @@ int cmd_queue_retry(int argc, char **argv)
     if (all == (args.positional_count == 1) || args.positional_count > 1)
         return cli_usage_error(cmd, "give one item ID (outbox id or command id) or --all-failed");
     duka_config cfg;
-    if (load_config(cmd, &args, path, &cfg))
-        return 1;
     sqlite3 *db = NULL;
-    if (open_till(cmd, path, &db))
+    if (open_configured_till(cmd, &args, path, &cfg, &db))
         return 1;
     duka_err err = {0};
     int n = 0;

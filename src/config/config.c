@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "common/text.h"
+
 typedef struct setting_def {
     const char *name;
     duka_setting_unit unit;
@@ -149,16 +151,6 @@ duka_rc duka_config_set(duka_config *cfg, const char *name, const char *value,
     return duka_err_set(err, DUKA_INPUT, "unknown setting '%s' (%s)", name, what);
 }
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
 static duka_rc load_file(duka_config *cfg, const char *path, duka_err *err)
 {
     FILE *f = fopen(path, "r");
@@ -185,7 +177,7 @@ static duka_rc load_file(duka_config *cfg, const char *path, duka_err *err)
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
-        char *t = trim(line);
+        char *t = duka_trim(line);
         if (*t == '\0')
             continue;
         char *eq = strchr(t, '=');
@@ -194,7 +186,7 @@ static duka_rc load_file(duka_config *cfg, const char *path, duka_err *err)
             break;
         }
         *eq = '\0';
-        rc = duka_config_set(cfg, trim(t), trim(eq + 1), DUKA_SOURCE_FILE, what, err);
+        rc = duka_config_set(cfg, duka_trim(t), duka_trim(eq + 1), DUKA_SOURCE_FILE, what, err);
     }
     fclose(f);
     return rc;

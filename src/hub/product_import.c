@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/limits.h"
 #include "common/money.h"
+#include "common/text.h"
 #include "protocol/sale.h"
 
 #define CSV_FIELDS_MAX 8
@@ -61,16 +62,6 @@ static int split_csv(char *line, char *fields[CSV_FIELDS_MAX + 1])
     }
 }
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
 static int cmp_sku(const void *a, const void *b)
 {
     const duka_hub_product *x = *(const duka_hub_product *const *)a;
@@ -95,7 +86,7 @@ static duka_rc check_header(char **f, int n, const char *name, duka_err *err)
         return duka_err_set(err, DUKA_INPUT,
                             "%s line 1: header must be sku,name,price,tax,stock[,category]", name);
     for (int i = 0; i < n; i++)
-        if (strcasecmp(trim(f[i]), header_names[i]) != 0)
+        if (strcasecmp(duka_trim(f[i]), header_names[i]) != 0)
             return duka_err_set(err, DUKA_INPUT,
                                 "%s line 1: column %d is '%s', expected '%s' (header must be "
                                 "sku,name,price,tax,stock[,category])",
@@ -110,8 +101,8 @@ static duka_rc parse_row(char **f, int n, int cols, long line, const char *name,
     if (n != cols)
         return duka_err_set(err, DUKA_INPUT, "%s line %ld: expected %d fields, found %d", name,
                             line, cols, n);
-    char *sku = trim(f[0]), *pname = trim(f[1]), *price = trim(f[2]), *tax = trim(f[3]),
-         *stock = trim(f[4]), *cat = cols == 6 ? trim(f[5]) : "";
+    char *sku = duka_trim(f[0]), *pname = duka_trim(f[1]), *price = duka_trim(f[2]), *tax = duka_trim(f[3]),
+         *stock = duka_trim(f[4]), *cat = cols == 6 ? duka_trim(f[5]) : "";
     if (!duka_sku_valid(sku))
         return duka_err_set(err, DUKA_INPUT,
                             "%s line %ld, field sku: '%s' is not a SKU (1-%d characters, no "
@@ -173,7 +164,7 @@ duka_rc duka_product_csv_parse(FILE *f, const char *name, duka_product_list *out
         if (lineno == 1 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB &&
             (unsigned char)text[2] == 0xBF)
             text += 3; /* spreadsheet programs write a UTF-8 byte order mark */
-        if (trim(text)[0] == '\0' && lineno > 1)
+        if (duka_trim(text)[0] == '\0' && lineno > 1)
             continue; /* blank lines are fine */
         int n = split_csv(text, fields);
         if (n < 0) {

@@ -55,6 +55,9 @@ def hub_503_with_retry_after_is_waited_out(ctx):
         raise AssertionError("%s; proxy saw %r; till log: %s"
                              % (e, proxy.log, till.log_tail(2000)))
     wait_for(lambda: till.status().get("pending") == 0, 30, "GET /api/status pending 0")
+    # The monitor hears of the successful sync just after its items are marked done.
+    wait_for(lambda: till.status().get("connectivity") == "online", 30,
+             "GET /api/status connectivity online after the 503s")
     check_eq(proxy.answered, PUSHES_503, "pushes answered 503 by the proxy")
     st = till.status()
     check_eq(st.get("failed"), 0, "GET /api/status failed after %d 503s" % PUSHES_503)
