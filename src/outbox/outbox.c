@@ -90,7 +90,7 @@ duka_rc duka_outbox_enqueue(sqlite3 *db, const duka_outbox_new *item, int64_t no
     assert(item->max_attempts > 0);
     duka_uuid_v7(now_ms, command_id_out);
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(db,
+    if (duka_db_stmt(db,
                         "INSERT INTO outbox(command_id, queue_type, command_type, entity_type,"
                         " entity_id, stream, payload, priority, max_attempts, next_attempt_ms,"
                         " created_ms, device_id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?10,?11)",
@@ -108,7 +108,7 @@ duka_rc duka_outbox_enqueue(sqlite3 *db, const duka_outbox_new *item, int64_t no
     sqlite3_bind_int64(st, 10, now_ms);
     duka_db_bind_text(st, 11, item->device_id);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     if (rc != SQLITE_DONE)
         return duka_db_fail(db, "queueing the sale for the hub", err);
     return DUKA_OK;

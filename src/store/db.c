@@ -2,6 +2,7 @@
 #include "store/db.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -191,6 +192,11 @@ duka_rc duka_db_open(const char *path, duka_db_kind kind, bool create,
     }
     if (duka_db_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err) != DUKA_OK)
         goto fail;
+    /* On the till a checkpoint must never land inside a cashier's sale: automatic checkpoints
+     * are off, the sync worker checkpoints between syncs (duka_db_checkpoint), and the last
+     * connection to close checkpoints too (SQLite does that by itself). */
+    if (kind == DUKA_DB_TILL && duka_db_exec(db, "PRAGMA wal_autocheckpoint=0", err) != DUKA_OK)
+        goto fail;
     if (migrate(db, path, kind, migrations, migration_count, err) != DUKA_OK)
         goto fail;
     /* The integrity of what we just opened: a torn or foreign file fails here, clearly. */
@@ -201,17 +207,75 @@ fail:
     return err && err->rc ? err->rc : DUKA_STORE;
 }
 
+/* Cached statements of open connections, keyed by connection (see duka_db_stmt). A
+ * connection is used by one thread at a time, so only the slot table needs the lock. */
+#define DB_CACHE_SLOTS 64
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    sqlite3 *db;
+    duka_stmt_cache cache;
+} cache_slots[DB_CACHE_SLOTS];
+
+static duka_stmt_cache *cache_for(sqlite3 *db, bool create)
+{
+    duka_stmt_cache *found = NULL;
+    pthread_mutex_lock(&cache_lock);
+    for (int i = 0; i < DB_CACHE_SLOTS && found == NULL; i++)
+        if (cache_slots[i].db == db)
+            found = &cache_slots[i].cache;
+    for (int i = 0; i < DB_CACHE_SLOTS && found == NULL && create; i++) {
+        if (cache_slots[i].db == NULL) {
+            cache_slots[i].db = db;
+            cache_slots[i].cache.count = 0;
+            found = &cache_slots[i].cache;
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return found;
+}
+
+duka_rc duka_db_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **out, duka_err *err)
+{
+    duka_stmt_cache *cache = cache_for(db, true);
+    if (cache == NULL || cache->count == DUKA_STMT_CACHE_MAX)
+        return duka_db_prepare(db, sql, out, err); /* all slots taken: uncached, still correct */
+    return duka_stmt_cache_get(cache, db, sql, out, err);
+}
+
+void duka_db_stmt_done(sqlite3 *db, sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return;
+    duka_stmt_cache *cache = cache_for(db, false);
+    for (int i = 0; cache != NULL && i < cache->count; i++) {
+        if (cache->entries[i].stmt == st) {
+            sqlite3_reset(st);
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
 void duka_db_close(sqlite3 *db)
 {
-    if (db != NULL)
-        sqlite3_close_v2(db);
+    if (db == NULL)
+        return;
+    pthread_mutex_lock(&cache_lock);
+    for (int i = 0; i < DB_CACHE_SLOTS; i++) {
+        if (cache_slots[i].db == db) {
+            duka_stmt_cache_clear(&cache_slots[i].cache);
+            cache_slots[i].db = NULL;
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    sqlite3_close_v2(db);
 }
 
 duka_rc duka_meta_get(sqlite3 *db, const char *key, char *buf, unsigned long buflen,
                       bool *found, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(db, "SELECT value FROM meta WHERE key = ?1", &st, err) != DUKA_OK)
+    if (duka_db_stmt(db, "SELECT value FROM meta WHERE key = ?1", &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, key);
     int rc = sqlite3_step(st);
@@ -221,7 +285,7 @@ duka_rc duka_meta_get(sqlite3 *db, const char *key, char *buf, unsigned long buf
         duka_db_column_copy(st, 0, buf, buflen);
     else if (buflen > 0)
         buf[0] = '\0';
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return duka_db_fail(db, "reading settings", err);
     return DUKA_OK;
@@ -230,7 +294,7 @@ duka_rc duka_meta_get(sqlite3 *db, const char *key, char *buf, unsigned long buf
 duka_rc duka_meta_set(sqlite3 *db, const char *key, const char *value, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(db,
+    if (duka_db_stmt(db,
                         "INSERT INTO meta(key, value) VALUES(?1, ?2) "
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                         &st, err) != DUKA_OK)
@@ -238,7 +302,7 @@ duka_rc duka_meta_set(sqlite3 *db, const char *key, const char *value, duka_err 
     duka_db_bind_text(st, 1, key);
     duka_db_bind_text(st, 2, value);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     if (rc != SQLITE_DONE)
         return duka_db_fail(db, "writing settings", err);
     return DUKA_OK;
@@ -274,4 +338,10 @@ void duka_stmt_cache_clear(duka_stmt_cache *cache)
     for (int i = 0; i < cache->count; i++)
         sqlite3_finalize(cache->entries[i].stmt);
     cache->count = 0;
+}
+
+void duka_db_checkpoint(sqlite3 *db)
+{
+    /* PASSIVE: copies what it can without waiting for readers or blocking writers. */
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }

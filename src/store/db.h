@@ -34,8 +34,13 @@ duka_rc duka_db_open(const char *path, duka_db_kind kind, bool create,
                      const duka_migration *migrations, int migration_count, sqlite3 **out,
                      duka_err *err);
 
-/* Closes db (NULL is fine). */
+/* Closes db (NULL is fine), finalizing its cached statements. */
 void duka_db_close(sqlite3 *db);
+
+/* Copies the write-ahead log into the database file without blocking anyone (a PASSIVE
+ * checkpoint). The till's sync worker calls it between syncs: till connections never
+ * checkpoint on their own, so no sale waits for one. */
+void duka_db_checkpoint(sqlite3 *db);
 
 /* Runs SQL with no results. */
 duka_rc duka_db_exec(sqlite3 *db, const char *sql, duka_err *err);
@@ -73,6 +78,13 @@ duka_rc duka_stmt_cache_get(duka_stmt_cache *cache, sqlite3 *db, const char *sql
 
 /* Finalizes every cached statement (before closing the connection). */
 void duka_stmt_cache_clear(duka_stmt_cache *cache);
+
+/* The statement for sql on db from db's own cache (kept until duka_db_close), prepared the
+ * first time. Hot paths use it — the sale transaction prepares nothing after its first sale on
+ * a connection. Give it back with duka_db_stmt_done (resets a cached statement, finalizes an
+ * uncached one); never finalize it yourself. sql must be a string literal. */
+duka_rc duka_db_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **out, duka_err *err);
+void duka_db_stmt_done(sqlite3 *db, sqlite3_stmt *st);
 
 /* Binds text or NULL when s is NULL. */
 int duka_db_bind_text(sqlite3_stmt *st, int idx, const char *s);

@@ -12,7 +12,7 @@
 duka_rc duka_catalog_find(sqlite3 *db, const char *sku, duka_product *p, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(db,
+    if (duka_db_stmt(db,
                         "SELECT sku, name, price_cents, tax_band, category, deleted"
                         " FROM products WHERE sku = ?1",
                         &st, err) != DUKA_OK)
@@ -28,7 +28,7 @@ duka_rc duka_catalog_find(sqlite3 *db, const char *sku, duka_product *p, duka_er
         duka_db_column_copy(st, 4, p->category, sizeof(p->category));
         p->deleted = sqlite3_column_int(st, 5) != 0;
     }
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     if (rc == SQLITE_ROW)
         return DUKA_OK;
     if (rc == SQLITE_DONE)

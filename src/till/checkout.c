@@ -125,7 +125,7 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
 {
     sqlite3_stmt *st = NULL;
     duka_rc result = DUKA_STORE;
-    if (duka_db_prepare(db,
+    if (duka_db_stmt(db,
                         "INSERT INTO sales(receipt_no, created_ms, total_cents, tax_cents,"
                         " command_id) VALUES(?1,?2,?3,?4,?5)",
                         &st, err) != DUKA_OK)
@@ -138,9 +138,9 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
     if (sqlite3_step(st) != SQLITE_DONE)
         goto fail;
     sqlite3_int64 sale_id = sqlite3_last_insert_rowid(db);
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     st = NULL;
-    if (duka_db_prepare(db,
+    if (duka_db_stmt(db,
                         "INSERT INTO sale_lines(sale_id, line_no, sku, name, qty_milli,"
                         " unit_price_cents, tax_band, line_total_cents, tax_cents)"
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
@@ -162,9 +162,9 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
         if (sqlite3_step(st) != SQLITE_DONE)
             goto fail;
     }
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     st = NULL;
-    if (duka_db_prepare(db,
+    if (duka_db_stmt(db,
                         "INSERT INTO payments(sale_id, method, amount_cents, reference, status,"
                         " created_ms, updated_ms) VALUES(?1,?2,?3,?4,?5,?6,?6)",
                         &st, err) != DUKA_OK)
@@ -185,7 +185,7 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
 fail:
     if (result != DUKA_OK)
         duka_db_fail(db, "writing the sale", err);
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     return result;
 }
 

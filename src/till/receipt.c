@@ -20,7 +20,7 @@ duka_rc duka_receipt_next(sqlite3 *db, const char *terminal, int64_t now_ms,
     assert(!sqlite3_get_autocommit(db) && "a receipt number is taken inside the sale's transaction");
     int day = duka_clock_local_day(now_ms);
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(db,
+    if (duka_db_stmt(db,
                         "INSERT INTO receipt_days(day, last_seq) VALUES(?1, 1)"
                         " ON CONFLICT(day) DO UPDATE SET last_seq = last_seq + 1"
                         " RETURNING last_seq",
@@ -29,7 +29,7 @@ duka_rc duka_receipt_next(sqlite3 *db, const char *terminal, int64_t now_ms,
     sqlite3_bind_int(st, 1, day);
     int rc = sqlite3_step(st);
     int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     if (rc != SQLITE_ROW)
         return duka_db_fail(db, "taking the next receipt number", err);
     assert(seq >= 1);

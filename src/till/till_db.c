@@ -39,7 +39,7 @@ static const char till_schema_v1[] =
     "  line_total_cents INTEGER NOT NULL,"
     "  tax_cents INTEGER NOT NULL,"
     "  PRIMARY KEY (sale_id, line_no)"
-    ");"
+    ") WITHOUT ROWID;" /* one b-tree, not a table plus its key index: fewer pages per sale */
     /* Fits cash now, M-Pesa and card later: method, a reference (M-Pesa code, card auth
      * reference — never a card number), a status with its own lifecycle, and who approved. */
     "CREATE TABLE payments ("

@@ -309,11 +309,21 @@ class FaultProxy:
                     return
                 t_read = time.monotonic()
                 matching = path.startswith(self.match)
+                counted = [matching]
                 if matching:
                     self._inflight(+1)
+
+                def settle():
+                    # A request stops being in flight before its reply leaves: the client may
+                    # send its next request the moment it has the reply, from another thread
+                    # of this proxy, and that must not look like two at once.
+                    if counted[0]:
+                        counted[0] = False
+                        self._inflight(-1)
                 try:
                     if self._should_answer(path):
                         self._record(t_read, method, path, int(self.status))
+                        settle()
                         client.sendall(self._injected_response())
                     else:
                         drop = self._should_drop(path)
@@ -333,13 +343,13 @@ class FaultProxy:
                             self._record(t_read, method, path, "dropped")
                             return  # reply lost: close without sending a byte of it
                         self._record(t_read, method, path, status)
+                        settle()
                         client.sendall(resp)
                         self._fire(self.on_replied, method, path, n)
                         if resp_close:
                             return
                 finally:
-                    if matching:
-                        self._inflight(-1)
+                    settle()
                 req_conn = (_header(headers, "Connection") or "").lower()
                 if req_conn == "close":
                     return
