@@ -15,6 +15,10 @@
 
 #define DUKA_VERSION_STRING "0.1.0"
 
+/* How far back the receipt floor sent with each pull reaches (a clock moved back further than
+ * this is beyond what the hub protects against). */
+#define RECEIPT_FLOOR_DAYS 400
+
 typedef struct hub_app {
     duka_hub_store *store;
     pthread_mutex_t lock;
@@ -103,12 +107,18 @@ static void handle_pull(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
     }
     duka_err err = {0};
     json_t *reply = NULL;
+    json_t *floor = NULL;
+    int since_day = duka_clock_local_day(duka_clock_now_ms(NULL) - RECEIPT_FLOOR_DAYS * 86400000LL);
     if (duka_hub_changes_since(app->store, dev->business_id, cursor, (int)limit, &reply, &err) !=
-        DUKA_OK) {
+            DUKA_OK ||
+        duka_hub_receipt_floor(app->store, dev->business_id, dev->terminal, since_day, &floor,
+                               &err) != DUKA_OK) {
+        json_decref(reply);
         duka_http_error(ex, 503, "store_unavailable", "%s", err.msg);
         ex->retry_after_s = 1;
         return;
     }
+    json_object_set_new(reply, "receipt_floor", floor);
     ex->status = 200;
     ex->reply = reply;
 }

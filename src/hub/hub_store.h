@@ -120,6 +120,11 @@ duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev,
                                  const char *payload, const char *detail, int64_t now_ms,
                                  duka_err *err);
 
+/* {"YYYYMMDD": highest sequence, …}: the receipt numbers the hub holds for a terminal, per
+ * day since since_day. A till restored from an old backup continues above these. */
+duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const char *terminal,
+                               int since_day, json_t **out, duka_err *err);
+
 /* {"sales":N,"receipts":[…],"conflicts":N,"total_cents":N,"tax_cents":N} for a business. */
 duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out,
                         duka_err *err);

@@ -57,12 +57,15 @@ static const char hub_schema_v1[] =
     "  command_id TEXT NOT NULL UNIQUE,"
     "  receipt_no TEXT NOT NULL,"
     "  terminal TEXT NOT NULL,"
+    "  receipt_day INTEGER NOT NULL," /* YYYYMMDD and sequence of the receipt number */
+    "  receipt_seq INTEGER NOT NULL,"
     "  created_ms INTEGER NOT NULL,"
     "  received_ms INTEGER NOT NULL,"
     "  total_cents INTEGER NOT NULL,"
     "  tax_cents INTEGER NOT NULL,"
     "  UNIQUE (business_id, receipt_no)"
     ");"
+    "CREATE INDEX sales_receipt_floor ON sales(business_id, terminal, receipt_day);"
     "CREATE TABLE sale_lines ("
     "  sale_id INTEGER NOT NULL REFERENCES sales(id),"
     "  line_no INTEGER NOT NULL,"
@@ -555,8 +558,9 @@ duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
     sqlite3_stmt *st = NULL;
     if (stmt_get(s,
                         "INSERT INTO sales(business_id, device_id, command_id, receipt_no,"
-                        " terminal, created_ms, received_ms, total_cents, tax_cents)"
-                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) RETURNING id",
+                        " terminal, created_ms, received_ms, total_cents, tax_cents,"
+                        " receipt_day, receipt_seq)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) RETURNING id",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, dev->business_id);
@@ -568,6 +572,10 @@ duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
     sqlite3_bind_int64(st, 7, now_ms);
     sqlite3_bind_int64(st, 8, sale->total_cents);
     sqlite3_bind_int64(st, 9, sale->tax_cents);
+    /* The receipt number was validated as {terminal}-{YYYYMMDD}-{seq}. */
+    const char *day = sale->receipt_no + strlen(sale->terminal) + 1;
+    sqlite3_bind_int64(st, 10, strtoll(day, NULL, 10));
+    sqlite3_bind_int64(st, 11, strtoll(day + 9, NULL, 10));
     int rc = sqlite3_step(st);
     int64_t sale_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
@@ -697,5 +705,35 @@ duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out
     *out = json_pack("{s:I, s:o, s:I, s:I, s:I}", "sales", (json_int_t)sales, "receipts",
                      receipts, "conflicts", (json_int_t)conflicts, "total_cents",
                      (json_int_t)total, "tax_cents", (json_int_t)tax);
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const char *terminal,
+                               int since_day, json_t **out, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (stmt_get(s,
+                 "SELECT receipt_day, max(receipt_seq) FROM sales"
+                 " WHERE business_id = ?1 AND terminal = ?2 AND receipt_day >= ?3"
+                 " GROUP BY receipt_day",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, terminal);
+    sqlite3_bind_int(st, 3, since_day);
+    json_t *floor = json_object();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char day[16];
+        snprintf(day, sizeof(day), "%lld", (long long)sqlite3_column_int64(st, 0));
+        json_object_set_new(floor, day, json_integer(sqlite3_column_int64(st, 1)));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(floor);
+        return duka_db_fail(s->db, "reading receipt numbers", err);
+    }
+    *out = floor;
     return DUKA_OK;
 }

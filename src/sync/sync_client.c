@@ -15,6 +15,7 @@
 #include "outbox/outbox.h"
 #include "store/db.h"
 #include "till/catalog.h"
+#include "till/receipt.h"
 #include "till/till_db.h"
 #include "till/till_status.h"
 
@@ -297,6 +298,8 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id, int64_t *p
         }
         int applied = 0;
         rc = duka_catalog_apply_page(db, changes, (int64_t)json_integer_value(next), &applied, err);
+        if (rc == DUKA_OK)
+            rc = duka_receipt_apply_floor(db, json_object_get(js, "receipt_floor"), err);
         bool more = json_is_true(json_object_get(js, "more"));
         cursor = (long long)json_integer_value(next);
         json_decref(js);

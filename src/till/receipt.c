@@ -3,7 +3,9 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common/clock.h"
 #include "store/db.h"
@@ -35,4 +37,40 @@ duka_rc duka_receipt_next(sqlite3 *db, const char *terminal, int64_t now_ms,
     assert(seq >= 1);
     duka_receipt_format(terminal, day, seq, out);
     return DUKA_OK;
+}
+
+duka_rc duka_receipt_apply_floor(sqlite3 *db, const json_t *floor, duka_err *err)
+{
+    if (!json_is_object(floor) || json_object_size(floor) == 0)
+        return DUKA_OK;
+    sqlite3_stmt *st = NULL;
+    duka_rc rc = duka_db_begin(db, err);
+    if (rc != DUKA_OK)
+        return rc;
+    rc = duka_db_prepare(db,
+                         "INSERT INTO receipt_days(day, last_seq) VALUES(?1, ?2)"
+                         " ON CONFLICT(day) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+                         &st, err);
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)(uintptr_t)floor, key, value) {
+        if (rc != DUKA_OK)
+            break;
+        char *end = NULL;
+        long long day = strtoll(key, &end, 10);
+        if (end == key || *end != '\0' || day < 19700101 || day > 99991231 ||
+            !json_is_integer(value) || json_integer_value(value) < 1)
+            continue;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, day);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)json_integer_value(value));
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = duka_db_fail(db, "raising the receipt counter", err);
+    }
+    sqlite3_finalize(st);
+    if (rc == DUKA_OK)
+        rc = duka_db_commit(db, err);
+    if (rc != DUKA_OK)
+        duka_db_rollback(db);
+    return rc;
 }
