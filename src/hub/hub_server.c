@@ -73,6 +73,7 @@ static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
         ex->retry_after_s = 1;
         return;
     }
+    duka_hub_store_checkpoint(app->store); /* under the store lock, after the commit */
     duka_log(DUKA_LOG_INFO, "hub", "push business=%s terminal=%s commands=%zu ms=%lld",
              dev->business_id, dev->terminal, json_array_size(json_object_get(reply, "results")),
              (long long)(duka_monotonic_ms() - t0));

@@ -31,6 +31,8 @@ duka_rc duka_hub_store_open(const char *location, bool create, duka_hub_store **
 void duka_hub_store_close(duka_hub_store *store);
 
 duka_rc duka_hub_store_begin(duka_hub_store *s, duka_err *err);
+/* Moves committed work from the write-ahead log into the database file (after a push). */
+void duka_hub_store_checkpoint(duka_hub_store *s);
 duka_rc duka_hub_store_commit(duka_hub_store *s, duka_err *err);
 void duka_hub_store_rollback(duka_hub_store *s);
 duka_rc duka_hub_store_savepoint(duka_hub_store *s, duka_err *err);

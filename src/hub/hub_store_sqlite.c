@@ -176,6 +176,11 @@ duka_rc duka_hub_store_begin(duka_hub_store *s, duka_err *err)
 {
     return stmt_run(s, "BEGIN IMMEDIATE", err);
 }
+void duka_hub_store_checkpoint(duka_hub_store *s)
+{
+    duka_db_checkpoint(s->db);
+}
+
 duka_rc duka_hub_store_commit(duka_hub_store *s, duka_err *err)
 {
     return stmt_run(s, "COMMIT", err);

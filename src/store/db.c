@@ -192,10 +192,14 @@ duka_rc duka_db_open(const char *path, duka_db_kind kind, bool create,
     }
     if (duka_db_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err) != DUKA_OK)
         goto fail;
-    /* On the till a checkpoint must never land inside a cashier's sale: automatic checkpoints
-     * are off, the sync worker checkpoints between syncs (duka_db_checkpoint), and the last
-     * connection to close checkpoints too (SQLite does that by itself). */
-    if (kind == DUKA_DB_TILL && duka_db_exec(db, "PRAGMA wal_autocheckpoint=0", err) != DUKA_OK)
+    /* No connection checkpoints by itself. Automatic checkpoints are PASSIVE: they run
+     * beside writers of other connections, which with SQLite before 3.51.3 (Debian 12 ships
+     * 3.40) can hit the WAL-reset race and corrupt the database — our stress test did. Instead
+     * one owner per database checkpoints in FULL mode, which holds the writer lock
+     * (duka_db_checkpoint): the till's sync worker between syncs, the hub after each push;
+     * and the last connection to close checkpoints alone. On the till this also keeps
+     * checkpoints out of the cashier's sale commit. */
+    if (duka_db_exec(db, "PRAGMA wal_autocheckpoint=0", err) != DUKA_OK)
         goto fail;
     if (migrate(db, path, kind, migrations, migration_count, err) != DUKA_OK)
         goto fail;
@@ -342,6 +346,8 @@ void duka_stmt_cache_clear(duka_stmt_cache *cache)
 
 void duka_db_checkpoint(sqlite3 *db)
 {
-    /* PASSIVE: copies what it can without waiting for readers or blocking writers. */
-    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    /* FULL, not PASSIVE: it waits for (busy timeout) and then holds the writer lock while it
+     * copies, so no commit can reset the WAL under it (the WAL-reset race of SQLite < 3.51.3).
+     * A sale arriving meanwhile waits for it — milliseconds — rather than risking the file. */
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_FULL, NULL, NULL);
 }

@@ -37,9 +37,9 @@ duka_rc duka_db_open(const char *path, duka_db_kind kind, bool create,
 /* Closes db (NULL is fine), finalizing its cached statements. */
 void duka_db_close(sqlite3 *db);
 
-/* Copies the write-ahead log into the database file without blocking anyone (a PASSIVE
- * checkpoint). The till's sync worker calls it between syncs: till connections never
- * checkpoint on their own, so no sale waits for one. */
+/* Copies the write-ahead log into the database file (a FULL checkpoint: it holds the writer
+ * lock while it runs). duka connections never checkpoint on their own (see duka_db_open);
+ * the till's sync worker calls this between syncs and the hub after each push. */
 void duka_db_checkpoint(sqlite3 *db);
 
 /* Runs SQL with no results. */
