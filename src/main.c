@@ -17,11 +17,11 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"demo", cmd_demo, "duka demo [--dir DIR] [--listen HOST:PORT]",
+    {"demo", cmd_demo, "duka demo [--dir DIR] [--listen HOST:PORT] [--hub-listen HOST:PORT]",
      "Runs a hub and a till on SQLite in DIR (a fresh folder by default) with a seeded Kenyan\n"
      "catalog, shows a sale made while the hub is down arriving once it is back, and keeps\n"
      "running until Ctrl-C. --listen is the till's address (default 127.0.0.1:8080); the hub\n"
-     "listens on the next port."},
+     "listens on the next port unless --hub-listen says otherwise."},
     {"hub init", cmd_hub_init, "duka hub init --db DB --business NAME [--json]",
      "Creates the hub database DB if needed and a business in it. Prints the business id\n"
      "(--json: {\"business_id\"})."},

@@ -220,8 +220,8 @@ static duka_rc sell(const char *till_db, const char *item1, const char *item2, d
 int cmd_demo(int argc, char **argv)
 {
     const char *cmd = "demo";
-    cli_option opts[] = {{"dir", true, NULL}, {"listen", true, NULL}};
-    cli_args args = {.options = opts, .option_count = 2};
+    cli_option opts[] = {{"dir", true, NULL}, {"listen", true, NULL}, {"hub-listen", true, NULL}};
+    cli_args args = {.options = opts, .option_count = 3};
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
     if (args.help)
@@ -234,7 +234,10 @@ int cmd_demo(int argc, char **argv)
     if (colon == NULL || port < 1 || port > 65534 || (size_t)(colon - listen) >= sizeof(host))
         return cli_usage_error(cmd, "--listen '%s' is not HOST:PORT (port 1-65534)", listen);
     snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
-    snprintf(hub_listen, sizeof(hub_listen), "%s:%ld", host, port + 1);
+    if (cli_get(&args, "hub-listen") != NULL)
+        snprintf(hub_listen, sizeof(hub_listen), "%s", cli_get(&args, "hub-listen"));
+    else
+        snprintf(hub_listen, sizeof(hub_listen), "%s:%ld", host, port + 1);
     snprintf(hub_url, sizeof(hub_url), "http://%s", hub_listen);
     snprintf(till_url, sizeof(till_url), "http://%s", listen);
     if (cli_get(&args, "dir")) {

@@ -44,7 +44,9 @@ def demo_sale_arrives_and_ctrl_c_stops_everything(ctx):
     demo_dir = ctx.path("demo")
     os.mkdir(demo_dir)
     port = free_port()
-    p = popen(["demo", "--dir", demo_dir, "--listen", "127.0.0.1:%d" % port],
+    hub_port = free_port()  # not port + 1: another test may hold that one
+    p = popen(["demo", "--dir", demo_dir, "--listen", "127.0.0.1:%d" % port,
+               "--hub-listen", "127.0.0.1:%d" % hub_port],
               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = queue.Queue()
     seen = []
