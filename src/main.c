@@ -28,11 +28,21 @@ static const command commands[] = {
     {"hub report", cmd_hub_report, "duka hub report --db DB --business ID [--json]",
      "Sales the hub holds for a business: {\"sales\", \"receipts\", \"conflicts\",\n"
      "\"total_cents\", \"tax_cents\"}. Safe while the hub serves DB."},
+    {"hub audit", cmd_hub_audit, "duka hub audit --db DB [--business ID] [--limit N] [--json]",
+     "The hub's audit log, newest first: authentication failures (wrong, malformed or revoked\n"
+     "tokens), refused commands (a command id reused with another payload or from another\n"
+     "device, invalid sales) and revoked devices."},
     {"hub", cmd_hub_serve, "duka hub --db DB --listen HOST:PORT",
      "Serves the hub's sync API (see docs/PROTOCOL.md) until SIGINT/SIGTERM."},
     {"device add", cmd_device_add, "duka device add --db DB --business ID --terminal T01 [--json]",
      "Registers a till terminal and prints its device token, once (--json: {\"token\"}).\n"
-     "The hub keeps only a hash of it."},
+     "The hub keeps only a hash of it. For a revoked terminal it issues a new token."},
+    {"device revoke", cmd_device_revoke,
+     "duka device revoke --db DB --business ID --terminal T01 [--json]",
+     "Revokes a till's token (a stolen or retired terminal): the hub answers 401 from then on\n"
+     "and the till keeps its queue untouched until it gets a new token: duka device add for the\n"
+     "same terminal issues one (same device, so its earlier commands stay its own), and\n"
+     "duka till init --token sets it on the till."},
     {"product import", cmd_product_import,
      "duka product import --db DB --business ID FILE.csv [--json]",
      "Loads products from CSV with header sku,name,price,tax,stock[,category]. price: KES with\n"

@@ -56,6 +56,8 @@ int cmd_hub_serve(int argc, char **argv);
 int cmd_hub_init(int argc, char **argv);
 int cmd_hub_report(int argc, char **argv);
 int cmd_device_add(int argc, char **argv);
+int cmd_device_revoke(int argc, char **argv);
+int cmd_hub_audit(int argc, char **argv);
 int cmd_product_import(int argc, char **argv);
 int cmd_product_archive(int argc, char **argv);
 int cmd_till_serve(int argc, char **argv);

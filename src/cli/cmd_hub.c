@@ -1,6 +1,7 @@
 /* cmd_hub.c — hub-side commands: hub (serve), hub init, hub report, device add,
  * product import, product archive. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -211,5 +212,80 @@ int cmd_hub_report(int argc, char **argv)
            (long long)json_integer_value(json_object_get(report, "sales")), total, tax,
            (long long)json_integer_value(json_object_get(report, "conflicts")));
     json_decref(report);
+    return 0;
+}
+
+int cmd_device_revoke(int argc, char **argv)
+{
+    const char *cmd = "device revoke";
+    OPTS({"db", true, NULL}, {"business", true, NULL}, {"terminal", true, NULL});
+    const char *db = NULL, *biz = NULL, *terminal = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &db) || cli_require(cmd, &args, "business", &biz) ||
+        cli_require(cmd, &args, "terminal", &terminal))
+        return 2;
+    duka_hub_store *store = NULL;
+    if (open_store(cmd, db, false, &store))
+        return 1;
+    duka_err err = {0};
+    duka_rc rc = duka_hub_business_check(store, biz, &err);
+    if (rc == DUKA_OK)
+        rc = duka_hub_device_revoke(store, biz, terminal, duka_clock_now_ms(NULL), &err);
+    if (rc == DUKA_OK) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "terminal %s revoked by hand", terminal);
+        duka_hub_audit(store, biz, 0, "device_revoked", detail, duka_clock_now_ms(NULL), NULL);
+    }
+    duka_hub_store_close(store);
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, &err);
+    if (args.json)
+        cli_print_json(json_pack("{s:s, s:b}", "terminal", terminal, "revoked", 1));
+    else
+        printf("terminal %s revoked: its token is refused from now on; its sales already at the "
+               "hub stand\n",
+               terminal);
+    return 0;
+}
+
+int cmd_hub_audit(int argc, char **argv)
+{
+    const char *cmd = "hub audit";
+    OPTS({"db", true, NULL}, {"business", true, NULL}, {"limit", true, NULL});
+    const char *db = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &db))
+        return 2;
+    const char *l = cli_get(&args, "limit");
+    char *end = NULL;
+    long limit = l ? strtol(l, &end, 10) : 100;
+    if (l != NULL && (end == l || *end != '\0' || limit < 1 || limit > 100000))
+        return cli_usage_error(cmd, "--limit '%s' must be a whole number 1..100000", l);
+    duka_hub_store *store = NULL;
+    if (open_store(cmd, db, false, &store))
+        return 1;
+    duka_err err = {0};
+    json_t *events = NULL;
+    duka_rc rc = duka_hub_audit_list(store, cli_get(&args, "business"), (int)limit, &events, &err);
+    duka_hub_store_close(store);
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, &err);
+    if (args.json) {
+        cli_print_json(events);
+        return 0;
+    }
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(events, "events"), i, e)
+        printf("%s %-20s %s\n", json_string_value(json_object_get(e, "time")),
+               json_string_value(json_object_get(e, "event")),
+               json_string_value(json_object_get(e, "detail")));
+    json_decref(events);
     return 0;
 }

@@ -139,11 +139,21 @@ duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
             rc = err && err->rc ? err->rc : DUKA_STORE;
             break;
         }
-        /* A rejected command must leave nothing behind. */
-        if (strcmp(json_string_value(json_object_get(r, "status")), "rejected") == 0)
+        /* A rejected command must leave nothing behind — but the refusal is audited, in the
+         * batch's transaction. */
+        if (strcmp(json_string_value(json_object_get(r, "status")), "rejected") == 0) {
             duka_hub_store_rollback_to(store);
-        else
+            const json_t *e = json_object_get(r, "error");
+            char detail[DUKA_ERR_MSG_MAX + 64];
+            snprintf(detail, sizeof(detail), "command %s: %s",
+                     json_string_value(json_object_get(r, "id")),
+                     json_string_value(json_object_get(e, "message")));
+            rc = duka_hub_audit(store, dev->business_id, dev->id,
+                                json_string_value(json_object_get(e, "code")), detail, now_ms,
+                                err);
+        } else {
             rc = duka_hub_store_release(store, err);
+        }
         json_array_append_new(results, r);
     }
     if (rc == DUKA_OK)

@@ -24,18 +24,35 @@ typedef struct hub_app {
     pthread_mutex_t lock;
 } hub_app;
 
+/* Audits a refused token: the device it names (when it names one) and the path, never the
+ * secret part. */
+static void audit_auth_failure(hub_app *app, const duka_http_exchange *ex, const char *token)
+{
+    long long device = 0;
+    if (token != NULL)
+        sscanf(token, "duka1.%lld.", &device);
+    char detail[160];
+    snprintf(detail, sizeof(detail), "%s %s: %s", ex->method, ex->path,
+             token == NULL ? "no token" : device > 0 ? "wrong or revoked token for device"
+                                                      : "malformed token");
+    duka_hub_audit(app->store, NULL, device > 0 ? device : 0,
+                   "auth_failed", detail, duka_clock_now_ms(NULL), NULL);
+}
+
 /* Authenticates the request's bearer token; on failure fills a 401 and returns false. */
 static bool authenticate(hub_app *app, duka_http_exchange *ex, duka_hub_device *dev)
 {
     duka_err err = {0};
     const char *token = duka_http_bearer(ex);
     if (token == NULL) {
+        audit_auth_failure(app, ex, NULL);
         duka_http_error(ex, 401, "unauthorized", "missing Authorization: Bearer token");
         return false;
     }
     duka_rc rc = duka_hub_device_authenticate(app->store, token, dev, &err);
     if (rc == DUKA_AUTH) {
         duka_log(DUKA_LOG_WARN, "hub", "auth failure path=%s", ex->path);
+        audit_auth_failure(app, ex, token);
         duka_http_error(ex, 401, "unauthorized", "token rejected");
         return false;
     }

@@ -56,6 +56,21 @@ typedef struct duka_hub_device {
 duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const char *terminal,
                             char token_out[DUKA_TOKEN_MAX + 1], duka_err *err);
 
+/* Revokes the active device of a terminal: its token gets 401 from then on (the till keeps
+ * its queue). DUKA_NOTFOUND when there is none. */
+duka_rc duka_hub_device_revoke(duka_hub_store *s, const char *business_id, const char *terminal,
+                               int64_t now_ms, duka_err *err);
+
+/* Appends to the audit log (authentication failures, refused commands). business_id may be
+ * NULL and device_id 0 when unknown (a malformed token). */
+duka_rc duka_hub_audit(duka_hub_store *s, const char *business_id, int64_t device_id,
+                       const char *event, const char *detail, int64_t now_ms, duka_err *err);
+
+/* {"events":[{"time","business_id","device_id","event","detail"}]}, newest first; a business
+ * sees its own events and those no business could be named for. */
+duka_rc duka_hub_audit_list(duka_hub_store *s, const char *business_id, int limit, json_t **out,
+                            duka_err *err);
+
 /* Finds the device a token belongs to; DUKA_AUTH when unknown, revoked or wrong. Compares
  * the token's hash in constant time. */
 duka_rc duka_hub_device_authenticate(duka_hub_store *s, const char *token,

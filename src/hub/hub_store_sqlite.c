@@ -124,7 +124,17 @@ static const char hub_schema_v1[] =
     "  resolved_by TEXT,"
     "  resolution TEXT"
     ");"
-    "CREATE INDEX conflicts_business ON conflicts(business_id);";
+    "CREATE INDEX conflicts_business ON conflicts(business_id);"
+    /* Who was refused what, and when: authentication failures and refused commands. */
+    "CREATE TABLE audit_log ("
+    "  id INTEGER PRIMARY KEY,"
+    "  created_ms INTEGER NOT NULL,"
+    "  business_id TEXT,"
+    "  device_id INTEGER,"
+    "  event TEXT NOT NULL,"
+    "  detail TEXT NOT NULL"
+    ");"
+    "CREATE INDEX audit_log_business ON audit_log(business_id, id);";
 
 static const duka_migration hub_migrations[] = {{1, hub_schema_v1}};
 
@@ -261,10 +271,15 @@ duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const ch
     char secret[65], hash[65];
     duka_random_hex(secret, 64);
     hash_secret(secret, hash);
+    /* A revoked terminal gets a new token on the same device row: the commands it sent
+     * before stay its own (a resend after a lost reply is still a duplicate, not foreign). */
     if (stmt_get(s,
-                        "INSERT INTO devices(business_id, terminal, token_hash, created_ms)"
-                        " VALUES(?1, ?2, ?3, ?4) RETURNING id",
-                        &st, err) != DUKA_OK)
+                 "INSERT INTO devices(business_id, terminal, token_hash, created_ms)"
+                 " VALUES(?1, ?2, ?3, ?4)"
+                 " ON CONFLICT(business_id, terminal) DO UPDATE SET token_hash = excluded.token_hash,"
+                 "   revoked_ms = NULL WHERE devices.revoked_ms IS NOT NULL"
+                 " RETURNING id",
+                 &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, business_id);
     duka_db_bind_text(st, 2, terminal);
@@ -272,13 +287,13 @@ duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const ch
     sqlite3_bind_int64(st, 4, duka_clock_now_ms(NULL));
     int rc = sqlite3_step(st);
     int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    int ext = sqlite3_extended_errcode(s->db);
     sqlite3_reset(st);
     if (rc != SQLITE_ROW) {
-        if (ext == SQLITE_CONSTRAINT_UNIQUE)
+        if (rc == SQLITE_DONE) /* the upsert's WHERE refused: an active device has it */
             return duka_err_set(err, DUKA_CONFLICT,
-                                "terminal '%s' is already registered in business %s", terminal,
-                                business_id);
+                                "terminal '%s' is already registered in business %s (revoke it "
+                                "first to issue a new token: duka device revoke)",
+                                terminal, business_id);
         return duka_db_fail(s->db, "registering the device", err);
     }
     snprintf(token_out, DUKA_TOKEN_MAX + 1, "duka1.%lld.%s", (long long)id, secret);
@@ -740,5 +755,83 @@ duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const
         return duka_db_fail(s->db, "reading receipt numbers", err);
     }
     *out = floor;
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_device_revoke(duka_hub_store *s, const char *business_id, const char *terminal,
+                               int64_t now_ms, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (stmt_get(s,
+                 "UPDATE devices SET revoked_ms = ?3"
+                 " WHERE business_id = ?1 AND terminal = ?2 AND revoked_ms IS NULL",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, terminal);
+    sqlite3_bind_int64(st, 3, now_ms);
+    if (step_done(s, st, "revoking the device", err) != DUKA_OK)
+        return DUKA_STORE;
+    if (sqlite3_changes(s->db) == 0)
+        return duka_err_set(err, DUKA_NOTFOUND,
+                            "no active device for terminal '%s' in business %s", terminal,
+                            business_id);
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_audit(duka_hub_store *s, const char *business_id, int64_t device_id,
+                       const char *event, const char *detail, int64_t now_ms, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (stmt_get(s,
+                 "INSERT INTO audit_log(created_ms, business_id, device_id, event, detail)"
+                 " VALUES(?1, ?2, ?3, ?4, ?5)",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    sqlite3_bind_int64(st, 1, now_ms);
+    duka_db_bind_text(st, 2, business_id);
+    if (device_id > 0)
+        sqlite3_bind_int64(st, 3, device_id);
+    else
+        sqlite3_bind_null(st, 3);
+    duka_db_bind_text(st, 4, event);
+    duka_db_bind_text(st, 5, detail);
+    return step_done(s, st, "writing the audit log", err);
+}
+
+duka_rc duka_hub_audit_list(duka_hub_store *s, const char *business_id, int limit, json_t **out,
+                            duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (stmt_get(s,
+                 "SELECT created_ms, business_id, device_id, event, detail FROM audit_log"
+                 " WHERE ?1 IS NULL OR business_id = ?1 OR business_id IS NULL"
+                 " ORDER BY id DESC LIMIT ?2",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    sqlite3_bind_int(st, 2, limit);
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char iso[40];
+        duka_clock_format_iso(sqlite3_column_int64(st, 0), iso, sizeof(iso));
+        const unsigned char *b = sqlite3_column_text(st, 1);
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:o, s:s, s:s}", "time", iso, "business_id",
+                           b ? json_string((const char *)b) : json_null(), "device_id",
+                           sqlite3_column_type(st, 2) == SQLITE_NULL
+                               ? json_null()
+                               : json_integer(sqlite3_column_int64(st, 2)),
+                           "event", sqlite3_column_text(st, 3), "detail",
+                           sqlite3_column_text(st, 4)));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return duka_db_fail(s->db, "reading the audit log", err);
+    }
+    *out = json_pack("{s:o}", "events", arr);
     return DUKA_OK;
 }
