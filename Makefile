@@ -3,8 +3,10 @@
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 
-.PHONY: all duka asan deps demo test bench clean
+.PHONY: all duka asan deps demo test bench fuzz clean
 
 all: duka
 
@@ -33,5 +35,32 @@ test: duka asan
 bench: duka
 	@bash bench/run.sh $(BUILD)
 
+# libFuzzer targets (fuzz/README.md), built by clang in their own build dir. Each runs for
+# FUZZ_SECONDS on a copy of its corpus in a temp dir (the repo corpus is not flooded with
+# generated inputs); crash files land in that dir and are listed. Fails if any target crashed.
+fuzz:
+	@bash scripts/deps.sh fuzz
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUKA_FUZZ=ON \
+	  -DDUKA_SANITIZE=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@work=$$(mktemp -d); failed=""; \
+	for src in fuzz/fuzz_*.c; do \
+	  name=$$(basename $$src .c); name=$${name#fuzz_}; \
+	  mkdir -p $$work/$$name/corpus $$work/$$name/crashes; \
+	  cp fuzz/corpus/$$name/* $$work/$$name/corpus/ 2>/dev/null || true; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	  if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	     $(FUZZ_BUILD)/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$$work/$$name/crashes/ \
+	     $$work/$$name/corpus >$$work/$$name/log 2>&1; then \
+	    echo "fuzz: $$name ok: $$(grep -m1 'stat::number_of_executed_units' $$work/$$name/log | awk '{print $$2}') executions"; \
+	  else \
+	    failed="$$failed $$name"; tail -n 40 $$work/$$name/log; \
+	    echo "fuzz: $$name FAILED; crash files:"; ls -1d $$work/$$name/crashes/* 2>/dev/null; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashed:$$failed (inputs kept in $$work)"; exit 1; fi; \
+	rm -rf $$work; echo "fuzz: all targets ran $(FUZZ_SECONDS) s without a crash"
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

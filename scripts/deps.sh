@@ -3,6 +3,9 @@
 # a library counts as present when pkg-config finds it, a tool when it is on PATH.
 # Safe to run again and again; does nothing on a machine that has everything.
 set -euo pipefail
+# `deps.sh fuzz` (make fuzz) also needs clang with libFuzzer; `make test` never does.
+want_fuzz=false
+[ "${1:-}" = fuzz ] && want_fuzz=true
 
 need=()
 # pkg-config module  -> Debian package
@@ -32,6 +35,25 @@ if command -v pkg-config >/dev/null 2>&1; then
   done
 else
   need+=("${libs[@]}")
+fi
+
+# libFuzzer: clang on PATH that links a tiny -fsanitize=fuzzer program (Debian 12's clang
+# needs libclang-rt-14-dev for that).
+fuzzer_works() {
+  command -v clang >/dev/null 2>&1 || return 1
+  local dir
+  dir=$(mktemp -d)
+  printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
+    >"$dir/t.c"
+  local ok=1
+  clang -fsanitize=fuzzer,address,undefined "$dir/t.c" -o "$dir/t" >/dev/null 2>&1 && ok=0
+  rm -rf "$dir"
+  return $ok
+}
+if $want_fuzz && ! fuzzer_works; then
+  need+=(clang libclang-rt-14-dev)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then
