@@ -3,10 +3,11 @@
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 
-.PHONY: all duka asan deps demo test bench fuzz clean
+.PHONY: all duka asan tsan valgrind deps demo test bench fuzz clean
 
 all: duka
 
@@ -24,11 +25,23 @@ asan: deps
 demo: duka
 	$(BUILD)/duka demo $(if $(DIR),--dir $(DIR)) $(if $(LISTEN),--listen $(LISTEN))
 
-# The unit tests on the plain build that `make` ships, then the whole suite (unit +
-# end-to-end) under AddressSanitizer + UndefinedBehaviorSanitizer with leak checking.
-# ctest's closing line is the summary of the whole suite.
-test: duka asan
+tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDUKA_TSAN=ON >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target duka
+
+# Unit tests under valgrind (memcheck, leaks) and one end-to-end run with every duka process
+# under valgrind (tests/valgrind-duka.sh).
+valgrind: duka
+	@bash tests/valgrind.sh $(BUILD)
+
+# In order: the unit tests on the plain build that `make` ships; valgrind; a ThreadSanitizer
+# run of the tests that exercise the till's worker and the hub's threads; then the whole
+# suite (unit, end-to-end, fuzz replay) under AddressSanitizer + UndefinedBehaviorSanitizer
+# with leak checking — ctest's closing line summarises that whole suite.
+test: duka asan tsan
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -R '^unit/'
+	@bash tests/valgrind.sh $(BUILD)
+	@bash tests/tsan.sh $(TSAN_BUILD)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
@@ -63,4 +76,4 @@ fuzz:
 	rm -rf $$work; echo "fuzz: all targets ran $(FUZZ_SECONDS) s without a crash"
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -24,6 +24,7 @@ declare -A tools=(
   [make]=make
   [cc]=gcc
   [python3]=python3
+  [valgrind]=valgrind
 )
 
 for t in "${!tools[@]}"; do

@@ -30,7 +30,8 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|"
-                          r"runtime error: |WARNING: ThreadSanitizer")
+                          r"runtime error: |WARNING: ThreadSanitizer|"
+                          r"==\d+== ERROR SUMMARY: [1-9]")  # valgrind (tests/valgrind-duka.sh)
 RECEIPT_RE = re.compile(r"^(?P<term>[A-Za-z0-9]+)-(?P<date>\d{8})-(?P<seq>\d{5,})$")
 
 # Slower machines / sanitizer builds can scale every deadline with DUKA_E2E_SLOWDOWN=2.

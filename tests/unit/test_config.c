@@ -275,6 +275,7 @@ static void test_set_rejects_malformed(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         duka_config cfg;
+        memset(&cfg, 0, sizeof(cfg)); /* compared bytewise below: no uninitialised padding */
         duka_config_defaults(&cfg);
         duka_config before = cfg;
         duka_err err;

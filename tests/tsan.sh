@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# tests/tsan.sh BUILD_DIR — the end-to-end tests that exercise the till's sync worker, its
+# API threads and the hub's thread pool, with every duka process built with ThreadSanitizer.
+# The harness fails a test on any "WARNING: ThreadSanitizer" in a process's log.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${1:-build-tsan}"
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+export DUKA_BIN="$BUILD/duka"
+export TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1"
+failed=0
+for t in test_worker test_retry_after test_concurrent_writers test_lost_reply; do
+  if out=$(python3 "$ROOT/tests/e2e/$t.py" 2>&1); then
+    echo "tsan: $t ok"
+  else
+    echo "$out" | tail -30
+    echo "tsan: $t FAILED"
+    failed=1
+  fi
+done
+exit $failed

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# tests/valgrind.sh BUILD_DIR — memcheck (errors and leaks) over every unit test binary, then
+# one end-to-end test with every duka process under valgrind (tests/valgrind-duka.sh): a lost
+# reply after the hub committed, which exercises till, hub, sync and the outbox end to end.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${1:-build}"
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+command -v valgrind >/dev/null || { echo "valgrind: not installed (apt-get install valgrind)"; exit 1; }
+failed=0
+for t in "$BUILD"/test_*; do
+  [ -x "$t" ] || continue
+  if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+       "$t" >/tmp/duka-valgrind.$$ 2>&1; then
+    echo "valgrind: $(basename "$t") ok"
+  else
+    tail -40 /tmp/duka-valgrind.$$
+    echo "valgrind: $(basename "$t") FAILED"
+    failed=1
+  fi
+done
+rm -f /tmp/duka-valgrind.$$
+export VALGRIND_DUKA_REAL_BIN="$BUILD/duka"
+export DUKA_BIN="$ROOT/tests/valgrind-duka.sh"
+export DUKA_E2E_SLOWDOWN=4
+if out=$(python3 "$ROOT/tests/e2e/test_lost_reply.py" 2>&1); then
+  echo "valgrind: e2e test_lost_reply ok"
+else
+  echo "$out" | tail -30
+  echo "valgrind: e2e test_lost_reply FAILED"
+  failed=1
+fi
+exit $failed
