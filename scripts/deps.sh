@@ -25,6 +25,7 @@ declare -A tools=(
   [cc]=gcc
   [python3]=python3
   [valgrind]=valgrind
+  [openssl]=openssl
 )
 
 for t in "${!tools[@]}"; do

@@ -32,8 +32,9 @@ static const command commands[] = {
      "The hub's audit log, newest first: authentication failures (wrong, malformed or revoked\n"
      "tokens), refused commands (a command id reused with another payload or from another\n"
      "device, invalid sales) and revoked devices."},
-    {"hub", cmd_hub_serve, "duka hub --db DB --listen HOST:PORT",
-     "Serves the hub's sync API (see docs/PROTOCOL.md) until SIGINT/SIGTERM."},
+    {"hub", cmd_hub_serve, "duka hub --db DB --listen HOST:PORT [--tls-cert PEM --tls-key PEM]",
+     "Serves the hub's sync API (see docs/PROTOCOL.md) until SIGINT/SIGTERM; over HTTPS with\n"
+     "--tls-cert/--tls-key (or put it behind a TLS-terminating proxy)."},
     {"device add", cmd_device_add, "duka device add --db DB --business ID --terminal T01 [--json]",
      "Registers a till terminal and prints its device token, once (--json: {\"token\"}).\n"
      "The hub keeps only a hash of it. For a revoked terminal it issues a new token."},
@@ -53,9 +54,13 @@ static const command commands[] = {
      "Stops selling a product: tills receive it as a tombstone at their next pull. Past sales\n"
      "of it stand."},
     {"till init", cmd_till_init,
-     "duka till init --db FILE --hub URL --terminal T01 --token TOKEN [--offline] [--json]",
+     "duka till init --db FILE --hub URL --terminal T01 --token TOKEN [--ca-file PEM]\n"
+     "               [--allow-plain-http] [--offline] [--json]",
      "Creates the till database, checks the token with the hub and pulls the catalog.\n"
-     "--offline skips the check (the catalog arrives with the first sync)."},
+     "--offline skips the check (the catalog arrives with the first sync). The hub's HTTPS\n"
+     "certificate is always verified; --ca-file trusts a self-signed one. Plain http:// to a\n"
+     "hub that is not on this machine is refused unless --allow-plain-http (a trusted LAN).\n"
+     "Run it again with a new --token after duka device revoke / device add."},
     {"till", cmd_till_serve,
      "duka till --db FILE --listen HOST:PORT [--sync-interval S] [--batch N] [--offline] [--config F]",
      "Serves the till's local API (GET /api/status, /api/catalog, /api/history; POST /api/sales,\n"

@@ -302,7 +302,7 @@ int cmd_demo(int argc, char **argv)
         /* till init, in-process: check the token, create the database, pull the catalog. */
         sqlite3 *db = NULL;
         int64_t pulled = 0;
-        if (duka_sync_check_hub(hub_url, token, "T01", &err) ||
+        if (duka_sync_check_hub(hub_url, token, "T01", NULL, &err) ||
             duka_till_db_open(till_db, true, &db, &err) || duka_db_begin(db, &err) ||
             duka_meta_set(db, DUKA_META_TERMINAL, "T01", &err) ||
             duka_meta_set(db, DUKA_META_HUB_URL, hub_url, &err) ||

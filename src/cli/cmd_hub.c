@@ -1,5 +1,6 @@
 /* cmd_hub.c — hub-side commands: hub (serve), hub init, hub report, device add,
  * product import, product archive. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,33 @@ static void format_cents_field(const json_t *o, const char *key, char *buf, size
     cli_option opts[] = {__VA_ARGS__};                                                     \
     cli_args args = {.options = opts, .option_count = (int)(sizeof(opts) / sizeof(opts[0]))}
 
+/* Reads a PEM file (at most 256 KiB) into a NUL-terminated buffer the caller frees. */
+static duka_rc read_pem(const char *path, const char *what, char **out, duka_err *err)
+{
+    enum { PEM_MAX = 256 * 1024 };
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return duka_err_set(err, DUKA_NOTFOUND, "%s '%s' cannot be read", what, path);
+    char *buf = malloc(PEM_MAX + 1);
+    size_t n = buf ? fread(buf, 1, PEM_MAX + 1, f) : 0;
+    fclose(f);
+    if (buf == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory reading %s", what);
+    if (n == 0 || n > PEM_MAX || strstr((buf[n] = '\0', buf), "-----BEGIN ") == NULL) {
+        free(buf);
+        return duka_err_set(err, DUKA_INPUT, "%s '%s' is not a PEM file (at most %d KiB)", what,
+                            path, PEM_MAX / 1024);
+    }
+    *out = buf;
+    return DUKA_OK;
+}
+
 int cmd_hub_serve(int argc, char **argv)
 {
     const char *cmd = "hub";
-    OPTS({"db", true, NULL}, {"listen", true, NULL});
+    OPTS({"db", true, NULL}, {"listen", true, NULL}, {"tls-cert", true, NULL},
+         {"tls-key", true, NULL});
     const char *db = NULL, *listen = NULL;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
@@ -35,8 +59,24 @@ int cmd_hub_serve(int argc, char **argv)
         return 2;
     if (args.positional_count > 0)
         return cli_usage_error(cmd, "unexpected argument '%s'", args.positional[0]);
+    const char *cert_path = cli_get(&args, "tls-cert"), *key_path = cli_get(&args, "tls-key");
+    if ((cert_path == NULL) != (key_path == NULL))
+        return cli_usage_error(cmd, "--tls-cert and --tls-key go together");
     duka_err err = {0};
-    if (duka_hub_serve(db, listen, &err) != DUKA_OK)
+    char *cert = NULL, *key = NULL;
+    duka_rc rc = DUKA_OK;
+    if (cert_path != NULL && ((rc = read_pem(cert_path, "--tls-cert", &cert, &err)) != DUKA_OK ||
+                              (rc = read_pem(key_path, "--tls-key", &key, &err)) != DUKA_OK)) {
+        free(cert);
+        free(key);
+        return cli_fail(cmd, &err);
+    }
+    rc = duka_hub_serve(db, listen, cert, key, &err);
+    free(cert);
+    if (key != NULL)
+        sodium_memzero(key, strlen(key));
+    free(key);
+    if (rc != DUKA_OK)
         return cli_fail(cmd, &err);
     return 0;
 }

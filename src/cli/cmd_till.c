@@ -88,7 +88,8 @@ int cmd_till_init(int argc, char **argv)
 {
     const char *cmd = "till init";
     OPTS({"db", true, NULL}, {"hub", true, NULL}, {"terminal", true, NULL},
-         {"token", true, NULL}, {"offline", false, NULL});
+         {"token", true, NULL}, {"offline", false, NULL}, {"ca-file", true, NULL},
+         {"allow-plain-http", false, NULL});
     const char *path = NULL, *hub = NULL, *terminal = NULL, *token = NULL;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
@@ -104,6 +105,17 @@ int cmd_till_init(int argc, char **argv)
         return cli_usage_error(cmd, "--hub '%s' is not an http:// or https:// URL", hub);
     if (strlen(token) > DUKA_TOKEN_MAX)
         return cli_usage_error(cmd, "--token is longer than %d characters", DUKA_TOKEN_MAX);
+    const char *ca_file = cli_get(&args, "ca-file");
+    if (ca_file != NULL && (strlen(ca_file) > DUKA_URL_MAX || access(ca_file, R_OK) != 0))
+        return cli_usage_error(cmd, "--ca-file '%s' is not a readable file", ca_file);
+    /* A token sent in clear over a network anyone can read is a token given away. */
+    if (strncmp(hub, "http://", 7) == 0 && !duka_http_url_is_loopback(hub) &&
+        cli_get(&args, "allow-plain-http") == NULL)
+        return cli_usage_error(cmd,
+                               "refusing plain HTTP to a hub that is not on this machine (%s): "
+                               "use https:// (with --ca-file for a self-signed hub) or "
+                               "--allow-plain-http on a trusted LAN",
+                               hub);
     char hub_url[DUKA_URL_MAX + 1];
     snprintf(hub_url, sizeof(hub_url), "%s", hub);
     size_t n = strlen(hub_url);
@@ -112,7 +124,7 @@ int cmd_till_init(int argc, char **argv)
     duka_err err = {0};
     bool offline = cli_get(&args, "offline") != NULL;
     /* Check the hub and token before writing anything. */
-    if (!offline && duka_sync_check_hub(hub_url, token, terminal, &err) != DUKA_OK)
+    if (!offline && duka_sync_check_hub(hub_url, token, terminal, ca_file, &err) != DUKA_OK)
         return cli_fail(cmd, &err);
     sqlite3 *db = NULL;
     if (duka_till_db_open(path, true, &db, &err) != DUKA_OK)
@@ -129,7 +141,9 @@ int cmd_till_init(int argc, char **argv)
     if (rc == DUKA_OK &&
         (duka_meta_set(db, DUKA_META_TERMINAL, terminal, &err) ||
          duka_meta_set(db, DUKA_META_HUB_URL, hub_url, &err) ||
-         duka_meta_set(db, DUKA_META_TOKEN, token, &err) || duka_db_commit(db, &err)))
+         duka_meta_set(db, DUKA_META_TOKEN, token, &err) ||
+         duka_meta_set(db, DUKA_META_CA_FILE, ca_file ? ca_file : "", &err) ||
+         duka_db_commit(db, &err)))
         rc = DUKA_STORE;
     if (rc != DUKA_OK)
         duka_db_rollback(db);

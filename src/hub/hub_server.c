@@ -175,7 +175,8 @@ static void handle(void *cls, duka_http_exchange *ex)
     pthread_mutex_unlock(&app->lock);
 }
 
-duka_rc duka_hub_serve(const char *db, const char *listen, duka_err *err)
+duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
+                       const char *key_pem, duka_err *err)
 {
     hub_app app = {0};
     duka_http_server *srv = NULL;
@@ -184,9 +185,11 @@ duka_rc duka_hub_serve(const char *db, const char *listen, duka_err *err)
         return rc;
     pthread_mutex_init(&app.lock, NULL);
     duka_block_stop_signals();
-    rc = duka_http_server_start(listen, DUKA_PUSH_BODY_MAX_BYTES, handle, &app, &srv, err);
+    rc = duka_http_server_start_tls(listen, DUKA_PUSH_BODY_MAX_BYTES, cert_pem, key_pem, handle,
+                                    &app, &srv, err);
     if (rc == DUKA_OK) {
-        duka_log(DUKA_LOG_INFO, "hub", "serving %s on http://%s", db, listen);
+        duka_log(DUKA_LOG_INFO, "hub", "serving %s on %s://%s", db, cert_pem ? "https" : "http",
+                 listen);
         int sig = duka_wait_for_stop_signal();
         duka_log(DUKA_LOG_INFO, "hub", "signal %d: stopping", sig);
         duka_http_server_stop(srv);

@@ -11,7 +11,9 @@
 
 #include "common/error.h"
 
-/* Serves the hub store at db on listen until SIGINT/SIGTERM. */
-duka_rc duka_hub_serve(const char *db, const char *listen, duka_err *err);
+/* Serves the hub store at db on listen until SIGINT/SIGTERM; over HTTPS when cert_pem and
+ * key_pem (PEM contents) are given. */
+duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
+                       const char *key_pem, duka_err *err);
 
 #endif

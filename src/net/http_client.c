@@ -81,16 +81,16 @@ duka_rc duka_http_request(const char *method, const char *url, const char *beare
                           const char *body, size_t body_len, long timeout_ms,
                           duka_http_reply *out, duka_err *err)
 {
-    return duka_http_request_cancellable(method, url, bearer_token, body, body_len, timeout_ms,
-                                         NULL, out, err);
+    duka_http_options opt = {.timeout_ms = timeout_ms};
+    return duka_http_send(method, url, bearer_token, body, body_len, &opt, out, err);
 }
 
-duka_rc duka_http_request_cancellable(const char *method, const char *url,
-                                      const char *bearer_token, const char *body,
-                                      size_t body_len, long timeout_ms,
-                                      const atomic_bool *cancel, duka_http_reply *out,
-                                      duka_err *err)
+duka_rc duka_http_send(const char *method, const char *url, const char *bearer_token,
+                       const char *body, size_t body_len, const duka_http_options *opt,
+                       duka_http_reply *out, duka_err *err)
 {
+    long timeout_ms = opt->timeout_ms;
+    const atomic_bool *cancel = opt->cancel;
     memset(out, 0, sizeof(*out));
     out->retry_after_s = -1;
     sink s = {.retry_after_s = -1};
@@ -122,6 +122,10 @@ duka_rc duka_http_request_cancellable(const char *method, const char *url,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (opt->ca_file != NULL && opt->ca_file[0] != '\0')
+        curl_easy_setopt(c, CURLOPT_CAINFO, opt->ca_file);
     if (cancel != NULL) {
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)(uintptr_t)cancel);
@@ -144,6 +148,11 @@ duka_rc duka_http_request_cancellable(const char *method, const char *url,
                                  cc == CURLE_URL_MALFORMAT);
         if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL)
             result = duka_err_set(err, DUKA_INPUT, "hub URL '%s' is not valid: %s", url,
+                                  curl_easy_strerror(cc));
+        else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+                 cc == CURLE_SSL_CONNECT_ERROR)
+            result = duka_err_set(err, DUKA_AUTH,
+                                  "TLS to %s failed: %s (a self-signed hub needs --ca-file)", url,
                                   curl_easy_strerror(cc));
         else
             result = duka_err_set(err, DUKA_OFFLINE, "hub unreachable at %s: %s", url,
@@ -174,4 +183,25 @@ void duka_http_reply_free(duka_http_reply *reply)
     free(reply->body);
     reply->body = NULL;
     reply->len = 0;
+}
+
+bool duka_http_url_is_loopback(const char *url)
+{
+    const char *host = strstr(url, "://");
+    if (host == NULL)
+        return false;
+    host += 3;
+    size_t n = strcspn(host, ":/?#");
+    if (n == 9 && strncmp(host, "localhost", 9) == 0)
+        return true;
+    if (n == 5 && strncmp(host, "[::1]", 5) == 0)
+        return true;
+    if (strncmp(host, "[::1]", 5) == 0 && (host[5] == ':' || host[5] == '/' || host[5] == '\0'))
+        return true;
+    if (n < 7 || n > 15 || strncmp(host, "127.", 4) != 0)
+        return false;
+    for (size_t i = 4; i < n; i++)
+        if (!(host[i] == '.' || (host[i] >= '0' && host[i] <= '9')))
+            return false;
+    return true;
 }

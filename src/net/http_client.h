@@ -27,16 +27,25 @@ duka_rc duka_http_request(const char *method, const char *url, const char *beare
                           const char *body, size_t body_len, long timeout_ms,
                           duka_http_reply *out, duka_err *err);
 
-/* As duka_http_request, and abandons the transfer (DUKA_OFFLINE, maybe_delivered true)
- * soon after *cancel becomes true — a stopping till does not wait out a 60 s timeout. */
-duka_rc duka_http_request_cancellable(const char *method, const char *url,
-                                      const char *bearer_token, const char *body,
-                                      size_t body_len, long timeout_ms,
-                                      const atomic_bool *cancel, duka_http_reply *out,
-                                      duka_err *err);
+/* Per-request options of duka_http_send. */
+typedef struct duka_http_options {
+    long timeout_ms;            /* total; 0: DUKA_HTTP_TOTAL_TIMEOUT_MS */
+    const char *ca_file;        /* PEM file of CAs to trust for https (self-signed hubs); NULL
+                                 * or "": the system's. Certificates are always verified. */
+    const atomic_bool *cancel;  /* when it becomes true the transfer is abandoned soon after
+                                 * (DUKA_OFFLINE, maybe_delivered true); NULL: never */
+} duka_http_options;
+
+/* As duka_http_request, with options. */
+duka_rc duka_http_send(const char *method, const char *url, const char *bearer_token,
+                       const char *body, size_t body_len, const duka_http_options *opt,
+                       duka_http_reply *out, duka_err *err);
 
 /* Frees the body (NULL is fine). */
 void duka_http_reply_free(duka_http_reply *reply);
+
+/* True when url's host is this machine (127.x.x.x, localhost, [::1]). */
+bool duka_http_url_is_loopback(const char *url);
 
 /* True when url starts with http:// or https:// and fits DUKA_URL_MAX. */
 bool duka_http_url_valid(const char *url);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,14 @@ duka_rc duka_http_server_start(const char *listen, size_t max_body_bytes,
                                duka_http_handler handler, void *app, duka_http_server **out,
                                duka_err *err)
 {
+    return duka_http_server_start_tls(listen, max_body_bytes, NULL, NULL, handler, app, out, err);
+}
+
+duka_rc duka_http_server_start_tls(const char *listen, size_t max_body_bytes,
+                                   const char *cert_pem, const char *key_pem,
+                                   duka_http_handler handler, void *app,
+                                   duka_http_server **out, duka_err *err)
+{
     *out = NULL;
     struct sockaddr_in sa;
     if (parse_listen(listen, &sa, err) != DUKA_OK)
@@ -234,17 +243,27 @@ duka_rc duka_http_server_start(const char *listen, size_t max_body_bytes,
     srv->handler = handler;
     srv->app = app;
     srv->max_body = max_body_bytes;
-    srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)DUKA_HUB_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)DUKA_HUB_CONNECTIONS_MAX,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)DUKA_HUB_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_END);
+    bool tls = cert_pem != NULL && key_pem != NULL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    /* The same options either way; TLS adds the flag and the PEM key and certificate. */
+#define DUKA_MHD_COMMON_OPTIONS                                                              \
+    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,               \
+        (unsigned)DUKA_HUB_THREADS, MHD_OPTION_CONNECTION_LIMIT,                             \
+        (unsigned)DUKA_HUB_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,                   \
+        (unsigned)DUKA_HUB_CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, \
+        srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1
+    if (tls)
+        srv->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, srv,
+                                       DUKA_MHD_COMMON_OPTIONS, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+                                       MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_END);
+    else
+        srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+                                       DUKA_MHD_COMMON_OPTIONS, MHD_OPTION_END);
+#undef DUKA_MHD_COMMON_OPTIONS
     if (srv->daemon == NULL) {
         free(srv);
-        return duka_err_set(err, DUKA_INPUT, "cannot listen on %s (address in use or not allowed)",
-                            listen);
+        return duka_err_set(err, DUKA_INPUT, "cannot listen on %s (address in use or not allowed%s)",
+                            listen, tls ? ", or the TLS certificate and key do not match" : "");
     }
     *out = srv;
     return DUKA_OK;

@@ -38,6 +38,13 @@ duka_rc duka_http_server_start(const char *listen, size_t max_body_bytes,
                                duka_http_handler handler, void *app, duka_http_server **out,
                                duka_err *err);
 
+/* As duka_http_server_start, serving HTTPS with a PEM certificate (chain) and key (the
+ * contents, not file names; libmicrohttpd with GnuTLS). */
+duka_rc duka_http_server_start_tls(const char *listen, size_t max_body_bytes,
+                                   const char *cert_pem, const char *key_pem,
+                                   duka_http_handler handler, void *app,
+                                   duka_http_server **out, duka_err *err);
+
 /* Stops accepting, finishes requests in flight, frees. NULL is fine. */
 void duka_http_server_stop(duka_http_server *server);
 

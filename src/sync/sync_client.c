@@ -223,8 +223,8 @@ static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_
         goto out;
     }
     int64_t t_send = duka_monotonic_ms();
-    rc = duka_http_request_cancellable("POST", url, id->token, body, len, 0, opt->cancel, &reply,
-                                       err);
+    duka_http_options ho = {.ca_file = id->ca_file, .cancel = opt->cancel};
+    rc = duka_http_send("POST", url, id->token, body, len, &ho, &reply, err);
     note_reply(res, &reply, duka_monotonic_ms() - t_send);
     if (rc == DUKA_OK && reply.status != 200)
         rc = reply_error(id->hub_url, &reply, err);
@@ -281,7 +281,8 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id, int64_t *p
                  DUKA_PULL_PAGE_DEFAULT);
         duka_http_reply reply = {0};
         int64_t t0 = duka_monotonic_ms();
-        duka_rc rc = duka_http_request("GET", url, id->token, NULL, 0, 0, &reply, err);
+        duka_http_options ho = {.ca_file = id->ca_file};
+        duka_rc rc = duka_http_send("GET", url, id->token, NULL, 0, &ho, &reply, err);
         note_reply(res, &reply, duka_monotonic_ms() - t0);
         if (rc == DUKA_OK && reply.status != 200)
             rc = reply_error(id->hub_url, &reply, err);
@@ -384,12 +385,13 @@ duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_re
 }
 
 duka_rc duka_sync_check_hub(const char *hub_url, const char *token, const char *terminal,
-                            duka_err *err)
+                            const char *ca_file, duka_err *err)
 {
     char url[DUKA_URL_MAX + 16];
     snprintf(url, sizeof(url), "%s/v1/whoami", hub_url);
     duka_http_reply reply = {0};
-    duka_rc rc = duka_http_request("GET", url, token, NULL, 0, 10000, &reply, err);
+    duka_http_options ho = {.timeout_ms = 10000, .ca_file = ca_file};
+    duka_rc rc = duka_http_send("GET", url, token, NULL, 0, &ho, &reply, err);
     if (rc != DUKA_OK)
         return rc;
     json_t *js = json_loadb(reply.body, reply.len, 0, NULL);

@@ -66,8 +66,9 @@ duka_rc duka_sync_pull(sqlite3 *db, int64_t *pulled, duka_err *err);
 
 /* Asks hub_url who token belongs to and checks it is terminal (till init). Errors:
  * DUKA_OFFLINE unreachable, DUKA_PROTOCOL "not a duka hub", DUKA_AUTH "token rejected",
- * DUKA_INPUT when the token belongs to another terminal. */
+ * DUKA_INPUT when the token belongs to another terminal. ca_file: CAs for an https hub (NULL:
+ * the system's). */
 duka_rc duka_sync_check_hub(const char *hub_url, const char *token, const char *terminal,
-                            duka_err *err);
+                            const char *ca_file, duka_err *err);
 
 #endif

@@ -122,9 +122,11 @@ static void probe(duka_sync_worker *w)
     duka_http_reply reply = {0};
     duka_err err = {0};
     int64_t t0 = duka_monotonic_ms();
-    duka_rc rc = duka_http_request("GET", url, NULL, NULL, 0,
-                                   (long)duka_config_get(&w->config, DUKA_SETTING_PROBE_TIMEOUT),
-                                   &reply, &err);
+    duka_http_options ho = {
+        .timeout_ms = (long)duka_config_get(&w->config, DUKA_SETTING_PROBE_TIMEOUT),
+        .ca_file = w->id.ca_file,
+    };
+    duka_rc rc = duka_http_send("GET", url, NULL, NULL, 0, &ho, &reply, &err);
     duka_hub_outcome o = {.reached = rc == DUKA_OK, .http_status = reply.status,
                           .latency_ms = duka_monotonic_ms() - t0};
     char msg[DUKA_ERR_MSG_MAX];

@@ -82,6 +82,8 @@ duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *id, duka_err *e
         duka_meta_get(db, DUKA_META_HUB_URL, id->hub_url, sizeof(id->hub_url), &f2, err) ||
         duka_meta_get(db, DUKA_META_TOKEN, id->token, sizeof(id->token), &f3, err))
         return DUKA_STORE;
+    if (duka_meta_get(db, DUKA_META_CA_FILE, id->ca_file, sizeof(id->ca_file), NULL, err))
+        return DUKA_STORE;
     if (!f1 || !f2 || !f3)
         return duka_err_set(err, DUKA_NOTFOUND,
                             "this till is not initialised (run: duka till init)");

@@ -22,6 +22,7 @@ typedef struct duka_till_identity {
     char terminal[DUKA_TERMINAL_ID_MAX + 1];
     char hub_url[DUKA_URL_MAX + 1];
     char token[DUKA_TOKEN_MAX + 1];
+    char ca_file[DUKA_URL_MAX + 1]; /* CAs to trust for an https hub; "" for the system's */
 } duka_till_identity;
 
 /* Loads the identity; DUKA_NOTFOUND ("not initialised") when till init never finished. */
@@ -31,6 +32,7 @@ duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *out, duka_err *
 #define DUKA_META_TERMINAL "terminal"
 #define DUKA_META_HUB_URL "hub_url"
 #define DUKA_META_TOKEN "token"
+#define DUKA_META_CA_FILE "ca_file"
 #define DUKA_META_PULL_CURSOR "pull_cursor"
 #define DUKA_META_LAST_SYNC_MS "last_sync_ms"
 #define DUKA_META_LAST_SYNC_STATE "connectivity"        /* unknown|online|degraded|offline */

@@ -233,9 +233,17 @@ def port_accepts(port, timeout=0.5):
         return False
 
 
-def http(method, port, path, body=None, headers=None, timeout=10):
-    """One HTTP request to 127.0.0.1:port; returns (status, body bytes). Never raises on 4xx."""
-    conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http(method, port, path, body=None, headers=None, timeout=10, https=False):
+    """One HTTP request to 127.0.0.1:port; returns (status, body bytes). Never raises on 4xx.
+    https=True speaks TLS without verifying (the tests' own self-signed hub)."""
+    if https:
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = httpclient.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    else:
+        conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
@@ -278,6 +286,7 @@ class _Server:
 
     health_path = "/"
     kind = "server"
+    https = False
 
     def __init__(self, args, port, logdir, env=None):
         self.args = args
@@ -318,7 +327,8 @@ class _Server:
                 raise AssertionError("%s exited with %s before answering health; output: %s"
                                      % (fmt_cmd(self.args), self.proc.returncode, self.log_tail()))
             try:
-                status, _ = http("GET", self.port, self.health_path, timeout=2)
+                status, _ = http("GET", self.port, self.health_path, timeout=2,
+                                 https=self.https)
             except OSError:
                 return False
             return status == 200
@@ -360,10 +370,12 @@ class Hub(_Server):
     health_path = "/v1/health"
     kind = "hub"
 
-    def __init__(self, db, port, logdir=None):
+    def __init__(self, db, port, logdir=None, extra=(), https=False):
+        """extra: more arguments (--tls-cert F --tls-key K with https=True)."""
         self.db = db
-        super().__init__(["hub", "--db", db, "--listen", "127.0.0.1:%d" % port], port,
-                         logdir or os.path.dirname(db))
+        self.https = https
+        super().__init__(["hub", "--db", db, "--listen", "127.0.0.1:%d" % port]
+                         + [str(a) for a in extra], port, logdir or os.path.dirname(db))
 
 
 class Till(_Server):
