@@ -120,28 +120,6 @@ static void assert_batch(const duka_outbox_batch *b, const char *const *labels, 
             fail_msg("item %d is %s, expected %s", i, b->items[i].entity_id, labels[i]);
 }
 
-static duka_outbox_counts counts(sqlite3 *db)
-{
-    duka_outbox_counts c;
-    duka_err err = {0};
-    assert_ok(duka_outbox_count(db, &c, &err), &err);
-    return c;
-}
-
-static void assert_counts(sqlite3 *db, int64_t pending, int64_t processing, int64_t done,
-                          int64_t failed, int64_t conflict)
-{
-    duka_outbox_counts c = counts(db);
-    if (c.pending != pending || c.processing != processing || c.done != done ||
-        c.failed != failed || c.conflict != conflict)
-        fail_msg("counts pending %lld processing %lld done %lld failed %lld conflict %lld,"
-                 " expected %lld %lld %lld %lld %lld",
-                 (long long)c.pending, (long long)c.processing, (long long)c.done,
-                 (long long)c.failed, (long long)c.conflict, (long long)pending,
-                 (long long)processing, (long long)done, (long long)failed,
-                 (long long)conflict);
-}
-
 static int64_t attempts_of(sqlite3 *db, int64_t id)
 {
     char sql[96];

@@ -20,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/money.h"
+#include "outbox/outbox.h"
 #include "protocol/sale.h"
 
 /* ---- temp directory ---- */
@@ -212,5 +213,29 @@ static inline void sale_build(duka_sale *s, const char *terminal, const char *re
     } while (0)
 
 #define assert_ok(rc, err) assert_rc(rc, 0, err)
+
+/* Outbox counts by status. */
+static inline duka_outbox_counts outbox_counts(sqlite3 *db)
+{
+    duka_outbox_counts c;
+    duka_err err = {0};
+    assert_ok(duka_outbox_count(db, &c, &err), &err);
+    return c;
+}
+
+/* Fails unless the outbox holds exactly these counts by status. */
+static inline void assert_counts(sqlite3 *db, int64_t pending, int64_t processing, int64_t done,
+                          int64_t failed, int64_t conflict)
+{
+    duka_outbox_counts c = outbox_counts(db);
+    if (c.pending != pending || c.processing != processing || c.done != done ||
+        c.failed != failed || c.conflict != conflict)
+        fail_msg("counts pending %lld processing %lld done %lld failed %lld conflict %lld,"
+                 " expected %lld %lld %lld %lld %lld",
+                 (long long)c.pending, (long long)c.processing, (long long)c.done,
+                 (long long)c.failed, (long long)c.conflict, (long long)pending,
+                 (long long)processing, (long long)done, (long long)failed,
+                 (long long)conflict);
+}
 
 #endif
