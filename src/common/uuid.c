@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/random.h"
+
 void duka_uuid_v7(int64_t ms, char out[DUKA_UUID_STR_LEN + 1])
 {
     unsigned char b[16];
-    randombytes_buf(b, sizeof(b));
+    duka_random_buf(b, sizeof(b));
     uint64_t t = (uint64_t)ms;
     for (int i = 0; i < 6; i++)
         b[i] = (unsigned char)(t >> (40 - 8 * i));

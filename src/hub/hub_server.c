@@ -19,9 +19,10 @@
  * this is beyond what the hub protects against). */
 #define RECEIPT_FLOOR_DAYS 400
 
-typedef struct hub_app {
+typedef struct duka_hub_app {
     duka_hub_store *store;
     pthread_mutex_t lock;
+    const duka_clock *clock; /* NULL: the system clock */
 } hub_app;
 
 /* Audits a refused token: the device it names (when it names one) and the path, never the
@@ -36,7 +37,7 @@ static void audit_auth_failure(hub_app *app, const duka_http_exchange *ex, const
              token == NULL ? "no token" : device > 0 ? "wrong or revoked token for device"
                                                       : "malformed token");
     duka_hub_audit(app->store, NULL, device > 0 ? device : 0,
-                   "auth_failed", detail, duka_clock_now_ms(NULL), NULL);
+                   "auth_failed", detail, duka_clock_now_ms(app->clock), NULL);
 }
 
 /* Authenticates the request's bearer token; on failure fills a 401 and returns false. */
@@ -76,7 +77,7 @@ static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
     duka_err err = {0};
     json_t *reply = NULL;
     int64_t t0 = duka_monotonic_ms();
-    duka_rc rc = duka_hub_push_apply(app->store, dev, body, duka_clock_now_ms(NULL), &reply, &err);
+    duka_rc rc = duka_hub_push_apply(app->store, dev, body, duka_clock_now_ms(app->clock), &reply, &err);
     json_decref(body);
     if (rc == DUKA_INPUT || rc == DUKA_LIMIT) {
         duka_http_error(ex, rc == DUKA_LIMIT ? 413 : 400,
@@ -126,7 +127,7 @@ static void handle_pull(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
     duka_err err = {0};
     json_t *reply = NULL;
     json_t *floor = NULL;
-    int since_day = duka_clock_local_day(duka_clock_now_ms(NULL) - RECEIPT_FLOOR_DAYS * 86400000LL);
+    int since_day = duka_clock_local_day(duka_clock_now_ms(app->clock) - RECEIPT_FLOOR_DAYS * 86400000LL);
     if (duka_hub_changes_since(app->store, dev->business_id, cursor, (int)limit, &reply, &err) !=
             DUKA_OK ||
         duka_hub_receipt_floor(app->store, dev->business_id, dev->terminal, since_day, &floor,
@@ -141,9 +142,37 @@ static void handle_pull(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
     ex->reply = reply;
 }
 
+duka_rc duka_hub_app_new(duka_hub_store *store, duka_hub_app **out, duka_err *err)
+{
+    hub_app *app = calloc(1, sizeof(*app));
+    if (app == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory starting the hub");
+    app->store = store;
+    pthread_mutex_init(&app->lock, NULL);
+    *out = app;
+    return DUKA_OK;
+}
+
+void duka_hub_app_free(duka_hub_app *app)
+{
+    if (app == NULL)
+        return;
+    pthread_mutex_destroy(&app->lock);
+    free(app);
+}
+
+void duka_hub_app_set_clock(duka_hub_app *app, const duka_clock *clock)
+{
+    app->clock = clock;
+}
+
 static void handle(void *cls, duka_http_exchange *ex)
 {
-    hub_app *app = cls;
+    duka_hub_handle(cls, ex);
+}
+
+void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex)
+{
     bool get = strcmp(ex->method, "GET") == 0;
     bool post = strcmp(ex->method, "POST") == 0;
     if (strcmp(ex->path, "/v1/health") == 0 && get) {
@@ -178,15 +207,20 @@ static void handle(void *cls, duka_http_exchange *ex)
 duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
                        const char *key_pem, duka_err *err)
 {
-    hub_app app = {0};
+    hub_app *app = NULL;
+    duka_hub_store *store = NULL;
     duka_http_server *srv = NULL;
-    duka_rc rc = duka_hub_store_open(db, false, &app.store, err);
+    duka_rc rc = duka_hub_store_open(db, false, &store, err);
     if (rc != DUKA_OK)
         return rc;
-    pthread_mutex_init(&app.lock, NULL);
+    rc = duka_hub_app_new(store, &app, err);
+    if (rc != DUKA_OK) {
+        duka_hub_store_close(store);
+        return rc;
+    }
     duka_block_stop_signals();
     rc = duka_http_server_start_tls(listen, DUKA_PUSH_BODY_MAX_BYTES, cert_pem, key_pem, handle,
-                                    &app, &srv, err);
+                                    app, &srv, err);
     if (rc == DUKA_OK) {
         duka_log(DUKA_LOG_INFO, "hub", "serving %s on %s://%s", db, cert_pem ? "https" : "http",
                  listen);
@@ -194,7 +228,7 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
         duka_log(DUKA_LOG_INFO, "hub", "signal %d: stopping", sig);
         duka_http_server_stop(srv);
     }
-    pthread_mutex_destroy(&app.lock);
-    duka_hub_store_close(app.store);
+    duka_hub_app_free(app);
+    duka_hub_store_close(store);
     return rc;
 }

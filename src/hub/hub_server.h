@@ -9,7 +9,20 @@
 #ifndef DUKA_HUB_SERVER_H
 #define DUKA_HUB_SERVER_H
 
+#include "common/clock.h"
 #include "common/error.h"
+#include "hub/hub_store.h"
+#include "net/http_server.h"
+
+/* The hub's request handling, apart from the socket: what the HTTP server calls for every
+ * request, and what the deterministic simulator (tests/sim) calls in-process with an
+ * exchange whose conn is NULL. The app does not own the store. */
+typedef struct duka_hub_app duka_hub_app;
+duka_rc duka_hub_app_new(duka_hub_store *store, duka_hub_app **out, duka_err *err);
+void duka_hub_app_free(duka_hub_app *app);
+/* The clock the hub stamps what it writes with (the simulator's); NULL: the system clock. */
+void duka_hub_app_set_clock(duka_hub_app *app, const duka_clock *clock);
+void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex);
 
 /* Serves the hub store at db on listen until SIGINT/SIGTERM; over HTTPS when cert_pem and
  * key_pem (PEM contents) are given. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/limits.h"
 
@@ -48,13 +49,26 @@ int duka_wait_for_stop_signal(void)
     return sig;
 }
 
+/* Looks key up in a NULL-terminated key, value … array (in-process requests). */
+static const char *local_lookup(const char *const *pairs, const char *key, bool nocase)
+{
+    for (int i = 0; pairs != NULL && pairs[i] != NULL && pairs[i + 1] != NULL; i += 2)
+        if (nocase ? strcasecmp(pairs[i], key) == 0 : strcmp(pairs[i], key) == 0)
+            return pairs[i + 1];
+    return NULL;
+}
+
 const char *duka_http_query(const duka_http_exchange *ex, const char *key)
 {
+    if (ex->conn == NULL)
+        return local_lookup(ex->local_args, key, false);
     return MHD_lookup_connection_value(ex->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 const char *duka_http_header(const duka_http_exchange *ex, const char *key)
 {
+    if (ex->conn == NULL)
+        return local_lookup(ex->local_headers, key, true);
     return MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, key);
 }
 

@@ -27,6 +27,11 @@ typedef struct duka_http_exchange {
     unsigned status;
     json_t *reply;       /* owned by the exchange once set */
     long retry_after_s;  /* >= 0 adds a Retry-After header */
+    /* Requests made in-process (the deterministic simulator, tests/sim) have no connection
+     * (conn NULL): their query arguments and headers are NULL-terminated key, value, key,
+     * value … arrays instead. */
+    const char *const *local_args;
+    const char *const *local_headers;
 } duka_http_exchange;
 
 typedef void (*duka_http_handler)(void *app, duka_http_exchange *ex);

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
 
+#include "common/random.h"
 #include "common/uuid.h"
 #include "store/db.h"
 
@@ -63,7 +63,7 @@ static void bind_backoff(sqlite3_stmt *st, int first)
 {
     sqlite3_bind_int64(st, first, policy.backoff_base_ms);
     sqlite3_bind_int64(st, first + 1, policy.backoff_max_ms);
-    sqlite3_bind_int(st, first + 2, (int)randombytes_uniform(201));
+    sqlite3_bind_int(st, first + 2, (int)duka_random_uniform(201));
 }
 
 static const char *const status_names[] = {"pending", "processing", "done", "failed",

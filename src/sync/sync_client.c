@@ -194,6 +194,16 @@ static duka_rc read_results(const duka_outbox_batch *b, const json_t *reply,
     return DUKA_OK;
 }
 
+/* Sends one request through the options' transport, or over HTTP. */
+static duka_rc send_request(const duka_sync_options *opt, const char *method, const char *url,
+                            const char *token, const char *body, size_t len,
+                            const duka_http_options *ho, duka_http_reply *out, duka_err *err)
+{
+    if (opt != NULL && opt->transport != NULL)
+        return opt->transport(opt->transport_ctx, method, url, token, body, len, ho, out, err);
+    return duka_http_send(method, url, token, body, len, ho, out, err);
+}
+
 /* One batch: claim, send, record. *drained is set when nothing was pending. */
 static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_sync_options *opt,
                           duka_sync_result *res, bool *drained, duka_err *err)
@@ -224,7 +234,7 @@ static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_
     }
     int64_t t_send = duka_monotonic_ms();
     duka_http_options ho = {.ca_file = id->ca_file, .cancel = opt->cancel};
-    rc = duka_http_send("POST", url, id->token, body, len, &ho, &reply, err);
+    rc = send_request(opt, "POST", url, id->token, body, len, &ho, &reply, err);
     note_reply(res, &reply, duka_monotonic_ms() - t_send);
     if (rc == DUKA_OK && reply.status != 200)
         rc = reply_error(id->hub_url, &reply, err);
@@ -266,8 +276,9 @@ out:
 
 /* ---- pull ---- */
 
-static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id, int64_t *pulled,
-                           duka_sync_result *res, duka_err *err)
+static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id,
+                           const duka_sync_options *opt, int64_t *pulled, duka_sync_result *res,
+                           duka_err *err)
 {
     char cursor_text[32];
     bool found = false;
@@ -282,7 +293,7 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id, int64_t *p
         duka_http_reply reply = {0};
         int64_t t0 = duka_monotonic_ms();
         duka_http_options ho = {.ca_file = id->ca_file};
-        duka_rc rc = duka_http_send("GET", url, id->token, NULL, 0, &ho, &reply, err);
+        duka_rc rc = send_request(opt, "GET", url, id->token, NULL, 0, &ho, &reply, err);
         note_reply(res, &reply, duka_monotonic_ms() - t0);
         if (rc == DUKA_OK && reply.status != 200)
             rc = reply_error(id->hub_url, &reply, err);
@@ -322,7 +333,7 @@ duka_rc duka_sync_pull(sqlite3 *db, int64_t *pulled, duka_err *err)
     int fd = lock_sync(db, NULL, NULL, err);
     if (fd < 0)
         return DUKA_STORE;
-    rc = pull_locked(db, &id, pulled, NULL, err);
+    rc = pull_locked(db, &id, NULL, pulled, NULL, err);
     unlock_sync(fd);
     return rc;
 }
@@ -370,7 +381,7 @@ duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_re
     }
     if (rc == DUKA_OK) {
         int64_t t1 = duka_monotonic_ms();
-        rc = pull_locked(db, &id, &res->pulled, res, err);
+        rc = pull_locked(db, &id, &opt, &res->pulled, res, err);
         log_attempt(db, duka_clock_now_ms(opt.clock), "pull", res->pulled, res->pulled, 0, 0, 0,
                     rc == DUKA_OK ? 200 : 0, duka_monotonic_ms() - t1,
                     rc == DUKA_OK ? NULL : err->msg);

@@ -22,6 +22,13 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "net/http_client.h"
+
+/* How a sync's requests reach the hub: duka_http_send's signature plus a context. */
+typedef duka_rc (*duka_sync_transport)(void *ctx, const char *method, const char *url,
+                                       const char *bearer_token, const char *body,
+                                       size_t body_len, const duka_http_options *opt,
+                                       duka_http_reply *out, duka_err *err);
 
 typedef struct duka_sync_options {
     int batch_size;          /* commands per push, 1..DUKA_SYNC_BATCH_MAX */
@@ -33,6 +40,10 @@ typedef struct duka_sync_options {
     /* When set and it becomes true, the sync stops between batches and abandons a request
      * in flight (its batch goes back to pending). NULL: run to the end. */
     const atomic_bool *cancel;
+    /* NULL: HTTP with libcurl (duka_http_send). The deterministic simulator (tests/sim)
+     * passes its simulated network here. */
+    duka_sync_transport transport;
+    void *transport_ctx;
 } duka_sync_options;
 
 typedef struct duka_sync_result {

@@ -3,13 +3,13 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/limits.h"
+#include "common/random.h"
 #include "common/log.h"
 #include "net/http_client.h"
 #include "outbox/outbox.h"
@@ -204,7 +204,7 @@ static void run_sync(duka_sync_worker *w)
     } else {
         w->hub_failures++;
         int64_t wait = duka_outbox_backoff_ms(w->hub_failures);
-        wait += wait * (int64_t)randombytes_uniform(200) / 1000; /* jitter: a fleet does not retry in step */
+        wait += wait * (int64_t)duka_random_uniform(200) / 1000; /* jitter: a fleet does not retry in step */
         if (res.retry_after_s > 0 && res.retry_after_s * 1000 > wait)
             wait = res.retry_after_s * 1000;
         w->retry_at_ms = now + wait;
