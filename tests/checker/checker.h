@@ -1,0 +1,78 @@
+/*
+ * checker.h — the one judge of every harness that tries to break duka's promise
+ * (the simulator, the chaos runs, the power-loss and storage-fault loops).
+ *
+ * In Jepsen's terms, after a run it reads the tills' databases, the hub's database and the
+ * list of sales the harness saw acknowledged (a `duka sell` that exited 0, a checkout that
+ * returned DUKA_OK), and counts:
+ *   lost        acknowledged sales the hub does not have, plus sales committed in a till's
+ *               database the hub does not have (when a hub is given and drain is required);
+ *               without a hub: acknowledged sales missing from their till's database
+ *   duplicated  one till sale applied more than once at the hub (under another command id or
+ *               receipt number), or a hub sale whose command id differs from the till's
+ *   unexpected  sales at the hub that no till ever committed
+ *   mismatched  a sale whose total, tax or lines differ between till and hub (or between the
+ *               acknowledgement and the till)
+ *   receipt_gaps / receipt_dupes
+ *               receipt numbers per terminal and day must be 1..N with no gap and no repeat
+ *   orphan_sales a till sale with no outbox command (it could never reach the hub)
+ *   stock_mismatch a SKU whose stock-ledger sale deltas at the hub differ from minus the sum
+ *               of its sale lines
+ *   queue_not_empty outbox items not done (counted only when drain is required)
+ *   conflicts   conflicts logged at the hub (a harness that injects none expects 0)
+ * A run passes when every one of these is 0 (conflicts only when expect_no_conflicts).
+ *
+ * Database files are opened read-only; the processes that wrote them must have stopped.
+ */
+#ifndef DUKA_CHECKER_H
+#define DUKA_CHECKER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/error.h"
+
+/* One acknowledged sale, as the harness saw it. */
+typedef struct duka_check_ack {
+    char receipt_no[64];
+    int64_t total_cents; /* -1: not recorded, not compared */
+} duka_check_ack;
+
+typedef struct duka_check_input {
+    const char *hub_db;      /* hub SQLite file; NULL: till-only checks (power loss) */
+    const char *business_id; /* NULL: every business in the hub database */
+    const char *const *till_dbs;
+    int till_count;
+    const duka_check_ack *acked;
+    int acked_count;
+    bool require_drained;    /* every outbox item done, every till sale at the hub */
+    bool expect_no_conflicts;
+} duka_check_input;
+
+#define DUKA_CHECK_PROBLEM_MAX 512
+
+typedef struct duka_check_report {
+    int64_t acked, till_sales, hub_sales, hub_lines;
+    int64_t lost, duplicated, unexpected, mismatched;
+    int64_t receipt_gaps, receipt_dupes, orphan_sales, stock_mismatch;
+    int64_t queue_not_empty, conflicts;
+    bool ok;
+    char first_problem[DUKA_CHECK_PROBLEM_MAX]; /* "" when ok: the first thing found wrong */
+} duka_check_report;
+
+/* Runs every check. DUKA_STORE / DUKA_NOTFOUND when a database cannot be read (err says
+ * which); otherwise DUKA_OK with the verdict in rep->ok. */
+duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_err *err);
+
+/* Reads acknowledgements from a file of lines "RECEIPT_NO [TOTAL_CENTS]" (blank lines and
+ * lines starting with # ignored). *out is malloc'ed; free() it. */
+duka_rc duka_check_read_acks(const char *path, duka_check_ack **out, int *count, duka_err *err);
+
+/* The report as one JSON object (new reference) and as one human line on f:
+ * "check: ok|FAILED acked=… hub=… lost=0 duplicated=0 unexpected=0 …". */
+json_t *duka_check_report_json(const duka_check_report *rep);
+void duka_check_print(FILE *f, const duka_check_report *rep);
+
+#endif
