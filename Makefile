@@ -6,8 +6,13 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
+# The deterministic simulator (tests/sim): `make sim SEEDS=N [SEED=S] [COMMANDS=M]`. SEED
+# defaults to one drawn from the clock (printed, so a failure can be rerun); `make test` runs
+# seeds 1..2000.
+SEEDS ?= 2000
+COMMANDS ?= 500
 
-.PHONY: all duka asan tsan valgrind deps demo test bench fuzz clean
+.PHONY: all duka asan tsan valgrind deps demo test bench fuzz sim clean
 
 all: duka
 
@@ -34,16 +39,21 @@ tsan: deps
 valgrind: duka
 	@bash tests/valgrind.sh $(BUILD)
 
-# In order: the unit tests on the plain build that `make` ships; valgrind; a ThreadSanitizer
+# In order: the unit tests on the plain build that `make` ships; the deterministic simulator
+# (2,000 seeds x 500 commands, plain build, split over JOBS processes); valgrind; a ThreadSanitizer
 # run of the tests that exercise the till's worker and the hub's threads; then the whole
 # suite (unit, end-to-end, fuzz replay) under AddressSanitizer + UndefinedBehaviorSanitizer
 # with leak checking — ctest's closing line summarises that whole suite.
 test: duka asan tsan
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -R '^unit/'
+	@bash tests/sim/run.sh $(BUILD) 1 2000 500 $(JOBS)
 	@bash tests/valgrind.sh $(BUILD)
 	@bash tests/tsan.sh $(TSAN_BUILD)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+sim: duka
+	@bash tests/sim/run.sh $(BUILD) $(or $(SEED),$$(date +%s)) $(SEEDS) $(COMMANDS) $(JOBS)
 
 bench: duka
 	@bash bench/run.sh $(BUILD)

@@ -58,6 +58,7 @@
 #define DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT 5
 #define DUKA_OUTBOX_BACKOFF_BASE_MS 1000   /* first retry after 1 s, then 2 s, 4 s, 8 s … */
 #define DUKA_OUTBOX_BACKOFF_MAX_MS 300000  /* never wait more than 5 minutes between tries */
+#define DUKA_OUTBOX_RETRY_AFTER_MAX_MS 900000 /* the longest Retry-After a till honours */
 #define DUKA_OUTBOX_CLEANUP_CHUNK 5000     /* rows per retention delete transaction */
 #define DUKA_OUTBOX_CLEANUP_ROUNDS_MAX 10000
 

@@ -10,18 +10,21 @@
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-static duka_log_level threshold(void)
+/* The level below which nothing is logged; "off" silences everything (the simulator). */
+static int threshold(void)
 {
     const char *v = getenv("DUKA_LOG_LEVEL");
+    if (v != NULL && strcmp(v, "off") == 0)
+        return DUKA_LOG_ERROR + 1;
     for (int i = 0; v && i < 4; i++)
         if (strcmp(v, level_names[i]) == 0)
-            return (duka_log_level)i;
+            return i;
     return DUKA_LOG_INFO;
 }
 
 void duka_log(duka_log_level level, const char *component, const char *fmt, ...)
 {
-    if (level < threshold())
+    if ((int)level < threshold())
         return;
     char ts[40], msg[1024];
     duka_clock_format_iso(duka_clock_now_ms(NULL), ts, sizeof(ts));

@@ -1,6 +1,6 @@
 /*
  * log.h — structured one-line logs on stderr: time, level, component, then key=value text.
- * DUKA_LOG_LEVEL=debug|info|warn|error (default info) filters them.
+ * DUKA_LOG_LEVEL=debug|info|warn|error|off (default info) filters them.
  */
 #ifndef DUKA_LOG_H
 #define DUKA_LOG_H

@@ -35,6 +35,10 @@ duka_rc duka_hub_store_begin(duka_hub_store *s, duka_err *err);
 void duka_hub_store_checkpoint(duka_hub_store *s);
 duka_rc duka_hub_store_commit(duka_hub_store *s, duka_err *err);
 void duka_hub_store_rollback(duka_hub_store *s);
+/* The simulator's storage faults (tests/sim): hook runs before every commit and, when it
+ * returns true, the commit fails as a storage error (the transaction is rolled back and
+ * DUKA_STORE returned). NULL removes it. Never set outside tests. */
+void duka_hub_store_set_commit_fault(duka_hub_store *s, bool (*hook)(void *ctx), void *ctx);
 duka_rc duka_hub_store_savepoint(duka_hub_store *s, duka_err *err);
 duka_rc duka_hub_store_release(duka_hub_store *s, duka_err *err);
 void duka_hub_store_rollback_to(duka_hub_store *s);

@@ -18,6 +18,8 @@
 struct duka_hub_store {
     sqlite3 *db;
     duka_stmt_cache stmts; /* every statement is prepared once per connection */
+    bool (*commit_fault)(void *ctx); /* the simulator's storage faults; NULL normally */
+    void *commit_fault_ctx;
 };
 
 static const char hub_schema_v1[] =
@@ -193,7 +195,17 @@ void duka_hub_store_checkpoint(duka_hub_store *s)
 
 duka_rc duka_hub_store_commit(duka_hub_store *s, duka_err *err)
 {
+    if (s->commit_fault != NULL && s->commit_fault(s->commit_fault_ctx)) {
+        stmt_run(s, "ROLLBACK", NULL);
+        return duka_err_set(err, DUKA_STORE, "committing: disk I/O error (injected)");
+    }
     return stmt_run(s, "COMMIT", err);
+}
+
+void duka_hub_store_set_commit_fault(duka_hub_store *s, bool (*hook)(void *ctx), void *ctx)
+{
+    s->commit_fault = hook;
+    s->commit_fault_ctx = ctx;
 }
 void duka_hub_store_rollback(duka_hub_store *s)
 {

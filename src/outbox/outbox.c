@@ -59,6 +59,12 @@ int64_t duka_outbox_backoff_ms(int attempts)
     return d < policy.backoff_max_ms ? d : policy.backoff_max_ms;
 }
 
+int64_t duka_outbox_wait_max_ms(void)
+{
+    int64_t backoff = policy.backoff_max_ms + policy.backoff_max_ms / 5; /* with jitter */
+    return backoff > DUKA_OUTBOX_RETRY_AFTER_MAX_MS ? backoff : DUKA_OUTBOX_RETRY_AFTER_MAX_MS;
+}
+
 static void bind_backoff(sqlite3_stmt *st, int first)
 {
     sqlite3_bind_int64(st, first, policy.backoff_base_ms);
@@ -159,18 +165,20 @@ duka_rc duka_outbox_claim(sqlite3 *db, int max_items, unsigned long payload_budg
         goto out;
     /* Priority first, then FIFO (id) within it. A stream whose head is failed does not hold
      * back other streams: failed items are simply not pending. */
-    if (duka_db_prepare(db,
+    if (duka_db_stmt(db,
                         "SELECT id, command_id, command_type, entity_id, payload, attempts"
-                        " FROM outbox WHERE status = 'pending' AND next_attempt_ms <= ?1"
+                        " FROM outbox WHERE status = 'pending'"
+                        " AND (next_attempt_ms <= ?1 OR next_attempt_ms > ?1 + ?3)"
                         " ORDER BY priority, id LIMIT ?2",
                         &sel, err) != DUKA_OK ||
-        duka_db_prepare(db,
+        duka_db_stmt(db,
                         "UPDATE outbox SET status = 'processing', attempts = attempts + 1"
                         " WHERE id = ?1 AND status = 'pending'",
                         &upd, err) != DUKA_OK)
         goto out;
     sqlite3_bind_int64(sel, 1, now_ms);
     sqlite3_bind_int(sel, 2, max_items);
+    sqlite3_bind_int64(sel, 3, duka_outbox_wait_max_ms());
     int rc;
     while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
         int bytes = sqlite3_column_bytes(sel, 4);
@@ -198,7 +206,7 @@ duka_rc duka_outbox_claim(sqlite3 *db, int max_items, unsigned long payload_budg
         duka_db_fail(db, "reading the outbox", err);
         goto out;
     }
-    sqlite3_finalize(sel);
+    duka_db_stmt_done(db, sel);
     sel = NULL;
     /* Marked after the scan: updating the index a cursor walks could skip or revisit rows. */
     for (int i = 0; i < out->count; i++) {
@@ -213,8 +221,8 @@ duka_rc duka_outbox_claim(sqlite3 *db, int max_items, unsigned long payload_budg
         goto out;
     result = DUKA_OK;
 out:
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
+    duka_db_stmt_done(db, sel);
+    duka_db_stmt_done(db, upd);
     if (result != DUKA_OK) {
         duka_db_rollback(db);
         duka_outbox_batch_free(out);
@@ -229,7 +237,7 @@ duka_rc duka_outbox_finish(sqlite3 *db, const duka_outbox_outcome *outcomes, int
     duka_rc result = DUKA_STORE;
     if (duka_db_begin(db, err) != DUKA_OK)
         return DUKA_STORE;
-    if (duka_db_prepare(db,
+    if (duka_db_stmt(db,
                         "UPDATE outbox SET"
                         "  status = CASE WHEN ?2 = 'pending' AND attempts >= max_attempts"
                         "           THEN 'failed' ELSE ?2 END,"
@@ -259,7 +267,7 @@ duka_rc duka_outbox_finish(sqlite3 *db, const duka_outbox_outcome *outcomes, int
         goto out;
     result = DUKA_OK;
 out:
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     if (result != DUKA_OK)
         duka_db_rollback(db);
     return result;
@@ -286,7 +294,7 @@ duka_rc duka_outbox_release_until(sqlite3 *db, const duka_outbox_batch *batch, c
         return DUKA_STORE;
     /* SQLite evaluates every SET expression on the old row, so attempts below is the count
      * the claim made. An uncounted failure stays due now: the next sync retries it. */
-    if (duka_db_prepare(db,
+    if (duka_db_stmt(db,
                         "UPDATE outbox SET attempts = attempts - ?2,"
                         "  status = CASE WHEN ?2 = 0 AND attempts >= max_attempts"
                         "           THEN 'failed' ELSE 'pending' END,"
@@ -314,7 +322,7 @@ duka_rc duka_outbox_release_until(sqlite3 *db, const duka_outbox_batch *batch, c
         goto out;
     result = DUKA_OK;
 out:
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     if (result != DUKA_OK)
         duka_db_rollback(db);
     return result;
@@ -324,7 +332,7 @@ duka_rc duka_outbox_count(sqlite3 *db, duka_outbox_counts *out, duka_err *err)
 {
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(db, "SELECT status, count(*) FROM outbox GROUP BY status", &st, err) !=
+    if (duka_db_stmt(db, "SELECT status, count(*) FROM outbox GROUP BY status", &st, err) !=
         DUKA_OK)
         return DUKA_STORE;
     int rc;
@@ -340,7 +348,7 @@ duka_rc duka_outbox_count(sqlite3 *db, duka_outbox_counts *out, duka_err *err)
         default: break;
         }
     }
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     if (rc != SQLITE_DONE)
         return duka_db_fail(db, "counting the outbox", err);
     return DUKA_OK;
@@ -354,14 +362,14 @@ static duka_rc run_write(sqlite3 *db, const char *sql, const char *text, int64_t
     sqlite3_stmt *st = NULL;
     if (duka_db_begin(db, err) != DUKA_OK)
         return DUKA_STORE;
-    if (duka_db_prepare(db, sql, &st, err) != DUKA_OK) {
+    if (duka_db_stmt(db, sql, &st, err) != DUKA_OK) {
         duka_db_rollback(db);
         return DUKA_STORE;
     }
     duka_db_bind_text(st, 1, text);
     sqlite3_bind_int64(st, 2, number);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     int n = sqlite3_changes(db);
     if (rc != SQLITE_DONE || duka_db_commit(db, err) != DUKA_OK) {
         duka_db_fail(db, what, err);
@@ -411,12 +419,12 @@ duka_rc duka_outbox_cleanup(sqlite3 *db, int64_t done_before_ms, int64_t *delete
 static duka_rc read_min(sqlite3 *db, const char *sql, int64_t *out, bool *found, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(db, sql, &st, err) != DUKA_OK)
+    if (duka_db_stmt(db, sql, &st, err) != DUKA_OK)
         return DUKA_STORE;
     int rc = sqlite3_step(st);
     *found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
     *out = *found ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    duka_db_stmt_done(db, st);
     if (rc != SQLITE_ROW)
         return duka_db_fail(db, "reading the outbox", err);
     return DUKA_OK;

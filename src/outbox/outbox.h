@@ -106,6 +106,12 @@ const duka_queue_type *duka_outbox_queue_type(const char *name);
  * capped at the policy's maximum. Up to 20 % jitter is added when it is applied. */
 int64_t duka_outbox_backoff_ms(int attempts);
 
+/* The longest any item can be asked to wait: the backoff cap with its jitter, or the longest
+ * Retry-After honoured. An item whose next attempt lies further ahead than this was scheduled
+ * by a wall clock that has since been set back (found by the simulator: a clock corrected by
+ * two hours held every backed-off sale for two hours), so it is due now. */
+int64_t duka_outbox_wait_max_ms(void);
+
 typedef struct duka_outbox_new {
     const char *queue_type;  /* "sale", … : which queue (and settings) the item belongs to */
     const char *command_type;/* "sale.create" : what the receiver does with it */
@@ -143,7 +149,8 @@ typedef struct duka_outbox_batch {
  * number moved in *moved (may be NULL). One transaction. */
 duka_rc duka_outbox_recover(sqlite3 *db, int *moved, duka_err *err);
 
-/* Claims up to max_items pending items whose next attempt time has come, in priority then FIFO
+/* Claims up to max_items pending items whose next attempt time has come (or lies impossibly
+ * far ahead: see duka_outbox_wait_max_ms), in priority then FIFO
  * order, stopping before payload_budget bytes, and marks them processing. One transaction.
  * An empty batch is not an error. Free with duka_outbox_batch_free. */
 duka_rc duka_outbox_claim(sqlite3 *db, int max_items, unsigned long payload_budget,

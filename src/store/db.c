@@ -38,14 +38,27 @@ duka_rc duka_db_exec(sqlite3 *db, const char *sql, duka_err *err)
     return DUKA_OK;
 }
 
+/* Runs a cached one-step statement (BEGIN, COMMIT: parsed once per connection). */
+static duka_rc run_cached(sqlite3 *db, const char *sql, const char *what, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_stmt(db, sql, &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    int rc = sqlite3_step(st);
+    duka_db_stmt_done(db, st);
+    if (rc != SQLITE_DONE)
+        return duka_db_fail(db, what, err);
+    return DUKA_OK;
+}
+
 duka_rc duka_db_begin(sqlite3 *db, duka_err *err)
 {
-    return duka_db_exec(db, "BEGIN IMMEDIATE", err);
+    return run_cached(db, "BEGIN IMMEDIATE", "BEGIN IMMEDIATE", err);
 }
 
 duka_rc duka_db_commit(sqlite3 *db, duka_err *err)
 {
-    return duka_db_exec(db, "COMMIT", err);
+    return run_cached(db, "COMMIT", "COMMIT", err);
 }
 
 void duka_db_rollback(sqlite3 *db)

@@ -257,7 +257,10 @@ static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_
                               : DUKA_OUTBOX_ERR_NETWORK;
         /* A hub that asked for time (503/429 + Retry-After) gets it before these items. */
         int64_t now = duka_clock_now_ms(opt->clock);
-        int64_t not_before = reply.retry_after_s > 0 ? now + reply.retry_after_s * 1000 : 0;
+        int64_t wait = reply.retry_after_s > 0 ? reply.retry_after_s * 1000 : 0;
+        if (wait > DUKA_OUTBOX_RETRY_AFTER_MAX_MS)
+            wait = DUKA_OUTBOX_RETRY_AFTER_MAX_MS;
+        int64_t not_before = wait > 0 ? now + wait : 0;
         duka_outbox_release_until(db, &b, err ? err->msg : "sync failed", cat, now, not_before,
                                   NULL);
     }

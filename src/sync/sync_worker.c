@@ -194,8 +194,12 @@ static void run_sync(duka_sync_worker *w)
         duka_log(DUKA_LOG_WARN, "till", "sync: %s", err.msg);
     /* next_attempt_ms in the outbox is wall-clock: bring it onto the monotonic scale. */
     int64_t due_mono = NEVER;
-    if (found)
-        due_mono = duka_monotonic_ms() + (due - duka_clock_now_ms(NULL));
+    if (found) {
+        int64_t ahead = due - duka_clock_now_ms(NULL);
+        if (ahead > duka_outbox_wait_max_ms())
+            ahead = 0; /* scheduled by a clock since set back: due now (outbox.h) */
+        due_mono = duka_monotonic_ms() + ahead;
+    }
     pthread_mutex_lock(&w->lock);
     if (rc == DUKA_OK) {
         w->hub_failures = 0;
@@ -205,8 +209,11 @@ static void run_sync(duka_sync_worker *w)
         w->hub_failures++;
         int64_t wait = duka_outbox_backoff_ms(w->hub_failures);
         wait += wait * (int64_t)duka_random_uniform(200) / 1000; /* jitter: a fleet does not retry in step */
-        if (res.retry_after_s > 0 && res.retry_after_s * 1000 > wait)
-            wait = res.retry_after_s * 1000;
+        int64_t asked = res.retry_after_s > 0 ? res.retry_after_s * 1000 : 0;
+        if (asked > DUKA_OUTBOX_RETRY_AFTER_MAX_MS)
+            asked = DUKA_OUTBOX_RETRY_AFTER_MAX_MS;
+        if (asked > wait)
+            wait = asked;
         w->retry_at_ms = now + wait;
     }
     w->items_due_ms = due_mono;

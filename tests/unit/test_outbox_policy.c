@@ -362,6 +362,40 @@ static void test_applied_backoff_matches_the_schedule_for_a_small_base(void **st
     assert_applied_backoff(*state, VIA_FINISH_PENDING, 25);
 }
 
+/* A backed-off item, then the wall clock set back by hours (a wrong clock corrected): the
+ * item must not wait for the clock to catch up with the time it was scheduled by. Found by
+ * the simulator (tests/sim): without this a correction of two hours held sales for two hours. */
+static void test_clock_set_back_does_not_hold_items(void **state)
+{
+    fixture *f = *state;
+    set_backoff_policy(1000, 300000, 5);
+    duka_err err = {0};
+    const int64_t t = LATER(0);
+    enqueue_sale(f->db, "back", t);
+    duka_outbox_batch b;
+    claim(f->db, 10, t, &b);
+    assert_int_equal(b.count, 1);
+    int64_t id = b.items[0].id;
+    assert_ok(duka_outbox_release_until(f->db, &b, "503 busy", DUKA_OUTBOX_ERR_SERVER, t,
+                                        t + 60000, &err),
+              &err);
+    duka_outbox_batch_free(&b);
+    const int64_t wait_max = duka_outbox_wait_max_ms();
+    assert_true(wait_max >= 300000 + 60000 && wait_max >= DUKA_OUTBOX_RETRY_AFTER_MAX_MS);
+    /* Shortly after: not due (the Retry-After holds it). */
+    assert_int_equal(claimable(f->db, t + 1000), 0);
+    /* The clock goes back, but by less than any wait could be: still held. */
+    assert_int_equal(claimable(f->db, t + 60000 - wait_max), 0);
+    /* Back by two hours: the schedule came from a clock that was wrong; due now. */
+    assert_int_equal(claim_one(f->db, t - 2 * 3600 * 1000LL, 2), id);
+    /* And the worker's next due time is judged the same way (next_due reports the raw time;
+     * the worker treats anything beyond wait_max as now). */
+    bool got = false;
+    int64_t due = 0;
+    assert_ok(duka_outbox_next_due(f->db, &due, &got, &err), &err);
+    assert_false(got); /* the item is processing now */
+}
+
 static void test_release_until_honours_not_before(void **state)
 {
     fixture *f = *state;
@@ -1029,6 +1063,7 @@ int main(void)
         TEST(test_applied_backoff_after_release_server),
         TEST(test_applied_backoff_matches_the_schedule_for_a_small_base),
         TEST(test_release_until_honours_not_before),
+        TEST(test_clock_set_back_does_not_hold_items),
         TEST(test_release_until_out_of_attempts_still_fails),
         TEST(test_checkout_stores_the_policys_priority_and_max_attempts),
         TEST(test_max_attempts_then_manual_retry),
