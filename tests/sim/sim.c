@@ -530,8 +530,10 @@ static void setup(sim *s)
     }
     for (int i = 0; i < s->ntills; i++) {
         sim_till *t = &s->tills[i];
-        snprintf(t->terminal, sizeof(t->terminal), "T%02d", i + 1);
-        snprintf(t->path, sizeof(t->path), "%s/till-%s.db", s->dir, t->terminal);
+        char terminal[8];
+        snprintf(terminal, sizeof(terminal), "T%02d", i + 1);
+        memcpy(t->terminal, terminal, sizeof(terminal));
+        snprintf(t->path, sizeof(t->path), "%s/till-%s.db", s->dir, terminal);
         if (duka_hub_device_add(s->hub, s->business, t->terminal, s->tokens[i], &err) != DUKA_OK)
             die("adding a device", &err);
         till_open(s, i, true);
