@@ -21,7 +21,8 @@
  * the commands the network heals and the queue of every till must drain within a bound
  * (liveness); then the shared checker (tests/checker) judges the databases against every sale
  * the cashier was shown: lost = duplicated = unexpected = 0, totals and lines identical,
- * receipts gap-free per till and day, stock ledger = sales, every queue empty.
+ * receipts gap-free per till and day, stock ledger = sales, every queue empty; and every
+ * till's catalog must equal the hub's (no pulled change lost).
  * The same seed replays the same run: every decision, id and timestamp comes from the seed
  * (the run's trace hash is printed; --twice checks it).
  *
@@ -351,8 +352,9 @@ static duka_rc transport(void *ctx, const char *method, const char *url, const c
         out->maybe_delivered = true;
         return duka_err_set(err, DUKA_OFFLINE, "connection reset (reply lost)");
     }
-    if (push && chance(s, s->rates.till_crash_in_sync / 2)) {
-        /* The till dies after the hub answered, before it recorded the answer. */
+    if (chance(s, s->rates.till_crash_in_sync / 2)) {
+        /* The till dies after the hub answered (a push or a pull page), before it recorded
+         * the answer. */
         count(s, EV_till_crash_in_sync);
         t->crashed = true;
     }
@@ -646,6 +648,49 @@ static void remove_files(const char *dir)
         }
 }
 
+/* After healing, every till's catalog is the hub's: the same SKUs, prices, tax bands and
+ * archived flags (pull is resumable and loses no change, whatever crashed in between).
+ * Returns the number of tills that differ; names the first in why. */
+static int catalog_diverged(const sim *s, char *why, size_t cap)
+{
+    sqlite3 *db = NULL;
+    int diverged = 0;
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, NULL) !=
+        SQLITE_OK)
+        die("opening a memory database", NULL);
+    char *sql = sqlite3_mprintf("ATTACH 'file:%q?mode=ro' AS h", s->hub_path);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        die("attaching the hub", NULL);
+    sqlite3_free(sql);
+    for (int i = 0; i < s->ntills; i++) {
+        sql = sqlite3_mprintf("ATTACH 'file:%q?mode=ro' AS t", s->tills[i].path);
+        sqlite3_exec(db, sql, NULL, NULL, NULL);
+        sqlite3_free(sql);
+        sqlite3_stmt *st = NULL;
+        const char *diff =
+            "SELECT count(*), min(sku) FROM ("
+            " SELECT * FROM (SELECT sku, name, price_cents, tax_band, deleted FROM h.products"
+            "  WHERE business_id = ?1 EXCEPT SELECT sku, name, price_cents, tax_band, deleted"
+            "  FROM t.products)"
+            " UNION ALL SELECT * FROM (SELECT sku, name, price_cents, tax_band, deleted"
+            "  FROM t.products EXCEPT SELECT sku, name, price_cents, tax_band, deleted"
+            "  FROM h.products WHERE business_id = ?1))";
+        if (sqlite3_prepare_v2(db, diff, -1, &st, NULL) != SQLITE_OK)
+            die(sqlite3_errmsg(db), NULL);
+        sqlite3_bind_text(st, 1, s->business, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0) {
+            if (diverged++ == 0)
+                snprintf(why, cap, "catalog of %s differs from the hub's (%d rows, e.g. %s)",
+                         s->tills[i].terminal, sqlite3_column_int(st, 0),
+                         (const char *)sqlite3_column_text(st, 1));
+        }
+        sqlite3_finalize(st);
+        sqlite3_exec(db, "DETACH t", NULL, NULL, NULL);
+    }
+    sqlite3_close(db);
+    return diverged;
+}
+
 typedef struct run_result {
     bool ok;
     uint64_t trace;
@@ -691,8 +736,12 @@ static void run_seed(uint64_t seed, int commands, int ntills, const char *dir, b
     duka_err err = {0};
     if (duka_check_run(&in, &out->check, &err) != DUKA_OK)
         die("running the checker", &err);
-    out->ok = drained && out->check.ok;
-    if (!drained)
+    char catalog_why[256] = "";
+    int diverged = drained ? catalog_diverged(s, catalog_why, sizeof(catalog_why)) : 0;
+    out->ok = drained && out->check.ok && diverged == 0;
+    if (diverged > 0)
+        snprintf(out->why, sizeof(out->why), "%s", catalog_why);
+    else if (!drained)
         snprintf(out->why, sizeof(out->why),
                  "liveness: the queues did not drain within %d syncs per till after healing",
                  SIM_HEAL_ROUNDS_MAX);
