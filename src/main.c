@@ -32,9 +32,13 @@ static const command commands[] = {
      "The hub's audit log, newest first: authentication failures (wrong, malformed or revoked\n"
      "tokens), refused commands (a command id reused with another payload or from another\n"
      "device, invalid sales) and revoked devices."},
-    {"hub", cmd_hub_serve, "duka hub --db DB --listen HOST:PORT [--tls-cert PEM --tls-key PEM]",
+    {"hub", cmd_hub_serve,
+     "duka hub --db DB --listen HOST:PORT [--tls-cert PEM --tls-key PEM] [--config F]",
      "Serves the hub's sync API (see docs/PROTOCOL.md) until SIGINT/SIGTERM; over HTTPS with\n"
-     "--tls-cert/--tls-key (or put it behind a TLS-terminating proxy)."},
+     "--tls-cert/--tls-key (or put it behind a TLS-terminating proxy). Connections: at most\n"
+     "256; one idle for HUB_CONNECTION_TIMEOUT (30 s) is closed; at most\n"
+     "HUB_CONNECTIONS_PER_IP (64) from one address, 0 for no such limit (set it behind a\n"
+     "proxy, where every till has the proxy's address). Settings as for duka config."},
     {"device add", cmd_device_add, "duka device add --db DB --business ID --terminal T01 [--json]",
      "Registers a till terminal and prints its device token, once (--json: {\"token\"}).\n"
      "The hub keeps only a hash of it. For a revoked terminal it issues a new token."},
@@ -91,7 +95,8 @@ static const command commands[] = {
      "HTTP status, duration, error."},
     {"config", cmd_config, "duka config --db FILE [--config F] [--json]",
      "The effective settings and where each came from (default, file, environment). The file is\n"
-     "--config F, else $DUKA_CONFIG, else duka.conf beside the database: NAME=value lines."},
+     "--config F, else $DUKA_CONFIG, else duka.conf beside the database: NAME=value lines.\n"
+     "HUB_* settings are the hub's (duka config --db hub.db shows what duka hub will use)."},
     {"catalog", cmd_catalog, "duka catalog --db FILE [--json]",
      "The till's catalog: {\"products\": [{\"sku\", \"name\", \"price\", \"tax\"}]}."},
 };

@@ -12,6 +12,7 @@
 #include "hub/hub_store.h"
 #include "hub/product_import.h"
 #include "common/money.h"
+#include "config/config.h"
 #include "protocol/sale.h"
 
 static void format_cents_field(const json_t *o, const char *key, char *buf, size_t n)
@@ -49,7 +50,7 @@ int cmd_hub_serve(int argc, char **argv)
 {
     const char *cmd = "hub";
     OPTS({"db", true, NULL}, {"listen", true, NULL}, {"tls-cert", true, NULL},
-         {"tls-key", true, NULL});
+         {"tls-key", true, NULL}, {"config", true, NULL});
     const char *db = NULL, *listen = NULL;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
@@ -63,6 +64,11 @@ int cmd_hub_serve(int argc, char **argv)
     if ((cert_path == NULL) != (key_path == NULL))
         return cli_usage_error(cmd, "--tls-cert and --tls-key go together");
     duka_err err = {0};
+    /* HUB_CONNECTION_TIMEOUT, HUB_CONNECTIONS_PER_IP: duka.conf beside DB (or $DUKA_CONFIG,
+     * or --config), then the environment. */
+    duka_config cfg;
+    if (duka_config_load(&cfg, db, cli_get(&args, "config"), &err) != DUKA_OK)
+        return cli_fail(cmd, &err);
     char *cert = NULL, *key = NULL;
     duka_rc rc = DUKA_OK;
     if (cert_path != NULL && ((rc = read_pem(cert_path, "--tls-cert", &cert, &err)) != DUKA_OK ||
@@ -71,7 +77,7 @@ int cmd_hub_serve(int argc, char **argv)
         free(key);
         return cli_fail(cmd, &err);
     }
-    rc = duka_hub_serve(db, listen, cert, key, &err);
+    rc = duka_hub_serve(db, listen, cert, key, &cfg, &err);
     free(cert);
     if (key != NULL)
         sodium_memzero(key, strlen(key));

@@ -30,6 +30,19 @@
 #define DUKA_SALE_LINES_MAX 500
 #define DUKA_SALE_PAYMENTS_MAX 8
 
+/* Times (created_ms of a sale): Unix milliseconds from 1970 to the end of year 9999. A till
+ * whose clock lost its battery says 1970 or 2000 and its sales still arrive; a negative or
+ * 12-digit-year time is not a clock, it is a bug or an attack. */
+#define DUKA_TIME_MS_MAX 253402300799999LL
+
+/* JSON from outside (a push body, a body of the till's local API) nests at most this deep:
+ * [] and {} add a level each, a scalar none. A push needs 6 (body, commands, a command, its
+ * payload, lines, a line); two more leave room for a new command type. Anything deeper is
+ * not a duka body, and refusing it keeps every walk over it (hashing, dumping, logging)
+ * short. jansson's own parser stops at 2048 levels. */
+#define DUKA_JSON_DEPTH_MAX 8
+#define DUKA_PUSH_JSON_DEPTH 6
+
 /* Sync. Batches bounded in count and in bytes so a push never exceeds the hub's body limit. */
 #define DUKA_SYNC_BATCH_DEFAULT 500
 #define DUKA_SYNC_BATCH_MAX 1000
@@ -43,8 +56,15 @@
 /* Network timeouts: the hub is on a LAN or the internet; a sync never hangs the till. */
 #define DUKA_HTTP_CONNECT_TIMEOUT_MS 5000
 #define DUKA_HTTP_TOTAL_TIMEOUT_MS 60000
+/* The hub's (and the till's local API's) HTTP server. The timeout closes a connection on
+ * which nothing arrived for that long (a stalled client); the hub's is the setting
+ * HUB_CONNECTION_TIMEOUT. At most DUKA_HUB_CONNECTIONS_MAX connections at once, and at most
+ * HUB_CONNECTIONS_PER_IP (default below) from one address, so one address cannot hold every
+ * slot (docs/SECURITY.md, "A client flooding the hub"). */
 #define DUKA_HUB_CONNECTION_TIMEOUT_S 30
+#define DUKA_HUB_CONNECTION_TIMEOUT_S_MAX 3600
 #define DUKA_HUB_CONNECTIONS_MAX 256
+#define DUKA_HUB_CONNECTIONS_PER_IP_DEFAULT 64
 #define DUKA_HUB_THREADS 4
 
 /* SQLite: how long a writer waits for another process holding the write lock. */
@@ -74,5 +94,11 @@ _Static_assert(DUKA_PRICE_CENTS_MAX <= 9223372036854775807LL / DUKA_QTY_MILLI_MA
 _Static_assert(DUKA_PRICE_CENTS_MAX * (DUKA_QTY_MILLI_MAX / 1000) * DUKA_SALE_LINES_MAX
                    <= 9223372036854775807LL,
                "a sale total cannot overflow int64");
+_Static_assert(DUKA_PRICE_CENTS_MAX * (DUKA_QTY_MILLI_MAX / 1000) * DUKA_SALE_LINES_MAX
+                       * DUKA_SALE_PAYMENTS_MAX <= 9223372036854775807LL,
+               "the payments of a sale (each at most its total) cannot overflow int64");
+_Static_assert(DUKA_PUSH_JSON_DEPTH <= DUKA_JSON_DEPTH_MAX, "a push body fits the JSON depth");
+_Static_assert(DUKA_HUB_CONNECTIONS_PER_IP_DEFAULT <= DUKA_HUB_CONNECTIONS_MAX,
+               "one address gets at most every connection");
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * config.h — the till's settings: defaults, a config file, the environment.
+ * config.h — the settings of the till (and the hub's HUB_* ones): defaults, a config file,
+ * the environment.
  *
  * Precedence: environment over file over default. The file (`duka.conf` beside the database,
  * or the path in DUKA_CONFIG, or --config) has one `NAME=value` per line, `#` comments, and
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/limits.h"
 
 typedef enum duka_setting_unit {
     DUKA_UNIT_COUNT,
@@ -64,7 +66,16 @@ typedef enum duka_setting_unit {
     X(PRIORITY_BULK, "QUEUE_BULK_PRIORITY", DUKA_UNIT_COUNT, 90, 0, 1000,                       \
       "priority of bulk data")                                                                 \
     X(RETRIES_SALE, "QUEUE_SALE_MAX_RETRIES", DUKA_UNIT_COUNT, 0, 0, 100,                       \
-      "attempts for sales (0: OFFLINE_QUEUE_MAX_RETRIES)")
+      "attempts for sales (0: OFFLINE_QUEUE_MAX_RETRIES)")                                     \
+    X(HUB_CONNECTION_TIMEOUT, "HUB_CONNECTION_TIMEOUT", DUKA_UNIT_SECONDS,                     \
+      DUKA_HUB_CONNECTION_TIMEOUT_S * 1000LL, 1000, DUKA_HUB_CONNECTION_TIMEOUT_S_MAX * 1000LL, \
+      "duka hub: close a connection on which nothing arrived for this long (whole seconds, "   \
+      "rounded up)")                                                                           \
+    X(HUB_CONNECTIONS_PER_IP, "HUB_CONNECTIONS_PER_IP", DUKA_UNIT_COUNT,                       \
+      DUKA_HUB_CONNECTIONS_PER_IP_DEFAULT, 0, DUKA_HUB_CONNECTIONS_MAX,                         \
+      "duka hub: connections from one address at once, of " DUKA_STRINGIFY(                   \
+          DUKA_HUB_CONNECTIONS_MAX) " (0: no limit, for a hub behind a proxy, whose address "  \
+                                    "every till then has)")
 
 typedef enum duka_setting_id {
 #define DUKA_SETTING_ENUM(id, name, unit, def, lo, hi, help) DUKA_SETTING_##id,

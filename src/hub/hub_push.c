@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_limits.h"
 #include "common/limits.h"
 #include "common/uuid.h"
 
@@ -46,8 +47,10 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
         return result_obj(id, "rejected", NULL, "invalid_command", msg);
     }
     if (type == NULL || strcmp(type, "sale.create") != 0) {
-        snprintf(msg, sizeof(msg), "commands[%zu].type: '%s' is not a known command (sale.create)",
-                 index, type ? type : "");
+        /* Quote at most 40 characters of it, so the sentence survives a long type. */
+        snprintf(msg, sizeof(msg),
+                 "commands[%zu].type: '%.40s%s' is not a known command (sale.create)", index,
+                 type ? type : "", type && strlen(type) > 40 ? "..." : "");
         return result_obj(id, "rejected", NULL, "unknown_command", msg);
     }
     duka_hub_command prior;
@@ -88,8 +91,12 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
     json_t *r;
     if (taken) {
         /* Same receipt number, different command id: a restored backup or a cloned till. Log
-         * it with both versions; never a second sale, never a silent drop. */
-        char *text = json_dumps(payload, JSON_COMPACT);
+         * it with both versions; never a second sale, never a silent drop. The version logged
+         * is the sale as decoded (fields the hub does not know are dropped, as for a stored
+         * sale), so a conflict row is bounded like a sale, not by the request body. */
+        json_t *decoded = duka_sale_to_json(sale);
+        char *text = decoded ? json_dumps(decoded, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(decoded);
         snprintf(msg, sizeof(msg), "receipt %s already recorded by command %s", sale->receipt_no,
                  owner);
         duka_rc rc = duka_hub_conflict_insert(store, dev, "receipt_reused", sale->receipt_no, id,
@@ -119,6 +126,9 @@ duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
     const json_t *commands = json_object_get(body, "commands");
     if (!json_is_object(body) || !json_is_array(commands))
         return duka_err_set(err, DUKA_INPUT, "body: expected {\"commands\": [...]}");
+    duka_rc rc = duka_json_depth_check(body, DUKA_JSON_DEPTH_MAX, "body", err);
+    if (rc != DUKA_OK)
+        return rc;
     size_t n = json_array_size(commands);
     if (n > DUKA_SYNC_BATCH_MAX)
         return duka_err_set(err, DUKA_LIMIT, "commands: %zu in one push, at most %d", n,
@@ -130,7 +140,7 @@ duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
         json_decref(results);
         return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
     }
-    duka_rc rc = duka_hub_store_begin(store, err);
+    rc = duka_hub_store_begin(store, err);
     for (size_t i = 0; rc == DUKA_OK && i < n; i++) {
         if ((rc = duka_hub_store_savepoint(store, err)) != DUKA_OK)
             break;

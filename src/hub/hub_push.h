@@ -21,8 +21,12 @@
 #include "hub/hub_store.h"
 
 /* Validates and applies body {"commands":[…]} for dev. On DUKA_OK *reply is the
- * {"results":[…]} object (new reference). DUKA_INPUT: the body itself is malformed (nothing
- * applied; err names the problem); DUKA_STORE: storage failed (nothing applied). */
+ * {"results":[…]} object (new reference). DUKA_INPUT: the body itself is malformed or nested
+ * deeper than DUKA_JSON_DEPTH_MAX (nothing applied; err names the problem and where);
+ * DUKA_LIMIT: more than DUKA_SYNC_BATCH_MAX commands (nothing applied); DUKA_STORE: storage
+ * failed (nothing applied). A duplicate that arrives while its original is being applied
+ * cannot overlap it: the caller serialises calls on one store (hub_server.c holds the store
+ * mutex), so it finds the original committed and answers "duplicate". */
 duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
                             const json_t *body, int64_t now_ms, json_t **reply, duka_err *err);
 

@@ -205,8 +205,22 @@ void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex)
 }
 
 duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
-                       const char *key_pem, duka_err *err)
+                       const char *key_pem, const duka_config *cfg, duka_err *err)
 {
+    duka_config defaults;
+    if (cfg == NULL) {
+        duka_config_defaults(&defaults);
+        cfg = &defaults;
+    }
+    int64_t timeout_ms = duka_config_get(cfg, DUKA_SETTING_HUB_CONNECTION_TIMEOUT);
+    duka_http_server_options http = {
+        .max_body_bytes = DUKA_PUSH_BODY_MAX_BYTES,
+        .cert_pem = cert_pem,
+        .key_pem = key_pem,
+        .connection_timeout_s = (unsigned)((timeout_ms + 999) / 1000),
+        .connections_per_ip_max =
+            (unsigned)duka_config_get(cfg, DUKA_SETTING_HUB_CONNECTIONS_PER_IP),
+    };
     hub_app *app = NULL;
     duka_hub_store *store = NULL;
     duka_http_server *srv = NULL;
@@ -219,11 +233,16 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
         return rc;
     }
     duka_block_stop_signals();
-    rc = duka_http_server_start_tls(listen, DUKA_PUSH_BODY_MAX_BYTES, cert_pem, key_pem, handle,
-                                    app, &srv, err);
+    rc = duka_http_server_start_opts(listen, &http, handle, app, &srv, err);
     if (rc == DUKA_OK) {
-        duka_log(DUKA_LOG_INFO, "hub", "serving %s on %s://%s", db, cert_pem ? "https" : "http",
-                 listen);
+        char per_ip[48] = "no limit per address";
+        if (http.connections_per_ip_max > 0)
+            snprintf(per_ip, sizeof(per_ip), "at most %u per address",
+                     http.connections_per_ip_max);
+        duka_log(DUKA_LOG_INFO, "hub",
+                 "serving %s on %s://%s (connections: timeout %u s, %s, %d in all)", db,
+                 cert_pem ? "https" : "http", listen, http.connection_timeout_s, per_ip,
+                 DUKA_HUB_CONNECTIONS_MAX);
         int sig = duka_wait_for_stop_signal();
         duka_log(DUKA_LOG_INFO, "hub", "signal %d: stopping", sig);
         duka_http_server_stop(srv);

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "config/config.h"
 #include "hub/hub_store.h"
 #include "net/http_server.h"
 
@@ -25,8 +26,9 @@ void duka_hub_app_set_clock(duka_hub_app *app, const duka_clock *clock);
 void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex);
 
 /* Serves the hub store at db on listen until SIGINT/SIGTERM; over HTTPS when cert_pem and
- * key_pem (PEM contents) are given. */
+ * key_pem (PEM contents) are given. cfg gives the connection settings (HUB_CONNECTION_TIMEOUT,
+ * HUB_CONNECTIONS_PER_IP); NULL: their defaults. */
 duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
-                       const char *key_pem, duka_err *err);
+                       const char *key_pem, const duka_config *cfg, duka_err *err);
 
 #endif

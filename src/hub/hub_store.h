@@ -146,7 +146,8 @@ duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev,
 duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const char *terminal,
                                int since_day, json_t **out, duka_err *err);
 
-/* {"sales":N,"receipts":[…],"conflicts":N,"total_cents":N,"tax_cents":N} for a business. */
+/* {"sales":N,"receipts":[…],"conflicts":N,"total_cents":N,"tax_cents":N} for a business.
+ * DUKA_LIMIT when its sales add up past int64 cents (each sale is bounded, their sum is not). */
 duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out,
                         duka_err *err);
 

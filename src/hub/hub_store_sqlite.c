@@ -705,21 +705,46 @@ static duka_rc query_int(duka_hub_store *s, const char *sql, const char *busines
     return DUKA_OK;
 }
 
+/* A sum of the sales' column for the report. Each sale is bounded, but enough of the largest
+ * add up past int64 (19 of them); SQLite's sum() then fails rather than wrap, and that is
+ * said in a sentence (DUKA_LIMIT) rather than as a storage error. */
+static duka_rc query_sum(duka_hub_store *s, const char *sql, const char *column,
+                         const char *business_id, int64_t *out, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (stmt_get(s, sql, &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    bool overflow = rc != SQLITE_ROW && strstr(sqlite3_errmsg(s->db), "integer overflow") != NULL;
+    sqlite3_reset(st);
+    if (overflow)
+        return duka_err_set(err, DUKA_LIMIT,
+                            "report of business %s: its sales' %s add up to more than %lld, "
+                            "which a report cannot show",
+                            business_id, column, (long long)INT64_MAX);
+    if (rc != SQLITE_ROW)
+        return duka_db_fail(s->db, "reading the report", err);
+    return DUKA_OK;
+}
+
 duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out,
                         duka_err *err)
 {
     int64_t sales = 0, conflicts = 0, total = 0, tax = 0;
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (query_int(s, "SELECT count(*) FROM sales WHERE business_id = ?1", business_id, &sales,
-                  err) ||
-        query_int(s, "SELECT coalesce(sum(total_cents),0) FROM sales WHERE business_id = ?1",
-                  business_id, &total, err) ||
-        query_int(s, "SELECT coalesce(sum(tax_cents),0) FROM sales WHERE business_id = ?1",
-                  business_id, &tax, err) ||
-        query_int(s, "SELECT count(*) FROM conflicts WHERE business_id = ?1", business_id,
-                  &conflicts, err))
-        return DUKA_STORE;
+    duka_rc qrc;
+    if ((qrc = query_int(s, "SELECT count(*) FROM sales WHERE business_id = ?1", business_id,
+                         &sales, err)) != DUKA_OK ||
+        (qrc = query_sum(s, "SELECT coalesce(sum(total_cents),0) FROM sales WHERE business_id = ?1",
+                         "total_cents", business_id, &total, err)) != DUKA_OK ||
+        (qrc = query_sum(s, "SELECT coalesce(sum(tax_cents),0) FROM sales WHERE business_id = ?1",
+                         "tax_cents", business_id, &tax, err)) != DUKA_OK ||
+        (qrc = query_int(s, "SELECT count(*) FROM conflicts WHERE business_id = ?1", business_id,
+                         &conflicts, err)) != DUKA_OK)
+        return qrc;
     if (stmt_get(s,
                         "SELECT receipt_no FROM sales WHERE business_id = ?1 ORDER BY receipt_no",
                         &st, err) != DUKA_OK)

@@ -164,6 +164,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             size_t cap = rs->cap ? rs->cap : 16384;
             while (cap < rs->len + n + 1)
                 cap *= 2;
+            /* Never more than the largest body allowed (and its NUL): a body just under the
+             * limit must not cost twice the limit in memory. */
+            if (cap > srv->max_body + 1)
+                cap = srv->max_body + 1;
             char *nb = realloc(rs->buf, cap);
             if (nb == NULL)
                 return MHD_NO;
@@ -247,6 +251,15 @@ duka_rc duka_http_server_start_tls(const char *listen, size_t max_body_bytes,
                                    duka_http_handler handler, void *app,
                                    duka_http_server **out, duka_err *err)
 {
+    duka_http_server_options opt = {.max_body_bytes = max_body_bytes, .cert_pem = cert_pem,
+                                    .key_pem = key_pem};
+    return duka_http_server_start_opts(listen, &opt, handler, app, out, err);
+}
+
+duka_rc duka_http_server_start_opts(const char *listen, const duka_http_server_options *opt,
+                                    duka_http_handler handler, void *app,
+                                    duka_http_server **out, duka_err *err)
+{
     *out = NULL;
     struct sockaddr_in sa;
     if (parse_listen(listen, &sa, err) != DUKA_OK)
@@ -256,15 +269,19 @@ duka_rc duka_http_server_start_tls(const char *listen, size_t max_body_bytes,
         return duka_err_set(err, DUKA_NOMEM, "out of memory starting the server");
     srv->handler = handler;
     srv->app = app;
-    srv->max_body = max_body_bytes;
+    srv->max_body = opt->max_body_bytes;
+    const char *cert_pem = opt->cert_pem, *key_pem = opt->key_pem;
     bool tls = cert_pem != NULL && key_pem != NULL;
+    unsigned timeout_s =
+        opt->connection_timeout_s ? opt->connection_timeout_s : DUKA_HUB_CONNECTION_TIMEOUT_S;
+    unsigned per_ip = opt->connections_per_ip_max; /* libmicrohttpd's 0 is "no limit" too */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
     /* The same options either way; TLS adds the flag and the PEM key and certificate. */
 #define DUKA_MHD_COMMON_OPTIONS                                                              \
     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,               \
         (unsigned)DUKA_HUB_THREADS, MHD_OPTION_CONNECTION_LIMIT,                             \
-        (unsigned)DUKA_HUB_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,                   \
-        (unsigned)DUKA_HUB_CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, \
+        (unsigned)DUKA_HUB_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,        \
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed, \
         srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1
     if (tls)
         srv->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, srv,

@@ -50,6 +50,25 @@ duka_rc duka_http_server_start_tls(const char *listen, size_t max_body_bytes,
                                    duka_http_handler handler, void *app,
                                    duka_http_server **out, duka_err *err);
 
+/* Everything a server can be started with. Zeroed fields take the defaults noted. */
+typedef struct duka_http_server_options {
+    size_t max_body_bytes;           /* 413 beyond it (required) */
+    const char *cert_pem, *key_pem;  /* both set: HTTPS (PEM contents); else plain HTTP */
+    unsigned connection_timeout_s;   /* close a connection idle this long; 0: 30 s
+                                      * (DUKA_HUB_CONNECTION_TIMEOUT_S) */
+    unsigned connections_per_ip_max; /* connections from one address at once, beyond which
+                                      * a new one is closed unanswered; 0: no such limit */
+} duka_http_server_options;
+
+/* As duka_http_server_start_tls, with every option. At most DUKA_HUB_CONNECTIONS_MAX
+ * connections at once: beyond that new ones wait in the kernel's accept queue until one
+ * closes. The timeout is libmicrohttpd's: it counts from the last byte received or sent, so
+ * it closes a stalled client, not one that trickles a byte now and then (the per-address
+ * limit bounds those; docs/SECURITY.md). */
+duka_rc duka_http_server_start_opts(const char *listen, const duka_http_server_options *opt,
+                                    duka_http_handler handler, void *app,
+                                    duka_http_server **out, duka_err *err);
+
 /* Stops accepting, finishes requests in flight, frees. NULL is fine. */
 void duka_http_server_stop(duka_http_server *server);
 

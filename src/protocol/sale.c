@@ -101,6 +101,9 @@ duka_rc duka_sale_validate(const duka_sale *s, duka_err *err)
         return duka_err_set(err, DUKA_INPUT,
                             "receipt_no: '%s' is not {terminal}-{YYYYMMDD}-{seq} of terminal %s",
                             s->receipt_no, s->terminal);
+    if (s->created_ms < 0 || s->created_ms > DUKA_TIME_MS_MAX)
+        return duka_err_set(err, DUKA_INPUT, "created_ms: %lld out of range 0..%lld",
+                            (long long)s->created_ms, DUKA_TIME_MS_MAX);
     if (s->line_count < 1 || s->line_count > DUKA_SALE_LINES_MAX)
         return duka_err_set(err, DUKA_INPUT, "lines: a sale has 1 to %d lines, not %d",
                             DUKA_SALE_LINES_MAX, s->line_count);

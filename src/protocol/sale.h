@@ -54,7 +54,9 @@ void duka_sale_free(duka_sale *sale);
 
 /* Checks bounds and arithmetic: lines present and within limits, each line total and tax as
  * money.h computes them, totals their sums, payments adding up to the total, receipt number
- * shaped {terminal}-{YYYYMMDD}-{seq}. */
+ * shaped {terminal}-{YYYYMMDD}-{seq}, created_ms within 0..DUKA_TIME_MS_MAX. Quantities are
+ * 1..DUKA_QTY_MILLI_MAX, prices 0..DUKA_PRICE_CENTS_MAX, payments 0..the total; with those
+ * bounds no sum can overflow int64 (the _Static_asserts in limits.h). */
 duka_rc duka_sale_validate(const duka_sale *sale, duka_err *err);
 
 /* JSON form (a new reference; NULL on out of memory). */

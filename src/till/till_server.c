@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/json_limits.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "store/db.h"
 #include "net/http_server.h"
@@ -37,19 +39,35 @@ static unsigned status_of(duka_rc rc)
     }
 }
 
-static void handle_sale(till_app *app, sqlite3 *db, duka_http_exchange *ex)
+/* Parses a request body of the local API. NULL, with the 400 reply set, when it is not JSON
+ * (invalid_json) or nests deeper than DUKA_JSON_DEPTH_MAX (invalid_body). */
+static json_t *parse_body(duka_http_exchange *ex)
 {
     json_error_t jerr;
     json_t *body = json_loadb(ex->body, ex->body_len, 0, &jerr);
+    if (body == NULL) {
+        duka_http_error(ex, 400, "invalid_json", "body is not valid JSON: %s", jerr.text);
+        return NULL;
+    }
+    duka_err err = {0};
+    if (duka_json_depth_check(body, DUKA_JSON_DEPTH_MAX, "body", &err) != DUKA_OK) {
+        json_decref(body);
+        duka_http_error(ex, 400, "invalid_body", "%s", err.msg);
+        return NULL;
+    }
+    return body;
+}
+
+static void handle_sale(till_app *app, sqlite3 *db, duka_http_exchange *ex)
+{
+    json_t *body = parse_body(ex);
     const json_t *items = json_object_get(body, "items");
     const char *pay = json_string_value(json_object_get(body, "pay"));
     duka_err err = {0};
     duka_checkout_item *lines = NULL;
     duka_sale *sale = NULL;
-    if (body == NULL) {
-        duka_http_error(ex, 400, "invalid_json", "body is not valid JSON: %s", jerr.text);
+    if (body == NULL)
         goto out;
-    }
     size_t n = json_array_size(items);
     if (!json_is_array(items) || n < 1 || n > DUKA_SALE_LINES_MAX) {
         duka_http_error(ex, 400, "invalid_sale", "items: expected 1 to %d items", DUKA_SALE_LINES_MAX);
@@ -115,7 +133,9 @@ static duka_rc live_status(till_app *app, sqlite3 *db, json_t **out, duka_err *e
 
 static void handle_offline(till_app *app, sqlite3 *db, duka_http_exchange *ex)
 {
-    json_t *body = json_loadb(ex->body, ex->body_len, 0, NULL);
+    json_t *body = parse_body(ex);
+    if (body == NULL)
+        return;
     const json_t *v = json_object_get(body, "offline");
     if (!json_is_boolean(v)) {
         json_decref(body);

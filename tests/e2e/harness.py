@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -42,9 +43,9 @@ def duka_bin():
     return os.environ.get("DUKA_BIN") or os.path.join(REPO, "build", "duka")
 
 
-# Prefixes of the till's settings (`duka config`): read from the environment, so a caller's
-# own values must not leak into the tests.
-CONFIG_ENV_PREFIXES = ("OFFLINE_QUEUE_", "CONNECTIVITY_", "ALERT_", "QUEUE_")
+# Prefixes of the settings (`duka config`; HUB_ are the hub's): read from the environment, so
+# a caller's own values must not leak into the tests.
+CONFIG_ENV_PREFIXES = ("OFFLINE_QUEUE_", "CONNECTIVITY_", "ALERT_", "QUEUE_", "HUB_")
 
 
 def child_env(extra=None):
@@ -370,12 +371,13 @@ class Hub(_Server):
     health_path = "/v1/health"
     kind = "hub"
 
-    def __init__(self, db, port, logdir=None, extra=(), https=False):
-        """extra: more arguments (--tls-cert F --tls-key K with https=True)."""
+    def __init__(self, db, port, logdir=None, extra=(), https=False, env=None):
+        """extra: more arguments (--tls-cert F --tls-key K with https=True); env: extra
+        environment (HUB_CONNECTION_TIMEOUT=2 ...)."""
         self.db = db
         self.https = https
         super().__init__(["hub", "--db", db, "--listen", "127.0.0.1:%d" % port]
-                         + [str(a) for a in extra], port, logdir or os.path.dirname(db))
+                         + [str(a) for a in extra], port, logdir or os.path.dirname(db), env=env)
 
 
 class Till(_Server):
@@ -487,9 +489,10 @@ class Business:
 
 
 def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, products=None,
-                   name="Duka Test Shop"):
-    """hub init + product import + device add (per terminal) + start the hub + till init (per
-    terminal). The hub is left running (business.hub). Till DBs are tmp/till-<T>.db."""
+                   name="Duka Test Shop", hub_env=None):
+    """hub init + product import + device add (per terminal) + start the hub (with hub_env,
+    extra environment) + till init (per terminal). The hub is left running (business.hub).
+    Till DBs are tmp/till-<T>.db."""
     hub_db = os.path.join(tmp, "hub.db")
     bid = run_json(["hub", "init", "--db", hub_db, "--business", name, "--json"])["business_id"]
     check(isinstance(bid, str) and bid, "hub init: business_id %r" % bid)
@@ -503,7 +506,7 @@ def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, product
                         "--json"])["token"]
         check(isinstance(tok, str) and tok, "device add: token %r" % tok)
         tokens[t] = tok
-    hub = Hub(hub_db, hub_port).start()
+    hub = Hub(hub_db, hub_port, env=hub_env).start()
     url = till_hub_url or hub.url
     tills = {}
     for t in terminals:
@@ -511,6 +514,49 @@ def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, product
         run_ok(["till", "init", "--db", db, "--hub", url, "--terminal", t, "--token", tokens[t]])
         tills[t] = db
     return Business(tmp, hub, hub_db, bid, tokens, tills, url)
+
+
+# --------------------------------------------------------------------------------------------
+# raw pushes: sale.create commands built here, as a till would (for tests of the hub alone)
+# --------------------------------------------------------------------------------------------
+TAX_RATES = {"A": 0, "B": 16, "C": 0, "D": 0, "E": 8}  # eTIMS bands, money.h
+
+
+def sale_line(sku, name, qty_milli, price_cents, band):
+    """A sale line with its total and VAT computed as money.h does (round half up)."""
+    total = (price_cents * qty_milli + 500) // 1000
+    rate = TAX_RATES[band]
+    tax = (total * rate + (100 + rate) // 2) // (100 + rate) if rate and total > 0 else 0
+    return {"sku": sku, "name": name, "qty_milli": qty_milli, "unit_price_cents": price_cents,
+            "tax_band": band, "line_total_cents": total, "tax_cents": tax}
+
+
+def sale_command(terminal, seq, lines, day="20261121", created_ms=None, payments=None,
+                 command_id=None):
+    """A valid sale.create command of `terminal` with receipt {terminal}-{day}-{seq:05}; paid
+    in cash unless `payments` (a list of payment objects) is given."""
+    total = sum(l["line_total_cents"] for l in lines)
+    receipt = "%s-%s-%05d" % (terminal, day, seq)
+    payload = {"receipt_no": receipt, "terminal": terminal,
+               "created_ms": int(time.time() * 1000) if created_ms is None else created_ms,
+               "total_cents": total, "tax_cents": sum(l["tax_cents"] for l in lines),
+               "lines": lines,
+               "payments": payments if payments is not None else
+               [{"method": "cash", "amount_cents": total, "reference": "", "status": "captured"}]}
+    return {"id": command_id or str(uuid.uuid4()), "type": "sale.create", "entity_id": receipt,
+            "payload": payload}
+
+
+def push(port, token, body, timeout=60):
+    """POST /v1/push with body (a dict or list of commands is encoded; bytes/str sent as is);
+    returns (status, parsed reply or None)."""
+    if isinstance(body, list):
+        body = {"commands": body}
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    return http_json("POST", port, "/v1/push", body=body, timeout=timeout,
+                     headers={"Authorization": "Bearer " + token,
+                              "Content-Type": "application/json"})
 
 
 # --------------------------------------------------------------------------------------------

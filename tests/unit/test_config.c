@@ -139,6 +139,8 @@ static void test_defaults(void **state)
         {DUKA_SETTING_PRIORITY_BACKUP, 60},
         {DUKA_SETTING_PRIORITY_BULK, 90},
         {DUKA_SETTING_RETRIES_SALE, 0},
+        {DUKA_SETTING_HUB_CONNECTION_TIMEOUT, 30000},
+        {DUKA_SETTING_HUB_CONNECTIONS_PER_IP, 64},
     };
     assert_int_equal(sizeof(expected) / sizeof(expected[0]), DUKA_SETTING_COUNT);
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
@@ -224,6 +226,10 @@ static void test_set_parses_per_unit(void **state)
         {"OFFLINE_QUEUE_BACKOFF_BASE", "250ms", 250},
         {"CONNECTIVITY_DEGRADED_LATENCY", "1500", 1500},
         {"CONNECTIVITY_DEGRADED_LATENCY", "1s", 1000},
+        /* the hub's: a bare timeout is seconds */
+        {"HUB_CONNECTION_TIMEOUT", "2", 2000},
+        {"HUB_CONNECTION_TIMEOUT", "1500ms", 1500},
+        {"HUB_CONNECTIONS_PER_IP", "0", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         duka_config cfg;
@@ -362,6 +368,12 @@ static void test_range_limits_in_the_settings_units(void **state)
         {"CONNECTIVITY_CHECK_INTERVAL", "3601", false},
         {"CONNECTIVITY_DEGRADED_FAILURES", "1000", true},
         {"CONNECTIVITY_DEGRADED_FAILURES", "1001", false},
+        {"HUB_CONNECTION_TIMEOUT", "1", true},
+        {"HUB_CONNECTION_TIMEOUT", "999ms", false},
+        {"HUB_CONNECTION_TIMEOUT", "3600", true},
+        {"HUB_CONNECTION_TIMEOUT", "3601", false},
+        {"HUB_CONNECTIONS_PER_IP", "256", true},
+        {"HUB_CONNECTIONS_PER_IP", "257", false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         duka_config cfg;

@@ -646,6 +646,270 @@ static void test_businesses_are_isolated(void **state)
     assert_ok(duka_hub_business_check(f->store, other, &err), &err);
 }
 
+/* ---- limits: JSON depth, numeric ranges, string lengths ---- */
+
+/* k nested arrays: [] (k = 1), [[]] (k = 2) … */
+static json_t *nested_arrays(int k)
+{
+    json_t *v = json_array();
+    for (int i = 1; i < k; i++) {
+        json_t *outer = json_array();
+        json_array_append_new(outer, v);
+        v = outer;
+    }
+    return v;
+}
+
+static void test_json_depth_limit(void **state)
+{
+    fixture *f = *state;
+    /* body {1} commands [2] command {3} extra: the rest. At the limit: applied (a member the
+     * hub does not know is ignored). */
+    char id1[DUKA_UUID_STR_LEN + 1], id2[DUKA_UUID_STR_LEN + 1], id3[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id1);
+    new_id(f, id2);
+    new_id(f, id3);
+    json_t *c = command(id1, sale_of(f, "T01", 1, NULL, 0));
+    json_object_set_new(c, "extra", nested_arrays(DUKA_JSON_DEPTH_MAX - 3));
+    json_t *reply = push(f, &f->t01, body1(c));
+    assert_result(reply, 0, id1, "applied", NULL);
+    json_decref(reply);
+
+    /* One level more, in the last command of a batch: the whole batch is refused before
+     * anything is looked at, and the error names the limit and where. */
+    json_t *cmds = json_array();
+    json_array_append_new(cmds, command(id2, sale_of(f, "T01", 2, NULL, 0)));
+    c = command(id3, sale_of(f, "T01", 3, NULL, 0));
+    json_object_set_new(json_object_get(c, "payload"), "note",
+                        nested_arrays(DUKA_JSON_DEPTH_MAX - 3));
+    json_array_append_new(cmds, c);
+    json_t *body = json_pack("{s:o}", "commands", cmds);
+    duka_err err = {0};
+    reply = NULL;
+    assert_int_equal(duka_hub_push_apply(f->store, &f->t01, body, T0, &reply, &err), DUKA_INPUT);
+    json_decref(body);
+    assert_null(reply);
+    assert_contains(err.msg, "JSON depth limit of " DUKA_STRINGIFY(DUKA_JSON_DEPTH_MAX) " levels");
+    assert_contains(err.msg, "body.commands[1].payload.note[0][0][0][0]:");
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+    sqlite3 *db = peek(f);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM processed_commands"), 1);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM audit_log"), 0);
+    sqlite3_close(db);
+
+    /* Far deeper than jansson would parse is refused just the same (built in memory). */
+    c = command(id2, sale_of(f, "T01", 2, NULL, 0));
+    json_object_set_new(c, "extra", nested_arrays(5000));
+    body = body1(c);
+    duka_err_clear(&err);
+    assert_int_equal(duka_hub_push_apply(f->store, &f->t01, body, T0, &reply, &err), DUKA_INPUT);
+    json_decref(body);
+    assert_contains(err.msg, "body.commands[0].extra[0][0][0][0][0]:");
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+}
+
+/* Sets key of the holder in a command's payload: the payload (array NULL), lines[i] or
+ * payments[i]. Takes the reference of v. */
+static void payload_set(json_t *cmd, const char *array, size_t i, const char *key, json_t *v)
+{
+    json_t *h = json_object_get(cmd, "payload");
+    if (array != NULL)
+        h = json_array_get(json_object_get(h, array), i);
+    assert_non_null(h);
+    assert_int_equal(json_object_set_new(h, key, v), 0);
+}
+
+static json_t *string_of(char c, size_t n)
+{
+    char *buf = malloc(n + 1);
+    assert_non_null(buf);
+    memset(buf, c, n);
+    buf[n] = '\0';
+    json_t *s = json_string(buf);
+    free(buf);
+    return s;
+}
+
+/* The largest sale every bound allows, on a terminal id of the longest length: 500 lines of
+ * the longest SKU and name at the highest quantity and price, eight payments with the
+ * longest references, created at the last millisecond allowed. */
+static void test_largest_sale_is_applied(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    char token[DUKA_TOKEN_MAX + 1];
+    duka_hub_device big;
+    const char *terminal = "ABCDEFGHIJKLMNOP";
+    assert_int_equal(strlen(terminal), DUKA_TERMINAL_ID_MAX);
+    assert_ok(duka_hub_device_add(f->store, f->business, terminal, token, &err), &err);
+    assert_ok(duka_hub_device_authenticate(f->store, token, &big, &err), &err);
+
+    duka_sale *s = f->sale;
+    memset(s, 0, sizeof(*s));
+    snprintf(s->terminal, sizeof(s->terminal), "%s", terminal);
+    snprintf(s->receipt_no, sizeof(s->receipt_no), "%s-20261121-999999999999", terminal);
+    s->created_ms = DUKA_TIME_MS_MAX;
+    for (int i = 0; i < DUKA_SALE_LINES_MAX; i++) {
+        duka_sale_line *l = &s->lines[i];
+        memset(l->sku, 'S', DUKA_SKU_MAX);
+        memset(l->name, 'n', DUKA_PRODUCT_NAME_MAX);
+        l->qty_milli = DUKA_QTY_MILLI_MAX;
+        l->unit_price_cents = DUKA_PRICE_CENTS_MAX;
+        l->tax_band = 'B';
+        l->line_total_cents = duka_line_total(l->unit_price_cents, l->qty_milli);
+        l->tax_cents = duka_tax_of_gross(l->line_total_cents, DUKA_TAX_B);
+        s->total_cents += l->line_total_cents;
+        s->tax_cents += l->tax_cents;
+    }
+    s->line_count = DUKA_SALE_LINES_MAX;
+    s->payment_count = DUKA_SALE_PAYMENTS_MAX;
+    for (int i = 0; i < DUKA_SALE_PAYMENTS_MAX; i++) {
+        duka_payment *p = &s->payments[i];
+        snprintf(p->method, sizeof(p->method), "%s", i % 2 ? "mpesa" : "card");
+        snprintf(p->status, sizeof(p->status), "%s",
+                 i % 2 ? "pending_verification" : "pending_capture");
+        memset(p->reference, 'R', DUKA_PAYMENT_REF_MAX);
+        p->reference[0] = (char)('0' + i);
+        p->amount_cents = s->total_cents / DUKA_SALE_PAYMENTS_MAX;
+    }
+    s->payments[0].amount_cents += s->total_cents % DUKA_SALE_PAYMENTS_MAX;
+    assert_int_equal(s->total_cents, DUKA_SALE_LINES_MAX * 1000000000000000LL);
+    assert_ok(duka_sale_validate(s, &err), &err);
+
+    char id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id);
+    json_t *reply = push(f, &big, body1(command(id, s)));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "total_cents"), s->total_cents);
+    sqlite3 *db = peek(f);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM sale_lines"), DUKA_SALE_LINES_MAX);
+    assert_int_equal(sql_int(db, "SELECT max(length(sku)) + max(length(name)) FROM sale_lines"),
+                     DUKA_SKU_MAX + DUKA_PRODUCT_NAME_MAX);
+    assert_int_equal(sql_int(db, "SELECT sum(amount_cents) FROM payments"), s->total_cents);
+    sqlite3_close(db);
+}
+
+/* Sales each within bounds can still add up past int64 (19 of the largest). The report says
+ * so in a sentence instead of failing as a storage error or wrapping around. */
+static void test_report_beyond_int64(void **state)
+{
+    fixture *f = *state;
+    const line_spec big[] = {{"BIG", DUKA_QTY_MILLI_MAX, DUKA_PRICE_CENTS_MAX, 'A'}};
+    int64_t per_sale = 1000000000000000LL * DUKA_SALE_LINES_MAX;
+    static line_spec lines[DUKA_SALE_LINES_MAX];
+    for (int i = 0; i < DUKA_SALE_LINES_MAX; i++)
+        lines[i] = big[0];
+    int n = (int)(INT64_MAX / per_sale) + 1;
+    json_t *cmds = json_array();
+    for (int i = 1; i <= n; i++) {
+        char id[DUKA_UUID_STR_LEN + 1];
+        new_id(f, id);
+        json_array_append_new(cmds, command(id, sale_of(f, "T01", i, lines, DUKA_SALE_LINES_MAX)));
+    }
+    json_t *reply = push(f, &f->t01, json_pack("{s:o}", "commands", cmds));
+    for (int i = 0; i < n; i++)
+        assert_string_equal(json_string_value(json_object_get(result_at(reply, (size_t)i), "status")),
+                            "applied");
+    json_decref(reply);
+    json_t *rep = NULL;
+    duka_err err = {0};
+    assert_int_equal(duka_hub_report(f->store, f->business, &rep, &err), DUKA_LIMIT);
+    assert_null(rep);
+    assert_contains(err.msg, "total_cents");
+    assert_contains(err.msg, "9223372036854775807");
+}
+
+/* One past every bound of a pushed sale: each command rejected, naming the field, and
+ * nothing of it stored. */
+static void test_one_past_each_bound_is_rejected(void **state)
+{
+    fixture *f = *state;
+    const line_spec one[] = {{"MILK500", 1000, 6500, 'A'}};
+    const struct {
+        const char *array; /* NULL: the payload itself; "-": the command */
+        size_t index;
+        const char *key;
+        json_t *value;
+        const char *code, *says;
+    } cases[] = {
+        {"lines", 0, "qty_milli", json_integer(0), "invalid_sale", "lines[0].qty_milli: 0 out"},
+        {"lines", 0, "qty_milli", json_integer(-1000), "invalid_sale", "lines[0].qty_milli: -1000"},
+        {"lines", 0, "qty_milli", json_integer(DUKA_QTY_MILLI_MAX + 1), "invalid_sale",
+         "lines[0].qty_milli: 1000000001 out of range"},
+        {"lines", 0, "qty_milli", json_real(1000.0), "invalid_sale", "not an integer"},
+        {"lines", 0, "unit_price_cents", json_integer(-1), "invalid_sale",
+         "lines[0].unit_price_cents: -1 out of range"},
+        {"lines", 0, "unit_price_cents", json_integer(DUKA_PRICE_CENTS_MAX + 1), "invalid_sale",
+         "lines[0].unit_price_cents: 1000000001"},
+        {"lines", 0, "line_total_cents", json_integer(INT64_MAX), "invalid_sale",
+         "lines[0].line_total_cents: 9223372036854775807, expected 6500"},
+        {"lines", 0, "tax_cents", json_integer(-1), "invalid_sale", "lines[0].tax_cents: -1"},
+        {NULL, 0, "total_cents", json_integer(INT64_MAX), "invalid_sale",
+         "total_cents: 9223372036854775807, but the lines add up to 6500"},
+        {NULL, 0, "total_cents", json_integer(INT64_MIN), "invalid_sale", "total_cents: -9223"},
+        {"payments", 0, "amount_cents", json_integer(-1), "invalid_sale",
+         "payments[0].amount_cents: -1 out of range"},
+        {NULL, 0, "created_ms", json_integer(-1), "invalid_sale", "created_ms: -1 out of range"},
+        {NULL, 0, "created_ms", json_integer(DUKA_TIME_MS_MAX + 1), "invalid_sale",
+         "created_ms: 253402300800000 out of range"},
+        {"lines", 0, "sku", string_of('S', DUKA_SKU_MAX + 1), "invalid_sale",
+         "lines[0].sku: longer than 64 characters"},
+        {"lines", 0, "name", string_of('n', DUKA_PRODUCT_NAME_MAX + 1), "invalid_sale",
+         "lines[0].name: longer than 128 characters"},
+        {NULL, 0, "receipt_no", string_of('1', DUKA_RECEIPT_NO_MAX + 1), "invalid_sale",
+         "receipt_no: longer than 48 characters"},
+        {NULL, 0, "terminal", string_of('T', DUKA_TERMINAL_ID_MAX + 1), "invalid_sale",
+         "terminal: longer than 16 characters"},
+        {"payments", 0, "reference", string_of('R', DUKA_PAYMENT_REF_MAX + 1), "invalid_sale",
+         "payments[0].reference: longer than 64 characters"},
+        {"payments", 0, "reference", json_string("4111111111111111"), "invalid_sale",
+         "never a card number"},
+        {"payments", 0, "method", string_of('m', 100000), "invalid_sale",
+         "payments[0].method: longer than 7 characters"},
+        {"-", 0, "id", json_string("01a20071-8595-7bab-b6c3-056cd3ebd0931"), "invalid_command",
+         "commands[0].id: missing or not a UUID"},
+        {"-", 0, "type", string_of('t', 100000), "unknown_command", "is not a known command"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char id[DUKA_UUID_STR_LEN + 1];
+        new_id(f, id);
+        json_t *c = command(id, sale_of(f, "T01", 1, one, 1));
+        if (cases[i].array != NULL && strcmp(cases[i].array, "-") == 0)
+            json_object_set_new(c, cases[i].key, cases[i].value);
+        else
+            payload_set(c, cases[i].array, cases[i].index, cases[i].key, cases[i].value);
+        json_t *reply = push(f, &f->t01, body1(c));
+        const json_t *r = result_at(reply, 0);
+        const char *status = json_string_value(json_object_get(r, "status"));
+        const json_t *e = json_object_get(r, "error");
+        const char *code = json_string_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        if (status == NULL || strcmp(status, "rejected") != 0 || code == NULL ||
+            strcmp(code, cases[i].code) != 0 || msg == NULL || strstr(msg, cases[i].says) == NULL)
+            fail_msg("case %zu (%s): status %s code %s message \"%s\", want rejected %s \"%s\"", i,
+                     cases[i].key, status ? status : "-", code ? code : "-", msg ? msg : "-",
+                     cases[i].code, cases[i].says);
+        /* A message stays one bounded line however long the input was. */
+        assert_true(strlen(msg) < DUKA_ERR_MSG_MAX);
+        json_decref(reply);
+    }
+    assert_int_equal(report_int(f, f->business, "sales"), 0);
+    sqlite3 *db = peek(f);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM processed_commands"), 0);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 0);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM audit_log"),
+                     (int64_t)(sizeof(cases) / sizeof(cases[0])));
+    sqlite3_close(db);
+
+    /* The same sale within bounds applies (so the cases above failed for their field). */
+    char id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id);
+    json_t *reply = push(f, &f->t01, body1(command(id, sale_of(f, "T01", 1, one, 1))));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+}
+
 /* ---- pull paging ---- */
 
 static void test_changes_since_paging(void **state)
@@ -767,6 +1031,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stock_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_businesses_are_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_since_paging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_depth_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_largest_sale_is_applied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_past_each_bound_is_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_beyond_int64, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -186,6 +186,8 @@ static void m_qty_negative(duka_sale *s) { s->lines[2].qty_milli = -1000; }
 static void m_qty_over(duka_sale *s) { s->lines[0].qty_milli = DUKA_QTY_MILLI_MAX + 1; }
 static void m_price_negative(duka_sale *s) { s->lines[0].unit_price_cents = -1; }
 static void m_price_over(duka_sale *s) { s->lines[1].unit_price_cents = DUKA_PRICE_CENTS_MAX + 1; }
+static void m_created_negative(duka_sale *s) { s->created_ms = -1; }
+static void m_created_over(duka_sale *s) { s->created_ms = DUKA_TIME_MS_MAX + 1; }
 static void m_sku_empty(duka_sale *s) { s->lines[1].sku[0] = '\0'; }
 static void m_sku_space(duka_sale *s) { snprintf(s->lines[0].sku, DUKA_SKU_MAX + 1, "SU GAR"); }
 static void m_no_lines(duka_sale *s) { s->line_count = 0; }
@@ -249,6 +251,8 @@ static void test_validate_rejects(void **state)
         {"qty over max", m_qty_over, {"lines[0].qty_milli", "1000000001"}},
         {"price negative", m_price_negative, {"lines[0].unit_price_cents", "-1"}},
         {"price over max", m_price_over, {"lines[1].unit_price_cents", "1000000001"}},
+        {"created before 1970", m_created_negative, {"created_ms", "-1 out of range"}},
+        {"created after 9999", m_created_over, {"created_ms", "253402300800000 out of range"}},
         {"sku empty", m_sku_empty, {"lines[1].sku", "not a SKU"}},
         {"sku space", m_sku_space, {"lines[0].sku", "SU GAR"}},
         {"no lines", m_no_lines, {"lines", "not 0"}},
@@ -290,6 +294,11 @@ static void test_validate_accepts_edges(void **state)
                "card", "AUTH-1");
     assert_ok(duka_sale_validate(s, &err), &err);
     assert_int_equal(s->total_cents, 1000000000000000LL);
+    /* The first and the last millisecond a sale may carry. */
+    s->created_ms = 0;
+    assert_ok(duka_sale_validate(s, &err), &err);
+    s->created_ms = DUKA_TIME_MS_MAX;
+    assert_ok(duka_sale_validate(s, &err), &err);
     /* A free item: total 0, paid 0. */
     const line_spec free_item[] = {{"GIFT", 1000, 0, 'A'}};
     sale_build(s, "T_1", "T_1-20261121-00001", 1, free_item, 1, "cash", NULL);
