@@ -25,9 +25,14 @@
 
 typedef struct duka_hub_store duka_hub_store;
 
-/* Opens the hub store at location (a file path for SQLite). create: make it if missing. */
+/* Opens the hub store at location: a file path (SQLite) or a postgres:// URL (PostgreSQL).
+ * create: make it (the file, or the schema) if missing. */
 duka_rc duka_hub_store_open(const char *location, bool create, duka_hub_store **out,
                             duka_err *err);
+/* True when location is a postgres:// or postgresql:// URL. */
+bool duka_hub_store_is_postgres(const char *location);
+/* "sqlite" or "postgres". */
+const char *duka_hub_store_kind(const duka_hub_store *s);
 void duka_hub_store_close(duka_hub_store *store);
 
 duka_rc duka_hub_store_begin(duka_hub_store *s, duka_err *err);
@@ -39,6 +44,12 @@ void duka_hub_store_rollback(duka_hub_store *s);
  * returns true, the commit fails as a storage error (the transaction is rolled back and
  * DUKA_STORE returned). NULL removes it. Never set outside tests. */
 void duka_hub_store_set_commit_fault(duka_hub_store *s, bool (*hook)(void *ctx), void *ctx);
+/* Before applying a batch, inside its transaction: lets a store that talks over a network load
+ * what the batch will look up — the processed command ids and the owners of the receipt
+ * numbers — in one round trip, so command_find and sale_owner cost none. Others do nothing. */
+duka_rc duka_hub_store_prefetch(duka_hub_store *s, const char *business_id,
+                                const char *const *command_ids, const char *const *receipt_nos,
+                                int n, duka_err *err);
 duka_rc duka_hub_store_savepoint(duka_hub_store *s, duka_err *err);
 duka_rc duka_hub_store_release(duka_hub_store *s, duka_err *err);
 void duka_hub_store_rollback_to(duka_hub_store *s);

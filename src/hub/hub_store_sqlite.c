@@ -4,7 +4,7 @@
  * disk. SQL is kept to what PostgreSQL also runs (ON CONFLICT, RETURNING, no SQLite-only
  * functions) so the PostgreSQL store can share its shape.
  */
-#include "hub/hub_store.h"
+#include "hub/hub_store_impl.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -15,12 +15,16 @@
 #include "common/uuid.h"
 #include "store/db.h"
 
-struct duka_hub_store {
+typedef struct sqlite_store {
+    duka_hub_store base; /* first: the interface (hub_store_impl.h) */
     sqlite3 *db;
     duka_stmt_cache stmts; /* every statement is prepared once per connection */
-    bool (*commit_fault)(void *ctx); /* the simulator's storage faults; NULL normally */
-    void *commit_fault_ctx;
-};
+} sqlite_store;
+
+static sqlite_store *sq(duka_hub_store *hs)
+{
+    return (sqlite_store *)hs;
+}
 
 static const char hub_schema_v1[] =
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -141,13 +145,13 @@ static const char hub_schema_v1[] =
 static const duka_migration hub_migrations[] = {{1, hub_schema_v1}};
 
 /* A cached prepared statement (see duka_stmt_cache): reset after use, never finalized. */
-static duka_rc stmt_get(duka_hub_store *s, const char *sql, sqlite3_stmt **out, duka_err *err)
+static duka_rc stmt_get(sqlite_store *s, const char *sql, sqlite3_stmt **out, duka_err *err)
 {
     return duka_stmt_cache_get(&s->stmts, s->db, sql, out, err);
 }
 
 /* Runs a cached statement with no parameters and no rows (transaction control). */
-static duka_rc stmt_run(duka_hub_store *s, const char *sql, duka_err *err)
+static duka_rc stmt_run(sqlite_store *s, const char *sql, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
     if (stmt_get(s, sql, &st, err) != DUKA_OK)
@@ -159,75 +163,55 @@ static duka_rc stmt_run(duka_hub_store *s, const char *sql, duka_err *err)
     return DUKA_OK;
 }
 
-duka_rc duka_hub_store_open(const char *location, bool create, duka_hub_store **out,
-                            duka_err *err)
+static void sq_store_close(duka_hub_store *hs)
 {
-    *out = NULL;
-    duka_hub_store *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return duka_err_set(err, DUKA_NOMEM, "out of memory opening the hub store");
-    duka_rc rc = duka_db_open(location, DUKA_DB_HUB, create, hub_migrations, 1, &s->db, err);
-    if (rc != DUKA_OK) {
-        free(s);
-        return rc;
-    }
-    *out = s;
-    return DUKA_OK;
-}
-
-void duka_hub_store_close(duka_hub_store *s)
-{
-    if (s == NULL)
-        return;
+    sqlite_store *s = sq(hs);
     duka_stmt_cache_clear(&s->stmts);
     duka_db_close(s->db);
     free(s);
 }
 
-duka_rc duka_hub_store_begin(duka_hub_store *s, duka_err *err)
+static duka_rc sq_store_begin(duka_hub_store *hs, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     return stmt_run(s, "BEGIN IMMEDIATE", err);
 }
-void duka_hub_store_checkpoint(duka_hub_store *s)
+static void sq_store_checkpoint(duka_hub_store *hs)
 {
+    sqlite_store *s = sq(hs);
     duka_db_checkpoint(s->db);
 }
 
-duka_rc duka_hub_store_commit(duka_hub_store *s, duka_err *err)
+static duka_rc sq_store_commit(duka_hub_store *hs, duka_err *err)
 {
-    if (s->commit_fault != NULL && s->commit_fault(s->commit_fault_ctx)) {
-        stmt_run(s, "ROLLBACK", NULL);
-        return duka_err_set(err, DUKA_STORE, "committing: disk I/O error (injected)");
-    }
+    sqlite_store *s = sq(hs);
     return stmt_run(s, "COMMIT", err);
 }
-
-void duka_hub_store_set_commit_fault(duka_hub_store *s, bool (*hook)(void *ctx), void *ctx)
+static void sq_store_rollback(duka_hub_store *hs)
 {
-    s->commit_fault = hook;
-    s->commit_fault_ctx = ctx;
-}
-void duka_hub_store_rollback(duka_hub_store *s)
-{
+    sqlite_store *s = sq(hs);
     if (!sqlite3_get_autocommit(s->db))
         stmt_run(s, "ROLLBACK", NULL);
 }
-duka_rc duka_hub_store_savepoint(duka_hub_store *s, duka_err *err)
+static duka_rc sq_store_savepoint(duka_hub_store *hs, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     return stmt_run(s, "SAVEPOINT cmd", err);
 }
-duka_rc duka_hub_store_release(duka_hub_store *s, duka_err *err)
+static duka_rc sq_store_release(duka_hub_store *hs, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     return stmt_run(s, "RELEASE cmd", err);
 }
-void duka_hub_store_rollback_to(duka_hub_store *s)
+static void sq_store_rollback_to(duka_hub_store *hs)
 {
+    sqlite_store *s = sq(hs);
     stmt_run(s, "ROLLBACK TO cmd", NULL);
     stmt_run(s, "RELEASE cmd", NULL);
 }
 
 /* Steps a prepared statement expected to finish with no rows. */
-static duka_rc step_done(duka_hub_store *s, sqlite3_stmt *st, const char *what, duka_err *err)
+static duka_rc step_done(sqlite_store *s, sqlite3_stmt *st, const char *what, duka_err *err)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -236,9 +220,10 @@ static duka_rc step_done(duka_hub_store *s, sqlite3_stmt *st, const char *what, 
     return DUKA_OK;
 }
 
-duka_rc duka_hub_business_create(duka_hub_store *s, const char *name,
+static duka_rc sq_business_create(duka_hub_store *hs, const char *name,
                                  char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     duka_random_hex(id_out, DUKA_BUSINESS_ID_LEN);
     if (stmt_get(s,
@@ -251,8 +236,9 @@ duka_rc duka_hub_business_create(duka_hub_store *s, const char *name,
     return step_done(s, st, "creating the business", err);
 }
 
-duka_rc duka_hub_business_check(duka_hub_store *s, const char *business_id, duka_err *err)
+static duka_rc sq_business_check(duka_hub_store *hs, const char *business_id, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     if (stmt_get(s, "SELECT 1 FROM businesses WHERE id = ?1", &st, err) != DUKA_OK)
         return DUKA_STORE;
@@ -276,9 +262,10 @@ static void hash_secret(const char *secret, char out[65])
     sodium_bin2hex(out, 65, h, sizeof(h));
 }
 
-duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const char *terminal,
+static duka_rc sq_device_add(duka_hub_store *hs, const char *business_id, const char *terminal,
                             char token_out[DUKA_TOKEN_MAX + 1], duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     char secret[65], hash[65];
     duka_random_hex(secret, 64);
@@ -312,9 +299,10 @@ duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const ch
     return DUKA_OK;
 }
 
-duka_rc duka_hub_device_authenticate(duka_hub_store *s, const char *token,
+static duka_rc sq_device_authenticate(duka_hub_store *hs, const char *token,
                                      duka_hub_device *out, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     char secret[65], want[65], have[65];
     long long id = 0;
     int used = 0;
@@ -348,7 +336,7 @@ duka_rc duka_hub_device_authenticate(duka_hub_store *s, const char *token,
 }
 
 /* Next value of the business's catalog change sequence (inside the caller's transaction). */
-static duka_rc next_change_seq(duka_hub_store *s, const char *business_id, int64_t *seq,
+static duka_rc next_change_seq(sqlite_store *s, const char *business_id, int64_t *seq,
                                duka_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -369,7 +357,7 @@ static duka_rc next_change_seq(duka_hub_store *s, const char *business_id, int64
     return duka_db_fail(s->db, "advancing the change sequence", err);
 }
 
-static duka_rc stock_level(duka_hub_store *s, const char *business_id, const char *sku,
+static duka_rc stock_level(sqlite_store *s, const char *business_id, const char *sku,
                            int64_t *level, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -388,7 +376,7 @@ static duka_rc stock_level(duka_hub_store *s, const char *business_id, const cha
     return DUKA_OK;
 }
 
-static duka_rc ledger_add(duka_hub_store *s, const char *business_id, const char *sku,
+static duka_rc ledger_add(sqlite_store *s, const char *business_id, const char *sku,
                           int64_t delta, const char *reason, const char *ref, int64_t now_ms,
                           duka_err *err)
 {
@@ -407,9 +395,10 @@ static duka_rc ledger_add(duka_hub_store *s, const char *business_id, const char
     return step_done(s, st, "writing the stock ledger", err);
 }
 
-duka_rc duka_hub_product_upsert(duka_hub_store *s, const char *business_id,
+static duka_rc sq_product_upsert(duka_hub_store *hs, const char *business_id,
                                 const duka_hub_product *p, int64_t now_ms, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     int64_t seq = 0;
     char band[2] = {p->tax_band, '\0'};
     if (next_change_seq(s, business_id, &seq, err) != DUKA_OK)
@@ -445,9 +434,10 @@ duka_rc duka_hub_product_upsert(duka_hub_store *s, const char *business_id,
     return ledger_add(s, business_id, p->sku, p->stock_milli - level, "import", "", now_ms, err);
 }
 
-duka_rc duka_hub_product_archive(duka_hub_store *s, const char *business_id, const char *sku,
+static duka_rc sq_product_archive(duka_hub_store *hs, const char *business_id, const char *sku,
                                  int64_t now_ms, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     int64_t seq = 0;
     if (next_change_seq(s, business_id, &seq, err) != DUKA_OK)
         return err ? err->rc : DUKA_STORE;
@@ -469,9 +459,10 @@ duka_rc duka_hub_product_archive(duka_hub_store *s, const char *business_id, con
     return DUKA_OK;
 }
 
-duka_rc duka_hub_changes_since(duka_hub_store *s, const char *business_id, int64_t cursor,
+static duka_rc sq_changes_since(duka_hub_store *hs, const char *business_id, int64_t cursor,
                                int limit, json_t **out, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
     if (stmt_get(s,
@@ -513,9 +504,10 @@ duka_rc duka_hub_changes_since(duka_hub_store *s, const char *business_id, int64
     return DUKA_OK;
 }
 
-duka_rc duka_hub_command_find(duka_hub_store *s, const char *command_id, duka_hub_command *out,
+static duka_rc sq_command_find(duka_hub_store *hs, const char *command_id, duka_hub_command *out,
                               bool *found, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *found = false;
     if (stmt_get(s,
@@ -538,10 +530,11 @@ duka_rc duka_hub_command_find(duka_hub_store *s, const char *command_id, duka_hu
     return DUKA_OK;
 }
 
-duka_rc duka_hub_command_record(duka_hub_store *s, const char *command_id,
+static duka_rc sq_command_record(duka_hub_store *hs, const char *command_id,
                                 const duka_hub_device *dev, const char *command_type,
                                 const duka_hub_command *o, int64_t now_ms, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     if (stmt_get(s,
                         "INSERT INTO processed_commands(command_id, business_id, device_id,"
@@ -560,10 +553,11 @@ duka_rc duka_hub_command_record(duka_hub_store *s, const char *command_id,
     return step_done(s, st, "recording the command id", err);
 }
 
-duka_rc duka_hub_sale_owner(duka_hub_store *s, const char *business_id, const char *receipt_no,
+static duka_rc sq_sale_owner(duka_hub_store *hs, const char *business_id, const char *receipt_no,
                             char command_id_out[DUKA_UUID_STR_LEN + 1], bool *found,
                             duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *found = false;
     if (stmt_get(s,
@@ -583,10 +577,11 @@ duka_rc duka_hub_sale_owner(duka_hub_store *s, const char *business_id, const ch
     return DUKA_OK;
 }
 
-duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
+static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
                              const char *command_id, const duka_sale *sale, int64_t now_ms,
                              duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     if (stmt_get(s,
                         "INSERT INTO sales(business_id, device_id, command_id, receipt_no,"
@@ -665,12 +660,13 @@ duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
     return DUKA_OK;
 }
 
-duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev,
+static duka_rc sq_conflict_insert(duka_hub_store *hs, const duka_hub_device *dev,
                                  const char *kind, const char *entity_id,
                                  const char *command_id, const char *existing_command_id,
                                  const char *payload, const char *detail, int64_t now_ms,
                                  duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     if (stmt_get(s,
                         "INSERT INTO conflicts(business_id, device_id, kind, entity_id,"
@@ -690,7 +686,7 @@ duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev,
     return step_done(s, st, "logging the conflict", err);
 }
 
-static duka_rc query_int(duka_hub_store *s, const char *sql, const char *business_id,
+static duka_rc query_int(sqlite_store *s, const char *sql, const char *business_id,
                          int64_t *out, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -708,7 +704,7 @@ static duka_rc query_int(duka_hub_store *s, const char *sql, const char *busines
 /* A sum of the sales' column for the report. Each sale is bounded, but enough of the largest
  * add up past int64 (19 of them); SQLite's sum() then fails rather than wrap, and that is
  * said in a sentence (DUKA_LIMIT) rather than as a storage error. */
-static duka_rc query_sum(duka_hub_store *s, const char *sql, const char *column,
+static duka_rc query_sum(sqlite_store *s, const char *sql, const char *column,
                          const char *business_id, int64_t *out, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -729,9 +725,10 @@ static duka_rc query_sum(duka_hub_store *s, const char *sql, const char *column,
     return DUKA_OK;
 }
 
-duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out,
+static duka_rc sq_report(duka_hub_store *hs, const char *business_id, json_t **out,
                         duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     int64_t sales = 0, conflicts = 0, total = 0, tax = 0;
     sqlite3_stmt *st = NULL;
     *out = NULL;
@@ -765,9 +762,10 @@ duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out
     return DUKA_OK;
 }
 
-duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const char *terminal,
+static duka_rc sq_receipt_floor(duka_hub_store *hs, const char *business_id, const char *terminal,
                                int since_day, json_t **out, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
     if (stmt_get(s,
@@ -795,9 +793,10 @@ duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const
     return DUKA_OK;
 }
 
-duka_rc duka_hub_device_revoke(duka_hub_store *s, const char *business_id, const char *terminal,
+static duka_rc sq_device_revoke(duka_hub_store *hs, const char *business_id, const char *terminal,
                                int64_t now_ms, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     if (stmt_get(s,
                  "UPDATE devices SET revoked_ms = ?3"
@@ -816,9 +815,10 @@ duka_rc duka_hub_device_revoke(duka_hub_store *s, const char *business_id, const
     return DUKA_OK;
 }
 
-duka_rc duka_hub_audit(duka_hub_store *s, const char *business_id, int64_t device_id,
+static duka_rc sq_audit(duka_hub_store *hs, const char *business_id, int64_t device_id,
                        const char *event, const char *detail, int64_t now_ms, duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     if (stmt_get(s,
                  "INSERT INTO audit_log(created_ms, business_id, device_id, event, detail)"
@@ -836,9 +836,10 @@ duka_rc duka_hub_audit(duka_hub_store *s, const char *business_id, int64_t devic
     return step_done(s, st, "writing the audit log", err);
 }
 
-duka_rc duka_hub_audit_list(duka_hub_store *s, const char *business_id, int limit, json_t **out,
+static duka_rc sq_audit_list(duka_hub_store *hs, const char *business_id, int limit, json_t **out,
                             duka_err *err)
 {
+    sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
     if (stmt_get(s,
@@ -870,5 +871,52 @@ duka_rc duka_hub_audit_list(duka_hub_store *s, const char *business_id, int limi
         return duka_db_fail(s->db, "reading the audit log", err);
     }
     *out = json_pack("{s:o}", "events", arr);
+    return DUKA_OK;
+}
+
+static const duka_hub_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_store_close,
+    .begin = sq_store_begin,
+    .commit = sq_store_commit,
+    .rollback = sq_store_rollback,
+    .checkpoint = sq_store_checkpoint,
+    .savepoint = sq_store_savepoint,
+    .release = sq_store_release,
+    .rollback_to = sq_store_rollback_to,
+    .prefetch = NULL, /* lookups are in-process: nothing to gain */
+    .business_create = sq_business_create,
+    .business_check = sq_business_check,
+    .device_add = sq_device_add,
+    .device_revoke = sq_device_revoke,
+    .device_authenticate = sq_device_authenticate,
+    .audit = sq_audit,
+    .audit_list = sq_audit_list,
+    .product_upsert = sq_product_upsert,
+    .product_archive = sq_product_archive,
+    .changes_since = sq_changes_since,
+    .command_find = sq_command_find,
+    .command_record = sq_command_record,
+    .sale_owner = sq_sale_owner,
+    .sale_insert = sq_sale_insert,
+    .conflict_insert = sq_conflict_insert,
+    .receipt_floor = sq_receipt_floor,
+    .report = sq_report,
+};
+
+duka_rc duka_hub_store_sqlite_open(const char *path, bool create, duka_hub_store **out,
+                                   duka_err *err)
+{
+    *out = NULL;
+    sqlite_store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory opening the hub store");
+    duka_rc rc = duka_db_open(path, DUKA_DB_HUB, create, hub_migrations, 1, &s->db, err);
+    if (rc != DUKA_OK) {
+        free(s);
+        return rc;
+    }
+    s->base.ops = &sqlite_ops;
+    *out = &s->base;
     return DUKA_OK;
 }

@@ -1,0 +1,190 @@
+/*
+ * hub_store.c — the public hub store functions (hub_store.h), forwarding to the store's
+ * implementation (hub_store_impl.h): SQLite for a file path, PostgreSQL for a postgres:// URL.
+ */
+#include "hub/hub_store_impl.h"
+
+#include <string.h>
+
+bool duka_hub_store_is_postgres(const char *location)
+{
+    return location != NULL && (strncmp(location, "postgres://", 11) == 0 ||
+                                strncmp(location, "postgresql://", 13) == 0);
+}
+
+duka_rc duka_hub_store_open(const char *location, bool create, duka_hub_store **out,
+                            duka_err *err)
+{
+    return duka_hub_store_sqlite_open(location, create, out, err);
+}
+
+const char *duka_hub_store_kind(const duka_hub_store *s)
+{
+    return s->ops->name;
+}
+
+void duka_hub_store_close(duka_hub_store *s)
+{
+    if (s != NULL)
+        s->ops->close(s);
+}
+
+void duka_hub_store_checkpoint(duka_hub_store *s)
+{
+    if (s->ops->checkpoint != NULL)
+        s->ops->checkpoint(s);
+}
+
+/* The simulator's storage faults: the commit fails, the transaction is rolled back. */
+duka_rc duka_hub_store_commit(duka_hub_store *s, duka_err *err)
+{
+    if (s->commit_fault != NULL && s->commit_fault(s->commit_fault_ctx)) {
+        s->ops->rollback(s);
+        return duka_err_set(err, DUKA_STORE, "committing: disk I/O error (injected)");
+    }
+    return s->ops->commit(s, err);
+}
+
+void duka_hub_store_set_commit_fault(duka_hub_store *s, bool (*hook)(void *ctx), void *ctx)
+{
+    s->commit_fault = hook;
+    s->commit_fault_ctx = ctx;
+}
+
+duka_rc duka_hub_store_prefetch(duka_hub_store *s, const char *business_id,
+                                const char *const *command_ids, const char *const *receipt_nos,
+                                int n, duka_err *err)
+{
+    if (s->ops->prefetch == NULL)
+        return DUKA_OK;
+    return s->ops->prefetch(s, business_id, command_ids, receipt_nos, n, err);
+}
+
+duka_rc duka_hub_store_begin(duka_hub_store *s, duka_err *err)
+{
+    return s->ops->begin(s, err);
+}
+
+void duka_hub_store_rollback(duka_hub_store *s)
+{
+    s->ops->rollback(s);
+}
+
+duka_rc duka_hub_store_savepoint(duka_hub_store *s, duka_err *err)
+{
+    return s->ops->savepoint(s, err);
+}
+
+duka_rc duka_hub_store_release(duka_hub_store *s, duka_err *err)
+{
+    return s->ops->release(s, err);
+}
+
+void duka_hub_store_rollback_to(duka_hub_store *s)
+{
+    s->ops->rollback_to(s);
+}
+
+duka_rc duka_hub_business_create(duka_hub_store *s, const char *name,
+                                 char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err)
+{
+    return s->ops->business_create(s, name, id_out, err);
+}
+
+duka_rc duka_hub_business_check(duka_hub_store *s, const char *business_id, duka_err *err)
+{
+    return s->ops->business_check(s, business_id, err);
+}
+
+duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const char *terminal,
+                            char token_out[DUKA_TOKEN_MAX + 1], duka_err *err)
+{
+    return s->ops->device_add(s, business_id, terminal, token_out, err);
+}
+
+duka_rc duka_hub_device_revoke(duka_hub_store *s, const char *business_id, const char *terminal,
+                               int64_t now_ms, duka_err *err)
+{
+    return s->ops->device_revoke(s, business_id, terminal, now_ms, err);
+}
+
+duka_rc duka_hub_audit(duka_hub_store *s, const char *business_id, int64_t device_id,
+                       const char *event, const char *detail, int64_t now_ms, duka_err *err)
+{
+    return s->ops->audit(s, business_id, device_id, event, detail, now_ms, err);
+}
+
+duka_rc duka_hub_audit_list(duka_hub_store *s, const char *business_id, int limit, json_t **out,
+                            duka_err *err)
+{
+    return s->ops->audit_list(s, business_id, limit, out, err);
+}
+
+duka_rc duka_hub_device_authenticate(duka_hub_store *s, const char *token, duka_hub_device *out,
+                                     duka_err *err)
+{
+    return s->ops->device_authenticate(s, token, out, err);
+}
+
+duka_rc duka_hub_product_upsert(duka_hub_store *s, const char *business_id,
+                                const duka_hub_product *p, int64_t now_ms, duka_err *err)
+{
+    return s->ops->product_upsert(s, business_id, p, now_ms, err);
+}
+
+duka_rc duka_hub_product_archive(duka_hub_store *s, const char *business_id, const char *sku,
+                                 int64_t now_ms, duka_err *err)
+{
+    return s->ops->product_archive(s, business_id, sku, now_ms, err);
+}
+
+duka_rc duka_hub_changes_since(duka_hub_store *s, const char *business_id, int64_t cursor,
+                               int limit, json_t **out, duka_err *err)
+{
+    return s->ops->changes_since(s, business_id, cursor, limit, out, err);
+}
+
+duka_rc duka_hub_command_find(duka_hub_store *s, const char *command_id, duka_hub_command *out,
+                              bool *found, duka_err *err)
+{
+    return s->ops->command_find(s, command_id, out, found, err);
+}
+
+duka_rc duka_hub_command_record(duka_hub_store *s, const char *command_id,
+                                const duka_hub_device *dev, const char *command_type,
+                                const duka_hub_command *outcome, int64_t now_ms, duka_err *err)
+{
+    return s->ops->command_record(s, command_id, dev, command_type, outcome, now_ms, err);
+}
+
+duka_rc duka_hub_sale_owner(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                            char command_id_out[DUKA_UUID_STR_LEN + 1], bool *found, duka_err *err)
+{
+    return s->ops->sale_owner(s, business_id, receipt_no, command_id_out, found, err);
+}
+
+duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev, const char *command_id,
+                             const duka_sale *sale, int64_t now_ms, duka_err *err)
+{
+    return s->ops->sale_insert(s, dev, command_id, sale, now_ms, err);
+}
+
+duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev, const char *kind,
+                                 const char *entity_id, const char *command_id,
+                                 const char *existing_command_id, const char *payload,
+                                 const char *detail, int64_t now_ms, duka_err *err)
+{
+    return s->ops->conflict_insert(s, dev, kind, entity_id, command_id, existing_command_id,
+                                   payload, detail, now_ms, err);
+}
+
+duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const char *terminal,
+                               int since_day, json_t **out, duka_err *err)
+{
+    return s->ops->receipt_floor(s, business_id, terminal, since_day, out, err);
+}
+
+duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out, duka_err *err)
+{
+    return s->ops->report(s, business_id, out, err);
+}

@@ -1,0 +1,79 @@
+/*
+ * hub_store_impl.h — what a hub store implementation provides (private to src/hub).
+ *
+ * hub_store.c holds the public functions of hub_store.h and forwards each to the store's ops;
+ * hub_store_sqlite.c (one SQLite file) and hub_store_pg.c (PostgreSQL) fill the table. Each
+ * implementation's struct starts with a duka_hub_store (the base), so a pointer to it is a
+ * pointer to the base. Generic behaviour — the simulator's injected commit faults — lives
+ * in hub_store.c, once.
+ */
+#ifndef DUKA_HUB_STORE_IMPL_H
+#define DUKA_HUB_STORE_IMPL_H
+
+#include "hub/hub_store.h"
+
+typedef struct duka_hub_store_ops {
+    const char *name; /* "sqlite" | "postgres" */
+    void (*close)(duka_hub_store *s);
+    duka_rc (*begin)(duka_hub_store *s, duka_err *err);
+    duka_rc (*commit)(duka_hub_store *s, duka_err *err);
+    void (*rollback)(duka_hub_store *s);
+    void (*checkpoint)(duka_hub_store *s); /* NULL: nothing to do */
+    duka_rc (*savepoint)(duka_hub_store *s, duka_err *err);
+    duka_rc (*release)(duka_hub_store *s, duka_err *err);
+    void (*rollback_to)(duka_hub_store *s);
+    /* NULL: lookups are cheap enough one by one. */
+    duka_rc (*prefetch)(duka_hub_store *s, const char *business_id,
+                        const char *const *command_ids, const char *const *receipt_nos, int n,
+                        duka_err *err);
+    duka_rc (*business_create)(duka_hub_store *s, const char *name,
+                               char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err);
+    duka_rc (*business_check)(duka_hub_store *s, const char *business_id, duka_err *err);
+    duka_rc (*device_add)(duka_hub_store *s, const char *business_id, const char *terminal,
+                          char token_out[DUKA_TOKEN_MAX + 1], duka_err *err);
+    duka_rc (*device_revoke)(duka_hub_store *s, const char *business_id, const char *terminal,
+                             int64_t now_ms, duka_err *err);
+    duka_rc (*device_authenticate)(duka_hub_store *s, const char *token, duka_hub_device *out,
+                                   duka_err *err);
+    duka_rc (*audit)(duka_hub_store *s, const char *business_id, int64_t device_id,
+                     const char *event, const char *detail, int64_t now_ms, duka_err *err);
+    duka_rc (*audit_list)(duka_hub_store *s, const char *business_id, int limit, json_t **out,
+                          duka_err *err);
+    duka_rc (*product_upsert)(duka_hub_store *s, const char *business_id,
+                              const duka_hub_product *p, int64_t now_ms, duka_err *err);
+    duka_rc (*product_archive)(duka_hub_store *s, const char *business_id, const char *sku,
+                               int64_t now_ms, duka_err *err);
+    duka_rc (*changes_since)(duka_hub_store *s, const char *business_id, int64_t cursor,
+                             int limit, json_t **out, duka_err *err);
+    duka_rc (*command_find)(duka_hub_store *s, const char *command_id, duka_hub_command *out,
+                            bool *found, duka_err *err);
+    duka_rc (*command_record)(duka_hub_store *s, const char *command_id,
+                              const duka_hub_device *dev, const char *command_type,
+                              const duka_hub_command *outcome, int64_t now_ms, duka_err *err);
+    duka_rc (*sale_owner)(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                          char command_id_out[DUKA_UUID_STR_LEN + 1], bool *found,
+                          duka_err *err);
+    duka_rc (*sale_insert)(duka_hub_store *s, const duka_hub_device *dev,
+                           const char *command_id, const duka_sale *sale, int64_t now_ms,
+                           duka_err *err);
+    duka_rc (*conflict_insert)(duka_hub_store *s, const duka_hub_device *dev, const char *kind,
+                               const char *entity_id, const char *command_id,
+                               const char *existing_command_id, const char *payload,
+                               const char *detail, int64_t now_ms, duka_err *err);
+    duka_rc (*receipt_floor)(duka_hub_store *s, const char *business_id, const char *terminal,
+                             int since_day, json_t **out, duka_err *err);
+    duka_rc (*report)(duka_hub_store *s, const char *business_id, json_t **out, duka_err *err);
+} duka_hub_store_ops;
+
+struct duka_hub_store {
+    const duka_hub_store_ops *ops;
+    bool (*commit_fault)(void *ctx); /* the simulator's storage faults; NULL normally */
+    void *commit_fault_ctx;
+};
+
+duka_rc duka_hub_store_sqlite_open(const char *path, bool create, duka_hub_store **out,
+                                   duka_err *err);
+duka_rc duka_hub_store_pg_open(const char *url, bool create, duka_hub_store **out,
+                               duka_err *err);
+
+#endif
