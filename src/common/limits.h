@@ -43,6 +43,10 @@
 #define DUKA_JSON_DEPTH_MAX 8
 #define DUKA_PUSH_JSON_DEPTH 6
 
+/* A hub applying a batch that another hub process (same PostgreSQL) partly applied at the
+ * same instant applies it again, at most this many times, before answering 503. */
+#define DUKA_PUSH_RACE_RETRIES 3
+
 /* Sync. Batches bounded in count and in bytes so a push never exceeds the hub's body limit. */
 #define DUKA_SYNC_BATCH_DEFAULT 500
 #define DUKA_SYNC_BATCH_MAX 1000

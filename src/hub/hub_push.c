@@ -119,28 +119,44 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
     return r;
 }
 
-duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
-                            const json_t *body, int64_t now_ms, json_t **reply, duka_err *err)
+/* Lets the store load, in one round trip, every processed command id and receipt owner the
+ * batch will look up (PostgreSQL; a no-op on SQLite). Malformed commands are simply skipped:
+ * apply_one refuses them. */
+static duka_rc prefetch(duka_hub_store *store, const duka_hub_device *dev,
+                        const json_t *commands, size_t n, duka_err *err)
 {
-    *reply = NULL;
-    const json_t *commands = json_object_get(body, "commands");
-    if (!json_is_object(body) || !json_is_array(commands))
-        return duka_err_set(err, DUKA_INPUT, "body: expected {\"commands\": [...]}");
-    duka_rc rc = duka_json_depth_check(body, DUKA_JSON_DEPTH_MAX, "body", err);
-    if (rc != DUKA_OK)
-        return rc;
-    size_t n = json_array_size(commands);
-    if (n > DUKA_SYNC_BATCH_MAX)
-        return duka_err_set(err, DUKA_LIMIT, "commands: %zu in one push, at most %d", n,
-                            DUKA_SYNC_BATCH_MAX);
-    duka_sale *sale = duka_sale_new();
-    json_t *results = json_array();
-    if (sale == NULL || results == NULL) {
-        duka_sale_free(sale);
-        json_decref(results);
-        return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+    const char **ids = calloc(n ? n : 1, sizeof(*ids));
+    const char **receipts = calloc(n ? n : 1, sizeof(*receipts));
+    duka_rc rc = DUKA_OK;
+    if (ids == NULL || receipts == NULL) {
+        rc = duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+    } else {
+        int k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const json_t *cmd = json_array_get(commands, i);
+            const char *id = json_string_value(json_object_get(cmd, "id"));
+            if (!duka_uuid_valid(id))
+                continue;
+            ids[k] = id;
+            receipts[k] = json_string_value(
+                json_object_get(json_object_get(cmd, "payload"), "receipt_no"));
+            k++;
+        }
+        rc = duka_hub_store_prefetch(store, dev->business_id, ids, receipts, k, err);
     }
-    rc = duka_hub_store_begin(store, err);
+    free(ids);
+    free(receipts);
+    return rc;
+}
+
+/* One attempt at the whole batch in one transaction; *results gets the per-command answers. */
+static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
+                           const json_t *commands, size_t n, duka_sale *sale, int64_t now_ms,
+                           json_t *results, duka_err *err)
+{
+    duka_rc rc = duka_hub_store_begin(store, err);
+    if (rc == DUKA_OK)
+        rc = prefetch(store, dev, commands, n, err);
     for (size_t i = 0; rc == DUKA_OK && i < n; i++) {
         if ((rc = duka_hub_store_savepoint(store, err)) != DUKA_OK)
             break;
@@ -168,13 +184,48 @@ duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
     }
     if (rc == DUKA_OK)
         rc = duka_hub_store_commit(store, err);
-    if (rc != DUKA_OK) {
+    if (rc != DUKA_OK)
         duka_hub_store_rollback(store);
-        json_decref(results);
-        duka_sale_free(sale);
+    return rc;
+}
+
+duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
+                            const json_t *body, int64_t now_ms, json_t **reply, duka_err *err)
+{
+    *reply = NULL;
+    const json_t *commands = json_object_get(body, "commands");
+    if (!json_is_object(body) || !json_is_array(commands))
+        return duka_err_set(err, DUKA_INPUT, "body: expected {\"commands\": [...]}");
+    duka_rc rc = duka_json_depth_check(body, DUKA_JSON_DEPTH_MAX, "body", err);
+    if (rc != DUKA_OK)
         return rc;
+    size_t n = json_array_size(commands);
+    if (n > DUKA_SYNC_BATCH_MAX)
+        return duka_err_set(err, DUKA_LIMIT, "commands: %zu in one push, at most %d", n,
+                            DUKA_SYNC_BATCH_MAX);
+    duka_sale *sale = duka_sale_new();
+    if (sale == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+    /* DUKA_BUSY from the store: another hub process committed some of these command ids (or
+     * receipt numbers) while this batch was being applied, so nothing of it was kept. Apply it
+     * again: what the other hub applied now answers "duplicate" (or "conflict"). */
+    json_t *results = NULL;
+    for (int attempt = 0; attempt <= DUKA_PUSH_RACE_RETRIES; attempt++) {
+        json_decref(results);
+        results = json_array();
+        if (results == NULL) {
+            rc = duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+            break;
+        }
+        rc = apply_batch(store, dev, commands, n, sale, now_ms, results, err);
+        if (rc != DUKA_BUSY)
+            break;
     }
     duka_sale_free(sale);
+    if (rc != DUKA_OK) {
+        json_decref(results);
+        return rc;
+    }
     *reply = json_pack("{s:o}", "results", results);
     return DUKA_OK;
 }

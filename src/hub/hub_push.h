@@ -12,6 +12,12 @@
  *     command id: "applied".
  * The caller sends the reply only after duka_hub_push_apply() returned DUKA_OK, i.e. after
  * COMMIT: a reply never claims what is not durable.
+ *
+ * Before the commands, the store may load every id and receipt number the batch looks up in
+ * one round trip (duka_hub_store_prefetch). When several hub processes share one PostgreSQL,
+ * the database's unique constraints decide a race: the store's commit answers DUKA_BUSY when
+ * another hub committed one of these command ids (or receipt numbers) first, nothing of the
+ * batch is kept, and the batch is applied again — the loser then answers "duplicate".
  */
 #ifndef DUKA_HUB_PUSH_H
 #define DUKA_HUB_PUSH_H
