@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 30
 SEEDS ?= 2000
 COMMANDS ?= 500
 
-.PHONY: all duka asan tsan valgrind deps demo test bench fuzz sim clean
+.PHONY: all duka asan tsan valgrind deps demo test bench fuzz sim chaos clean
 
 all: duka
 
@@ -37,16 +37,18 @@ tsan: deps
 # Unit tests under valgrind (memcheck, leaks) and one end-to-end run with every duka process
 # under valgrind (tests/valgrind-duka.sh).
 valgrind: duka
-	@bash tests/valgrind.sh $(BUILD)
+	@VALGRIND_FULL=1 bash tests/valgrind.sh $(BUILD)
 
 # In order: the unit tests on the plain build that `make` ships; the deterministic simulator
-# (2,000 seeds x 500 commands, plain build, split over JOBS processes); valgrind; a ThreadSanitizer
+# (2,000 seeds x 500 commands, plain build, split over JOBS processes); the short chaos run
+# (>= 1,000 kill/fault events on real processes); valgrind; a ThreadSanitizer
 # run of the tests that exercise the till's worker and the hub's threads; then the whole
 # suite (unit, end-to-end, fuzz replay) under AddressSanitizer + UndefinedBehaviorSanitizer
 # with leak checking — ctest's closing line summarises that whole suite.
 test: duka asan tsan
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -R '^unit/'
 	@bash tests/sim/run.sh $(BUILD) 1 2000 500 $(JOBS)
+	@bash tests/chaos/run.sh short $(BUILD)
 	@bash tests/valgrind.sh $(BUILD)
 	@bash tests/tsan.sh $(TSAN_BUILD)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -54,6 +56,12 @@ test: duka asan tsan
 
 sim: duka
 	@bash tests/sim/run.sh $(BUILD) $(or $(SEED),$$(date +%s)) $(SEEDS) $(COMMANDS) $(JOBS)
+
+# Real processes, real kills (tests/chaos/README.md): tills selling while the hub, tills, sells
+# and syncs are SIGKILLed and a seeded fault proxy breaks the network; >= 20,000 events (~15 min).
+# SEED=N repeats a seed's decisions, EVENTS=N changes the count.
+chaos: duka
+	@SEED=$(SEED) EVENTS=$(EVENTS) bash tests/chaos/run.sh long $(BUILD)
 
 bench: duka
 	@bash bench/run.sh $(BUILD)

@@ -19,6 +19,26 @@ for t in "$BUILD"/test_*; do
     failed=1
   fi
 done
+# The power-loss loop at a small size (valgrind is ~30x slower) and a seed of the simulator;
+# with VALGRIND_FULL=1 (make valgrind) the storage-fault loops too (a minute more).
+while read -r name env; do
+  [ "$name" = test_storage_faults ] && [ -z "${VALGRIND_FULL:-}" ] && continue
+  t="$BUILD/tests/storage/$name" args=()
+  [ "$name" = duka-sim ] && t="$BUILD/duka-sim" args=(--seed 1 --seeds 1 --commands 150)
+  [ -x "$t" ] || continue
+  if env $env valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+       "$t" "${args[@]}" >/tmp/duka-valgrind.$$ 2>&1; then
+    echo "valgrind: $name ok"
+  else
+    tail -40 /tmp/duka-valgrind.$$
+    echo "valgrind: $name FAILED"
+    failed=1
+  fi
+done <<'LIST'
+test_power_loss DUKA_STORAGE_SALES=2 DUKA_STORAGE_BATCHES=1 DUKA_STORAGE_BATCH_SIZE=2
+test_storage_faults DUKA_FAULT_SALES=2 DUKA_FAULT_BATCHES=1 DUKA_FAULT_BATCH_SIZE=2 DUKA_FAULT_STRIDE=64
+duka-sim DUKA_SIM=1
+LIST
 rm -f /tmp/duka-valgrind.$$
 export VALGRIND_DUKA_REAL_BIN="$BUILD/duka"
 export DUKA_BIN="$ROOT/tests/valgrind-duka.sh"

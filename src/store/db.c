@@ -150,6 +150,16 @@ static bool is_blank(sqlite3 *db)
     return tables == 0;
 }
 
+/* Why a database could not be read while opening: not a database at all, or the disk. */
+static void open_failed(sqlite3 *db, const char *path, duka_err *err)
+{
+    if ((sqlite3_errcode(db) & 0xff) == SQLITE_NOTADB)
+        duka_err_set(err, DUKA_STORE, "'%s' is not a duka database (%s)", path,
+                     sqlite3_errmsg(db));
+    else
+        duka_err_set(err, DUKA_STORE, "cannot read database '%s': %s", path, sqlite3_errmsg(db));
+}
+
 duka_rc duka_db_open(const char *path, duka_db_kind kind, bool create,
                      const duka_migration *migrations, int migration_count, sqlite3 **out,
                      duka_err *err)
@@ -182,8 +192,7 @@ duka_rc duka_db_open(const char *path, duka_db_kind kind, bool create,
     }
     if (exists && sb.st_size > 0) {
         if (pragma_int(db, "PRAGMA application_id", &app_id, NULL) != DUKA_OK) {
-            duka_err_set(err, DUKA_STORE, "'%s' is not a duka database (%s)", path,
-                         sqlite3_errmsg(db));
+            open_failed(db, path, err);
             goto fail;
         }
         /* A file created by an interrupted init has no id and no tables yet: finish it. */
@@ -199,8 +208,7 @@ duka_rc duka_db_open(const char *path, duka_db_kind kind, bool create,
         }
     }
     if (duka_db_exec(db, "PRAGMA journal_mode=WAL", NULL) != DUKA_OK) {
-        duka_err_set(err, DUKA_STORE, "'%s' is not a duka database (%s)", path,
-                     sqlite3_errmsg(db));
+        open_failed(db, path, err);
         goto fail;
     }
     if (duka_db_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err) != DUKA_OK)

@@ -245,6 +245,20 @@ duka_rc duka_checkout_commit(sqlite3 *db, const duka_clock *clock,
     if ((rc = insert_sale(db, sale, command_id_out, err)) != DUKA_OK)
         goto out;
     rc = duka_db_commit(db, err);
+    if (rc != DUKA_OK) {
+        /* The disk failed while making the sale durable. SQLite may already have written it
+         * to the write-ahead log, where the next open finds it (tests/storage showed this with
+         * an fsync that fails during COMMIT). "Nothing was written" would be a lie that makes
+         * a cashier ring the purchase again: name the receipt and say it may exist. */
+        char cause[DUKA_ERR_MSG_MAX];
+        snprintf(cause, sizeof(cause), "%s", err ? err->msg : "storage error");
+        if (err != NULL)
+            *err = (duka_err){0}; /* the first error wins otherwise: this one replaces it */
+        duka_err_set(err, DUKA_STORE,
+                     "sale %s may have been saved (its commit failed: %s); check `duka queue` "
+                     "before selling it again",
+                     sale->receipt_no, cause);
+    }
 out:
     if (rc != DUKA_OK)
         duka_db_rollback(db);

@@ -34,7 +34,10 @@ duka_rc duka_checkout_parse_item(const char *text, int position, duka_checkout_i
 
 /* Commits a sale of items paid by pay. On success *sale_out (caller-allocated with
  * duka_sale_new) holds the committed sale and command_id_out its outbox command id. On any
- * error nothing is written. */
+ * error before COMMIT nothing is written. If COMMIT itself fails (the disk failed while making
+ * the sale durable), the sale may still be on disk — SQLite can have written it to the WAL,
+ * where the next open recovers it — so the error (DUKA_STORE) says "sale <receipt> may have
+ * been saved" instead of pretending nothing happened (tests/storage/test_storage_faults). */
 duka_rc duka_checkout_commit(sqlite3 *db, const duka_clock *clock,
                              const duka_checkout_item *items, int item_count,
                              const duka_checkout_payment *pay, duka_sale *sale_out,

@@ -19,11 +19,41 @@ Modes:
               error body {"error": {"code", "message"}} and, when given, a `Retry-After:
               RETRY_AFTER` header. Later requests pass through normally.
 
-In every mode, DELAY_MS (when > 0) holds back the reply to each matching request that is
-relayed from upstream (the upstream has already answered; the client waits), which makes a
-sync last long enough to act in the middle of it. The proxy counts matching requests in flight
-(read from the client, reply not yet sent or dropped) and keeps the highest count seen
-(`max_inflight`): two syncs of one database at once show up as 2.
+  chaos       seeded random faults. For each request (on a new connection: as soon as it is
+              accepted; on a kept-alive one: when the next request's first byte arrives) a
+              random.Random(SEED) draws one fault by WEIGHTS (`--chaos-weights
+              refuse=5,delay=10,...`; defaults in CHAOS_WEIGHTS), and one parameter for it:
+                pass           forward, relay the reply.
+                refuse         close the connection at once without reading the request:
+                               half of the draws with a FIN, half with a RST.
+                reset-before   read the request, then RST the client (SO_LINGER 0) without
+                               forwarding anything.
+                drop-reply     forward, read upstream's full reply, close the client (FIN)
+                               without sending a byte of it: the hub committed, the reply is
+                               lost.
+                reset-at-byte  forward, read the full reply, send its first N bytes (N drawn
+                               in 0..len-1), then RST.
+                delay          forward, hold the reply 50-1500 ms (drawn), then relay it.
+                blackhole      read the request, forward nothing, answer nothing for 0.5-3 s
+                               (drawn), then close (FIN): a fault the client must time out on
+                               or see closed, without stalling it for its full 60 s timeout.
+                status-502     answer ourselves 502 with a JSON error body, not forwarded.
+                status-503     answer ourselves 503 + `Retry-After: 1`, JSON error body, not
+                               forwarded.
+              Every fault applies to every path (MATCH only selects which requests fire the
+              hooks and count as in flight). `chaos_counts` counts the faults actually applied
+              per type (thread-safe), plus `upstream-error` for a request that was to be
+              forwarded while the upstream did not answer (the client sees the connection
+              close); `chaos_events()` is the number of faults other than pass. The same seed
+              gives the same sequence of draws; which request gets which draw depends on the
+              order requests arrive, so with real clients only the sequence is reproducible.
+              Switching `mode` to "pass" ends the faults (requests already held finish theirs).
+
+In every mode but chaos, DELAY_MS (when > 0) holds back the reply to each matching request
+that is relayed from upstream (the upstream has already answered; the client waits), which
+makes a sync last long enough to act in the middle of it. The proxy counts matching requests
+in flight (read from the client, reply not yet sent or dropped) and keeps the highest count
+seen (`max_inflight`): two syncs of one database at once show up as 2.
 
 The only rewrite: a request carrying `Expect: 100-continue` is answered with `100 Continue`
 by the proxy itself and forwarded without the Expect header (so the proxy can read the whole
@@ -31,32 +61,65 @@ body before forwarding it). Everything else is forwarded byte for byte.
 
 CLI:    python3 faultproxy.py --listen-port P --upstream 127.0.0.1:Q --mode MODE
                               [--match /v1/push] [--count N] [--status 503] [--retry-after S]
-                              [--window S] [--delay-ms MS]
-        prints `listening` on stdout once bound, serves until SIGTERM/SIGINT.
+                              [--window S] [--delay-ms MS] [--seed N] [--chaos-weights W]
+        prints `listening` on stdout once bound, serves until SIGTERM/SIGINT; in chaos mode it
+        then prints the chaos counts as one JSON object.
 Module: p = FaultProxy(("127.0.0.1", Q), mode="drop-reply", match="/v1/push", count=1)
         p.start(); ... p.port ... p.dropped ... p.log ...; p.stop()
         p = FaultProxy(up, mode="status", status=503, retry_after=2, count=3, match="/v1/push")
         ... p.answered (how many got the injected status) ... p.timeline ...
         Attributes may be changed while it runs (mode, match, remaining, status, retry_after,
         window_s, delay_reply_s); `timeline` lists (time.monotonic() when the request was read,
-        method, path, outcome) for every request, outcome as in `log`.
+        method, path, outcome) for every request, outcome as in `log` (keep_log=False keeps
+        neither, for long runs).
+        p = FaultProxy(up, mode="chaos", seed=7, weights={"pass": 50, "refuse": 5, ...})
+        ... p.chaos_counts ... p.chaos_events() ...; p.mode = "pass" to heal. `weights` None
+        means CHAOS_WEIGHTS; a dict gives 0 to the faults it does not name (the CLI's
+        --chaos-weights, like parse_weights(), changes the defaults instead). seed=None draws
+        from an unseeded generator (not reproducible); any int or str seed is.
 """
 
 import argparse
 import json
+import random
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
 
 MAX_HEADER_BYTES = 64 * 1024
 IO_TIMEOUT_S = 120
-MODES = ("pass", "drop-reply", "status")
+MODES = ("pass", "drop-reply", "status", "chaos")
+# Chaos mode: every fault it can draw, and the default weights (relative, need not sum to 100).
+CHAOS_FAULTS = ("pass", "refuse", "reset-before", "drop-reply", "reset-at-byte", "delay",
+                "blackhole", "status-502", "status-503")
+CHAOS_WEIGHTS = {"pass": 40, "refuse": 8, "reset-before": 8, "drop-reply": 10,
+                 "reset-at-byte": 10, "delay": 6, "blackhole": 2, "status-502": 5,
+                 "status-503": 5}
+CHAOS_DELAY_MS = (50, 1500)
+CHAOS_BLACKHOLE_S = (0.5, 3.0)
 REASONS = {400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 429: "Too Many Requests",
            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
            504: "Gateway Timeout"}
-ERROR_CODES = {429: "rate_limited", 503: "store_unavailable"}
+ERROR_CODES = {429: "rate_limited", 502: "bad_gateway", 503: "store_unavailable"}
+
+
+def parse_weights(text):
+    """'refuse=5,delay=10' -> {fault: weight}; faults not named keep their default weight
+    (name one with 0 to turn it off)."""
+    w = dict(CHAOS_WEIGHTS)
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in CHAOS_FAULTS:
+            raise ValueError("unknown chaos fault %r (known: %s)" % (name, ", ".join(CHAOS_FAULTS)))
+        w[name] = float(value)
+    return w
 
 
 class _Closed(Exception):
@@ -166,7 +229,7 @@ def _read_body(reader, headers):
 class FaultProxy:
     def __init__(self, upstream, mode="pass", match="/", count=1, listen_port=0,
                  listen_host="127.0.0.1", status=503, retry_after=None, window_s=None,
-                 delay_reply_s=0.0):
+                 delay_reply_s=0.0, seed=None, weights=None, keep_log=True):
         if mode not in MODES:
             raise ValueError("unknown mode %r" % mode)
         self.upstream = upstream
@@ -191,6 +254,16 @@ class FaultProxy:
         self.on_sent = None
         self.on_replied = None
         self.matched = 0
+        self.keep_log = keep_log
+        # mode "chaos"
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.weights = {}
+        self._cum = []
+        self.set_weights(weights)
+        self.chaos_counts = {f: 0 for f in CHAOS_FAULTS + ("upstream-error",)}
+        self.chaos_draws = 0
+        self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -200,6 +273,51 @@ class FaultProxy:
         self._stopping = False
         self._thread = None
         self._clients = set()
+
+    # -- chaos -----------------------------------------------------------------------------
+    def set_weights(self, weights):
+        """Chaos weights: a dict {fault: weight} (faults not named get 0) or None (defaults)."""
+        w = dict(CHAOS_WEIGHTS) if weights is None else {f: 0 for f in CHAOS_FAULTS}
+        if weights is not None:
+            for k, v in weights.items():
+                if k not in CHAOS_FAULTS:
+                    raise ValueError("unknown chaos fault %r" % k)
+                w[k] = float(v)
+        total = sum(max(0.0, v) for v in w.values())
+        if total <= 0:
+            raise ValueError("chaos weights are all zero")
+        cum, acc = [], 0.0
+        for f in CHAOS_FAULTS:
+            acc += max(0.0, w.get(f, 0)) / total
+            cum.append((acc, f))
+        self.weights, self._cum = w, cum
+
+    def _chaos_draw(self):
+        """One seeded decision: (fault, u) with u in [0, 1) the fault's parameter. Always two
+        draws from the generator, so the sequence does not depend on which faults came up."""
+        with self._lock:
+            u1 = self.rng.random()
+            u2 = self.rng.random()
+            self.chaos_draws += 1
+        for acc, f in self._cum:
+            if u1 < acc:
+                return f, u2
+        return self._cum[-1][1], u2
+
+    def _count(self, fault):
+        with self._lock:
+            self.chaos_counts[fault] = self.chaos_counts.get(fault, 0) + 1
+
+    def chaos_events(self):
+        """Faults applied so far (every type but pass and upstream-error)."""
+        with self._lock:
+            return sum(v for k, v in self.chaos_counts.items()
+                       if k not in ("pass", "upstream-error"))
+
+    def counts(self):
+        """A copy of chaos_counts."""
+        with self._lock:
+            return dict(self.chaos_counts)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self):
@@ -219,6 +337,7 @@ class FaultProxy:
 
     def stop(self):
         self._stopping = True
+        self._stop_event.set()
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -264,15 +383,16 @@ class FaultProxy:
                 return True
         return False
 
-    def _injected_response(self):
-        status = int(self.status)
+    def _injected_response(self, status=None, retry_after=-1):
+        status = int(self.status if status is None else status)
+        retry_after = self.retry_after if retry_after == -1 else retry_after
         body = json.dumps({"error": {"code": ERROR_CODES.get(status, "injected_fault"),
                                      "message": "faultproxy: injected %d" % status}}).encode()
         head = ["HTTP/1.1 %d %s" % (status, REASONS.get(status, "Error")),
                 "Content-Type: application/json",
                 "Content-Length: %d" % len(body)]
-        if self.retry_after is not None:
-            head.append("Retry-After: %s" % self.retry_after)
+        if retry_after is not None:
+            head.append("Retry-After: %s" % retry_after)
         return ("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1") + body
 
     def _inflight(self, delta):
@@ -281,14 +401,34 @@ class FaultProxy:
             self.max_inflight = max(self.max_inflight, self.inflight)
 
     def _record(self, t, method, path, outcome):
+        if not self.keep_log:
+            return
         self.log.append((method, path, outcome))
         self.timeline.append((t, method, path, outcome))
 
     def _handle(self, client):
         client.settimeout(IO_TIMEOUT_S)
         reader = _Reader(client)
+        abort = [False]  # close with a RST (SO_LINGER 0) instead of a FIN
+        first_request = True
         try:
             while True:
+                fault = None
+                if self.mode == "chaos":
+                    if not first_request and not reader.buf:
+                        # A kept-alive connection: draw when the next request begins, not
+                        # for a connection the client leaves idle and closes.
+                        try:
+                            reader._fill()
+                        except (_Closed, OSError):
+                            return
+                    fault, u = self._chaos_draw()
+                    if fault == "refuse":
+                        self._count(fault)
+                        self._record(time.monotonic(), "", "", "refuse")
+                        abort[0] = u < 0.5
+                        return
+                first_request = False
                 try:
                     head = reader.read_head()
                 except (_Closed, OSError):
@@ -321,7 +461,11 @@ class FaultProxy:
                         counted[0] = False
                         self._inflight(-1)
                 try:
-                    if self._should_answer(path):
+                    if fault is not None:
+                        if not self._chaos_request(client, fault, u, head + body, method, path,
+                                                   t_read, matching, settle, abort):
+                            return
+                    elif self._should_answer(path):
                         self._record(t_read, method, path, int(self.status))
                         settle()
                         client.sendall(self._injected_response())
@@ -358,11 +502,78 @@ class FaultProxy:
         finally:
             with self._lock:
                 self._clients.discard(client)
-            try:
-                client.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            if abort[0]:
+                try:
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+            else:
+                try:
+                    client.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             client.close()
+
+    def _chaos_request(self, client, fault, u, request, method, path, t_read, matching, settle,
+                       abort):
+        """Applies one drawn fault to one request already read. Returns True when the
+        connection may serve another request, False when it must close now (abort[0] set:
+        with a RST)."""
+        if fault == "reset-before":
+            self._count(fault)
+            self._record(t_read, method, path, fault)
+            abort[0] = True
+            return False
+        if fault == "blackhole":
+            self._count(fault)
+            self._record(t_read, method, path, fault)
+            lo, hi = CHAOS_BLACKHOLE_S
+            self._stop_event.wait(lo + u * (hi - lo))
+            return False
+        if fault in ("status-502", "status-503"):
+            status = int(fault[-3:])
+            self._count(fault)
+            self._record(t_read, method, path, status)
+            settle()
+            client.sendall(self._injected_response(status, 1 if status == 503 else None))
+            return True
+        # pass, drop-reply, reset-at-byte, delay: forward first
+        n = None
+        if matching:
+            with self._lock:
+                self.matched += 1
+                n = self.matched
+        try:
+            resp, resp_close, status = self._forward(request, method, path, n)
+        except (OSError, _Closed, ValueError):
+            self._count("upstream-error")
+            self._record(t_read, method, path, "upstream-error")
+            return False
+        if fault == "drop-reply":
+            self._count(fault)
+            self._record(t_read, method, path, "dropped")
+            return False
+        if fault == "reset-at-byte":
+            cut = int(u * len(resp))
+            self._count(fault)
+            self._record(t_read, method, path, "reset-at-%d" % cut)
+            settle()
+            if cut:
+                client.sendall(resp[:cut])
+                time.sleep(0.01)  # let the client read the bytes before the RST
+            abort[0] = True
+            return False
+        if fault == "delay":
+            lo, hi = CHAOS_DELAY_MS
+            self._count(fault)
+            self._stop_event.wait((lo + u * (hi - lo)) / 1000.0)
+        else:
+            self._count("pass")
+        self._record(t_read, method, path, status)
+        settle()
+        client.sendall(resp)
+        self._fire(self.on_replied, method, path, n)
+        return not resp_close
 
     def _fire(self, hook, method, path, n):
         if hook is not None and n is not None:
@@ -412,18 +623,35 @@ def main(argv=None):
                          "from the first one (instead of the first COUNT)")
     ap.add_argument("--delay-ms", type=int, default=0,
                     help="hold back relayed replies to matching requests this long")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="mode chaos: seed of the fault draws (default: random, printed)")
+    ap.add_argument("--chaos-weights", default="",
+                    help="mode chaos: FAULT=WEIGHT,... over the defaults (%s)"
+                         % ",".join("%s=%g" % kv for kv in CHAOS_WEIGHTS.items()))
     a = ap.parse_args(argv)
     host, _, port = a.upstream.rpartition(":")
+    seed = a.seed
+    if a.mode == "chaos" and seed is None:
+        seed = random.SystemRandom().randrange(1 << 31)
+    try:
+        weights = parse_weights(a.chaos_weights)
+    except ValueError as e:
+        ap.error(str(e))
     proxy = FaultProxy((host, int(port)), mode=a.mode, match=a.match, count=a.count,
                        listen_port=a.listen_port, status=a.status, retry_after=a.retry_after,
-                       window_s=a.window, delay_reply_s=a.delay_ms / 1000.0)
+                       window_s=a.window, delay_reply_s=a.delay_ms / 1000.0, seed=seed,
+                       weights=weights, keep_log=False)
 
     def on_signal(signum, frame):
         proxy.stop()
+        if a.mode == "chaos":
+            print(json.dumps({"seed": seed, "counts": proxy.counts()}), flush=True)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if a.mode == "chaos":
+        sys.stderr.write("faultproxy: chaos seed %d\n" % seed)
     print("listening", flush=True)
     proxy.serve_forever()
     return 0
