@@ -16,6 +16,7 @@ declare -A libs=(
   [jansson]=libjansson-dev
   [libsodium]=libsodium-dev
   [cmocka]=libcmocka-dev
+  [libpq]=libpq-dev
 )
 # command -> Debian package
 declare -A tools=(
@@ -54,6 +55,12 @@ fuzzer_works() {
   rm -rf "$dir"
   return $ok
 }
+# PostgreSQL 15's server for the tests of the hub on PostgreSQL (scripts/pg.sh runs a throwaway
+# one): its binaries are not on PATH, so look where Debian puts them. psql comes with it.
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || [ ! -x /usr/lib/postgresql/15/bin/psql ]; then
+  need+=(postgresql-15)
+fi
+
 if $want_fuzz && ! fuzzer_works; then
   need+=(clang libclang-rt-14-dev)
 fi

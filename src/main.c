@@ -24,21 +24,32 @@ static const command commands[] = {
      "listens on the next port unless --hub-listen says otherwise."},
     {"hub init", cmd_hub_init, "duka hub init --db DB --business NAME [--json]",
      "Creates the hub database DB if needed and a business in it. Prints the business id\n"
-     "(--json: {\"business_id\"})."},
+     "(--json: {\"business_id\"}). DB is a file (SQLite) or postgres://USER[:PASS]@HOST[:PORT]/\n"
+     "DATABASE (PostgreSQL): run it there as the role that owns the tables; it creates or\n"
+     "migrates the schema (versions in schema_migrations) and grants the role duka_hub, the\n"
+     "one duka hub runs as, what it needs. Again, or as duka_hub, it only adds a business."},
     {"hub report", cmd_hub_report, "duka hub report --db DB --business ID [--json]",
      "Sales the hub holds for a business: {\"sales\", \"receipts\", \"conflicts\",\n"
-     "\"total_cents\", \"tax_cents\"}. Safe while the hub serves DB."},
+     "\"total_cents\", \"tax_cents\"}. Safe while the hub serves DB (a file or a postgres://\n"
+     "URL)."},
     {"hub audit", cmd_hub_audit, "duka hub audit --db DB [--business ID] [--limit N] [--json]",
      "The hub's audit log, newest first: authentication failures (wrong, malformed or revoked\n"
      "tokens), refused commands (a command id reused with another payload or from another\n"
-     "device, invalid sales) and revoked devices."},
+     "device, invalid sales) and revoked devices. On PostgreSQL, row-level security shows a\n"
+     "business's events only with --business; without it, the events no business could be\n"
+     "named for (unknown or malformed tokens)."},
     {"hub", cmd_hub_serve,
      "duka hub --db DB --listen HOST:PORT [--tls-cert PEM --tls-key PEM] [--config F]",
      "Serves the hub's sync API (see docs/PROTOCOL.md) until SIGINT/SIGTERM; over HTTPS with\n"
      "--tls-cert/--tls-key (or put it behind a TLS-terminating proxy). Connections: at most\n"
      "256; one idle for HUB_CONNECTION_TIMEOUT (30 s) is closed; at most\n"
      "HUB_CONNECTIONS_PER_IP (64) from one address, 0 for no such limit (set it behind a\n"
-     "proxy, where every till has the proxy's address). Settings as for duka config."},
+     "proxy, where every till has the proxy's address). Settings as for duka config.\n"
+     "DB: a file (SQLite, one hub) or postgres://duka_hub[:PASS]@HOST[:PORT]/DATABASE\n"
+     "(PostgreSQL: several hubs may serve one database; connect as the role duka_hub, not as\n"
+     "the tables' owner; duka hub init first). With PostgreSQL the settings come from --config,\n"
+     "$DUKA_CONFIG and the environment (no duka.conf beside a URL). A lost connection (a\n"
+     "restarted server) is reset at the next request; the request in flight gets 503."},
     {"device add", cmd_device_add, "duka device add --db DB --business ID --terminal T01 [--json]",
      "Registers a till terminal and prints its device token, once (--json: {\"token\"}).\n"
      "The hub keeps only a hash of it. For a revoked terminal it issues a new token."},

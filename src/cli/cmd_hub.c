@@ -1,5 +1,7 @@
-/* cmd_hub.c — hub-side commands: hub (serve), hub init, hub report, device add,
- * product import, product archive. */
+/* cmd_hub.c — hub-side commands: hub (serve), hub init, hub report, hub audit, device add and
+ * revoke, product import and archive. Each takes --db as a file (SQLite) or a postgres:// URL
+ * (PostgreSQL, hub_store_pg.c); a URL is never printed as given: messages and logs show it
+ * without its password (duka_hub_store_redact). */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,9 +67,10 @@ int cmd_hub_serve(int argc, char **argv)
         return cli_usage_error(cmd, "--tls-cert and --tls-key go together");
     duka_err err = {0};
     /* HUB_CONNECTION_TIMEOUT, HUB_CONNECTIONS_PER_IP: duka.conf beside DB (or $DUKA_CONFIG,
-     * or --config), then the environment. */
+     * or --config), then the environment. A PostgreSQL URL has no folder beside it. */
     duka_config cfg;
-    if (duka_config_load(&cfg, db, cli_get(&args, "config"), &err) != DUKA_OK)
+    if (duka_config_load(&cfg, duka_hub_store_is_postgres(db) ? NULL : db,
+                         cli_get(&args, "config"), &err) != DUKA_OK)
         return cli_fail(cmd, &err);
     char *cert = NULL, *key = NULL;
     duka_rc rc = DUKA_OK;
@@ -87,7 +90,8 @@ int cmd_hub_serve(int argc, char **argv)
     return 0;
 }
 
-/* Opens the hub store named by --db (must exist unless create). */
+/* Opens the hub store named by --db (must exist unless create: a file is created, a
+ * PostgreSQL schema created or migrated by its owner). */
 static int open_store(const char *cmd, const char *db, bool create, duka_hub_store **store)
 {
     duka_err err = {0};

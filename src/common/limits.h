@@ -71,6 +71,17 @@
 #define DUKA_HUB_CONNECTIONS_PER_IP_DEFAULT 64
 #define DUKA_HUB_THREADS 4
 
+/* PostgreSQL (the hub at scale, hub_store_pg.c). A connection attempt gives up after the
+ * connect timeout (an unreachable server is a clear error in seconds, not a hang; a URL's own
+ * connect_timeout wins). A statement runs at most the statement timeout: the longest is the
+ * flush of a full batch (1,000 sales of 500 lines at most, bounded by the 8 MiB body), which
+ * takes well under a second, and a lock wait behind another hub's batch of the same command
+ * ids lasts as long as that batch. A transaction left idle (a hub stopped mid-batch) is ended
+ * by the server after the idle timeout, so it cannot hold row locks for long. */
+#define DUKA_PG_CONNECT_TIMEOUT_S 5
+#define DUKA_PG_STATEMENT_TIMEOUT_MS 30000
+#define DUKA_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS 60000
+
 /* SQLite: how long a writer waits for another process holding the write lock. */
 #define DUKA_DB_BUSY_TIMEOUT_MS 10000
 
@@ -102,6 +113,10 @@ _Static_assert(DUKA_PRICE_CENTS_MAX * (DUKA_QTY_MILLI_MAX / 1000) * DUKA_SALE_LI
                        * DUKA_SALE_PAYMENTS_MAX <= 9223372036854775807LL,
                "the payments of a sale (each at most its total) cannot overflow int64");
 _Static_assert(DUKA_PUSH_JSON_DEPTH <= DUKA_JSON_DEPTH_MAX, "a push body fits the JSON depth");
+_Static_assert(DUKA_PG_STATEMENT_TIMEOUT_MS < DUKA_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+               "a statement that waits on a lock ends before the server ends its transaction");
+_Static_assert(DUKA_PG_CONNECT_TIMEOUT_S * 1000 < DUKA_HTTP_TOTAL_TIMEOUT_MS,
+               "a hub reconnecting to PostgreSQL still answers within the till's HTTP timeout");
 _Static_assert(DUKA_HUB_CONNECTIONS_PER_IP_DEFAULT <= DUKA_HUB_CONNECTIONS_MAX,
                "one address gets at most every connection");
 

@@ -240,7 +240,8 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
             snprintf(per_ip, sizeof(per_ip), "at most %u per address",
                      http.connections_per_ip_max);
         duka_log(DUKA_LOG_INFO, "hub",
-                 "serving %s on %s://%s (connections: timeout %u s, %s, %d in all)", db,
+                 "serving %s on %s://%s (connections: timeout %u s, %s, %d in all)",
+                 duka_hub_store_location(store),
                  cert_pem ? "https" : "http", listen, http.connection_timeout_s, per_ip,
                  DUKA_HUB_CONNECTIONS_MAX);
         int sig = duka_wait_for_stop_signal();

@@ -4,6 +4,7 @@
  */
 #include "hub/hub_store_impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 bool duka_hub_store_is_postgres(const char *location)
@@ -15,7 +16,71 @@ bool duka_hub_store_is_postgres(const char *location)
 duka_rc duka_hub_store_open(const char *location, bool create, duka_hub_store **out,
                             duka_err *err)
 {
-    return duka_hub_store_sqlite_open(location, create, out, err);
+    duka_rc rc = duka_hub_store_is_postgres(location)
+                     ? duka_hub_store_pg_open(location, create, out, err)
+                     : duka_hub_store_sqlite_open(location, create, out, err);
+    if (rc == DUKA_OK)
+        duka_hub_store_redact(location, (*out)->location, sizeof((*out)->location));
+    return rc;
+}
+
+const char *duka_hub_store_location(const duka_hub_store *s)
+{
+    return s->location;
+}
+
+/* A file path is shown as it is. A URL loses its password: "postgres://user:secret@host/db?
+ * password=x&a=b" becomes "postgres://user@host/db?a=b" (the user part ends at the first '@'
+ * before any '/', as libpq reads it). */
+void duka_hub_store_redact(const char *location, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return;
+    if (!duka_hub_store_is_postgres(location)) {
+        snprintf(out, outlen, "%s", location ? location : "");
+        return;
+    }
+    size_t n = 0;
+/* PUT's argument must have no side effect: it is not evaluated once the output is full. */
+#define PUT(c)                                                                                   \
+    do {                                                                                         \
+        if (n + 1 < outlen)                                                                      \
+            out[n++] = (c);                                                                      \
+    } while (0)
+    const char *p = location;
+    const char *scheme_end = strstr(location, "://") + 3;
+    for (; p < scheme_end; p++)
+        PUT(*p);
+    const char *at = p;
+    while (*at && *at != '@' && *at != '/')
+        at++;
+    if (*at == '@') {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        for (const char *q = p; q < (colon ? colon : at); q++)
+            PUT(*q);
+        p = at; /* the '@' is copied below */
+    }
+    for (; *p && *p != '?'; p++)
+        PUT(*p);
+    if (*p == '?') {
+        bool first = true;
+        p++;
+        while (*p) {
+            const char *end = strchr(p, '&');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            if (!(len >= 9 && strncmp(p, "password=", 9) == 0)) {
+                PUT(first ? '?' : '&');
+                first = false;
+                for (size_t i = 0; i < len; i++)
+                    PUT(p[i]);
+            }
+            p += len;
+            if (*p == '&')
+                p++;
+        }
+    }
+#undef PUT
+    out[n] = '\0';
 }
 
 const char *duka_hub_store_kind(const duka_hub_store *s)

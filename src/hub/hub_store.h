@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -31,6 +32,13 @@ duka_rc duka_hub_store_open(const char *location, bool create, duka_hub_store **
                             duka_err *err);
 /* True when location is a postgres:// or postgresql:// URL. */
 bool duka_hub_store_is_postgres(const char *location);
+/* Where the store is, fit for messages and logs: a file path as it is, a URL without its
+ * password. Owned by the store. */
+const char *duka_hub_store_location(const duka_hub_store *s);
+/* Writes location into out (outlen bytes, truncated) without any password it carries
+ * (postgres://user:secret@host/db -> postgres://user@host/db; a password= parameter is
+ * dropped). Never print a --db as given: print this. */
+void duka_hub_store_redact(const char *location, char *out, size_t outlen);
 /* "sqlite" or "postgres". */
 const char *duka_hub_store_kind(const duka_hub_store *s);
 void duka_hub_store_close(duka_hub_store *store);

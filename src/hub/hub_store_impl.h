@@ -69,6 +69,9 @@ struct duka_hub_store {
     const duka_hub_store_ops *ops;
     bool (*commit_fault)(void *ctx); /* the simulator's storage faults; NULL normally */
     void *commit_fault_ctx;
+    /* Where the store is, fit to print: the path, or the URL without its password
+     * (duka_hub_store_redact); set by duka_hub_store_open. */
+    char location[DUKA_URL_MAX + 1];
 };
 
 duka_rc duka_hub_store_sqlite_open(const char *path, bool create, duka_hub_store **out,

@@ -10,6 +10,11 @@ children's environment, so nothing reaches outside loopback.
 Timing: nothing sleeps for a fixed time to "let things happen"; helpers poll for a condition
 with a generous deadline, so the suite holds on a loaded 2-core machine and under
 AddressSanitizer.
+
+The hub's store: SQLite (hub.db in the test's temp dir) by default; with DUKA_E2E_HUB_DB=pg a
+fresh schema in the PostgreSQL of DUKA_PG_URL / DUKA_PG_ADMIN_URL (tests/pg/run_with_pg.sh
+starts a throwaway one), created by the owner (`duka hub init` on DUKA_PG_ADMIN_URL) and served
+by the hub's role (DUKA_PG_URL) — `new_hub_db()`, `setup_business()`.
 """
 
 import atexit
@@ -60,6 +65,70 @@ def child_env(extra=None):
     if extra:
         env.update(extra)
     return env
+
+
+# --------------------------------------------------------------------------------------------
+# the hub's database: a SQLite file or a PostgreSQL schema
+# --------------------------------------------------------------------------------------------
+HUB_DB_KIND = os.environ.get("DUKA_E2E_HUB_DB", "sqlite")
+if HUB_DB_KIND not in ("sqlite", "pg"):
+    raise SystemExit("DUKA_E2E_HUB_DB must be sqlite or pg, not %r" % HUB_DB_KIND)
+PG_BIN = os.environ.get("DUKA_PG_BIN", "/usr/lib/postgresql/15/bin")
+
+
+def pg_mode():
+    return HUB_DB_KIND == "pg"
+
+
+def is_url(db):
+    return db.startswith(("postgres://", "postgresql://"))
+
+
+def pg_env(name):
+    v = os.environ.get(name)
+    if not v:
+        raise AssertionError("DUKA_E2E_HUB_DB=pg needs %s (run under tests/pg/run_with_pg.sh, or "
+                             "eval \"$(scripts/pg.sh start DIR)\")" % name)
+    return v
+
+
+def url_in_schema(url, schema):
+    """url whose connections use schema (the store's unqualified names land there)."""
+    return "%s%soptions=-csearch_path%%3D%s" % (url, "&" if "?" in url else "?", schema)
+
+
+def psql(url, sql, timeout=60):
+    """Runs sql with psql as the role url names; returns stdout (unaligned, tuples only).
+    PostgreSQL's own psql, not Debian's wrapper (which is a Perl script and slow to start)."""
+    exe = os.path.join(PG_BIN, "psql")
+    if not os.access(exe, os.X_OK):
+        exe = "psql"
+    p = subprocess.run([exe, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=timeout * SLOWDOWN)
+    if p.returncode != 0:
+        raise AssertionError("psql %r: %s" % (sql[:200], p.stderr.strip()))
+    return p.stdout
+
+
+def new_pg_schema(prefix="e2e"):
+    """A new empty schema owned by the owner; returns its name."""
+    schema = "%s_%d_%s" % (prefix, os.getpid(), uuid.uuid4().hex[:8])
+    psql(pg_env("DUKA_PG_ADMIN_URL"), "CREATE SCHEMA %s" % schema)
+    return schema
+
+
+def new_hub_db(tmp):
+    """A fresh hub database for one test: (db, init_db). db is what `duka hub` and the admin
+    commands get (tmp/hub.db, or the hub role's URL of a new schema); init_db is what the
+    first `duka hub init` gets (the same file, or the owner's URL: the owner creates the
+    schema and grants the hub's role its rights)."""
+    if not pg_mode():
+        path = os.path.join(tmp, "hub.db")
+        return path, path
+    schema = new_pg_schema()
+    return (url_in_schema(pg_env("DUKA_PG_URL"), schema),
+            url_in_schema(pg_env("DUKA_PG_ADMIN_URL"), schema))
 
 
 def deadline(seconds):
@@ -372,12 +441,16 @@ class Hub(_Server):
     kind = "hub"
 
     def __init__(self, db, port, logdir=None, extra=(), https=False, env=None):
-        """extra: more arguments (--tls-cert F --tls-key K with https=True); env: extra
-        environment (HUB_CONNECTION_TIMEOUT=2 ...)."""
+        """db: a file or a postgres:// URL (its logs then go to the test's temp dir unless
+        logdir says otherwise); extra: more arguments (--tls-cert F --tls-key K with
+        https=True); env: extra environment (HUB_CONNECTION_TIMEOUT=2 ...)."""
         self.db = db
         self.https = https
+        if logdir is None:
+            logdir = (_CURRENT.tmp if _CURRENT is not None else tempfile.gettempdir()) \
+                if is_url(db) else os.path.dirname(db)
         super().__init__(["hub", "--db", db, "--listen", "127.0.0.1:%d" % port]
-                         + [str(a) for a in extra], port, logdir or os.path.dirname(db), env=env)
+                         + [str(a) for a in extra], port, logdir, env=env)
 
 
 class Till(_Server):
@@ -492,9 +565,11 @@ def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, product
                    name="Duka Test Shop", hub_env=None):
     """hub init + product import + device add (per terminal) + start the hub (with hub_env,
     extra environment) + till init (per terminal). The hub is left running (business.hub).
-    Till DBs are tmp/till-<T>.db."""
-    hub_db = os.path.join(tmp, "hub.db")
-    bid = run_json(["hub", "init", "--db", hub_db, "--business", name, "--json"])["business_id"]
+    Till DBs are tmp/till-<T>.db. The hub's database is new_hub_db(tmp): SQLite, or
+    PostgreSQL with DUKA_E2E_HUB_DB=pg (hub init as the owner, everything else as the hub's
+    role)."""
+    hub_db, init_db = new_hub_db(tmp)
+    bid = run_json(["hub", "init", "--db", init_db, "--business", name, "--json"])["business_id"]
     check(isinstance(bid, str) and bid, "hub init: business_id %r" % bid)
     products = PRODUCTS if products is None else products
     csv = write_csv(os.path.join(tmp, "products.csv"), products)
@@ -506,7 +581,7 @@ def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, product
                         "--json"])["token"]
         check(isinstance(tok, str) and tok, "device add: token %r" % tok)
         tokens[t] = tok
-    hub = Hub(hub_db, hub_port, env=hub_env).start()
+    hub = Hub(hub_db, hub_port, logdir=tmp, env=hub_env).start()
     url = till_hub_url or hub.url
     tills = {}
     for t in terminals:
@@ -795,6 +870,8 @@ class Suite:
         global _CURRENT
         only = sys.argv[1:]
         passed = failed = 0
+        if pg_mode():
+            log("(the hub on PostgreSQL: DUKA_E2E_HUB_DB=pg)")
         started = time.monotonic()
         for fn in self.tests:
             if only and fn.__name__ not in only:

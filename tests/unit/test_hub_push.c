@@ -1,8 +1,14 @@
 /*
  * test_hub_push.c — the hub applying pushed commands exactly once (hub/hub_push.h) on a real
- * temporary hub store: device tokens, applied / duplicate / rejected / conflict outcomes,
- * a bad command in a batch leaving no trace, body limits, the stock ledger, business
- * isolation, and paging of catalog changes for pull.
+ * hub store: device tokens, applied / duplicate / rejected / conflict outcomes, a bad command
+ * in a batch leaving no trace, repeats inside one batch, savepoints, body limits, the stock
+ * ledger, business isolation, paging of catalog changes for pull, and a late catalog commit
+ * that a pull cursor must not skip.
+ *
+ * The same tests run on both stores (test_hub_db.h): a temporary SQLite file by default, and
+ * with DUKA_TEST_HUB_STORE=pg a PostgreSQL schema (CTest pg/unit/test_hub_push starts a
+ * throwaway server around it), where a few more run: two stores racing on one batch, row-level
+ * security, the roles, a connection the server dropped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +25,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpq-fe.h>
+#include <pthread.h>
+
 #include "common/limits.h"
 #include "common/money.h"
 #include "common/uuid.h"
@@ -27,12 +36,12 @@
 #include "hub/product_import.h"
 #include "protocol/sale.h"
 #include "test_util.h"
+#include "test_hub_db.h"
 
 #define T0 T_2026_11_21_NOON_MS
 
 typedef struct fixture {
-    test_dir dir;
-    char path[300];
+    hub_db db; /* a SQLite file, or a PostgreSQL schema (DUKA_TEST_HUB_STORE=pg) */
     duka_hub_store *store;
     char business[DUKA_BUSINESS_ID_LEN + 1];
     char token1[DUKA_TOKEN_MAX + 1], token2[DUKA_TOKEN_MAX + 1];
@@ -45,10 +54,9 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    test_dir_make(&f->dir);
-    test_dir_file(&f->dir, "hub.db", f->path, sizeof(f->path));
+    hub_db_make(&f->db);
     duka_err err = {0};
-    assert_ok(duka_hub_store_open(f->path, true, &f->store, &err), &err);
+    assert_ok(duka_hub_store_open(f->db.url, true, &f->store, &err), &err);
     assert_ok(duka_hub_business_create(f->store, "Duka ya Mama", f->business, &err), &err);
     assert_int_equal(strlen(f->business), DUKA_BUSINESS_ID_LEN);
     assert_ok(duka_hub_device_add(f->store, f->business, "T01", f->token1, &err), &err);
@@ -58,7 +66,7 @@ static int setup(void **state)
 
     /* The catalog, through the real CSV import: stock SUGAR 40, RICE 10, MILK 100. */
     char csv[320];
-    test_dir_file(&f->dir, "products.csv", csv, sizeof(csv));
+    test_dir_file(&f->db.dir, "products.csv", csv, sizeof(csv));
     FILE *fp = fopen(csv, "w");
     assert_non_null(fp);
     fputs("sku,name,price,tax,stock,category\n"
@@ -82,7 +90,7 @@ static int teardown(void **state)
     fixture *f = *state;
     duka_sale_free(f->sale);
     duka_hub_store_close(f->store);
-    test_dir_remove(&f->dir);
+    hub_db_remove(&f->db);
     free(f);
     return 0;
 }
@@ -184,18 +192,18 @@ static int64_t report_int(fixture *f, const char *business, const char *key)
     return v;
 }
 
-/* A second, plain connection to the hub database file, to look at its tables. */
-static sqlite3 *peek(fixture *f)
+/* A second connection to the hub database, to look at its tables (as the fixture's
+ * business on PostgreSQL). */
+static hub_peek *peek(fixture *f)
 {
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    return db;
+    return hub_peek_open(&f->db, f->business);
 }
 
-static int64_t stock_of(sqlite3 *db, const char *sku)
+static int64_t stock_of(hub_peek *db, const char *sku)
 {
-    return sql_int_text(db, "SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger WHERE sku=?1",
-                        sku);
+    return hub_peek_int_text(db,
+                             "SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger WHERE sku=?1",
+                             sku);
 }
 
 /* ---- devices and tokens ---- */
@@ -267,13 +275,12 @@ static void test_device_tokens(void **state)
     assert_contains(err.msg, "T01");
 
     /* A revoked device is rejected. */
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    hub_peek *db = peek(f);
     char sql[96];
     snprintf(sql, sizeof(sql), "UPDATE devices SET revoked_ms = 1 WHERE id = %lld",
              (long long)f->t02.id);
-    sql_exec(db, sql);
-    sqlite3_close(db);
+    hub_peek_exec(db, sql);
+    hub_peek_close(db);
     duka_err_clear(&err);
     assert_int_equal(duka_hub_device_authenticate(f->store, f->token2, &dev, &err), DUKA_AUTH);
     /* T01 still works. */
@@ -336,17 +343,17 @@ static void test_applied_duplicate_reused_foreign(void **state)
     json_decref(reply);
     assert_int_equal(report_int(f, f->business, "sales"), 1);
 
-    sqlite3 *db = peek(f);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM processed_commands"), 1);
-    assert_int_equal(sql_int_text(db,
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM processed_commands"), 1);
+    assert_int_equal(hub_peek_int_text(db,
                                   "SELECT count(*) FROM processed_commands WHERE command_id=?1"
                                   " AND status='applied' AND receipt_no='T01-20261121-00001'",
                                   id),
                      1);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM sale_lines"), 2);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM payments WHERE amount_cents=55100"), 1);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM conflicts"), 0);
-    sqlite3_close(db);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM sale_lines"), 2);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM payments WHERE amount_cents=55100"), 1);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM conflicts"), 0);
+    hub_peek_close(db);
     json_decref(first_cmd);
 }
 
@@ -382,24 +389,25 @@ static void test_receipt_reused_is_conflict(void **state)
     assert_int_equal(report_int(f, f->business, "sales"), 1);
     assert_int_equal(report_int(f, f->business, "conflicts"), 1);
 
-    sqlite3 *db = peek(f);
-    assert_int_equal(sql_int_text(db,
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int_text(db,
                                   "SELECT count(*) FROM conflicts WHERE kind='receipt_reused'"
                                   " AND entity_id='T01-20261121-00001' AND command_id=?1"
                                   " AND payload LIKE '%MILK500%'",
                                   id2),
                      1);
-    assert_int_equal(sql_int_text(db, "SELECT count(*) FROM conflicts WHERE existing_command_id=?1",
-                                  id1),
-                     1);
-    assert_int_equal(sql_int_text(db,
+    assert_int_equal(
+        hub_peek_int_text(db,
+                          "SELECT count(*) FROM conflicts WHERE existing_command_id=?1", id1),
+        1);
+    assert_int_equal(hub_peek_int_text(db,
                                   "SELECT count(*) FROM processed_commands WHERE command_id=?1"
                                   " AND status='conflict'",
                                   id2),
                      1);
     /* The conflicting sale moved no stock. */
     assert_int_equal(stock_of(db, "MILK500"), 100000);
-    sqlite3_close(db);
+    hub_peek_close(db);
     json_decref(conflicting);
 }
 
@@ -444,18 +452,21 @@ static void test_bad_command_in_batch_leaves_no_trace(void **state)
     json_decref(reply);
 
     assert_int_equal(report_int(f, f->business, "sales"), 2);
-    sqlite3 *db = peek(f);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM sales WHERE receipt_no='T01-20261121-00002'"),
-                     0);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM stock_ledger WHERE ref='T01-20261121-00002'"),
-                     0);
-    assert_int_equal(sql_int_text(db, "SELECT count(*) FROM processed_commands WHERE command_id=?1",
-                                  ids[1]),
-                     0);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM processed_commands"), 2);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM sale_lines"), 4);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM payments"), 2);
-    sqlite3_close(db);
+    hub_peek *db = peek(f);
+    assert_int_equal(
+        hub_peek_int(db, "SELECT count(*) FROM sales WHERE receipt_no='T01-20261121-00002'"),
+        0);
+    assert_int_equal(
+        hub_peek_int(db, "SELECT count(*) FROM stock_ledger WHERE ref='T01-20261121-00002'"),
+        0);
+    assert_int_equal(
+        hub_peek_int_text(db,
+                          "SELECT count(*) FROM processed_commands WHERE command_id=?1", ids[1]),
+        0);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM processed_commands"), 2);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM sale_lines"), 4);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM payments"), 2);
+    hub_peek_close(db);
 
     /* Since nothing of it was recorded, the corrected sale under the same id applies. */
     reply = push(f, &f->t01, body1(command(ids[1], sale_of(f, "T01", 2, NULL, 0))));
@@ -476,10 +487,10 @@ static void test_terminal_mismatch(void **state)
                     "sale of terminal T01 pushed by terminal T02");
     json_decref(reply);
     assert_int_equal(report_int(f, f->business, "sales"), 0);
-    sqlite3 *db = peek(f);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM processed_commands"), 0);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 0);
-    sqlite3_close(db);
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM processed_commands"), 0);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 0);
+    hub_peek_close(db);
     /* The rightful terminal can still push it. */
     reply = push(f, &f->t01, body1(command(id, sale_of(f, "T01", 1, NULL, 0))));
     assert_result(reply, 0, id, "applied", NULL);
@@ -546,15 +557,15 @@ static void test_batch_size_limit(void **state)
                             "applied");
     json_decref(reply);
     assert_int_equal(report_int(f, f->business, "sales"), DUKA_SYNC_BATCH_MAX);
-    sqlite3 *db = peek(f);
+    hub_peek *db = peek(f);
     assert_int_equal(stock_of(db, "MILK500"), 100000 - 1000 * DUKA_SYNC_BATCH_MAX);
-    sqlite3_close(db);
+    hub_peek_close(db);
 }
 
 static void test_stock_ledger(void **state)
 {
     fixture *f = *state;
-    sqlite3 *db = peek(f);
+    hub_peek *db = peek(f);
     assert_int_equal(stock_of(db, "SUGAR1KG"), 40000);
     assert_int_equal(stock_of(db, "RICE"), 10000);
     assert_int_equal(stock_of(db, "MILK500"), 100000);
@@ -585,8 +596,8 @@ static void test_stock_ledger(void **state)
     assert_int_equal(stock_of(db, "SUGAR1KG"), 40000 - 2000 - 1500);
     assert_int_equal(stock_of(db, "RICE"), 10000 - 500 - 12000); /* negative: a fact */
     assert_int_equal(stock_of(db, "MILK500"), 100000 - 3000);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 5);
-    assert_int_equal(sql_int(db, "SELECT delta_milli FROM stock_ledger WHERE reason='sale'"
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 5);
+    assert_int_equal(hub_peek_int(db, "SELECT delta_milli FROM stock_ledger WHERE reason='sale'"
                                  " AND ref='T02-20261121-00001'"),
                      -1500);
 
@@ -600,10 +611,10 @@ static void test_stock_ledger(void **state)
     assert_ok(duka_hub_product_upsert(f->store, f->business, &p, T0, &err), &err);
     assert_ok(duka_hub_store_commit(f->store, &err), &err);
     assert_int_equal(stock_of(db, "SUGAR1KG"), 50000);
-    assert_int_equal(sql_int(db, "SELECT delta_milli FROM stock_ledger WHERE sku='SUGAR1KG'"
+    assert_int_equal(hub_peek_int(db, "SELECT delta_milli FROM stock_ledger WHERE sku='SUGAR1KG'"
                                  " ORDER BY id DESC LIMIT 1"),
                      50000 - 36500);
-    sqlite3_close(db);
+    hub_peek_close(db);
 }
 
 static void test_businesses_are_isolated(void **state)
@@ -692,10 +703,10 @@ static void test_json_depth_limit(void **state)
     assert_contains(err.msg, "JSON depth limit of " DUKA_STRINGIFY(DUKA_JSON_DEPTH_MAX) " levels");
     assert_contains(err.msg, "body.commands[1].payload.note[0][0][0][0]:");
     assert_int_equal(report_int(f, f->business, "sales"), 1);
-    sqlite3 *db = peek(f);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM processed_commands"), 1);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM audit_log"), 0);
-    sqlite3_close(db);
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM processed_commands"), 1);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM audit_log"), 0);
+    hub_peek_close(db);
 
     /* Far deeper than jansson would parse is refused just the same (built in memory). */
     c = command(id2, sale_of(f, "T01", 2, NULL, 0));
@@ -782,12 +793,13 @@ static void test_largest_sale_is_applied(void **state)
     assert_result(reply, 0, id, "applied", NULL);
     json_decref(reply);
     assert_int_equal(report_int(f, f->business, "total_cents"), s->total_cents);
-    sqlite3 *db = peek(f);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM sale_lines"), DUKA_SALE_LINES_MAX);
-    assert_int_equal(sql_int(db, "SELECT max(length(sku)) + max(length(name)) FROM sale_lines"),
-                     DUKA_SKU_MAX + DUKA_PRODUCT_NAME_MAX);
-    assert_int_equal(sql_int(db, "SELECT sum(amount_cents) FROM payments"), s->total_cents);
-    sqlite3_close(db);
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM sale_lines"), DUKA_SALE_LINES_MAX);
+    assert_int_equal(
+        hub_peek_int(db, "SELECT max(length(sku)) + max(length(name)) FROM sale_lines"),
+        DUKA_SKU_MAX + DUKA_PRODUCT_NAME_MAX);
+    assert_int_equal(hub_peek_int(db, "SELECT sum(amount_cents) FROM payments"), s->total_cents);
+    hub_peek_close(db);
 }
 
 /* Sales each within bounds can still add up past int64 (19 of the largest). The report says
@@ -895,12 +907,12 @@ static void test_one_past_each_bound_is_rejected(void **state)
         json_decref(reply);
     }
     assert_int_equal(report_int(f, f->business, "sales"), 0);
-    sqlite3 *db = peek(f);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM processed_commands"), 0);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 0);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM audit_log"),
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM processed_commands"), 0);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 0);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM audit_log"),
                      (int64_t)(sizeof(cases) / sizeof(cases[0])));
-    sqlite3_close(db);
+    hub_peek_close(db);
 
     /* The same sale within bounds applies (so the cases above failed for their field). */
     char id[DUKA_UUID_STR_LEN + 1];
@@ -1013,6 +1025,613 @@ static void test_changes_since_paging(void **state)
     json_decref(js);
 }
 
+/* ---- transactions, savepoints and repeats inside one batch (both stores) ---- */
+
+/* What a savepoint rolled back is forgotten: not found by the lookups of the same
+ * transaction, not written at commit. (On PostgreSQL the savepoint is a mark in the push's
+ * buffer; the lookups answer from that buffer.) */
+static void test_savepoint_rollback_forgets(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    char kept[DUKA_UUID_STR_LEN + 1], dropped[DUKA_UUID_STR_LEN + 1];
+    new_id(f, kept);
+    new_id(f, dropped);
+    const char *ids[2] = {kept, dropped};
+    const char *receipts[2] = {"T01-20261121-00001", "T01-20261121-00002"};
+    assert_ok(duka_hub_store_begin(f->store, &err), &err);
+    assert_ok(duka_hub_store_prefetch(f->store, f->business, ids, receipts, 2, &err), &err);
+    for (int k = 0; k < 2; k++) {
+        assert_ok(duka_hub_store_savepoint(f->store, &err), &err);
+        const duka_sale *s = sale_of(f, "T01", k + 1, NULL, 0);
+        duka_hub_command o = {.device_id = f->t01.id};
+        snprintf(o.status, sizeof(o.status), "applied");
+        snprintf(o.payload_hash, sizeof(o.payload_hash), "%064d", k);
+        snprintf(o.receipt_no, sizeof(o.receipt_no), "%s", s->receipt_no);
+        assert_ok(duka_hub_sale_insert(f->store, &f->t01, ids[k], s, T0, &err), &err);
+        assert_ok(duka_hub_command_record(f->store, ids[k], &f->t01, "sale.create", &o, T0, &err),
+                  &err);
+        assert_ok(duka_hub_audit(f->store, f->business, f->t01.id, "test_event", ids[k], T0, &err),
+                  &err);
+        /* Seen inside the savepoint... */
+        duka_hub_command found;
+        bool seen = false;
+        char owner[DUKA_UUID_STR_LEN + 1];
+        assert_ok(duka_hub_command_find(f->store, ids[k], &found, &seen, &err), &err);
+        assert_true(seen);
+        assert_int_equal(found.device_id, f->t01.id);
+        assert_ok(duka_hub_sale_owner(f->store, f->business, s->receipt_no, owner, &seen, &err),
+                  &err);
+        assert_true(seen);
+        assert_string_equal(owner, ids[k]);
+        if (k == 0) {
+            assert_ok(duka_hub_store_release(f->store, &err), &err);
+            continue;
+        }
+        /* ...and gone after rolling it back, while the first command stays. */
+        duka_hub_store_rollback_to(f->store);
+        assert_ok(duka_hub_command_find(f->store, ids[k], &found, &seen, &err), &err);
+        assert_false(seen);
+        assert_ok(duka_hub_sale_owner(f->store, f->business, s->receipt_no, owner, &seen, &err),
+                  &err);
+        assert_false(seen);
+        assert_ok(duka_hub_command_find(f->store, kept, &found, &seen, &err), &err);
+        assert_true(seen);
+    }
+    assert_ok(duka_hub_store_commit(f->store, &err), &err);
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM processed_commands"), 1);
+    assert_int_equal(hub_peek_int_text(db, "SELECT count(*) FROM sales WHERE command_id=?1", kept),
+                     1);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM sales"), 1);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM sale_lines"), 2);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM audit_log WHERE event='test_event'"),
+                     1);
+    hub_peek_close(db);
+
+    /* A rolled-back transaction leaves nothing, and the next one starts clean. */
+    assert_ok(duka_hub_store_begin(f->store, &err), &err);
+    const duka_sale *s = sale_of(f, "T01", 3, NULL, 0);
+    assert_ok(duka_hub_sale_insert(f->store, &f->t01, dropped, s, T0, &err), &err);
+    duka_hub_store_rollback(f->store);
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+}
+
+/* One batch that repeats itself: the same receipt number under a second command id is a
+ * conflict with the first (which this same batch stored), the same command id again is a
+ * duplicate of what this batch applied, and a third command reusing a rejected one's receipt
+ * number applies — exactly as one command at a time. */
+static void test_repeats_inside_one_batch(void **state)
+{
+    fixture *f = *state;
+    char a[DUKA_UUID_STR_LEN + 1], b[DUKA_UUID_STR_LEN + 1], c[DUKA_UUID_STR_LEN + 1],
+        d[DUKA_UUID_STR_LEN + 1];
+    new_id(f, a);
+    new_id(f, b);
+    new_id(f, c);
+    new_id(f, d);
+    const line_spec milk[] = {{"MILK500", 1000, 6500, 'A'}};
+    json_t *cmds = json_array();
+    json_array_append_new(cmds, command(a, sale_of(f, "T01", 1, NULL, 0)));
+    json_array_append_new(cmds, command(b, sale_of(f, "T01", 1, milk, 1)));
+    json_array_append_new(cmds, command(a, sale_of(f, "T01", 1, NULL, 0)));
+    json_t *bad = command(c, sale_of(f, "T01", 2, NULL, 0));
+    payload_set(bad, NULL, 0, "total_cents", json_integer(1));
+    json_array_append_new(cmds, bad);
+    json_array_append_new(cmds, command(d, sale_of(f, "T01", 2, milk, 1)));
+    json_array_append_new(cmds, command(b, sale_of(f, "T01", 1, milk, 1)));
+    json_t *reply = push(f, &f->t01, json_pack("{s:o}", "commands", cmds));
+    assert_result(reply, 0, a, "applied", NULL);
+    assert_result(reply, 1, b, "conflict", "receipt_reused");
+    assert_result(reply, 2, a, "duplicate", NULL);
+    assert_result(reply, 3, c, "rejected", "invalid_sale");
+    assert_result(reply, 4, d, "applied", NULL);
+    assert_result(reply, 5, b, "duplicate", NULL);
+    assert_string_equal(json_string_value(json_object_get(result_at(reply, 5), "first_status")),
+                        "conflict");
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 2);
+    assert_int_equal(report_int(f, f->business, "conflicts"), 1);
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM processed_commands"), 3);
+    assert_int_equal(
+        hub_peek_int_text(db, "SELECT count(*) FROM conflicts WHERE existing_command_id=?1", a),
+        1);
+    assert_int_equal(stock_of(db, "MILK500"), 100000 - 1000);
+    hub_peek_close(db);
+}
+
+/* ---- the catalog change sequence: a late commit is never skipped (both stores) ---- */
+
+typedef struct late_writer {
+    duka_hub_store *store;
+    const char *business;
+    volatile int done;
+    duka_rc rc;
+    duka_err err;
+} late_writer;
+
+static void *late_writer_run(void *arg)
+{
+    late_writer *w = arg;
+    duka_hub_product p = {.price_cents = 100, .tax_band = 'A'};
+    snprintf(p.sku, sizeof(p.sku), "LATE_B");
+    snprintf(p.name, sizeof(p.name), "Second change");
+    w->rc = duka_hub_store_begin(w->store, &w->err);
+    if (w->rc == DUKA_OK)
+        w->rc = duka_hub_product_upsert(w->store, w->business, &p, T0, &w->err);
+    if (w->rc == DUKA_OK)
+        w->rc = duka_hub_store_commit(w->store, &w->err);
+    else
+        duka_hub_store_rollback(w->store);
+    __atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static int64_t changes_after(duka_hub_store *s, const char *business, int64_t cursor,
+                             json_t **out)
+{
+    duka_err err = {0};
+    assert_ok(duka_hub_changes_since(s, business, cursor, DUKA_PULL_PAGE_MAX, out, &err), &err);
+    return (int64_t)json_array_size(json_object_get(*out, "changes"));
+}
+
+/* Two transactions change one business's catalog at once (two hub processes, or a CSV import
+ * while a hub serves). The second cannot take a change number until the first commits, so
+ * numbers are in commit order and a pull that moved its cursor past a number has seen every
+ * change below it. */
+static void test_late_commit_cannot_be_skipped(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    duka_hub_store *second = NULL, *reader = NULL;
+    assert_ok(duka_hub_store_open(f->db.url, false, &second, &err), &err);
+    assert_ok(duka_hub_store_open(f->db.url, false, &reader, &err), &err);
+    json_t *js = NULL;
+    changes_after(reader, f->business, 0, &js);
+    int64_t cursor = (int64_t)json_integer_value(json_object_get(js, "cursor"));
+    json_decref(js);
+
+    /* The first change takes its number and stays open. */
+    duka_hub_product p = {.price_cents = 100, .tax_band = 'A'};
+    snprintf(p.sku, sizeof(p.sku), "LATE_A");
+    snprintf(p.name, sizeof(p.name), "First change");
+    assert_ok(duka_hub_store_begin(f->store, &err), &err);
+    assert_ok(duka_hub_product_upsert(f->store, f->business, &p, T0, &err), &err);
+
+    /* The second waits for it: after 300 ms it has not got its number. */
+    late_writer w = {.store = second, .business = f->business};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, late_writer_run, &w), 0);
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_int_equal(__atomic_load_n(&w.done, __ATOMIC_SEQ_CST), 0);
+    /* A pull meanwhile sees neither, and its cursor stays. */
+    assert_int_equal(changes_after(reader, f->business, cursor, &js), 0);
+    assert_int_equal(json_integer_value(json_object_get(js, "cursor")), cursor);
+    json_decref(js);
+
+    assert_ok(duka_hub_store_commit(f->store, &err), &err);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (w.rc != DUKA_OK)
+        fail_msg("the second change failed: %s", w.err.msg);
+
+    /* Both, in commit order, numbered one after the other. */
+    assert_int_equal(changes_after(reader, f->business, cursor, &js), 2);
+    const json_t *first = json_array_get(json_object_get(js, "changes"), 0);
+    const json_t *next = json_array_get(json_object_get(js, "changes"), 1);
+    assert_string_equal(json_string_value(json_object_get(first, "sku")), "LATE_A");
+    assert_string_equal(json_string_value(json_object_get(next, "sku")), "LATE_B");
+    assert_int_equal(json_integer_value(json_object_get(next, "seq")),
+                     json_integer_value(json_object_get(first, "seq")) + 1);
+    json_decref(js);
+    duka_hub_store_close(second);
+    duka_hub_store_close(reader);
+}
+
+/* ---- PostgreSQL only: two hubs, row security, roles, reconnecting ---- */
+
+static bool skip_unless_pg(const fixture *f)
+{
+    if (!f->db.pg) {
+        print_message("(PostgreSQL only: runs in pg/unit/test_hub_push)\n");
+        skip();
+        return true;
+    }
+    return false;
+}
+
+typedef struct racer {
+    duka_hub_store *store;
+    const duka_hub_device *dev;
+    json_t *body;
+    json_t *reply;
+    duka_rc rc;
+    duka_err err;
+    int commits;
+    pthread_barrier_t *barrier;
+} racer;
+
+/* Runs before each commit of a racer's store: the first time, waits for the other racer, so
+ * both looked their batch up (and found none of the shared ids) before either writes. */
+static bool racer_before_commit(void *ctx)
+{
+    racer *r = ctx;
+    if (r->commits++ == 0)
+        pthread_barrier_wait(r->barrier);
+    return false; /* never an injected failure */
+}
+
+static void *racer_run(void *arg)
+{
+    racer *r = arg;
+    r->rc = duka_hub_push_apply(r->store, r->dev, r->body, T0, &r->reply, &r->err);
+    return NULL;
+}
+
+/* Two hub processes (two stores, two connections) apply overlapping batches with the same
+ * command ids at the same instant. The database's unique constraint decides: each command is
+ * applied once, the loser's commit finds fewer ids claimed than it buffered (DUKA_BUSY),
+ * applies its batch again and answers "duplicate" for what the winner applied. */
+static void test_two_hubs_race_on_one_batch(void **state)
+{
+    fixture *f = *state;
+    if (skip_unless_pg(f))
+        return;
+    enum { N = 9, SPLIT = 6, OVERLAP = 3 };
+    char ids[N][DUKA_UUID_STR_LEN + 1];
+    json_t *all = json_array();
+    for (int i = 0; i < N; i++) {
+        new_id(f, ids[i]);
+        json_array_append_new(all, command(ids[i], sale_of(f, "T01", i + 1, NULL, 0)));
+    }
+    /* Hub A gets commands 0..5, hub B 3..8: 3, 4, 5 go to both. */
+    json_t *a_cmds = json_array(), *b_cmds = json_array();
+    for (int i = 0; i < N; i++) {
+        if (i < SPLIT)
+            json_array_append(a_cmds, json_array_get(all, (size_t)i));
+        if (i >= SPLIT - OVERLAP)
+            json_array_append(b_cmds, json_array_get(all, (size_t)i));
+    }
+    json_decref(all);
+    duka_err err = {0};
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, 2);
+    racer r[2] = {{.dev = &f->t01, .body = json_pack("{s:o}", "commands", a_cmds),
+                   .barrier = &barrier},
+                  {.dev = &f->t01, .body = json_pack("{s:o}", "commands", b_cmds),
+                   .barrier = &barrier}};
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        assert_ok(duka_hub_store_open(f->db.url, false, &r[k].store, &err), &err);
+        duka_hub_store_set_commit_fault(r[k].store, racer_before_commit, &r[k]);
+    }
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pthread_create(&th[k], NULL, racer_run, &r[k]), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pthread_join(th[k], NULL), 0);
+    pthread_barrier_destroy(&barrier);
+    for (int k = 0; k < 2; k++)
+        if (r[k].rc != DUKA_OK)
+            fail_msg("hub %c: rc %d: %s", 'A' + k, r[k].rc, r[k].err.msg);
+
+    /* Exactly one of them went round twice: the loser. */
+    assert_int_equal(r[0].commits + r[1].commits, 3);
+    int loser = r[0].commits == 2 ? 0 : 1;
+    int applied[N] = {0}, duplicate[N] = {0};
+    for (int k = 0; k < 2; k++) {
+        size_t i;
+        const json_t *res;
+        json_array_foreach(json_object_get(r[k].reply, "results"), i, res) {
+            const char *id = json_string_value(json_object_get(res, "id"));
+            const char *status = json_string_value(json_object_get(res, "status"));
+            int at = -1;
+            for (int j = 0; j < N; j++)
+                if (strcmp(ids[j], id) == 0)
+                    at = j;
+            assert_true(at >= 0);
+            if (strcmp(status, "applied") == 0)
+                applied[at]++;
+            else if (strcmp(status, "duplicate") == 0 && k == loser)
+                duplicate[at]++;
+            else
+                fail_msg("hub %c answered %s for command %d", 'A' + k, status, at);
+        }
+    }
+    for (int j = 0; j < N; j++) {
+        assert_int_equal(applied[j], 1);
+        bool shared = j >= SPLIT - OVERLAP && j < SPLIT;
+        assert_int_equal(duplicate[j], shared ? 1 : 0);
+    }
+    assert_int_equal(report_int(f, f->business, "sales"), N);
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM processed_commands"), N);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM sale_lines"), 2 * N);
+    assert_int_equal(stock_of(db, "RICE"), 10000 - 500 * N);
+    hub_peek_close(db);
+    for (int k = 0; k < 2; k++) {
+        json_decref(r[k].body);
+        json_decref(r[k].reply);
+        duka_hub_store_close(r[k].store);
+    }
+}
+
+/* A message never carries the hub role's password (DUKA_PG_URL has one). */
+static void assert_no_password(const char *msg)
+{
+    const char *url = hub_db_env("DUKA_PG_URL");
+    const char *colon = strstr(url, "duka_hub:"), *at = strchr(url, '@');
+    assert_non_null(colon);
+    assert_non_null(at);
+    char password[128];
+    snprintf(password, sizeof(password), "%.*s", (int)(at - colon - 9), colon + 9);
+    assert_true(strlen(password) >= 8);
+    if (strstr(msg, password) != NULL)
+        fail_msg("the message shows the password: %s", msg);
+}
+
+/* count(*) of table on a raw connection (no store). */
+static int64_t raw_count(PGconn *c, const char *table)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    int64_t n = (int64_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/* SQLSTATE of running sql on c ("" when it succeeded). */
+static const char *raw_state(PGconn *c, const char *sql, char out[6])
+{
+    PGresult *r = PQexec(c, sql);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(out, 6, "%s", st ? st : "");
+    PQclear(r);
+    return out;
+}
+
+static const char *const business_tables[] = {
+    "businesses", "devices", "products", "sales", "sale_lines", "payments", "stock_ledger",
+    "processed_commands", "conflicts", "audit_log",
+};
+
+/* Row-level security, seen from a connection with no store in it: the hub's role with no
+ * business set sees no row of any business table, even though the business has rows of
+ * every kind; set to another business it sees none of this one's; the owner is held to the
+ * same (FORCE), and a row of another business cannot be written. */
+static void test_row_security_hides_every_business_row(void **state)
+{
+    fixture *f = *state;
+    if (skip_unless_pg(f))
+        return;
+    /* Rows of every kind: a sale, a conflict, a refused command (audit). */
+    char a[DUKA_UUID_STR_LEN + 1], b[DUKA_UUID_STR_LEN + 1], c[DUKA_UUID_STR_LEN + 1];
+    new_id(f, a);
+    new_id(f, b);
+    new_id(f, c);
+    json_t *cmds = json_array();
+    json_array_append_new(cmds, command(a, sale_of(f, "T01", 1, NULL, 0)));
+    json_array_append_new(cmds, command(b, sale_of(f, "T01", 1, NULL, 0)));
+    json_array_append_new(cmds, command(c, sale_of(f, "T02", 1, NULL, 0)));
+    json_decref(push(f, &f->t01, json_pack("{s:o}", "commands", cmds)));
+    duka_err err = {0};
+    char other[DUKA_BUSINESS_ID_LEN + 1];
+    assert_ok(duka_hub_business_create(f->store, "Another shop", other, &err), &err);
+
+    PGconn *app = PQconnectdb(f->db.url);
+    PGconn *owner = PQconnectdb(f->db.admin_url);
+    assert_int_equal(PQstatus(app), CONNECTION_OK);
+    assert_int_equal(PQstatus(owner), CONNECTION_OK);
+    char set_this[96], set_other[96], state6[6];
+    snprintf(set_this, sizeof(set_this), "SET duka.business_id = '%s'", f->business);
+    snprintf(set_other, sizeof(set_other), "SET duka.business_id = '%s'", other);
+    for (size_t i = 0; i < sizeof(business_tables) / sizeof(business_tables[0]); i++) {
+        const char *t = business_tables[i];
+        if (raw_count(app, t) != 0 || raw_count(owner, t) != 0)
+            fail_msg("%s: rows visible with no business set", t);
+    }
+    assert_string_equal(raw_state(app, set_other, state6), "");
+    for (size_t i = 0; i < sizeof(business_tables) / sizeof(business_tables[0]); i++)
+        if (strcmp(business_tables[i], "businesses") != 0 && raw_count(app, business_tables[i]))
+            fail_msg("%s: another business's rows visible", business_tables[i]);
+    assert_string_equal(raw_state(app, set_this, state6), "");
+    for (size_t i = 0; i < sizeof(business_tables) / sizeof(business_tables[0]); i++)
+        if (raw_count(app, business_tables[i]) == 0)
+            fail_msg("%s: no row of the business visible with it set (the test needs some)",
+                     business_tables[i]);
+    /* Writing a row of another business while set to this one: refused by the policy. */
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref, created_ms)"
+             " VALUES('%s', 'X', 1, 'test', '', 0)",
+             other);
+    assert_string_equal(raw_state(app, sql, state6), "42501");
+    /* The token exception shows one devices row, and only while its setting names it. */
+    assert_string_equal(raw_state(app, "RESET duka.business_id", state6), "");
+    snprintf(sql, sizeof(sql), "SET duka.auth_device_id = '%lld'", (long long)f->t01.id);
+    assert_string_equal(raw_state(app, sql, state6), "");
+    assert_int_equal(raw_count(app, "devices"), 1);
+    assert_int_equal(raw_count(app, "sales"), 0);
+    assert_string_equal(raw_state(app, "UPDATE devices SET revoked_ms = 1", state6), "");
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM devices WHERE revoked_ms IS NOT NULL"),
+                     0);
+    hub_peek_close(db);
+    PQfinish(app);
+    PQfinish(owner);
+}
+
+/* The hub's role is not the owner: the tables belong to the role that ran duka hub init; the
+ * hub's role cannot drop or alter them, turn row security off, delete or truncate; and it
+ * cannot create the schema (duka hub init as it says why). */
+static void test_hub_role_is_not_the_owner(void **state)
+{
+    fixture *f = *state;
+    if (skip_unless_pg(f))
+        return;
+    PGconn *app = PQconnectdb(f->db.url);
+    assert_int_equal(PQstatus(app), CONNECTION_OK);
+    char sql[256], state6[6];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_tables WHERE schemaname = '%s' AND tableowner = current_user",
+             f->db.schema);
+    PGresult *r = PQexec(app, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(DISTINCT tableowner) FROM pg_tables WHERE schemaname = '%s'"
+             " AND tableowner <> 'duka_hub'",
+             f->db.schema);
+    r = PQexec(app, sql);
+    assert_string_equal(PQgetvalue(r, 0, 0), "1");
+    PQclear(r);
+    const char *refused[] = {
+        "DROP TABLE audit_log",
+        "ALTER TABLE sales NO FORCE ROW LEVEL SECURITY",
+        "ALTER TABLE sales DISABLE ROW LEVEL SECURITY",
+        "DROP POLICY sales_of_business ON sales",
+        "DELETE FROM processed_commands",
+        "TRUNCATE sales CASCADE",
+        "CREATE TABLE intruder (x int)",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        raw_state(app, refused[i], state6);
+        if (strcmp(state6, "42501") != 0)
+            fail_msg("'%s' as the hub's role: SQLSTATE '%s', expected 42501 (refused)",
+                     refused[i], state6);
+    }
+    PQfinish(app);
+
+    /* A fresh schema: the hub's role cannot create it, and says who can. */
+    char schema[64], url[1024];
+    snprintf(schema, sizeof(schema), "duka_empty_%ld", (long)getpid());
+    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s; GRANT USAGE, CREATE ON SCHEMA %s TO duka_hub",
+             schema, schema);
+    hub_db_pg_exec(hub_db_env("DUKA_PG_ADMIN_URL"), sql);
+    hub_db_url_in_schema(hub_db_env("DUKA_PG_URL"), schema, url, sizeof(url));
+    duka_hub_store *s = NULL;
+    duka_err err = {0};
+    assert_int_equal(duka_hub_store_open(url, false, &s, &err), DUKA_NOTFOUND);
+    assert_contains(err.msg, "no duka hub schema");
+    assert_contains(err.msg, "duka hub init");
+    duka_err_clear(&err);
+    assert_int_not_equal(duka_hub_store_open(url, true, &s, &err), DUKA_OK);
+    assert_null(s);
+    assert_contains(err.msg, "duka hub init as the tables' owner");
+    assert_no_password(err.msg);
+    PGconn *c = PQconnectdb(url);
+    r = PQexec(c, "SELECT to_regclass('schema_migrations') IS NULL");
+    assert_string_equal(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    PQfinish(c);
+    hub_db_pg_schema_drop(schema);
+}
+
+/* Ends the backends of the store's connections (as the cluster's superuser). */
+static void drop_hub_connections(void)
+{
+    hub_db_pg_exec(hub_db_env("DUKA_PG_SUPER_URL"),
+                   "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                   " WHERE usename = 'duka_hub' AND application_name = 'duka-hub'");
+}
+
+/* The server drops the connection (a restart, a failover, an administrator): the next
+ * transaction (and the next authentication) reconnects and prepares its statements again;
+ * a transaction that was open fails as a storage error and leaves nothing. */
+static void test_reconnects_after_the_server_dropped_it(void **state)
+{
+    fixture *f = *state;
+    if (skip_unless_pg(f))
+        return;
+    duka_err err = {0};
+    duka_hub_device dev;
+    drop_hub_connections();
+    assert_ok(duka_hub_device_authenticate(f->store, f->token1, &dev, &err), &err);
+    assert_int_equal(dev.id, f->t01.id);
+
+    drop_hub_connections();
+    char id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id);
+    json_t *reply = push(f, &f->t01, body1(command(id, sale_of(f, "T01", 1, NULL, 0))));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+
+    /* Dropped inside a transaction: that transaction fails, nothing of it stays. */
+    duka_hub_product p = {.price_cents = 100, .tax_band = 'A'};
+    snprintf(p.sku, sizeof(p.sku), "LOST");
+    snprintf(p.name, sizeof(p.name), "Never stored");
+    assert_ok(duka_hub_store_begin(f->store, &err), &err);
+    assert_ok(duka_hub_business_check(f->store, f->business, &err), &err);
+    drop_hub_connections();
+    assert_int_equal(duka_hub_product_upsert(f->store, f->business, &p, T0, &err), DUKA_STORE);
+    assert_contains(err.msg, "connection lost");
+    assert_no_password(err.msg);
+    duka_hub_store_rollback(f->store);
+    json_t *js = NULL;
+    duka_err_clear(&err);
+    assert_ok(duka_hub_changes_since(f->store, f->business, 0, 10, &js, &err), &err);
+    size_t i;
+    const json_t *c;
+    json_array_foreach(json_object_get(js, "changes"), i, c)
+        assert_string_not_equal(json_string_value(json_object_get(c, "sku")), "LOST");
+    json_decref(js);
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+}
+
+/* Messages and logs name a PostgreSQL URL without its password, however it was given. */
+static void test_redacted_locations(void **state)
+{
+    (void)state;
+    const char *cases[][2] = {
+        {"/var/lib/duka/hub.db", "/var/lib/duka/hub.db"},
+        {"postgres://duka_hub:s3cret@db.example:5432/duka",
+         "postgres://duka_hub@db.example:5432/duka"},
+        {"postgresql://duka_hub:s3cret@/duka?host=/run/pg",
+         "postgresql://duka_hub@/duka?host=/run/pg"},
+        {"postgres://duka_hub@db/duka?password=s3cret&sslmode=require",
+         "postgres://duka_hub@db/duka?sslmode=require"},
+        {"postgres://duka_hub@db/duka?sslmode=require&password=s3cret",
+         "postgres://duka_hub@db/duka?sslmode=require"},
+        {"postgres://db.example/duka", "postgres://db.example/duka"},
+        {"postgres://u:s3cret@h/d?password=s3cret&password=s3cret", "postgres://u@h/d"},
+        {"postgres://u:s3c:ret@h/d", "postgres://u@h/d"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[DUKA_URL_MAX + 1];
+        duka_hub_store_redact(cases[i][0], out, sizeof(out));
+        assert_string_equal(out, cases[i][1]);
+        assert_null(strstr(out, "s3c"));
+    }
+    /* Cut to the room there is, however long the URL (a URL longer than any limit is still
+     * named in the message that refuses it). */
+    char tiny[8];
+    duka_hub_store_redact("postgres://u:s3cret@h/d", tiny, sizeof(tiny));
+    assert_string_equal(tiny, "postgre");
+    duka_hub_store_redact("postgres://u:s3cret@host.example/database?sslmode=require", tiny,
+                          sizeof(tiny));
+    assert_string_equal(tiny, "postgre");
+    char longest[2 * DUKA_URL_MAX];
+    memset(longest, 'h', sizeof(longest));
+    memcpy(longest, "postgres://u:s3cret@", 20);
+    longest[sizeof(longest) - 1] = '\0';
+    char out[DUKA_URL_MAX + 1];
+    duka_hub_store_redact(longest, out, sizeof(out));
+    assert_int_equal(strlen(out), DUKA_URL_MAX);
+    assert_null(strstr(out, "s3c"));
+    /* Such a URL is refused before any connection is tried, and named without its password. */
+    duka_hub_store *s = NULL;
+    duka_err err = {0};
+    assert_int_equal(duka_hub_store_open(longest, false, &s, &err), DUKA_INPUT);
+    assert_null(s);
+    assert_contains(err.msg, "longer than " DUKA_STRINGIFY(DUKA_URL_MAX) " characters");
+    assert_contains(err.msg, "postgres://u@hhh");
+    assert_null(strstr(err.msg, "s3c"));
+}
+
 int main(void)
 {
     setenv("TZ", "Africa/Nairobi", 1);
@@ -1035,6 +1654,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_largest_sale_is_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_past_each_bound_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_beyond_int64, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_savepoint_rollback_forgets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeats_inside_one_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_commit_cannot_be_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_hubs_race_on_one_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_security_hides_every_business_row, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hub_role_is_not_the_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnects_after_the_server_dropped_it, setup,
+                                        teardown),
+        cmocka_unit_test(test_redacted_locations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1801 @@
+/*
+ * hub_store_pg.c — the hub store on PostgreSQL (see hub_store.h), for a chain whose tills
+ * outgrow one SQLite file: several stateless `duka hub` processes over one database.
+ *
+ * Seen through hub_store.h it behaves exactly as hub_store_sqlite.c: the same results, error
+ * codes and messages, the same JSON. What differs is how it talks to the database:
+ *
+ * - A push is set-based, not one round trip per row. Inside a transaction the writes of a
+ *   push (sales with lines and payments, conflicts, processed command ids, audit rows) are
+ *   buffered in memory as JSON; command_find and sale_owner answer from what prefetch loaded
+ *   for the batch (one round trip) plus that buffer, so a command id or a receipt number
+ *   repeated inside one batch behaves as on SQLite; savepoint / release / rollback_to mark
+ *   and truncate the buffer (no round trip). COMMIT flushes everything in ONE statement
+ *   (data-modifying CTEs over jsonb_to_recordset), claiming the command ids first with
+ *   INSERT … ON CONFLICT DO NOTHING RETURNING and writing the effects only for the ids it
+ *   claimed. Fewer ids claimed (or fewer receipt numbers) than buffered means another hub
+ *   process committed some of them first: ROLLBACK and DUKA_BUSY, and hub_push.c applies the
+ *   batch again, where they answer "duplicate" (or "conflict").
+ * - Row-level security: every table holding a business's rows is ENABLE + FORCE ROW LEVEL
+ *   SECURITY with a policy on the per-transaction setting duka.business_id, which every
+ *   operation that knows its business sets (set_config(…, true)) in its transaction. Two
+ *   narrow, documented exceptions: token authentication (it knows only a device id) reads
+ *   one devices row through duka_device_for_token(); and command_ids, the hub-wide set of
+ *   command ids (nothing but the ids), tells a batch that an id is taken by another business.
+ * - Roles: the tables' owner runs the migrations (duka hub init, create = true); the hub runs
+ *   as the role duka_hub (DUKA_PG_APP_ROLE), which may read and write rows and nothing else.
+ * - Reconnect: begin (and authentication) reset a connection the server dropped and retry
+ *   once; a statement that fails mid-transaction is a storage error (the hub answers 503 with
+ *   Retry-After and the till resends: nothing is lost). Statements are prepared once per
+ *   connection, again after a reset.
+ *
+ * Workload: one connection per store, used by one thread at a time (the hub's store mutex).
+ * A push is a handful of round trips whatever its size: BEGIN, the business setting, the
+ * prefetch, the flush, COMMIT.
+ */
+#include "hub/hub_store_impl.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/uuid.h"
+
+/* The role `duka hub` runs as. The owner grants it what it needs in the migrations; any login
+ * role that is a member of it (GRANT duka_hub TO …) works as well. */
+#define DUKA_PG_APP_ROLE "duka_hub"
+/* pg_advisory_xact_lock key serialising two `duka hub init` migrating one database ("duka"). */
+#define DUKA_PG_MIGRATION_LOCK 0x64756b61LL
+
+/* ---- schema ---- */
+
+/* Version 1 mirrors the SQLite schema (hub_store_sqlite.c): the same tables, columns, unique
+ * constraints and indexes, BIGINT identity ids. Additions, each for row-level security:
+ * sale_lines and payments carry their sale's business_id (a policy on the row itself instead
+ * of a lookup of the sale per row, which a statement inserting sales and lines together could
+ * not see); command_ids holds every command id the hub has processed, nothing else. */
+static const char pg_schema_v1[] =
+    "CREATE TABLE businesses ("
+    "  id text PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  change_seq bigint NOT NULL DEFAULT 0," /* catalog change sequence, per business */
+    "  created_ms bigint NOT NULL"
+    ");"
+    "CREATE TABLE devices ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  business_id text NOT NULL REFERENCES businesses(id),"
+    "  terminal text NOT NULL,"
+    "  token_hash text NOT NULL,"
+    "  created_ms bigint NOT NULL,"
+    "  revoked_ms bigint,"
+    "  UNIQUE (business_id, terminal)"
+    ");"
+    "CREATE TABLE products ("
+    "  business_id text NOT NULL REFERENCES businesses(id),"
+    "  sku text NOT NULL,"
+    "  name text NOT NULL,"
+    "  price_cents bigint NOT NULL CHECK (price_cents >= 0),"
+    "  tax_band text NOT NULL CHECK (tax_band IN ('A','B','C','D','E')),"
+    "  category text NOT NULL DEFAULT '',"
+    "  deleted integer NOT NULL DEFAULT 0,"
+    "  change_seq bigint NOT NULL,"
+    "  updated_ms bigint NOT NULL,"
+    "  PRIMARY KEY (business_id, sku)"
+    ");"
+    "CREATE INDEX products_changes ON products(business_id, change_seq);"
+    "CREATE TABLE sales ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  business_id text NOT NULL REFERENCES businesses(id),"
+    "  device_id bigint NOT NULL REFERENCES devices(id),"
+    "  command_id text NOT NULL UNIQUE,"
+    "  receipt_no text NOT NULL,"
+    "  terminal text NOT NULL,"
+    "  receipt_day integer NOT NULL,"
+    "  receipt_seq bigint NOT NULL,"
+    "  created_ms bigint NOT NULL,"
+    "  received_ms bigint NOT NULL,"
+    "  total_cents bigint NOT NULL,"
+    "  tax_cents bigint NOT NULL,"
+    "  UNIQUE (business_id, receipt_no)"
+    ");"
+    "CREATE INDEX sales_receipt_floor ON sales(business_id, terminal, receipt_day);"
+    "CREATE TABLE sale_lines ("
+    "  sale_id bigint NOT NULL REFERENCES sales(id),"
+    "  line_no integer NOT NULL,"
+    "  business_id text NOT NULL,"
+    "  sku text NOT NULL,"
+    "  name text NOT NULL,"
+    "  qty_milli bigint NOT NULL,"
+    "  unit_price_cents bigint NOT NULL,"
+    "  tax_band text NOT NULL,"
+    "  line_total_cents bigint NOT NULL,"
+    "  tax_cents bigint NOT NULL,"
+    "  PRIMARY KEY (sale_id, line_no)"
+    ");"
+    "CREATE TABLE payments ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  sale_id bigint NOT NULL REFERENCES sales(id),"
+    "  business_id text NOT NULL,"
+    "  method text NOT NULL,"
+    "  amount_cents bigint NOT NULL,"
+    "  reference text NOT NULL,"
+    "  status text NOT NULL"
+    ");"
+    "CREATE TABLE stock_ledger ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  business_id text NOT NULL REFERENCES businesses(id),"
+    "  sku text NOT NULL,"
+    "  delta_milli bigint NOT NULL,"
+    "  reason text NOT NULL,"
+    "  ref text NOT NULL,"
+    "  created_ms bigint NOT NULL"
+    ");"
+    "CREATE INDEX stock_ledger_sku ON stock_ledger(business_id, sku);"
+    "CREATE TABLE processed_commands ("
+    "  command_id text PRIMARY KEY,"
+    "  business_id text NOT NULL,"
+    "  device_id bigint NOT NULL,"
+    "  command_type text NOT NULL,"
+    "  status text NOT NULL,"
+    "  payload_hash text NOT NULL,"
+    "  receipt_no text NOT NULL,"
+    "  processed_ms bigint NOT NULL"
+    ");"
+    "CREATE TABLE command_ids (command_id text PRIMARY KEY);"
+    "CREATE TABLE conflicts ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  business_id text NOT NULL,"
+    "  device_id bigint NOT NULL,"
+    "  kind text NOT NULL,"
+    "  entity_id text NOT NULL,"
+    "  command_id text NOT NULL,"
+    "  existing_command_id text,"
+    "  payload text NOT NULL,"
+    "  detail text NOT NULL,"
+    "  created_ms bigint NOT NULL,"
+    "  resolved_ms bigint,"
+    "  resolved_by text,"
+    "  resolution text"
+    ");"
+    "CREATE INDEX conflicts_business ON conflicts(business_id);"
+    "CREATE TABLE audit_log ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  created_ms bigint NOT NULL,"
+    "  business_id text,"
+    "  device_id bigint,"
+    "  event text NOT NULL,"
+    "  detail text NOT NULL"
+    ");"
+    "CREATE INDEX audit_log_business ON audit_log(business_id, id);";
+
+static const char pg_schema_v1_security[] =
+    /* Row-level security, forced on the owner too: a row is visible and writable only in a
+     * transaction whose duka.business_id names its business. With nothing set,
+     * current_setting(…, true) is NULL (or '' after a transaction that set it) and no row
+     * matches. */
+    "DO $$ DECLARE t text; BEGIN"
+    "  FOREACH t IN ARRAY ARRAY['devices','products','sales','sale_lines','payments',"
+    "      'stock_ledger','processed_commands','conflicts'] LOOP"
+    "    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);"
+    "    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);"
+    "    EXECUTE format('CREATE POLICY %I ON %I"
+    "        USING (business_id = current_setting(''duka.business_id'', true))"
+    "        WITH CHECK (business_id = current_setting(''duka.business_id'', true))',"
+    "        t || '_of_business', t);"
+    "  END LOOP;"
+    "END $$;"
+    "ALTER TABLE businesses ENABLE ROW LEVEL SECURITY;"
+    "ALTER TABLE businesses FORCE ROW LEVEL SECURITY;"
+    "CREATE POLICY businesses_itself ON businesses"
+    "  USING (id = current_setting('duka.business_id', true))"
+    "  WITH CHECK (id = current_setting('duka.business_id', true));"
+    /* Events no business could be named for (a malformed or unknown token) belong to all. */
+    "ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;"
+    "ALTER TABLE audit_log FORCE ROW LEVEL SECURITY;"
+    "CREATE POLICY audit_log_of_business ON audit_log"
+    "  USING (business_id IS NULL OR business_id = current_setting('duka.business_id', true))"
+    "  WITH CHECK (business_id IS NULL"
+    "      OR business_id = current_setting('duka.business_id', true));"
+    /* The exception for token authentication, which knows only the device id in the token:
+     * while duka.auth_device_id is set — only inside duka_device_for_token(), which sets it,
+     * reads, and clears it — that one devices row may be read (not written). It shows the
+     * device's business, terminal and token hash; nothing of any other row. */
+    "CREATE POLICY devices_token_check ON devices FOR SELECT"
+    "  USING (id = nullif(current_setting('duka.auth_device_id', true), '')::bigint);"
+    "CREATE FUNCTION duka_device_for_token(p_device_id bigint)"
+    "  RETURNS TABLE (o_business_id text, o_terminal text, o_token_hash text)"
+    "  LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  PERFORM set_config('duka.auth_device_id', p_device_id::text, true);"
+    "  RETURN QUERY SELECT d.business_id, d.terminal, d.token_hash FROM devices d"
+    "    WHERE d.id = p_device_id AND d.revoked_ms IS NULL;"
+    "  PERFORM set_config('duka.auth_device_id', '', true);"
+    "END $$;";
+
+static const char pg_schema_v1_grants[] =
+    /* The hub's role: rows, never DDL; no DELETE anywhere (sales are facts, logs append). */
+    "DO $$ BEGIN"
+    "  EXECUTE format('GRANT USAGE ON SCHEMA %I TO " DUKA_PG_APP_ROLE "', current_schema());"
+    "END $$;"
+    "GRANT SELECT, INSERT, UPDATE ON businesses, devices, products TO " DUKA_PG_APP_ROLE ";"
+    "GRANT SELECT, INSERT ON sales, sale_lines, payments, stock_ledger, processed_commands,"
+    "  command_ids, conflicts, audit_log TO " DUKA_PG_APP_ROLE ";"
+    "GRANT SELECT ON schema_migrations TO " DUKA_PG_APP_ROLE ";"
+    "REVOKE ALL ON FUNCTION duka_device_for_token(bigint) FROM PUBLIC;"
+    "GRANT EXECUTE ON FUNCTION duka_device_for_token(bigint) TO " DUKA_PG_APP_ROLE ";";
+
+/* A version's SQL comes in parts (a C string literal is kept under 4,095 characters), all
+ * run in the version's one transaction. */
+#define PG_MIGRATION_PARTS_MAX 4
+typedef struct pg_migration {
+    int version;
+    const char *sql[PG_MIGRATION_PARTS_MAX]; /* NULL-terminated when shorter */
+} pg_migration;
+
+/* Applied in order, each in its own transaction with its row in schema_migrations. Never
+ * edit one that shipped: add the next version. */
+static const pg_migration pg_migrations[] = {
+    {1, {pg_schema_v1, pg_schema_v1_security, pg_schema_v1_grants, NULL}},
+};
+#define PG_SCHEMA_VERSION 1
+
+/* ---- statements, prepared once per connection ---- */
+
+#define PG_STATEMENTS(X)                                                                         \
+    X(SET_BUSINESS, "SELECT set_config('duka.business_id', $1, true)")                          \
+    X(BUSINESS_CREATE, "INSERT INTO businesses(id, name, created_ms) VALUES($1, $2, $3)")        \
+    X(BUSINESS_CHECK, "SELECT 1 FROM businesses WHERE id = $1")                                  \
+    X(DEVICE_ADD,                                                                                \
+      "INSERT INTO devices(business_id, terminal, token_hash, created_ms) VALUES($1, $2, $3, $4)" \
+      " ON CONFLICT (business_id, terminal) DO UPDATE SET token_hash = excluded.token_hash,"    \
+      "   revoked_ms = NULL WHERE devices.revoked_ms IS NOT NULL"                              \
+      " RETURNING id")                                                                          \
+    X(DEVICE_AUTH,                                                                               \
+      "SELECT o_business_id, o_terminal, o_token_hash FROM duka_device_for_token($1)")          \
+    X(DEVICE_REVOKE,                                                                             \
+      "UPDATE devices SET revoked_ms = $3"                                                       \
+      " WHERE business_id = $1 AND terminal = $2 AND revoked_ms IS NULL")                       \
+    X(AUDIT,                                                                                     \
+      "INSERT INTO audit_log(created_ms, business_id, device_id, event, detail)"                \
+      " VALUES($1, $2, $3, $4, $5)")                                                             \
+    X(AUDIT_LIST,                                                                                \
+      "SELECT created_ms, business_id, device_id, event, detail FROM audit_log"                 \
+      " WHERE $1::text IS NULL OR business_id = $1 OR business_id IS NULL"                      \
+      " ORDER BY id DESC LIMIT $2")                                                              \
+    X(PRODUCT_UPSERT, product_upsert_sql)                                                        \
+    X(PRODUCT_ARCHIVE,                                                                           \
+      "WITH seq AS (UPDATE businesses SET change_seq = change_seq + 1 WHERE id = $1"            \
+      "             RETURNING change_seq),"                                                     \
+      " arch AS (UPDATE products SET deleted = 1, change_seq = seq.change_seq, updated_ms = $3" \
+      "          FROM seq WHERE business_id = $1 AND sku = $2 AND deleted = 0 RETURNING 1)"     \
+      " SELECT (SELECT count(*) FROM seq), (SELECT count(*) FROM arch)")                        \
+    X(CHANGES,                                                                                   \
+      "SELECT sku, name, price_cents, tax_band, category, deleted, change_seq"                  \
+      " FROM products WHERE business_id = $1 AND change_seq > $2"                               \
+      " ORDER BY change_seq LIMIT $3")                                                           \
+    X(COMMAND_FIND,                                                                              \
+      "SELECT p.device_id, p.status, p.payload_hash, p.receipt_no"                              \
+      " FROM command_ids r LEFT JOIN processed_commands p ON p.command_id = r.command_id"      \
+      " WHERE r.command_id = $1")                                                                \
+    X(SALE_OWNER, "SELECT command_id FROM sales WHERE business_id = $1 AND receipt_no = $2")     \
+    X(PREFETCH, prefetch_sql)                                                                    \
+    X(FLUSH, flush_sql)                                                                          \
+    X(RECEIPT_FLOOR,                                                                             \
+      "SELECT receipt_day, max(receipt_seq) FROM sales"                                         \
+      " WHERE business_id = $1 AND terminal = $2 AND receipt_day >= $3 GROUP BY receipt_day")   \
+    X(REPORT_TOTALS,                                                                             \
+      "SELECT count(*), coalesce(sum(total_cents), 0)::text, coalesce(sum(tax_cents), 0)::text," \
+      " (SELECT count(*) FROM conflicts WHERE business_id = $1)"                                \
+      " FROM sales WHERE business_id = $1")                                                      \
+    X(REPORT_RECEIPTS,                                                                           \
+      "SELECT receipt_no FROM sales WHERE business_id = $1 ORDER BY receipt_no COLLATE \"C\"")
+
+/* A product change in one round trip: the business's change sequence advances (the row
+ * stays locked until COMMIT — see "Catalog change sequence" below), the product is written
+ * with that number, and when the CSV gave a stock level the ledger gets the difference. */
+static const char product_upsert_sql[] =
+    "WITH seq AS (UPDATE businesses SET change_seq = change_seq + 1 WHERE id = $1"
+    "             RETURNING change_seq),"
+    " up AS (INSERT INTO products(business_id, sku, name, price_cents, tax_band, category,"
+    "          deleted, change_seq, updated_ms)"
+    "        SELECT $1, $2, $3, $4, $5, $6, 0, change_seq, $7 FROM seq"
+    "        ON CONFLICT (business_id, sku) DO UPDATE SET name = excluded.name,"
+    "          price_cents = excluded.price_cents, tax_band = excluded.tax_band,"
+    "          category = excluded.category, deleted = 0, change_seq = excluded.change_seq,"
+    "          updated_ms = excluded.updated_ms"
+    "        RETURNING 1),"
+    " level AS (SELECT coalesce(sum(delta_milli), 0)::bigint AS milli FROM stock_ledger"
+    "           WHERE business_id = $1 AND sku = $2),"
+    " ledger AS (INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref, created_ms)"
+    "            SELECT $1, $2, $8::bigint - level.milli, 'import', '', $7 FROM level, seq"
+    "            WHERE $9::boolean AND level.milli <> $8::bigint RETURNING 1)"
+    " SELECT (SELECT count(*) FROM seq), (SELECT count(*) FROM up), (SELECT count(*) FROM ledger)";
+
+/* What a batch will look up, in one round trip: for each command id, whether the hub has it
+ * (command_ids) and, when it is this business's, its outcome (processed_commands: another
+ * business's row is hidden by row-level security, so its columns come back NULL); and the
+ * command that owns each receipt number. The arrays are joined (unnest), not tested with
+ * = ANY(…): a generic plan of "column = ANY($1)" may scan the whole table and compare every
+ * row with every element. */
+static const char prefetch_sql[] =
+    "SELECT 'c', r.command_id, p.device_id, p.status, p.payload_hash, p.receipt_no"
+    "  FROM unnest($1::text[]) AS q(id)"
+    "  JOIN command_ids r ON r.command_id = q.id"
+    "  LEFT JOIN processed_commands p ON p.command_id = r.command_id"
+    " UNION ALL "
+    "SELECT 'r', s.receipt_no, NULL, s.command_id, NULL, NULL"
+    "  FROM unnest($3::text[]) AS q(receipt_no)"
+    "  JOIN sales s ON s.business_id = $2 AND s.receipt_no = q.receipt_no";
+
+/* The whole push in one statement. $1 business, $2 commands, $3 sales (each with its lines
+ * and payments), $4 conflicts, $5 audit rows, all JSON arrays. The command ids are claimed
+ * first (in id order, so two hubs claiming overlapping batches wait for each other instead of
+ * deadlocking); a sale or conflict is written only when its command id was claimed (or has no
+ * command in this flush); sales skip a receipt number another hub stored first. The caller
+ * compares the two counts with what it buffered. */
+static const char flush_sql[] =
+    "WITH cmd AS ("
+    "  SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(command_id text, device_id bigint,"
+    "    command_type text, status text, payload_hash text, receipt_no text, processed_ms bigint)"
+    "), claimed AS ("
+    "  INSERT INTO processed_commands(command_id, business_id, device_id, command_type, status,"
+    "    payload_hash, receipt_no, processed_ms)"
+    "  SELECT command_id, $1, device_id, command_type, status, payload_hash, receipt_no,"
+    "    processed_ms FROM cmd ORDER BY command_id"
+    "  ON CONFLICT (command_id) DO NOTHING"
+    "  RETURNING command_id"
+    "), registered AS ("
+    "  INSERT INTO command_ids(command_id) SELECT command_id FROM claimed"
+    "  ON CONFLICT DO NOTHING RETURNING 1"
+    "), sale_in AS ("
+    "  SELECT * FROM jsonb_to_recordset($3::jsonb) AS x(command_id text, device_id bigint,"
+    "    receipt_no text, terminal text, receipt_day integer, receipt_seq bigint,"
+    "    created_ms bigint, received_ms bigint, total_cents bigint, tax_cents bigint,"
+    "    lines jsonb, payments jsonb)"
+    "), sale_new AS ("
+    "  INSERT INTO sales(business_id, device_id, command_id, receipt_no, terminal, receipt_day,"
+    "    receipt_seq, created_ms, received_ms, total_cents, tax_cents)"
+    "  SELECT $1, s.device_id, s.command_id, s.receipt_no, s.terminal, s.receipt_day,"
+    "    s.receipt_seq, s.created_ms, s.received_ms, s.total_cents, s.tax_cents"
+    "    FROM sale_in s"
+    "   WHERE s.command_id IN (SELECT command_id FROM claimed)"
+    "      OR s.command_id NOT IN (SELECT command_id FROM cmd)"
+    "   ORDER BY s.receipt_no"
+    "  ON CONFLICT DO NOTHING"
+    "  RETURNING id, command_id"
+    "), line_in AS ("
+    "  SELECT s.command_id, s.receipt_no, s.received_ms, l.*"
+    "    FROM sale_in s, jsonb_to_recordset(s.lines) AS l(line_no integer, sku text, name text,"
+    "      qty_milli bigint, unit_price_cents bigint, tax_band text, line_total_cents bigint,"
+    "      tax_cents bigint)"
+    "), line_new AS ("
+    "  INSERT INTO sale_lines(sale_id, line_no, business_id, sku, name, qty_milli,"
+    "    unit_price_cents, tax_band, line_total_cents, tax_cents)"
+    "  SELECT n.id, l.line_no, $1, l.sku, l.name, l.qty_milli, l.unit_price_cents, l.tax_band,"
+    "    l.line_total_cents, l.tax_cents"
+    "    FROM sale_new n JOIN line_in l ON l.command_id = n.command_id"
+    "  RETURNING 1"
+    "), payment_new AS ("
+    "  INSERT INTO payments(sale_id, business_id, method, amount_cents, reference, status)"
+    "  SELECT n.id, $1, p.method, p.amount_cents, p.reference, p.status"
+    "    FROM sale_new n JOIN sale_in s ON s.command_id = n.command_id,"
+    "    jsonb_to_recordset(s.payments) AS p(payment_no integer, method text,"
+    "      amount_cents bigint, reference text, status text)"
+    "   ORDER BY n.id, p.payment_no"
+    "  RETURNING 1"
+    "), ledger_new AS ("
+    "  INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref, created_ms)"
+    "  SELECT $1, l.sku, -l.qty_milli, 'sale', l.receipt_no, l.received_ms"
+    "    FROM sale_new n JOIN line_in l ON l.command_id = n.command_id"
+    "   ORDER BY l.receipt_no, l.line_no"
+    "  RETURNING 1"
+    "), conflict_new AS ("
+    "  INSERT INTO conflicts(business_id, device_id, kind, entity_id, command_id,"
+    "    existing_command_id, payload, detail, created_ms)"
+    "  SELECT $1, c.device_id, c.kind, c.entity_id, c.command_id, c.existing_command_id,"
+    "    c.payload, c.detail, c.created_ms"
+    "    FROM jsonb_to_recordset($4::jsonb) AS c(n integer, device_id bigint, kind text,"
+    "      entity_id text, command_id text, existing_command_id text, payload text,"
+    "      detail text, created_ms bigint)"
+    "   WHERE c.command_id IN (SELECT command_id FROM claimed)"
+    "      OR c.command_id NOT IN (SELECT command_id FROM cmd)"
+    "   ORDER BY c.n"
+    "  RETURNING 1"
+    "), audit_new AS ("
+    "  INSERT INTO audit_log(created_ms, business_id, device_id, event, detail)"
+    "  SELECT a.created_ms, a.business_id, a.device_id, a.event, a.detail"
+    "    FROM jsonb_to_recordset($5::jsonb) AS a(n integer, created_ms bigint, business_id text,"
+    "      device_id bigint, event text, detail text)"
+    "   ORDER BY a.n"
+    "  RETURNING 1"
+    ")"
+    " SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM sale_new)";
+
+typedef enum pg_stmt {
+#define PG_STMT_ENUM(name, sql) ST_##name,
+    PG_STATEMENTS(PG_STMT_ENUM)
+#undef PG_STMT_ENUM
+        ST_COUNT
+} pg_stmt;
+
+static const char *const stmt_sql[] = {
+#define PG_STMT_SQL(name, sql) sql,
+    PG_STATEMENTS(PG_STMT_SQL)
+#undef PG_STMT_SQL
+};
+
+static const char *const stmt_name[] = {
+#define PG_STMT_NAME(name, sql) "duka_" #name,
+    PG_STATEMENTS(PG_STMT_NAME)
+#undef PG_STMT_NAME
+};
+
+_Static_assert(sizeof(stmt_sql) / sizeof(stmt_sql[0]) == ST_COUNT, "one SQL text per statement");
+
+/* ---- the store ---- */
+
+typedef struct pg_store {
+    duka_hub_store base; /* first: the interface (hub_store_impl.h) */
+    PGconn *conn;
+    char where[DUKA_URL_MAX + 1]; /* the URL without its password: every message names it */
+    bool prepared[ST_COUNT];      /* on this connection (cleared by a reset) */
+    bool in_tx;
+    /* duka.business_id as set in the open transaction ("" when not set, or not cacheable). */
+    char tx_business[DUKA_BUSINESS_ID_LEN + 1];
+
+    /* The push buffer, alive from begin to commit/rollback (see the file comment).
+     * cmd_cache: command id -> {"device_id","status","payload_hash","receipt_no"}, or null
+     * when prefetched and absent. receipt_cache: receipt number -> owning command id, or
+     * null when prefetched and absent. The arrays are the rows the flush writes. */
+    json_t *cmd_cache, *receipt_cache;
+    json_t *buf_commands, *buf_sales, *buf_conflicts, *buf_audit;
+    char buf_business[DUKA_BUSINESS_ID_LEN + 1]; /* the business every buffered row is of */
+    /* The open savepoint: the arrays' sizes when it was taken, and the cache entries changed
+     * since, to put back on rollback_to ({"map": "c"|"r", "key", "old"?}). */
+    bool savepoint_open;
+    size_t mark_commands, mark_sales, mark_conflicts, mark_audit;
+    json_t *undo;
+} pg_store;
+
+static pg_store *pgs(duka_hub_store *hs)
+{
+    return (pg_store *)hs;
+}
+
+/* ---- messages ---- */
+
+/* The first line of a libpq or server message, without its trailing newline. */
+static void first_line(const char *msg, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s", msg ? msg : "");
+    out[strcspn(out, "\r\n")] = '\0';
+    if (out[0] == '\0')
+        snprintf(out, outlen, "no message from the server");
+}
+
+/* Sets err from a failed statement (res may be NULL) and returns the code: DUKA_BUSY for the
+ * outcomes of a race with another hub (a serialization failure or deadlock, and when
+ * busy_on_unique, a unique violation), DUKA_STORE for everything else (a lost connection, a
+ * timeout, a permission refused). */
+static duka_rc pg_fail(pg_store *s, const PGresult *res, const char *what, bool busy_on_unique,
+                       duka_err *err)
+{
+    char line[DUKA_ERR_MSG_MAX];
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    first_line(primary ? primary : PQerrorMessage(s->conn), line, sizeof(line));
+    if (PQstatus(s->conn) == CONNECTION_BAD)
+        return duka_err_set(err, DUKA_STORE, "PostgreSQL %s: %s: connection lost (%s)", s->where,
+                            what, line);
+    if (state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+                          (busy_on_unique && strcmp(state, "23505") == 0)))
+        return duka_err_set(err, DUKA_BUSY, "PostgreSQL %s: %s: another hub wrote the same rows "
+                            "at the same time (%s)", s->where, what, line);
+    return duka_err_set(err, DUKA_STORE, "PostgreSQL %s: %s: %s", s->where, what, line);
+}
+
+/* ---- connection ---- */
+
+/* Settings every connection gets, first thing and again after a reset. synchronous_commit
+ * is said explicitly: a push is answered only after its COMMIT is durable on the server,
+ * whatever the server's or the role's default. Generic plans: every statement here is keyed
+ * by a business and ids, never by a value whose frequency changes the plan, and planning the
+ * flush anew for each push (the first five executions, by default) costs more than running
+ * it. */
+static duka_rc session_setup(pg_store *s, duka_err *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SET synchronous_commit = on; SET statement_timeout = %d;"
+             " SET idle_in_transaction_session_timeout = %d;"
+             " SET plan_cache_mode = force_generic_plan",
+             DUKA_PG_STATEMENT_TIMEOUT_MS, DUKA_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS);
+    PGresult *res = PQexec(s->conn, sql);
+    duka_rc rc = DUKA_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = pg_fail(s, res, "setting up the session", false, err);
+    PQclear(res);
+    memset(s->prepared, 0, sizeof(s->prepared));
+    return rc;
+}
+
+/* The server dropped the connection (a restart, a failover): connect again with the same
+ * parameters (at most the connect timeout) and set the session up. */
+static duka_rc reconnect(pg_store *s, duka_err *err)
+{
+    PQreset(s->conn);
+    memset(s->prepared, 0, sizeof(s->prepared));
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        char line[DUKA_ERR_MSG_MAX];
+        first_line(PQerrorMessage(s->conn), line, sizeof(line));
+        return duka_err_set(err, DUKA_STORE, "PostgreSQL %s: connection lost, reconnecting "
+                            "failed: %s", s->where, line);
+    }
+    duka_log(DUKA_LOG_WARN, "hub", "PostgreSQL %s: the connection was lost; reconnected",
+             s->where);
+    return session_setup(s, err);
+}
+
+/* Executes a prepared statement (preparing it on first use on this connection). Returns the
+ * result when its status is want (the caller PQclears it), else NULL with err set. */
+static PGresult *run_stmt(pg_store *s, pg_stmt id, int nparams, const char *const *values,
+                          ExecStatusType want, const char *what, duka_err *err)
+{
+    if (!s->prepared[id]) {
+        PGresult *p = PQprepare(s->conn, stmt_name[id], stmt_sql[id], 0, NULL);
+        if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+            pg_fail(s, p, what, false, err);
+            PQclear(p);
+            return NULL;
+        }
+        PQclear(p);
+        s->prepared[id] = true;
+    }
+    PGresult *res = PQexecPrepared(s->conn, stmt_name[id], nparams, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != want) {
+        pg_fail(s, res, what, id == ST_FLUSH, err);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* Runs a statement with no result rows wanted through the simple protocol (BEGIN, COMMIT). */
+static duka_rc run_simple(pg_store *s, const char *sql, const char *what, duka_err *err)
+{
+    PGresult *res = PQexec(s->conn, sql);
+    duka_rc rc = DUKA_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pg_fail(s, res, what, false, err);
+    PQclear(res);
+    return rc;
+}
+
+static int64_t value_int(const PGresult *res, int row, int col)
+{
+    return (int64_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void value_copy(const PGresult *res, int row, int col, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s", PQgetvalue(res, row, col));
+}
+
+/* ---- transactions and the push buffer ---- */
+
+static void buffer_clear(pg_store *s)
+{
+    json_object_clear(s->cmd_cache);
+    json_object_clear(s->receipt_cache);
+    json_array_clear(s->buf_commands);
+    json_array_clear(s->buf_sales);
+    json_array_clear(s->buf_conflicts);
+    json_array_clear(s->buf_audit);
+    json_array_clear(s->undo);
+    s->buf_business[0] = '\0';
+    s->savepoint_open = false;
+}
+
+static bool buffer_empty(const pg_store *s)
+{
+    return json_array_size(s->buf_commands) == 0 && json_array_size(s->buf_sales) == 0 &&
+           json_array_size(s->buf_conflicts) == 0 && json_array_size(s->buf_audit) == 0;
+}
+
+static duka_rc pg_begin(duka_hub_store *hs, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    if (s->in_tx)
+        return duka_err_set(err, DUKA_INTERNAL, "PostgreSQL %s: BEGIN inside a transaction",
+                            s->where);
+    /* A connection the server dropped while it was idle shows up here, on the first statement
+     * of the next transaction: reset it and try once more. */
+    for (int attempt = 0;; attempt++) {
+        if (PQstatus(s->conn) != CONNECTION_OK && reconnect(s, err) != DUKA_OK)
+            return DUKA_STORE;
+        PGresult *res = PQexec(s->conn, "BEGIN");
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            PQclear(res);
+            break;
+        }
+        if (PQstatus(s->conn) != CONNECTION_BAD || attempt > 0) {
+            duka_rc rc = pg_fail(s, res, "BEGIN", false, err);
+            PQclear(res);
+            return rc;
+        }
+        PQclear(res);
+    }
+    s->in_tx = true;
+    s->tx_business[0] = '\0';
+    buffer_clear(s);
+    return DUKA_OK;
+}
+
+static void pg_rollback(duka_hub_store *hs)
+{
+    pg_store *s = pgs(hs);
+    if (!s->in_tx)
+        return;
+    s->in_tx = false;
+    buffer_clear(s);
+    if (PQstatus(s->conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(s->conn, "ROLLBACK");
+        PQclear(res);
+    }
+}
+
+/* Sets duka.business_id for the rest of the open transaction (once per business). */
+static duka_rc use_business(pg_store *s, const char *business_id, duka_err *err)
+{
+    if (s->tx_business[0] != '\0' && strcmp(s->tx_business, business_id) == 0)
+        return DUKA_OK;
+    const char *v[1] = {business_id};
+    PGresult *res = run_stmt(s, ST_SET_BUSINESS, 1, v, PGRES_TUPLES_OK, "setting the business",
+                             err);
+    if (res == NULL)
+        return DUKA_STORE;
+    PQclear(res);
+    /* An id too long to be a business id is set but not remembered (it matches nothing). */
+    snprintf(s->tx_business, sizeof(s->tx_business), "%s",
+             strlen(business_id) <= DUKA_BUSINESS_ID_LEN ? business_id : "");
+    return DUKA_OK;
+}
+
+/* An operation called outside a transaction runs in one of its own: op_begin opens it (and
+ * sets the business when given), op_end commits it on success or rolls it back. Inside the
+ * caller's transaction both only set the business. */
+static duka_rc op_begin(pg_store *s, const char *business_id, bool *own, duka_err *err)
+{
+    *own = !s->in_tx;
+    if (*own && pg_begin(&s->base, err) != DUKA_OK)
+        return err && err->rc ? err->rc : DUKA_STORE;
+    if (business_id != NULL && use_business(s, business_id, err) != DUKA_OK) {
+        if (*own)
+            pg_rollback(&s->base);
+        return DUKA_STORE;
+    }
+    return DUKA_OK;
+}
+
+static duka_rc pg_commit(duka_hub_store *hs, duka_err *err);
+
+static duka_rc op_end(pg_store *s, bool own, duka_rc rc, duka_err *err)
+{
+    if (!own)
+        return rc;
+    if (rc == DUKA_OK)
+        return pg_commit(&s->base, err);
+    pg_rollback(&s->base);
+    return rc;
+}
+
+/* Writes everything buffered in one statement. DUKA_BUSY when another hub claimed one of the
+ * command ids or stored one of the receipt numbers first. */
+static duka_rc flush(pg_store *s, duka_err *err)
+{
+    if (use_business(s, s->buf_business, err) != DUKA_OK)
+        return DUKA_STORE;
+    char *v[4] = {
+        json_dumps(s->buf_commands, JSON_COMPACT),
+        json_dumps(s->buf_sales, JSON_COMPACT),
+        json_dumps(s->buf_conflicts, JSON_COMPACT),
+        json_dumps(s->buf_audit, JSON_COMPACT),
+    };
+    duka_rc rc = DUKA_OK;
+    if (v[0] == NULL || v[1] == NULL || v[2] == NULL || v[3] == NULL) {
+        rc = duka_err_set(err, DUKA_NOMEM, "out of memory writing a push");
+    } else {
+        const char *values[5] = {s->buf_business, v[0], v[1], v[2], v[3]};
+        PGresult *res =
+            run_stmt(s, ST_FLUSH, 5, values, PGRES_TUPLES_OK, "writing the push", err);
+        if (res == NULL) {
+            rc = err && err->rc ? err->rc : DUKA_STORE;
+        } else {
+            int64_t claimed = value_int(res, 0, 0), stored = value_int(res, 0, 1);
+            size_t want_claimed = json_array_size(s->buf_commands);
+            size_t want_stored = json_array_size(s->buf_sales);
+            PQclear(res);
+            if (claimed != (int64_t)want_claimed)
+                rc = duka_err_set(err, DUKA_BUSY,
+                                  "PostgreSQL %s: another hub applied %lld of these %zu command "
+                                  "ids first",
+                                  s->where, (long long)((int64_t)want_claimed - claimed),
+                                  want_claimed);
+            else if (stored != (int64_t)want_stored)
+                rc = duka_err_set(err, DUKA_BUSY,
+                                  "PostgreSQL %s: another hub stored %lld of these %zu receipt "
+                                  "numbers first",
+                                  s->where, (long long)((int64_t)want_stored - stored),
+                                  want_stored);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        free(v[i]);
+    if (rc == DUKA_BUSY)
+        duka_log(DUKA_LOG_INFO, "hub", "%s; the batch is applied again (race with another hub)",
+                 err ? err->msg : "another hub applied part of this batch first");
+    return rc;
+}
+
+static duka_rc pg_commit(duka_hub_store *hs, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    if (!s->in_tx)
+        return duka_err_set(err, DUKA_INTERNAL, "PostgreSQL %s: COMMIT outside a transaction",
+                            s->where);
+    duka_rc rc = DUKA_OK;
+    if (!buffer_empty(s))
+        rc = flush(s, err);
+    if (rc == DUKA_OK)
+        rc = run_simple(s, "COMMIT", "COMMIT", err);
+    if (rc != DUKA_OK) {
+        pg_rollback(hs);
+        return rc;
+    }
+    s->in_tx = false;
+    buffer_clear(s);
+    return DUKA_OK;
+}
+
+/* Savepoints live in the buffer: the only writes between savepoint and release are buffered
+ * ones, so a mark and a truncate are the whole story (no round trip). */
+static duka_rc pg_savepoint(duka_hub_store *hs, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    if (!s->in_tx || s->savepoint_open)
+        return duka_err_set(err, DUKA_INTERNAL,
+                            "PostgreSQL %s: a savepoint needs a transaction and none open",
+                            s->where);
+    s->savepoint_open = true;
+    s->mark_commands = json_array_size(s->buf_commands);
+    s->mark_sales = json_array_size(s->buf_sales);
+    s->mark_conflicts = json_array_size(s->buf_conflicts);
+    s->mark_audit = json_array_size(s->buf_audit);
+    json_array_clear(s->undo);
+    return DUKA_OK;
+}
+
+static duka_rc pg_release(duka_hub_store *hs, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    if (!s->savepoint_open)
+        return duka_err_set(err, DUKA_INTERNAL, "PostgreSQL %s: release without a savepoint",
+                            s->where);
+    s->savepoint_open = false;
+    json_array_clear(s->undo);
+    return DUKA_OK;
+}
+
+static void truncate_to(json_t *array, size_t size)
+{
+    while (json_array_size(array) > size)
+        json_array_remove(array, json_array_size(array) - 1);
+}
+
+static void pg_rollback_to(duka_hub_store *hs)
+{
+    pg_store *s = pgs(hs);
+    if (!s->savepoint_open)
+        return;
+    truncate_to(s->buf_commands, s->mark_commands);
+    truncate_to(s->buf_sales, s->mark_sales);
+    truncate_to(s->buf_conflicts, s->mark_conflicts);
+    truncate_to(s->buf_audit, s->mark_audit);
+    for (size_t i = json_array_size(s->undo); i-- > 0;) {
+        const json_t *u = json_array_get(s->undo, i);
+        json_t *map = strcmp(json_string_value(json_object_get(u, "map")), "c") == 0
+                          ? s->cmd_cache
+                          : s->receipt_cache;
+        const char *key = json_string_value(json_object_get(u, "key"));
+        json_t *old = json_object_get(u, "old");
+        if (old != NULL)
+            json_object_set(map, key, old);
+        else
+            json_object_del(map, key);
+    }
+    json_array_clear(s->undo);
+    s->savepoint_open = false;
+}
+
+/* Sets map[key] = value (taking its reference), remembering the old entry for rollback_to. */
+static duka_rc cache_set(pg_store *s, json_t *map, const char *key, json_t *value, duka_err *err)
+{
+    if (value == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+    if (s->savepoint_open) {
+        json_t *u = json_pack("{s:s, s:s}", "map", map == s->cmd_cache ? "c" : "r", "key", key);
+        json_t *old = json_object_get(map, key);
+        if (u == NULL || (old != NULL && json_object_set(u, "old", old) != 0) ||
+            json_array_append_new(s->undo, u) != 0) {
+            json_decref(value);
+            return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+        }
+    }
+    if (json_object_set_new(map, key, value) != 0)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+    return DUKA_OK;
+}
+
+/* Every buffered row of a transaction is of one business (a push is one device's). */
+static duka_rc buffer_business(pg_store *s, const char *business_id, duka_err *err)
+{
+    if (s->buf_business[0] == '\0') {
+        snprintf(s->buf_business, sizeof(s->buf_business), "%s", business_id);
+        return DUKA_OK;
+    }
+    if (strcmp(s->buf_business, business_id) != 0)
+        return duka_err_set(err, DUKA_INTERNAL,
+                            "PostgreSQL %s: one transaction writes the rows of one business "
+                            "(%s, then %s)",
+                            s->where, s->buf_business, business_id);
+    return DUKA_OK;
+}
+
+static duka_rc buffer_append(pg_store *s, json_t *array, json_t *row, duka_err *err)
+{
+    (void)s;
+    if (row == NULL || json_array_append_new(array, row) != 0)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+    return DUKA_OK;
+}
+
+/* Writes outside a transaction run in one of their own, whose commit is the flush. */
+static duka_rc buffered_begin(pg_store *s, bool *own, duka_err *err)
+{
+    *own = !s->in_tx;
+    if (*own && pg_begin(&s->base, err) != DUKA_OK)
+        return DUKA_STORE;
+    return DUKA_OK;
+}
+
+/* A text[] literal {"a","b"} of the non-NULL items, each quoted with " and \ escaped, for
+ * = ANY($n::text[]). The caller frees it. */
+static char *text_array_literal(const char *const *items, int n)
+{
+    size_t len = 3;
+    for (int i = 0; i < n; i++)
+        if (items[i] != NULL)
+            len += 2 * strlen(items[i]) + 3;
+    char *out = malloc(len);
+    if (out == NULL)
+        return NULL;
+    char *p = out;
+    *p++ = '{';
+    bool first = true;
+    for (int i = 0; i < n; i++) {
+        if (items[i] == NULL)
+            continue;
+        if (!first)
+            *p++ = ',';
+        first = false;
+        *p++ = '"';
+        for (const char *c = items[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                *p++ = '\\';
+            *p++ = *c;
+        }
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = '\0';
+    return out;
+}
+
+static duka_rc pg_prefetch(duka_hub_store *hs, const char *business_id,
+                           const char *const *command_ids, const char *const *receipt_nos,
+                           int n, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    if (!s->in_tx)
+        return duka_err_set(err, DUKA_INTERNAL, "PostgreSQL %s: prefetch outside a transaction",
+                            s->where);
+    if (use_business(s, business_id, err) != DUKA_OK)
+        return DUKA_STORE;
+    /* The caches and the buffer of this transaction are of this business from now on. */
+    if (buffer_business(s, business_id, err) != DUKA_OK)
+        return DUKA_INTERNAL;
+    if (n == 0)
+        return DUKA_OK;
+    char *ids = text_array_literal(command_ids, n);
+    char *receipts = text_array_literal(receipt_nos, n);
+    duka_rc rc = DUKA_OK;
+    PGresult *res = NULL;
+    if (ids == NULL || receipts == NULL) {
+        rc = duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+        goto out;
+    }
+    const char *values[3] = {ids, business_id, receipts};
+    res = run_stmt(s, ST_PREFETCH, 3, values, PGRES_TUPLES_OK, "looking up the batch", err);
+    if (res == NULL) {
+        rc = DUKA_STORE;
+        goto out;
+    }
+    /* Everything asked for is known from now on: absent unless a row says otherwise. */
+    for (int i = 0; i < n; i++) {
+        if (command_ids[i] != NULL)
+            json_object_set_new(s->cmd_cache, command_ids[i], json_null());
+        if (receipt_nos[i] != NULL)
+            json_object_set_new(s->receipt_cache, receipt_nos[i], json_null());
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *key = PQgetvalue(res, r, 1);
+        if (PQgetvalue(res, r, 0)[0] == 'r') {
+            json_object_set_new(s->receipt_cache, key, json_string(PQgetvalue(res, r, 3)));
+            continue;
+        }
+        /* A command id of another business: its row is hidden; all the batch may learn is
+         * that the id is taken, by a device that is not the pushing one (device 0). */
+        bool foreign = PQgetisnull(res, r, 2);
+        json_object_set_new(
+            s->cmd_cache, key,
+            json_pack("{s:I, s:s, s:s, s:s}", "device_id",
+                      (json_int_t)(foreign ? 0 : value_int(res, r, 2)), "status",
+                      foreign ? "" : PQgetvalue(res, r, 3), "payload_hash",
+                      foreign ? "" : PQgetvalue(res, r, 4), "receipt_no",
+                      foreign ? "" : PQgetvalue(res, r, 5)));
+    }
+out:
+    PQclear(res);
+    free(ids);
+    free(receipts);
+    return rc;
+}
+
+static void command_from_json(const json_t *o, duka_hub_command *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->device_id = (int64_t)json_integer_value(json_object_get(o, "device_id"));
+    snprintf(out->status, sizeof(out->status), "%s",
+             json_string_value(json_object_get(o, "status")));
+    snprintf(out->payload_hash, sizeof(out->payload_hash), "%s",
+             json_string_value(json_object_get(o, "payload_hash")));
+    snprintf(out->receipt_no, sizeof(out->receipt_no), "%s",
+             json_string_value(json_object_get(o, "receipt_no")));
+}
+
+/* ---- operations ---- */
+
+static duka_rc pg_business_create(duka_hub_store *hs, const char *name,
+                                  char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    duka_random_hex(id_out, DUKA_BUSINESS_ID_LEN);
+    bool own = false;
+    duka_rc rc = op_begin(s, id_out, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char now[24];
+    snprintf(now, sizeof(now), "%lld", (long long)duka_clock_now_ms(NULL));
+    const char *v[3] = {id_out, name, now};
+    PGresult *res = run_stmt(s, ST_BUSINESS_CREATE, 3, v, PGRES_COMMAND_OK,
+                             "creating the business", err);
+    rc = res ? DUKA_OK : DUKA_STORE;
+    PQclear(res);
+    return op_end(s, own, rc, err);
+}
+
+static duka_rc pg_business_check(duka_hub_store *hs, const char *business_id, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    const char *v[1] = {business_id};
+    PGresult *res =
+        run_stmt(s, ST_BUSINESS_CHECK, 1, v, PGRES_TUPLES_OK, "reading businesses", err);
+    if (res == NULL)
+        rc = DUKA_STORE;
+    else if (PQntuples(res) == 0)
+        rc = duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found (see: duka hub init)",
+                          business_id);
+    PQclear(res);
+    return op_end(s, own, rc, err);
+}
+
+/* Tokens are "duka1.<device id>.<64 hex secret>"; the hub keeps BLAKE2b(secret) in hex, as
+ * the SQLite store does (the secret has 256 random bits: a fast hash is right). */
+static void hash_secret(const char *secret, char out[65])
+{
+    unsigned char h[32];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)secret, strlen(secret), NULL, 0);
+    sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+static duka_rc pg_device_add(duka_hub_store *hs, const char *business_id, const char *terminal,
+                             char token_out[DUKA_TOKEN_MAX + 1], duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    char secret[65], hash[65], now[24];
+    duka_random_hex(secret, 64);
+    hash_secret(secret, hash);
+    snprintf(now, sizeof(now), "%lld", (long long)duka_clock_now_ms(NULL));
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    /* A revoked terminal gets a new token on the same device row: the commands it sent
+     * before stay its own (a resend after a lost reply is still a duplicate, not foreign). */
+    const char *v[4] = {business_id, terminal, hash, now};
+    PGresult *res =
+        run_stmt(s, ST_DEVICE_ADD, 4, v, PGRES_TUPLES_OK, "registering the device", err);
+    if (res == NULL) {
+        rc = DUKA_STORE;
+    } else if (PQntuples(res) == 0) { /* the upsert's WHERE refused: an active device has it */
+        rc = duka_err_set(err, DUKA_CONFLICT,
+                          "terminal '%s' is already registered in business %s (revoke it "
+                          "first to issue a new token: duka device revoke)",
+                          terminal, business_id);
+    } else {
+        snprintf(token_out, DUKA_TOKEN_MAX + 1, "duka1.%lld.%s",
+                 (long long)value_int(res, 0, 0), secret);
+    }
+    PQclear(res);
+    sodium_memzero(secret, sizeof(secret));
+    return op_end(s, own, rc, err);
+}
+
+static duka_rc pg_device_authenticate(duka_hub_store *hs, const char *token,
+                                      duka_hub_device *out, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    char secret[65], want[65], have[65];
+    long long id = 0;
+    int used = 0;
+    if (token == NULL || strlen(token) > DUKA_TOKEN_MAX ||
+        sscanf(token, "duka1.%lld.%64[0-9a-f]%n", &id, secret, &used) != 2 ||
+        (size_t)used != strlen(token) || strlen(secret) != 64)
+        return duka_err_set(err, DUKA_AUTH, "token rejected: malformed token");
+    char idtext[24];
+    snprintf(idtext, sizeof(idtext), "%lld", id);
+    const char *v[1] = {idtext};
+    /* One statement (the token's exception to row-level security, duka_device_for_token):
+     * outside a transaction it is its own, and a connection the server dropped is reset and
+     * the read tried once more, as begin does. Inside one it runs in the caller's. */
+    PGresult *res = NULL;
+    for (int attempt = 0;; attempt++) {
+        if (!s->in_tx && PQstatus(s->conn) != CONNECTION_OK && reconnect(s, err) != DUKA_OK)
+            return DUKA_STORE;
+        bool may_retry = attempt == 0 && !s->in_tx;
+        duka_err first = {0};
+        res = run_stmt(s, ST_DEVICE_AUTH, 1, v, PGRES_TUPLES_OK, "reading devices",
+                       may_retry ? &first : err);
+        if (res != NULL)
+            break;
+        if (!may_retry || PQstatus(s->conn) != CONNECTION_BAD) {
+            if (may_retry)
+                duka_err_set(err, first.rc, "%s", first.msg);
+            return DUKA_STORE;
+        }
+    }
+    bool found = PQntuples(res) == 1;
+    if (found) {
+        out->id = id;
+        value_copy(res, 0, 0, out->business_id, sizeof(out->business_id));
+        value_copy(res, 0, 1, out->terminal, sizeof(out->terminal));
+        value_copy(res, 0, 2, want, sizeof(want));
+    }
+    PQclear(res);
+    hash_secret(secret, have);
+    sodium_memzero(secret, sizeof(secret));
+    if (!found) /* compare anyway: unknown and wrong tokens take the same time */
+        memcpy(want, "x", 2);
+    if (!found || strlen(want) != 64 || sodium_memcmp(want, have, 64) != 0)
+        return duka_err_set(err, DUKA_AUTH, "token rejected");
+    return DUKA_OK;
+}
+
+static duka_rc pg_device_revoke(duka_hub_store *hs, const char *business_id,
+                                const char *terminal, int64_t now_ms, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char now[24];
+    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
+    const char *v[3] = {business_id, terminal, now};
+    PGresult *res =
+        run_stmt(s, ST_DEVICE_REVOKE, 3, v, PGRES_COMMAND_OK, "revoking the device", err);
+    if (res == NULL)
+        rc = DUKA_STORE;
+    else if (strcmp(PQcmdTuples(res), "0") == 0)
+        rc = duka_err_set(err, DUKA_NOTFOUND, "no active device for terminal '%s' in business %s",
+                          terminal, business_id);
+    PQclear(res);
+    return op_end(s, own, rc, err);
+}
+
+static duka_rc pg_audit(duka_hub_store *hs, const char *business_id, int64_t device_id,
+                        const char *event, const char *detail, int64_t now_ms, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    if (s->in_tx && business_id != NULL) {
+        /* Inside a push: written with the batch, at its commit. */
+        if (buffer_business(s, business_id, err) != DUKA_OK)
+            return DUKA_INTERNAL;
+        return buffer_append(
+            s, s->buf_audit,
+            json_pack("{s:I, s:I, s:s, s:o, s:s, s:s}", "n",
+                      (json_int_t)json_array_size(s->buf_audit), "created_ms", (json_int_t)now_ms,
+                      "business_id", business_id, "device_id",
+                      device_id > 0 ? json_integer(device_id) : json_null(), "event", event,
+                      "detail", detail),
+            err);
+    }
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char now[24], dev[24];
+    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
+    snprintf(dev, sizeof(dev), "%lld", (long long)device_id);
+    const char *v[5] = {now, business_id, device_id > 0 ? dev : NULL, event, detail};
+    PGresult *res = run_stmt(s, ST_AUDIT, 5, v, PGRES_COMMAND_OK, "writing the audit log", err);
+    rc = res ? DUKA_OK : DUKA_STORE;
+    PQclear(res);
+    return op_end(s, own, rc, err);
+}
+
+/* With a business: its events and those no business could be named for. Without one, only
+ * the latter: row-level security shows a business's rows only to a transaction naming it
+ * (on SQLite, every business's events). */
+static duka_rc pg_audit_list(duka_hub_store *hs, const char *business_id, int limit,
+                             json_t **out, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *v[2] = {business_id, lim};
+    PGresult *res =
+        run_stmt(s, ST_AUDIT_LIST, 2, v, PGRES_TUPLES_OK, "reading the audit log", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    json_t *arr = json_array();
+    for (int r = 0; r < PQntuples(res); r++) {
+        char iso[40];
+        duka_clock_format_iso(value_int(res, r, 0), iso, sizeof(iso));
+        json_t *business = PQgetisnull(res, r, 1) ? json_null()
+                                                  : json_string(PQgetvalue(res, r, 1));
+        json_t *device = PQgetisnull(res, r, 2) ? json_null()
+                                                : json_integer(value_int(res, r, 2));
+        json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:s, s:s}", "time", iso,
+                                             "business_id", business, "device_id", device,
+                                             "event", PQgetvalue(res, r, 3), "detail",
+                                             PQgetvalue(res, r, 4)));
+    }
+    PQclear(res);
+    rc = op_end(s, own, DUKA_OK, err);
+    if (rc != DUKA_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "events", arr);
+    return DUKA_OK;
+}
+
+/* Catalog change sequence. Each change takes the next number of its business with
+ * UPDATE businesses … RETURNING change_seq, which row-locks that business's row until the
+ * transaction ends. A second change of the same business (another CLI, another hub) waits on
+ * that lock and gets the next number only after the first committed (or rolled back). So per
+ * business the numbers are handed out in commit order, and a pull that has seen number N has
+ * seen every change numbered below N: a change committed late can never be skipped by a
+ * cursor that already moved past it. (A SEQUENCE would not do: nextval() is not
+ * transactional, so number 8 can commit while number 7 is still open — a cursor at 8 would
+ * then never see 7.) Pushes do not take this lock: a sale's foreign key takes a KEY SHARE
+ * lock on the row, which does not conflict with the counter's update. */
+static duka_rc pg_product_upsert(duka_hub_store *hs, const char *business_id,
+                                 const duka_hub_product *p, int64_t now_ms, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char price[24], now[24], stock[24], band[2] = {p->tax_band, '\0'};
+    snprintf(price, sizeof(price), "%lld", (long long)p->price_cents);
+    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
+    snprintf(stock, sizeof(stock), "%lld", (long long)p->stock_milli);
+    const char *v[9] = {business_id, p->sku,  p->name,  price,
+                        band,        p->category, now, stock, p->has_stock ? "true" : "false"};
+    PGresult *res =
+        run_stmt(s, ST_PRODUCT_UPSERT, 9, v, PGRES_TUPLES_OK, "writing the product", err);
+    if (res == NULL)
+        rc = DUKA_STORE;
+    else if (value_int(res, 0, 0) == 0)
+        rc = duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found", business_id);
+    PQclear(res);
+    return op_end(s, own, rc, err);
+}
+
+static duka_rc pg_product_archive(duka_hub_store *hs, const char *business_id, const char *sku,
+                                  int64_t now_ms, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char now[24];
+    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
+    const char *v[3] = {business_id, sku, now};
+    PGresult *res =
+        run_stmt(s, ST_PRODUCT_ARCHIVE, 3, v, PGRES_TUPLES_OK, "archiving the product", err);
+    if (res == NULL)
+        rc = DUKA_STORE;
+    else if (value_int(res, 0, 0) == 0)
+        rc = duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found", business_id);
+    else if (value_int(res, 0, 1) == 0)
+        rc = duka_err_set(err, DUKA_NOTFOUND, "product '%s' not found in business %s", sku,
+                          business_id);
+    PQclear(res);
+    return op_end(s, own, rc, err);
+}
+
+static duka_rc pg_changes_since(duka_hub_store *hs, const char *business_id, int64_t cursor,
+                                int limit, json_t **out, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char cur[24], lim[16];
+    snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
+    snprintf(lim, sizeof(lim), "%d", limit + 1); /* one more than asked tells whether more */
+    const char *v[3] = {business_id, cur, lim};
+    PGresult *res =
+        run_stmt(s, ST_CHANGES, 3, v, PGRES_TUPLES_OK, "reading catalog changes", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    json_t *changes = json_array();
+    int rows = PQntuples(res);
+    bool more = rows > limit;
+    int64_t last = cursor;
+    for (int r = 0; r < rows && r < limit; r++) {
+        last = value_int(res, r, 6);
+        json_array_append_new(
+            changes,
+            json_pack("{s:I, s:s, s:s, s:I, s:s, s:s, s:b}", "seq", (json_int_t)last, "sku",
+                      PQgetvalue(res, r, 0), "name", PQgetvalue(res, r, 1), "price",
+                      (json_int_t)value_int(res, r, 2), "tax", PQgetvalue(res, r, 3), "category",
+                      PQgetvalue(res, r, 4), "deleted", value_int(res, r, 5) != 0));
+    }
+    PQclear(res);
+    rc = op_end(s, own, DUKA_OK, err);
+    if (rc != DUKA_OK) {
+        json_decref(changes);
+        return rc;
+    }
+    *out = json_pack("{s:o, s:I, s:b}", "changes", changes, "cursor", (json_int_t)last, "more",
+                     more);
+    return DUKA_OK;
+}
+
+/* From the batch's prefetch or this transaction's buffer when known there; else one round
+ * trip, in the business of the open transaction (prefetch set it). */
+static duka_rc pg_command_find(duka_hub_store *hs, const char *command_id, duka_hub_command *out,
+                               bool *found, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *found = false;
+    const json_t *known = json_object_get(s->cmd_cache, command_id);
+    if (known != NULL) {
+        if (json_is_object(known)) {
+            *found = true;
+            command_from_json(known, out);
+        }
+        return DUKA_OK;
+    }
+    bool own = false;
+    duka_rc rc = op_begin(s, NULL, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    const char *v[1] = {command_id};
+    PGresult *res = run_stmt(s, ST_COMMAND_FIND, 1, v, PGRES_TUPLES_OK,
+                             "reading processed commands", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    if (PQntuples(res) == 1) {
+        *found = true;
+        memset(out, 0, sizeof(*out));
+        if (!PQgetisnull(res, 0, 0)) { /* else another business's: device 0, as prefetch */
+            out->device_id = value_int(res, 0, 0);
+            value_copy(res, 0, 1, out->status, sizeof(out->status));
+            value_copy(res, 0, 2, out->payload_hash, sizeof(out->payload_hash));
+            value_copy(res, 0, 3, out->receipt_no, sizeof(out->receipt_no));
+        }
+    }
+    PQclear(res);
+    return op_end(s, own, DUKA_OK, err);
+}
+
+static duka_rc pg_sale_owner(duka_hub_store *hs, const char *business_id, const char *receipt_no,
+                             char command_id_out[DUKA_UUID_STR_LEN + 1], bool *found,
+                             duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *found = false;
+    const json_t *known = json_object_get(s->receipt_cache, receipt_no);
+    if (known != NULL && strcmp(s->buf_business, business_id) == 0) {
+        if (json_is_string(known)) {
+            *found = true;
+            snprintf(command_id_out, DUKA_UUID_STR_LEN + 1, "%s", json_string_value(known));
+        }
+        return DUKA_OK;
+    }
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    const char *v[2] = {business_id, receipt_no};
+    PGresult *res = run_stmt(s, ST_SALE_OWNER, 2, v, PGRES_TUPLES_OK, "reading sales", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    if (PQntuples(res) == 1) {
+        *found = true;
+        value_copy(res, 0, 0, command_id_out, DUKA_UUID_STR_LEN + 1);
+    }
+    PQclear(res);
+    return op_end(s, own, DUKA_OK, err);
+}
+
+static duka_rc pg_command_record(duka_hub_store *hs, const char *command_id,
+                                 const duka_hub_device *dev, const char *command_type,
+                                 const duka_hub_command *o, int64_t now_ms, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    bool own = false;
+    if (buffered_begin(s, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_rc rc = buffer_business(s, dev->business_id, err);
+    if (rc == DUKA_OK)
+        rc = buffer_append(
+            s, s->buf_commands,
+            json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I}", "command_id", command_id,
+                      "device_id", (json_int_t)dev->id, "command_type", command_type, "status",
+                      o->status, "payload_hash", o->payload_hash, "receipt_no", o->receipt_no,
+                      "processed_ms", (json_int_t)now_ms),
+            err);
+    if (rc == DUKA_OK)
+        rc = cache_set(s, s->cmd_cache, command_id,
+                       json_pack("{s:I, s:s, s:s, s:s}", "device_id", (json_int_t)dev->id,
+                                 "status", o->status, "payload_hash", o->payload_hash,
+                                 "receipt_no", o->receipt_no),
+                       err);
+    return op_end(s, own, rc, err);
+}
+
+static duka_rc pg_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
+                              const char *command_id, const duka_sale *sale, int64_t now_ms,
+                              duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    bool own = false;
+    if (buffered_begin(s, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_rc rc = buffer_business(s, dev->business_id, err);
+    json_t *lines = json_array(), *payments = json_array();
+    for (int i = 0; rc == DUKA_OK && i < sale->line_count; i++) {
+        const duka_sale_line *l = &sale->lines[i];
+        char band[2] = {l->tax_band, '\0'};
+        rc = buffer_append(s, lines,
+                           json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "line_no", i + 1,
+                                     "sku", l->sku, "name", l->name, "qty_milli",
+                                     (json_int_t)l->qty_milli, "unit_price_cents",
+                                     (json_int_t)l->unit_price_cents, "tax_band", band,
+                                     "line_total_cents", (json_int_t)l->line_total_cents,
+                                     "tax_cents", (json_int_t)l->tax_cents),
+                           err);
+    }
+    for (int i = 0; rc == DUKA_OK && i < sale->payment_count; i++) {
+        const duka_payment *p = &sale->payments[i];
+        rc = buffer_append(s, payments,
+                           json_pack("{s:i, s:s, s:I, s:s, s:s}", "payment_no", i + 1, "method",
+                                     p->method, "amount_cents", (json_int_t)p->amount_cents,
+                                     "reference", p->reference, "status", p->status),
+                           err);
+    }
+    if (rc == DUKA_OK) {
+        /* The receipt number was validated as {terminal}-{YYYYMMDD}-{seq}. */
+        const char *day = sale->receipt_no + strlen(sale->terminal) + 1;
+        rc = buffer_append(
+            s, s->buf_sales,
+            json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}",
+                      "command_id", command_id, "device_id", (json_int_t)dev->id, "receipt_no",
+                      sale->receipt_no, "terminal", sale->terminal, "receipt_day",
+                      (json_int_t)strtoll(day, NULL, 10), "receipt_seq",
+                      (json_int_t)strtoll(day + 9, NULL, 10), "created_ms",
+                      (json_int_t)sale->created_ms, "received_ms", (json_int_t)now_ms,
+                      "total_cents", (json_int_t)sale->total_cents, "tax_cents",
+                      (json_int_t)sale->tax_cents, "lines", lines, "payments", payments),
+            err);
+    }
+    json_decref(lines);
+    json_decref(payments);
+    if (rc == DUKA_OK)
+        rc = cache_set(s, s->receipt_cache, sale->receipt_no, json_string(command_id), err);
+    return op_end(s, own, rc, err);
+}
+
+static duka_rc pg_conflict_insert(duka_hub_store *hs, const duka_hub_device *dev,
+                                  const char *kind, const char *entity_id,
+                                  const char *command_id, const char *existing_command_id,
+                                  const char *payload, const char *detail, int64_t now_ms,
+                                  duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    bool own = false;
+    if (buffered_begin(s, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_rc rc = buffer_business(s, dev->business_id, err);
+    if (rc == DUKA_OK)
+        rc = buffer_append(
+            s, s->buf_conflicts,
+            json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "n",
+                      (json_int_t)json_array_size(s->buf_conflicts), "device_id",
+                      (json_int_t)dev->id, "kind", kind, "entity_id", entity_id, "command_id",
+                      command_id, "existing_command_id",
+                      existing_command_id ? json_string(existing_command_id) : json_null(),
+                      "payload", payload, "detail", detail, "created_ms", (json_int_t)now_ms),
+            err);
+    return op_end(s, own, rc, err);
+}
+
+static duka_rc pg_receipt_floor(duka_hub_store *hs, const char *business_id,
+                                const char *terminal, int since_day, json_t **out,
+                                duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char since[16];
+    snprintf(since, sizeof(since), "%d", since_day);
+    const char *v[3] = {business_id, terminal, since};
+    PGresult *res =
+        run_stmt(s, ST_RECEIPT_FLOOR, 3, v, PGRES_TUPLES_OK, "reading receipt numbers", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    json_t *floor = json_object();
+    for (int r = 0; r < PQntuples(res); r++)
+        json_object_set_new(floor, PQgetvalue(res, r, 0), json_integer(value_int(res, r, 1)));
+    PQclear(res);
+    rc = op_end(s, own, DUKA_OK, err);
+    if (rc != DUKA_OK) {
+        json_decref(floor);
+        return rc;
+    }
+    *out = floor;
+    return DUKA_OK;
+}
+
+/* A sum of the sales' column for the report: PostgreSQL adds bigints as numeric, so a sum
+ * past int64 arrives as text too long for it — said in a sentence (DUKA_LIMIT), as SQLite's
+ * integer overflow is. */
+static duka_rc report_sum(pg_store *s, const char *text, const char *column,
+                          const char *business_id, int64_t *out, duka_err *err)
+{
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (errno == ERANGE)
+        return duka_err_set(err, DUKA_LIMIT,
+                            "report of business %s: its sales' %s add up to more than %lld, "
+                            "which a report cannot show",
+                            business_id, column, (long long)INT64_MAX);
+    if (end == text || *end != '\0')
+        return duka_err_set(err, DUKA_STORE, "PostgreSQL %s: reading the report: sum '%s'",
+                            s->where, text);
+    *out = v;
+    return DUKA_OK;
+}
+
+static duka_rc pg_report(duka_hub_store *hs, const char *business_id, json_t **out,
+                         duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    const char *v[1] = {business_id};
+    int64_t sales = 0, conflicts = 0, total = 0, tax = 0;
+    json_t *receipts = NULL;
+    PGresult *res =
+        run_stmt(s, ST_REPORT_TOTALS, 1, v, PGRES_TUPLES_OK, "reading the report", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    sales = value_int(res, 0, 0);
+    conflicts = value_int(res, 0, 3);
+    rc = report_sum(s, PQgetvalue(res, 0, 1), "total_cents", business_id, &total, err);
+    if (rc == DUKA_OK)
+        rc = report_sum(s, PQgetvalue(res, 0, 2), "tax_cents", business_id, &tax, err);
+    PQclear(res);
+    if (rc != DUKA_OK)
+        return op_end(s, own, rc, err);
+    res = run_stmt(s, ST_REPORT_RECEIPTS, 1, v, PGRES_TUPLES_OK, "reading the report", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    receipts = json_array();
+    for (int r = 0; r < PQntuples(res); r++)
+        json_array_append_new(receipts, json_string(PQgetvalue(res, r, 0)));
+    PQclear(res);
+    rc = op_end(s, own, DUKA_OK, err);
+    if (rc != DUKA_OK) {
+        json_decref(receipts);
+        return rc;
+    }
+    *out = json_pack("{s:I, s:o, s:I, s:I, s:I}", "sales", (json_int_t)sales, "receipts",
+                     receipts, "conflicts", (json_int_t)conflicts, "total_cents",
+                     (json_int_t)total, "tax_cents", (json_int_t)tax);
+    return DUKA_OK;
+}
+
+static void pg_close(duka_hub_store *hs)
+{
+    pg_store *s = pgs(hs);
+    pg_rollback(hs);
+    PQfinish(s->conn);
+    json_decref(s->cmd_cache);
+    json_decref(s->receipt_cache);
+    json_decref(s->buf_commands);
+    json_decref(s->buf_sales);
+    json_decref(s->buf_conflicts);
+    json_decref(s->buf_audit);
+    json_decref(s->undo);
+    free(s);
+}
+
+static const duka_hub_store_ops pg_ops = {
+    .name = "postgres",
+    .close = pg_close,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .checkpoint = NULL, /* the server checkpoints by itself */
+    .savepoint = pg_savepoint,
+    .release = pg_release,
+    .rollback_to = pg_rollback_to,
+    .prefetch = pg_prefetch,
+    .business_create = pg_business_create,
+    .business_check = pg_business_check,
+    .device_add = pg_device_add,
+    .device_revoke = pg_device_revoke,
+    .device_authenticate = pg_device_authenticate,
+    .audit = pg_audit,
+    .audit_list = pg_audit_list,
+    .product_upsert = pg_product_upsert,
+    .product_archive = pg_product_archive,
+    .changes_since = pg_changes_since,
+    .command_find = pg_command_find,
+    .command_record = pg_command_record,
+    .sale_owner = pg_sale_owner,
+    .sale_insert = pg_sale_insert,
+    .conflict_insert = pg_conflict_insert,
+    .receipt_floor = pg_receipt_floor,
+    .report = pg_report,
+};
+
+/* ---- migrations ---- */
+
+/* One value of a one-row query run through the simple protocol, into out. */
+static duka_rc query_value(pg_store *s, const char *sql, const char *what, char *out,
+                           size_t outlen, duka_err *err)
+{
+    PGresult *res = PQexec(s->conn, sql);
+    duka_rc rc = DUKA_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rc = pg_fail(s, res, what, false, err);
+    else
+        value_copy(res, 0, 0, out, outlen);
+    PQclear(res);
+    return rc;
+}
+
+/* The schema version applied here: 0 when there is no duka schema (no schema_migrations). */
+static duka_rc schema_version(pg_store *s, int *version, duka_err *err)
+{
+    char v[32];
+    *version = 0;
+    if (query_value(s, "SELECT to_regclass('schema_migrations') IS NOT NULL", "reading the schema",
+                    v, sizeof(v), err) != DUKA_OK)
+        return DUKA_STORE;
+    if (strcmp(v, "t") != 0)
+        return DUKA_OK;
+    if (query_value(s, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                    "reading the schema version", v, sizeof(v), err) != DUKA_OK)
+        return DUKA_STORE;
+    *version = (int)strtol(v, NULL, 10);
+    return DUKA_OK;
+}
+
+/* Applies every migration not yet applied, each in its own transaction with its version row,
+ * under an advisory lock so two `duka hub init` at once apply each version once. Only the
+ * tables' owner migrates: the hub's role may not run DDL, and must not own the tables (row
+ * security and the grants are about it). */
+static duka_rc migrate(pg_store *s, duka_err *err)
+{
+    char user[128];
+    if (query_value(s, "SELECT current_user", "reading the role", user, sizeof(user), err) !=
+        DUKA_OK)
+        return DUKA_STORE;
+    if (strcmp(user, DUKA_PG_APP_ROLE) == 0)
+        return duka_err_set(err, DUKA_INPUT,
+                            "PostgreSQL %s: role %s is the role duka hub runs as and may not "
+                            "create or change the schema: run duka hub init as the tables' "
+                            "owner (see README, PostgreSQL)",
+                            s->where, user);
+    char exists[8];
+    if (query_value(s, "SELECT count(*) FROM pg_roles WHERE rolname = '" DUKA_PG_APP_ROLE "'",
+                    "reading the roles", exists, sizeof(exists), err) != DUKA_OK)
+        return DUKA_STORE;
+    if (strcmp(exists, "0") == 0)
+        return duka_err_set(err, DUKA_INPUT,
+                            "PostgreSQL %s: there is no role " DUKA_PG_APP_ROLE " (the role duka "
+                            "hub runs as, which the schema grants its rights to): create it "
+                            "first, e.g. CREATE ROLE " DUKA_PG_APP_ROLE " LOGIN PASSWORD '...' "
+                            "(see README, PostgreSQL)",
+                            s->where);
+    char lock[160];
+    snprintf(lock, sizeof(lock),
+             "BEGIN; SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(%lld)",
+             DUKA_PG_MIGRATION_LOCK);
+    if (run_simple(s, lock, "migrating: locking", err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_rc rc = run_simple(s,
+                            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                            "  version integer PRIMARY KEY, applied_ms bigint NOT NULL)",
+                            "migrating: creating schema_migrations", err);
+    if (rc == DUKA_OK)
+        rc = run_simple(s, "COMMIT", "migrating: COMMIT", err);
+    if (rc != DUKA_OK) {
+        run_simple(s, "ROLLBACK", "ROLLBACK", NULL);
+        return rc;
+    }
+    for (size_t i = 0; i < sizeof(pg_migrations) / sizeof(pg_migrations[0]); i++) {
+        const pg_migration *m = &pg_migrations[i];
+        char what[64], check[128], done[160], v[8];
+        snprintf(what, sizeof(what), "migrating to version %d", m->version);
+        snprintf(check, sizeof(check),
+                 "SELECT count(*) FROM schema_migrations WHERE version = %d", m->version);
+        snprintf(done, sizeof(done),
+                 "INSERT INTO schema_migrations(version, applied_ms) VALUES(%d, %lld); COMMIT",
+                 m->version, (long long)duka_clock_now_ms(NULL));
+        if (run_simple(s, lock, what, err) != DUKA_OK)
+            return DUKA_STORE;
+        rc = query_value(s, check, what, v, sizeof(v), err);
+        if (rc == DUKA_OK && strcmp(v, "0") == 0) {
+            for (int k = 0; rc == DUKA_OK && k < PG_MIGRATION_PARTS_MAX && m->sql[k]; k++)
+                rc = run_simple(s, m->sql[k], what, err);
+            if (rc == DUKA_OK)
+                rc = run_simple(s, done, what, err);
+            if (rc == DUKA_OK)
+                duka_log(DUKA_LOG_INFO, "hub", "PostgreSQL %s: schema migrated to version %d",
+                         s->where, m->version);
+        } else if (rc == DUKA_OK) {
+            rc = run_simple(s, "COMMIT", what, err);
+        }
+        if (rc != DUKA_OK) {
+            run_simple(s, "ROLLBACK", "ROLLBACK", NULL);
+            return rc;
+        }
+    }
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_store_pg_open(const char *url, bool create, duka_hub_store **out,
+                               duka_err *err)
+{
+    *out = NULL;
+    pg_store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory opening the hub store");
+    s->base.ops = &pg_ops;
+    duka_hub_store_redact(url, s->where, sizeof(s->where));
+    s->cmd_cache = json_object();
+    s->receipt_cache = json_object();
+    s->buf_commands = json_array();
+    s->buf_sales = json_array();
+    s->buf_conflicts = json_array();
+    s->buf_audit = json_array();
+    s->undo = json_array();
+    duka_rc rc = DUKA_OK;
+    if (s->cmd_cache == NULL || s->receipt_cache == NULL || s->buf_commands == NULL ||
+        s->buf_sales == NULL || s->buf_conflicts == NULL || s->buf_audit == NULL ||
+        s->undo == NULL) {
+        rc = duka_err_set(err, DUKA_NOMEM, "out of memory opening the hub store");
+        goto fail;
+    }
+    if (strlen(url) > DUKA_URL_MAX) {
+        rc = duka_err_set(err, DUKA_INPUT, "PostgreSQL URL longer than %d characters: %.60s...",
+                          DUKA_URL_MAX, s->where);
+        goto fail;
+    }
+    /* Keywords first, the URL last: what the URL says wins (expand_dbname). */
+    char timeout[16];
+    snprintf(timeout, sizeof(timeout), "%d", DUKA_PG_CONNECT_TIMEOUT_S);
+    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *const values[] = {timeout, "duka-hub", url, NULL};
+    s->conn = PQconnectdbParams(keys, values, 1);
+    if (s->conn == NULL) {
+        rc = duka_err_set(err, DUKA_NOMEM, "out of memory connecting to PostgreSQL");
+        goto fail;
+    }
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        char line[DUKA_ERR_MSG_MAX];
+        first_line(PQerrorMessage(s->conn), line, sizeof(line));
+        rc = duka_err_set(err, DUKA_STORE, "PostgreSQL %s: cannot connect: %s", s->where, line);
+        goto fail;
+    }
+    if ((rc = session_setup(s, err)) != DUKA_OK)
+        goto fail;
+    int version = 0;
+    if ((rc = schema_version(s, &version, err)) != DUKA_OK)
+        goto fail;
+    if (create && version < PG_SCHEMA_VERSION) {
+        if ((rc = migrate(s, err)) != DUKA_OK || (rc = schema_version(s, &version, err)) != DUKA_OK)
+            goto fail;
+    }
+    if (version == 0) {
+        rc = duka_err_set(err, DUKA_NOTFOUND,
+                          "PostgreSQL %s: no duka hub schema here (create it with: duka hub init, "
+                          "as the tables' owner)",
+                          s->where);
+        goto fail;
+    }
+    if (version < PG_SCHEMA_VERSION) {
+        rc = duka_err_set(err, DUKA_STORE,
+                          "PostgreSQL %s: the hub schema is at version %d, this duka needs %d "
+                          "(migrate with: duka hub init, as the tables' owner)",
+                          s->where, version, PG_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (version > PG_SCHEMA_VERSION) {
+        rc = duka_err_set(err, DUKA_STORE,
+                          "PostgreSQL %s: the hub schema is at version %d, newer than this duka "
+                          "knows (%d): upgrade duka",
+                          s->where, version, PG_SCHEMA_VERSION);
+        goto fail;
+    }
+    *out = &s->base;
+    return DUKA_OK;
+fail:
+    pg_close(&s->base);
+    return rc;
+}
