@@ -70,6 +70,8 @@
 #define DUKA_HUB_CONNECTIONS_MAX 256
 #define DUKA_HUB_CONNECTIONS_PER_IP_DEFAULT 64
 #define DUKA_HUB_THREADS 4
+#define DUKA_HUB_STORE_POOL_MAX 16 /* store connections one hub process may hold */
+_Static_assert(DUKA_HUB_THREADS <= DUKA_HUB_STORE_POOL_MAX, "a connection per HTTP thread");
 
 /* PostgreSQL (the hub at scale, hub_store_pg.c). A connection attempt gives up after the
  * connect timeout (an unreachable server is a clear error in seconds, not a hang; a URL's own

@@ -19,15 +19,47 @@
  * this is beyond what the hub protects against). */
 #define RECEIPT_FLOOR_DAYS 400
 
+/* The stores requests use: one for SQLite (one writer; requests take turns), one per HTTP
+ * worker thread for PostgreSQL (each its own connection; the database arbitrates). A request
+ * borrows a free store for its whole duration and gives it back. */
 typedef struct duka_hub_app {
-    duka_hub_store *store;
+    duka_hub_store *stores[DUKA_HUB_STORE_POOL_MAX];
+    bool busy[DUKA_HUB_STORE_POOL_MAX];
+    int count;
     pthread_mutex_t lock;
+    pthread_cond_t freed;
     const duka_clock *clock; /* NULL: the system clock */
 } hub_app;
 
+static duka_hub_store *borrow_store(hub_app *app)
+{
+    pthread_mutex_lock(&app->lock);
+    for (;;) {
+        for (int i = 0; i < app->count; i++) {
+            if (!app->busy[i]) {
+                app->busy[i] = true;
+                pthread_mutex_unlock(&app->lock);
+                return app->stores[i];
+            }
+        }
+        pthread_cond_wait(&app->freed, &app->lock);
+    }
+}
+
+static void return_store(hub_app *app, duka_hub_store *store)
+{
+    pthread_mutex_lock(&app->lock);
+    for (int i = 0; i < app->count; i++)
+        if (app->stores[i] == store)
+            app->busy[i] = false;
+    pthread_cond_signal(&app->freed);
+    pthread_mutex_unlock(&app->lock);
+}
+
 /* Audits a refused token: the device it names (when it names one) and the path, never the
  * secret part. */
-static void audit_auth_failure(hub_app *app, const duka_http_exchange *ex, const char *token)
+static void audit_auth_failure(hub_app *app, duka_hub_store *store,
+                               const duka_http_exchange *ex, const char *token)
 {
     long long device = 0;
     if (token != NULL)
@@ -36,24 +68,25 @@ static void audit_auth_failure(hub_app *app, const duka_http_exchange *ex, const
     snprintf(detail, sizeof(detail), "%s %s: %s", ex->method, ex->path,
              token == NULL ? "no token" : device > 0 ? "wrong or revoked token for device"
                                                       : "malformed token");
-    duka_hub_audit(app->store, NULL, device > 0 ? device : 0,
+    duka_hub_audit(store, NULL, device > 0 ? device : 0,
                    "auth_failed", detail, duka_clock_now_ms(app->clock), NULL);
 }
 
 /* Authenticates the request's bearer token; on failure fills a 401 and returns false. */
-static bool authenticate(hub_app *app, duka_http_exchange *ex, duka_hub_device *dev)
+static bool authenticate(hub_app *app, duka_hub_store *store, duka_http_exchange *ex,
+                         duka_hub_device *dev)
 {
     duka_err err = {0};
     const char *token = duka_http_bearer(ex);
     if (token == NULL) {
-        audit_auth_failure(app, ex, NULL);
+        audit_auth_failure(app, store, ex, NULL);
         duka_http_error(ex, 401, "unauthorized", "missing Authorization: Bearer token");
         return false;
     }
-    duka_rc rc = duka_hub_device_authenticate(app->store, token, dev, &err);
+    duka_rc rc = duka_hub_device_authenticate(store, token, dev, &err);
     if (rc == DUKA_AUTH) {
         duka_log(DUKA_LOG_WARN, "hub", "auth failure path=%s", ex->path);
-        audit_auth_failure(app, ex, token);
+        audit_auth_failure(app, store, ex, token);
         duka_http_error(ex, 401, "unauthorized", "token rejected");
         return false;
     }
@@ -65,7 +98,8 @@ static bool authenticate(hub_app *app, duka_http_exchange *ex, duka_hub_device *
     return true;
 }
 
-static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_device *dev)
+static void handle_push(hub_app *app, duka_hub_store *store, duka_http_exchange *ex,
+                        const duka_hub_device *dev)
 {
     json_error_t jerr;
     json_t *body = json_loadb(ex->body, ex->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -77,7 +111,8 @@ static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
     duka_err err = {0};
     json_t *reply = NULL;
     int64_t t0 = duka_monotonic_ms();
-    duka_rc rc = duka_hub_push_apply(app->store, dev, body, duka_clock_now_ms(app->clock), &reply, &err);
+    duka_rc rc =
+        duka_hub_push_apply(store, dev, body, duka_clock_now_ms(app->clock), &reply, &err);
     json_decref(body);
     if (rc == DUKA_INPUT || rc == DUKA_LIMIT) {
         duka_http_error(ex, rc == DUKA_LIMIT ? 413 : 400,
@@ -91,7 +126,7 @@ static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
         ex->retry_after_s = 1;
         return;
     }
-    duka_hub_store_checkpoint(app->store); /* under the store lock, after the commit */
+    duka_hub_store_checkpoint(store); /* still borrowed: after the commit, before the next */
     duka_log(DUKA_LOG_INFO, "hub", "push business=%s terminal=%s commands=%zu ms=%lld",
              dev->business_id, dev->terminal, json_array_size(json_object_get(reply, "results")),
              (long long)(duka_monotonic_ms() - t0));
@@ -111,7 +146,8 @@ static bool parse_int_arg(const char *text, long long lo, long long hi, long lon
     return true;
 }
 
-static void handle_pull(hub_app *app, duka_http_exchange *ex, const duka_hub_device *dev)
+static void handle_pull(hub_app *app, duka_hub_store *store, duka_http_exchange *ex,
+                        const duka_hub_device *dev)
 {
     long long cursor = 0, limit = DUKA_PULL_PAGE_DEFAULT;
     const char *c = duka_http_query(ex, "cursor");
@@ -127,11 +163,12 @@ static void handle_pull(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
     duka_err err = {0};
     json_t *reply = NULL;
     json_t *floor = NULL;
-    int since_day = duka_clock_local_day(duka_clock_now_ms(app->clock) - RECEIPT_FLOOR_DAYS * 86400000LL);
-    if (duka_hub_changes_since(app->store, dev->business_id, cursor, (int)limit, &reply, &err) !=
+    int since_day =
+        duka_clock_local_day(duka_clock_now_ms(app->clock) - RECEIPT_FLOOR_DAYS * 86400000LL);
+    if (duka_hub_changes_since(store, dev->business_id, cursor, (int)limit, &reply, &err) !=
             DUKA_OK ||
-        duka_hub_receipt_floor(app->store, dev->business_id, dev->terminal, since_day, &floor,
-                               &err) != DUKA_OK) {
+        duka_hub_receipt_floor(store, dev->business_id, dev->terminal, since_day, &floor, &err) !=
+            DUKA_OK) {
         json_decref(reply);
         duka_http_error(ex, 503, "store_unavailable", "%s", err.msg);
         ex->retry_after_s = 1;
@@ -147,9 +184,24 @@ duka_rc duka_hub_app_new(duka_hub_store *store, duka_hub_app **out, duka_err *er
     hub_app *app = calloc(1, sizeof(*app));
     if (app == NULL)
         return duka_err_set(err, DUKA_NOMEM, "out of memory starting the hub");
-    app->store = store;
+    app->stores[0] = store;
+    app->count = 1;
     pthread_mutex_init(&app->lock, NULL);
+    pthread_cond_init(&app->freed, NULL);
     *out = app;
+    return DUKA_OK;
+}
+
+duka_rc duka_hub_app_add_store(duka_hub_app *app, duka_hub_store *store, duka_err *err)
+{
+    pthread_mutex_lock(&app->lock);
+    bool full = app->count == DUKA_HUB_STORE_POOL_MAX;
+    if (!full)
+        app->stores[app->count++] = store;
+    pthread_mutex_unlock(&app->lock);
+    if (full)
+        return duka_err_set(err, DUKA_LIMIT, "at most %d store connections per hub",
+                            DUKA_HUB_STORE_POOL_MAX);
     return DUKA_OK;
 }
 
@@ -157,6 +209,7 @@ void duka_hub_app_free(duka_hub_app *app)
 {
     if (app == NULL)
         return;
+    pthread_cond_destroy(&app->freed);
     pthread_mutex_destroy(&app->lock);
     free(app);
 }
@@ -188,20 +241,20 @@ void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex)
         duka_http_error(ex, 404, "not_found", "no endpoint %s %s", ex->method, ex->path);
         return;
     }
-    pthread_mutex_lock(&app->lock);
+    duka_hub_store *store = borrow_store(app);
     duka_hub_device dev;
-    if (authenticate(app, ex, &dev)) {
+    if (authenticate(app, store, ex, &dev)) {
         if (strcmp(ex->path, "/v1/push") == 0)
-            handle_push(app, ex, &dev);
+            handle_push(app, store, ex, &dev);
         else if (strcmp(ex->path, "/v1/pull") == 0)
-            handle_pull(app, ex, &dev);
+            handle_pull(app, store, ex, &dev);
         else {
             ex->status = 200;
             ex->reply = json_pack("{s:s, s:s, s:I}", "business_id", dev.business_id, "terminal",
                                   dev.terminal, "device_id", (json_int_t)dev.id);
         }
     }
-    pthread_mutex_unlock(&app->lock);
+    return_store(app, store);
 }
 
 duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
@@ -232,6 +285,15 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
         duka_hub_store_close(store);
         return rc;
     }
+    /* PostgreSQL: one connection per HTTP worker thread, so pushes of different tills run at
+     * once. SQLite has one writer: more connections would only queue on its lock. */
+    int pool = duka_hub_store_is_postgres(db) ? DUKA_HUB_THREADS : 1;
+    for (int i = 1; rc == DUKA_OK && i < pool; i++) {
+        duka_hub_store *more = NULL;
+        rc = duka_hub_store_open(db, false, &more, err);
+        if (rc == DUKA_OK && (rc = duka_hub_app_add_store(app, more, err)) != DUKA_OK)
+            duka_hub_store_close(more);
+    }
     duka_block_stop_signals();
     rc = duka_http_server_start_opts(listen, &http, handle, app, &srv, err);
     if (rc == DUKA_OK) {
@@ -240,15 +302,17 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
             snprintf(per_ip, sizeof(per_ip), "at most %u per address",
                      http.connections_per_ip_max);
         duka_log(DUKA_LOG_INFO, "hub",
-                 "serving %s on %s://%s (connections: timeout %u s, %s, %d in all)",
-                 duka_hub_store_location(store),
-                 cert_pem ? "https" : "http", listen, http.connection_timeout_s, per_ip,
-                 DUKA_HUB_CONNECTIONS_MAX);
+                 "serving %s on %s://%s (connections: timeout %u s, %s, %d in all; %d store "
+                 "connection%s)",
+                 duka_hub_store_location(store), cert_pem ? "https" : "http", listen,
+                 http.connection_timeout_s, per_ip, DUKA_HUB_CONNECTIONS_MAX, app->count,
+                 app->count == 1 ? "" : "s");
         int sig = duka_wait_for_stop_signal();
         duka_log(DUKA_LOG_INFO, "hub", "signal %d: stopping", sig);
         duka_http_server_stop(srv);
     }
+    for (int i = 0; i < app->count; i++)
+        duka_hub_store_close(app->stores[i]);
     duka_hub_app_free(app);
-    duka_hub_store_close(store);
     return rc;
 }

@@ -4,7 +4,8 @@
  *   GET  /v1/whoami              the device a token belongs to
  *   POST /v1/push                apply a batch of commands exactly once
  *   GET  /v1/pull?cursor=&limit= catalog changes since a cursor
- * Each request runs under one store mutex (the embedded SQLite store is a single writer).
+ * Each request borrows one store connection for its whole duration: SQLite has one (requests
+ * take turns: the single writer), PostgreSQL one per HTTP worker thread.
  */
 #ifndef DUKA_HUB_SERVER_H
 #define DUKA_HUB_SERVER_H
@@ -20,6 +21,8 @@
  * exchange whose conn is NULL. The app does not own the store. */
 typedef struct duka_hub_app duka_hub_app;
 duka_rc duka_hub_app_new(duka_hub_store *store, duka_hub_app **out, duka_err *err);
+/* Adds another store (another connection to the same database) for requests to borrow. */
+duka_rc duka_hub_app_add_store(duka_hub_app *app, duka_hub_store *store, duka_err *err);
 void duka_hub_app_free(duka_hub_app *app);
 /* The clock the hub stamps what it writes with (the simulator's); NULL: the system clock. */
 void duka_hub_app_set_clock(duka_hub_app *app, const duka_clock *clock);
