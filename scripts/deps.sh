@@ -60,6 +60,10 @@ fuzzer_works() {
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || [ ! -x /usr/lib/postgresql/15/bin/psql ]; then
   need+=(postgresql-15)
 fi
+# nginx for the test of several hubs behind it (tests/pg/test_pg_nginx.py, deploy/nginx).
+if [ ! -x /usr/sbin/nginx ]; then
+  need+=(nginx-light)
+fi
 
 if $want_fuzz && ! fuzzer_works; then
   need+=(clang libclang-rt-14-dev)
