@@ -1711,8 +1711,13 @@ static int usage(void)
     return 2;
 }
 
+/* `duka-bench scale …`: the scale figures (issue 5), in their own file. */
+#include "bench_scale.c"
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "scale") == 0)
+        return scale_main(argc - 1, argv + 1);
     bench_config cfg = {.sales = BENCH_SALES_DEFAULT,
                         .catchup = BENCH_CATCHUP_DEFAULT,
                         .runs = BENCH_RUNS_DEFAULT,

@@ -11,7 +11,11 @@
 # BENCH_IDLE_SETTLE / BENCH_IDLE_WINDOW (s, default 5 / 20), BENCH_DRAIN (1: drain that queue
 # through the worker afterwards, default; 0: skip), BENCH_TMPDIR (where the scratch folder
 # goes; default $TMPDIR or /tmp — put it on the disk you want to measure).
-# The whole run takes about 4 minutes; BENCH_RECONNECT_RUNS=1 BENCH_IDLE_PENDING=10000
+# Then the scale figures (bench_scale.c; BENCH_SCALE=0 skips them): SQLite and PostgreSQL
+# hubs (a throwaway PostgreSQL from scripts/pg.sh, stopped at exit) and PouchDB (npm, into
+# bench/node_modules); knobs BENCH_SCALE_RUNS, BENCH_SCALE_SALES, BENCH_FANIN_TILLS/_SALES/
+# _THREADS, BENCH_PRODUCTS, BENCH_PG=0, BENCH_POUCH=0, BENCH_POUCH_RUNS (bench/README.md).
+# The first part takes about 4 minutes, the scale part about 10; BENCH_RECONNECT_RUNS=1 BENCH_IDLE_PENDING=10000
 # BENCH_RUNS=1 brings it under one.
 set -euo pipefail
 
@@ -37,7 +41,15 @@ DRAIN=()
 if [ "${BENCH_DRAIN:-1}" = 0 ]; then DRAIN=(--no-drain); fi
 
 SCRATCH="$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/duka-bench.XXXXXX")"
-trap 'rm -rf "$SCRATCH"' EXIT
+PGDIR=""
+cleanup() {
+  # The PostgreSQL of the scale figures is stopped whatever happened.
+  if [ -n "$PGDIR" ]; then bash "$ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1 || true; fi
+  rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 "$BUILD/duka-bench" --duka "$BUILD/duka" --dir "$SCRATCH" \
   --results "$ROOT/bench/RESULTS.md" \
@@ -46,3 +58,52 @@ trap 'rm -rf "$SCRATCH"' EXIT
   --reconnect-idle "${BENCH_RECONNECT_IDLE:-20}" --idle-pending "${BENCH_IDLE_PENDING:-100000}" \
   --idle-settle "${BENCH_IDLE_SETTLE:-5}" --idle-window "${BENCH_IDLE_WINDOW:-20}" \
   "${DRAIN[@]}"
+
+[ "${BENCH_SCALE:-1}" = 0 ] && exit 0
+
+# ---- the scale figures (issue 5): SQLite and PostgreSQL hubs, and PouchDB beside them ----
+
+# PouchDB, the peer: installed with npm into bench/node_modules (gitignored) the first time.
+# Any failure is reported in the table as "n/a (why)"; it never fails the bench.
+POUCH=(--pouch-na "BENCH_POUCH=0")
+if [ "${BENCH_POUCH:-1}" != 0 ]; then
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    POUCH=(--pouch-na "node/npm not found")
+  elif [ ! -d "$ROOT/bench/node_modules/pouchdb" ] || [ ! -d "$ROOT/bench/node_modules/express-pouchdb" ]; then
+    echo "run.sh: installing pouchdb and express-pouchdb with npm into bench/node_modules" >&2
+    if (cd "$ROOT/bench" && timeout 600 npm install --no-audit --no-fund --no-save --loglevel=error \
+          --prefix "$ROOT/bench" pouchdb@9 express-pouchdb@4 express@4 >"$SCRATCH/npm.log" 2>&1); then
+      POUCH=(--node "$(command -v node)" --pouch-script "$ROOT/bench/pouchdb_bench.js")
+    else
+      why=$(grep -m1 -E 'ERR|error' "$SCRATCH/npm.log" | cut -c1-160)
+      echo "run.sh: npm install failed: ${why:-see the npm log}; PouchDB figure n/a" >&2
+      POUCH=(--pouch-na "npm install failed: ${why:-unknown error}")
+    fi
+  else
+    POUCH=(--node "$(command -v node)" --pouch-script "$ROOT/bench/pouchdb_bench.js")
+  fi
+fi
+
+# A throwaway PostgreSQL 15 (scripts/pg.sh), stopped by the trap above whatever happens.
+PG=()
+PGBIN=${DUKA_PG_BIN:-/usr/lib/postgresql/15/bin}
+if [ "${BENCH_PG:-1}" != 0 ]; then
+  PGDIR="$SCRATCH/pg"
+  if exports=$(bash "$ROOT/scripts/pg.sh" start "$PGDIR"); then
+    eval "$exports"
+    PG=(--pg-url "$DUKA_PG_URL" --pg-admin-url "$DUKA_PG_ADMIN_URL" --psql "$PGBIN/psql")
+  else
+    echo "run.sh: could not start PostgreSQL (scripts/pg.sh); scale figures on SQLite only" >&2
+    PGDIR=""
+  fi
+fi
+
+SCALE_DIR="$SCRATCH/scale"
+mkdir -p "$SCALE_DIR"
+NODE_PATH="$ROOT/bench/node_modules" "$BUILD/duka-bench" scale --duka "$BUILD/duka" \
+  --dir "$SCALE_DIR" --results "$ROOT/bench/RESULTS.md" \
+  --runs "${BENCH_SCALE_RUNS:-3}" --pouch-runs "${BENCH_POUCH_RUNS:-1}" \
+  --catchup "${BENCH_SCALE_SALES:-100000}" \
+  --devices "${BENCH_FANIN_TILLS:-1000}" --device-sales "${BENCH_FANIN_SALES:-100}" \
+  --threads "${BENCH_FANIN_THREADS:-32}" --products "${BENCH_PRODUCTS:-100000}" \
+  "${PG[@]}" "${POUCH[@]}"
