@@ -1265,9 +1265,10 @@ static duka_rc pg_audit_list(duka_hub_store *hs, const char *business_id, int li
     return DUKA_OK;
 }
 
-/* Catalog change sequence. Each change takes the next number of its business with
- * UPDATE businesses … RETURNING change_seq, which row-locks that business's row until the
- * transaction ends. A second change of the same business (another CLI, another hub) waits on
+/* Catalog change sequence. The first change of a transaction takes the next number of its
+ * business with UPDATE businesses … RETURNING change_seq, which row-locks that business's row
+ * until the transaction ends (next_change_seq; later changes of the transaction count on in
+ * memory). A second change of the same business (another CLI, another hub) waits on
  * that lock and gets the next number only after the first committed (or rolled back). So per
  * business the numbers are handed out in commit order, and a pull that has seen number N has
  * seen every change numbered below N: a change committed late can never be skipped by a
