@@ -45,6 +45,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/uuid.h"
+#include "hub/pg_rows.h"
 
 /* The role `duka hub` runs as. The owner grants it what it needs in the migrations; any login
  * role that is a member of it (GRANT duka_hub TO …) works as well. */
@@ -58,7 +59,14 @@
  * constraints and indexes, BIGINT identity ids. Additions, each for row-level security:
  * sale_lines and payments carry their sale's business_id (a policy on the row itself instead
  * of a lookup of the sale per row, which a statement inserting sales and lines together could
- * not see); command_ids holds every command id the hub has processed, nothing else. */
+ * not see); command_ids holds every command id the hub has processed, nothing else.
+ *
+ * The tables a push writes (sales, sale_lines, payments, stock_ledger) have no foreign keys:
+ * their only writer is flush_sql, which takes the sale ids from its own INSERT … RETURNING,
+ * the business from the transaction's and the device from the authenticated token, and
+ * devices and businesses are never deleted (a device is revoked). Checking those keys was a
+ * third of the database's CPU per push (a SELECT … FOR KEY SHARE per row, from a trigger).
+ * The admin tables (devices, products) keep theirs. */
 static const char pg_schema_v1[] =
     "CREATE TABLE businesses ("
     "  id text PRIMARY KEY,"
@@ -90,8 +98,8 @@ static const char pg_schema_v1[] =
     "CREATE INDEX products_changes ON products(business_id, change_seq);"
     "CREATE TABLE sales ("
     "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    "  business_id text NOT NULL REFERENCES businesses(id),"
-    "  device_id bigint NOT NULL REFERENCES devices(id),"
+    "  business_id text NOT NULL,"
+    "  device_id bigint NOT NULL,"
     "  command_id text NOT NULL UNIQUE,"
     "  receipt_no text NOT NULL,"
     "  terminal text NOT NULL,"
@@ -105,7 +113,7 @@ static const char pg_schema_v1[] =
     ");"
     "CREATE INDEX sales_receipt_floor ON sales(business_id, terminal, receipt_day);"
     "CREATE TABLE sale_lines ("
-    "  sale_id bigint NOT NULL REFERENCES sales(id),"
+    "  sale_id bigint NOT NULL,"
     "  line_no integer NOT NULL,"
     "  business_id text NOT NULL,"
     "  sku text NOT NULL,"
@@ -119,7 +127,7 @@ static const char pg_schema_v1[] =
     ");"
     "CREATE TABLE payments ("
     "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    "  sale_id bigint NOT NULL REFERENCES sales(id),"
+    "  sale_id bigint NOT NULL,"
     "  business_id text NOT NULL,"
     "  method text NOT NULL,"
     "  amount_cents bigint NOT NULL,"
@@ -128,7 +136,7 @@ static const char pg_schema_v1[] =
     ");"
     "CREATE TABLE stock_ledger ("
     "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    "  business_id text NOT NULL REFERENCES businesses(id),"
+    "  business_id text NOT NULL,"
     "  sku text NOT NULL,"
     "  delta_milli bigint NOT NULL,"
     "  reason text NOT NULL,"
@@ -332,16 +340,19 @@ static const char prefetch_sql[] =
     "  FROM unnest($3::text[]) AS q(receipt_no)"
     "  JOIN sales s ON s.business_id = $2 AND s.receipt_no = q.receipt_no";
 
-/* The whole push in one statement. $1 business, $2 commands, $3 sales (each with its lines
- * and payments), $4 conflicts, $5 audit rows, all JSON arrays. The command ids are claimed
+/* The whole push in one statement. $1 is the business; then each buffered table (pg_rows.h)
+ * column by column as binary arrays, turned back into rows by unnest: the commands $2-$8,
+ * the sales $9-$19, their lines $20-$28 and payments $29-$33 (each naming its sale by the
+ * sale's row number), conflicts $34-$41, audit rows $42-$46. The command ids are claimed
  * first (in id order, so two hubs claiming overlapping batches wait for each other instead of
  * deadlocking); a sale or conflict is written only when its command id was claimed (or has no
  * command in this flush); sales skip a receipt number another hub stored first. The caller
  * compares the two counts with what it buffered. */
 static const char flush_sql[] =
     "WITH cmd AS ("
-    "  SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(command_id text, device_id bigint,"
-    "    command_type text, status text, payload_hash text, receipt_no text, processed_ms bigint)"
+    "  SELECT * FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[],"
+    "    $7::text[], $8::int8[]) AS x(command_id, device_id, command_type, status,"
+    "    payload_hash, receipt_no, processed_ms)"
     "), claimed AS ("
     "  INSERT INTO processed_commands(command_id, business_id, device_id, command_type, status,"
     "    payload_hash, receipt_no, processed_ms)"
@@ -353,10 +364,10 @@ static const char flush_sql[] =
     "  INSERT INTO command_ids(command_id) SELECT command_id FROM claimed"
     "  ON CONFLICT DO NOTHING RETURNING 1"
     "), sale_in AS ("
-    "  SELECT * FROM jsonb_to_recordset($3::jsonb) AS x(command_id text, device_id bigint,"
-    "    receipt_no text, terminal text, receipt_day integer, receipt_seq bigint,"
-    "    created_ms bigint, received_ms bigint, total_cents bigint, tax_cents bigint,"
-    "    lines jsonb, payments jsonb)"
+    "  SELECT * FROM unnest($9::int4[], $10::text[], $11::int8[], $12::text[], $13::text[],"
+    "    $14::int4[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[])"
+    "    AS x(sale_no, command_id, device_id, receipt_no, terminal, receipt_day, receipt_seq,"
+    "    created_ms, received_ms, total_cents, tax_cents)"
     "), sale_new AS ("
     "  INSERT INTO sales(business_id, device_id, command_id, receipt_no, terminal, receipt_day,"
     "    receipt_seq, created_ms, received_ms, total_cents, tax_cents)"
@@ -368,50 +379,52 @@ static const char flush_sql[] =
     "   ORDER BY s.receipt_no"
     "  ON CONFLICT DO NOTHING"
     "  RETURNING id, command_id"
+    "), stored AS ("
+    "  SELECT n.id, s.sale_no, s.receipt_no, s.received_ms"
+    "    FROM sale_new n JOIN sale_in s ON s.command_id = n.command_id"
     "), line_in AS ("
-    "  SELECT s.command_id, s.receipt_no, s.received_ms, l.*"
-    "    FROM sale_in s, jsonb_to_recordset(s.lines) AS l(line_no integer, sku text, name text,"
-    "      qty_milli bigint, unit_price_cents bigint, tax_band text, line_total_cents bigint,"
-    "      tax_cents bigint)"
+    "  SELECT * FROM unnest($20::int4[], $21::int4[], $22::text[], $23::text[], $24::int8[],"
+    "    $25::int8[], $26::text[], $27::int8[], $28::int8[]) AS l(sale_no, line_no, sku, name,"
+    "    qty_milli, unit_price_cents, tax_band, line_total_cents, tax_cents)"
     "), line_new AS ("
     "  INSERT INTO sale_lines(sale_id, line_no, business_id, sku, name, qty_milli,"
     "    unit_price_cents, tax_band, line_total_cents, tax_cents)"
     "  SELECT n.id, l.line_no, $1, l.sku, l.name, l.qty_milli, l.unit_price_cents, l.tax_band,"
     "    l.line_total_cents, l.tax_cents"
-    "    FROM sale_new n JOIN line_in l ON l.command_id = n.command_id"
+    "    FROM stored n JOIN line_in l ON l.sale_no = n.sale_no"
     "  RETURNING 1"
     "), payment_new AS ("
     "  INSERT INTO payments(sale_id, business_id, method, amount_cents, reference, status)"
     "  SELECT n.id, $1, p.method, p.amount_cents, p.reference, p.status"
-    "    FROM sale_new n JOIN sale_in s ON s.command_id = n.command_id,"
-    "    jsonb_to_recordset(s.payments) AS p(payment_no integer, method text,"
-    "      amount_cents bigint, reference text, status text)"
-    "   ORDER BY n.id, p.payment_no"
+    "    FROM stored n JOIN unnest($29::int4[], $30::text[], $31::int8[], $32::text[],"
+    "      $33::text[]) WITH ORDINALITY AS p(sale_no, method, amount_cents, reference, status,"
+    "      k) ON p.sale_no = n.sale_no"
+    "   ORDER BY p.k"
     "  RETURNING 1"
     "), ledger_new AS ("
     "  INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref, created_ms)"
-    "  SELECT $1, l.sku, -l.qty_milli, 'sale', l.receipt_no, l.received_ms"
-    "    FROM sale_new n JOIN line_in l ON l.command_id = n.command_id"
-    "   ORDER BY l.receipt_no, l.line_no"
+    "  SELECT $1, l.sku, -l.qty_milli, 'sale', n.receipt_no, n.received_ms"
+    "    FROM stored n JOIN line_in l ON l.sale_no = n.sale_no"
+    "   ORDER BY n.receipt_no, l.line_no"
     "  RETURNING 1"
     "), conflict_new AS ("
     "  INSERT INTO conflicts(business_id, device_id, kind, entity_id, command_id,"
     "    existing_command_id, payload, detail, created_ms)"
     "  SELECT $1, c.device_id, c.kind, c.entity_id, c.command_id, c.existing_command_id,"
     "    c.payload, c.detail, c.created_ms"
-    "    FROM jsonb_to_recordset($4::jsonb) AS c(n integer, device_id bigint, kind text,"
-    "      entity_id text, command_id text, existing_command_id text, payload text,"
-    "      detail text, created_ms bigint)"
+    "    FROM unnest($34::int8[], $35::text[], $36::text[], $37::text[], $38::text[],"
+    "      $39::text[], $40::text[], $41::int8[]) WITH ORDINALITY AS c(device_id, kind,"
+    "      entity_id, command_id, existing_command_id, payload, detail, created_ms, k)"
     "   WHERE c.command_id IN (SELECT command_id FROM claimed)"
     "      OR c.command_id NOT IN (SELECT command_id FROM cmd)"
-    "   ORDER BY c.n"
+    "   ORDER BY c.k"
     "  RETURNING 1"
     "), audit_new AS ("
     "  INSERT INTO audit_log(created_ms, business_id, device_id, event, detail)"
     "  SELECT a.created_ms, a.business_id, a.device_id, a.event, a.detail"
-    "    FROM jsonb_to_recordset($5::jsonb) AS a(n integer, created_ms bigint, business_id text,"
-    "      device_id bigint, event text, detail text)"
-    "   ORDER BY a.n"
+    "    FROM unnest($42::int8[], $43::text[], $44::int8[], $45::text[], $46::text[])"
+    "      WITH ORDINALITY AS a(created_ms, business_id, device_id, event, detail, k)"
+    "   ORDER BY a.k"
     "  RETURNING 1"
     ")"
     " SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM sale_new)";
@@ -439,6 +452,60 @@ _Static_assert(sizeof(stmt_sql) / sizeof(stmt_sql[0]) == ST_COUNT, "one SQL text
 
 /* ---- the store ---- */
 
+/* The push buffer's tables, in the order of flush_sql's parameters ($2 on), and their
+ * columns. */
+enum { BUF_COMMANDS, BUF_SALES, BUF_LINES, BUF_PAYMENTS, BUF_CONFLICTS, BUF_AUDIT, BUF_COUNT };
+enum { CMD_ID, CMD_DEVICE, CMD_TYPE, CMD_STATUS, CMD_HASH, CMD_RECEIPT, CMD_PROCESSED, CMD_COLS };
+enum {
+    SALE_NO, SALE_COMMAND, SALE_DEVICE, SALE_RECEIPT, SALE_TERMINAL, SALE_DAY, SALE_SEQ,
+    SALE_CREATED, SALE_RECEIVED, SALE_TOTAL, SALE_TAX, SALE_COLS
+};
+enum {
+    LINE_SALE, LINE_NO, LINE_SKU, LINE_NAME, LINE_QTY, LINE_PRICE, LINE_BAND, LINE_TOTAL,
+    LINE_TAX, LINE_COLS
+};
+enum { PAY_SALE, PAY_METHOD, PAY_AMOUNT, PAY_REFERENCE, PAY_STATUS, PAY_COLS };
+enum {
+    CONFLICT_DEVICE, CONFLICT_KIND, CONFLICT_ENTITY, CONFLICT_COMMAND, CONFLICT_EXISTING,
+    CONFLICT_PAYLOAD, CONFLICT_DETAIL, CONFLICT_CREATED, CONFLICT_COLS
+};
+enum { AUDIT_CREATED, AUDIT_BUSINESS, AUDIT_DEVICE, AUDIT_EVENT, AUDIT_DETAIL, AUDIT_COLS };
+
+#define T PG_COL_TEXT
+#define I8 PG_COL_INT8
+#define I4 PG_COL_INT4
+static const pg_col_type cmd_types[CMD_COLS] = {T, I8, T, T, T, T, I8};
+static const pg_col_type sale_types[SALE_COLS] = {I4, T, I8, T, T, I4, I8, I8, I8, I8, I8};
+static const pg_col_type line_types[LINE_COLS] = {I4, I4, T, T, I8, I8, T, I8, I8};
+static const pg_col_type pay_types[PAY_COLS] = {I4, T, I8, T, T};
+static const pg_col_type conflict_types[CONFLICT_COLS] = {I8, T, T, T, T, T, T, I8};
+static const pg_col_type audit_types[AUDIT_COLS] = {I8, T, I8, T, T};
+#undef T
+#undef I8
+#undef I4
+
+static const struct {
+    int ncols;
+    const pg_col_type *types;
+} buf_layout[BUF_COUNT] = {
+    [BUF_COMMANDS] = {CMD_COLS, cmd_types},       [BUF_SALES] = {SALE_COLS, sale_types},
+    [BUF_LINES] = {LINE_COLS, line_types},        [BUF_PAYMENTS] = {PAY_COLS, pay_types},
+    [BUF_CONFLICTS] = {CONFLICT_COLS, conflict_types}, [BUF_AUDIT] = {AUDIT_COLS, audit_types},
+};
+
+/* The flush's parameters: the business, then every column of every buffer. */
+#define FLUSH_PARAMS (1 + CMD_COLS + SALE_COLS + LINE_COLS + PAY_COLS + CONFLICT_COLS + AUDIT_COLS)
+_Static_assert(FLUSH_PARAMS == 46, "flush_sql numbers its parameters $1..$46");
+
+/* A cache entry a savepoint changed: put back (old, or removed when NULL) on rollback_to.
+ * A command writes at most a command id and a receipt number. */
+#define PG_UNDO_MAX 4
+typedef struct pg_undo {
+    bool receipt; /* receipt_cache, else cmd_cache */
+    char key[DUKA_RECEIPT_NO_MAX + 1];
+    json_t *old; /* a reference, or NULL */
+} pg_undo;
+
 typedef struct pg_store {
     duka_hub_store base; /* first: the interface (hub_store_impl.h) */
     PGconn *conn;
@@ -449,17 +516,21 @@ typedef struct pg_store {
     char tx_business[DUKA_BUSINESS_ID_LEN + 1];
 
     /* The push buffer, alive from begin to commit/rollback (see the file comment).
-     * cmd_cache: command id -> {"device_id","status","payload_hash","receipt_no"}, or null
-     * when prefetched and absent. receipt_cache: receipt number -> owning command id, or
-     * null when prefetched and absent. The arrays are the rows the flush writes. */
+     * cmd_cache: command id -> index into known[] (its outcome), or null when prefetched and
+     * absent. receipt_cache: receipt number -> owning command id, or null when prefetched
+     * and absent. buf[]: the rows the flush writes, column by column (pg_rows.h). */
     json_t *cmd_cache, *receipt_cache;
-    json_t *buf_commands, *buf_sales, *buf_conflicts, *buf_audit;
+    duka_hub_command *known;
+    size_t known_n, known_cap;
+    pg_rows buf[BUF_COUNT];
     char buf_business[DUKA_BUSINESS_ID_LEN + 1]; /* the business every buffered row is of */
-    /* The open savepoint: the arrays' sizes when it was taken, and the cache entries changed
-     * since, to put back on rollback_to ({"map": "c"|"r", "key", "old"?}). */
+    /* The open savepoint: the buffers' marks when it was taken, and the cache entries
+     * changed since, to put back on rollback_to. */
     bool savepoint_open;
-    size_t mark_commands, mark_sales, mark_conflicts, mark_audit;
-    json_t *undo;
+    pg_rows_mark mark[BUF_COUNT];
+    size_t mark_known;
+    pg_undo undo[PG_UNDO_MAX];
+    int undo_n;
 
     /* The catalog change numbers of the open transaction (next_change_seq). */
     bool seq_held;
@@ -546,10 +617,13 @@ static duka_rc reconnect(pg_store *s, duka_err *err)
     return session_setup(s, err);
 }
 
-/* Executes a prepared statement (preparing it on first use on this connection). Returns the
- * result when its status is want (the caller PQclears it), else NULL with err set. */
-static PGresult *run_stmt(pg_store *s, pg_stmt id, int nparams, const char *const *values,
-                          ExecStatusType want, const char *what, duka_err *err)
+/* Executes a prepared statement (preparing it on first use on this connection), with
+ * parameters in text or binary format (lengths and formats as PQexecPrepared's; NULL: all
+ * text). Returns the result when its status is want (the caller PQclears it), else NULL with
+ * err set. */
+static PGresult *run_stmt_bin(pg_store *s, pg_stmt id, int nparams, const char *const *values,
+                              const int *lengths, const int *formats, ExecStatusType want,
+                              const char *what, duka_err *err)
 {
     if (!s->prepared[id]) {
         PGresult *p = PQprepare(s->conn, stmt_name[id], stmt_sql[id], 0, NULL);
@@ -561,13 +635,19 @@ static PGresult *run_stmt(pg_store *s, pg_stmt id, int nparams, const char *cons
         PQclear(p);
         s->prepared[id] = true;
     }
-    PGresult *res = PQexecPrepared(s->conn, stmt_name[id], nparams, values, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(s->conn, stmt_name[id], nparams, values, lengths, formats, 0);
     if (PQresultStatus(res) != want) {
         pg_fail(s, res, what, id == ST_FLUSH, err);
         PQclear(res);
         return NULL;
     }
     return res;
+}
+
+static PGresult *run_stmt(pg_store *s, pg_stmt id, int nparams, const char *const *values,
+                          ExecStatusType want, const char *what, duka_err *err)
+{
+    return run_stmt_bin(s, id, nparams, values, NULL, NULL, want, what, err);
 }
 
 /* Runs a statement with no result rows wanted through the simple protocol (BEGIN, COMMIT). */
@@ -593,23 +673,31 @@ static void value_copy(const PGresult *res, int row, int col, char *out, size_t 
 
 /* ---- transactions and the push buffer ---- */
 
+static void undo_clear(pg_store *s)
+{
+    for (int i = 0; i < s->undo_n; i++)
+        json_decref(s->undo[i].old);
+    s->undo_n = 0;
+}
+
 static void buffer_clear(pg_store *s)
 {
     json_object_clear(s->cmd_cache);
     json_object_clear(s->receipt_cache);
-    json_array_clear(s->buf_commands);
-    json_array_clear(s->buf_sales);
-    json_array_clear(s->buf_conflicts);
-    json_array_clear(s->buf_audit);
-    json_array_clear(s->undo);
+    s->known_n = 0;
+    for (int b = 0; b < BUF_COUNT; b++)
+        pg_rows_clear(&s->buf[b]);
+    undo_clear(s);
     s->buf_business[0] = '\0';
     s->savepoint_open = false;
 }
 
 static bool buffer_empty(const pg_store *s)
 {
-    return json_array_size(s->buf_commands) == 0 && json_array_size(s->buf_sales) == 0 &&
-           json_array_size(s->buf_conflicts) == 0 && json_array_size(s->buf_audit) == 0;
+    for (int b = 0; b < BUF_COUNT; b++)
+        if (s->buf[b].count > 0)
+            return false;
+    return true;
 }
 
 static duka_rc pg_begin(duka_hub_store *hs, duka_err *err)
@@ -757,42 +845,35 @@ static duka_rc flush(pg_store *s, duka_err *err)
 {
     if (use_business(s, s->buf_business, err) != DUKA_OK)
         return DUKA_STORE;
-    char *v[4] = {
-        json_dumps(s->buf_commands, JSON_COMPACT),
-        json_dumps(s->buf_sales, JSON_COMPACT),
-        json_dumps(s->buf_conflicts, JSON_COMPACT),
-        json_dumps(s->buf_audit, JSON_COMPACT),
-    };
-    duka_rc rc = DUKA_OK;
-    if (v[0] == NULL || v[1] == NULL || v[2] == NULL || v[3] == NULL) {
-        rc = duka_err_set(err, DUKA_NOMEM, "out of memory writing a push");
-    } else {
-        const char *values[5] = {s->buf_business, v[0], v[1], v[2], v[3]};
-        PGresult *res =
-            run_stmt(s, ST_FLUSH, 5, values, PGRES_TUPLES_OK, "writing the push", err);
-        if (res == NULL) {
-            rc = err && err->rc ? err->rc : DUKA_STORE;
-        } else {
-            int64_t claimed = value_int(res, 0, 0), stored = value_int(res, 0, 1);
-            size_t want_claimed = json_array_size(s->buf_commands);
-            size_t want_stored = json_array_size(s->buf_sales);
-            PQclear(res);
-            if (claimed != (int64_t)want_claimed)
-                rc = duka_err_set(err, DUKA_BUSY,
-                                  "PostgreSQL %s: another hub applied %lld of these %zu command "
-                                  "ids first",
-                                  s->where, (long long)((int64_t)want_claimed - claimed),
-                                  want_claimed);
-            else if (stored != (int64_t)want_stored)
-                rc = duka_err_set(err, DUKA_BUSY,
-                                  "PostgreSQL %s: another hub stored %lld of these %zu receipt "
-                                  "numbers first",
-                                  s->where, (long long)((int64_t)want_stored - stored),
-                                  want_stored);
+    const char *values[FLUSH_PARAMS];
+    int lengths[FLUSH_PARAMS], formats[FLUSH_PARAMS];
+    values[0] = s->buf_business;
+    lengths[0] = 0;
+    formats[0] = 0;
+    int k = 1;
+    for (int b = 0; b < BUF_COUNT; b++)
+        for (int c = 0; c < s->buf[b].ncols; c++, k++) {
+            formats[k] = 1;
+            if (!pg_rows_param(&s->buf[b], c, &values[k], &lengths[k]))
+                return duka_err_set(err, DUKA_NOMEM, "out of memory writing a push");
         }
-    }
-    for (int i = 0; i < 4; i++)
-        free(v[i]);
+    PGresult *res = run_stmt_bin(s, ST_FLUSH, FLUSH_PARAMS, values, lengths, formats,
+                                 PGRES_TUPLES_OK, "writing the push", err);
+    if (res == NULL)
+        return err && err->rc ? err->rc : DUKA_STORE;
+    int64_t claimed = value_int(res, 0, 0), stored = value_int(res, 0, 1);
+    int want_claimed = s->buf[BUF_COMMANDS].count, want_stored = s->buf[BUF_SALES].count;
+    PQclear(res);
+    duka_rc rc = DUKA_OK;
+    if (claimed != want_claimed)
+        rc = duka_err_set(err, DUKA_BUSY,
+                          "PostgreSQL %s: another hub applied %lld of these %d command ids first",
+                          s->where, (long long)(want_claimed - claimed), want_claimed);
+    else if (stored != want_stored)
+        rc = duka_err_set(err, DUKA_BUSY,
+                          "PostgreSQL %s: another hub stored %lld of these %d receipt numbers "
+                          "first",
+                          s->where, (long long)(want_stored - stored), want_stored);
     if (rc == DUKA_BUSY)
         duka_log(DUKA_LOG_INFO, "hub", "%s; the batch is applied again (race with another hub)",
                  err ? err->msg : "another hub applied part of this batch first");
@@ -832,11 +913,10 @@ static duka_rc pg_savepoint(duka_hub_store *hs, duka_err *err)
                             "PostgreSQL %s: a savepoint needs a transaction and none open",
                             s->where);
     s->savepoint_open = true;
-    s->mark_commands = json_array_size(s->buf_commands);
-    s->mark_sales = json_array_size(s->buf_sales);
-    s->mark_conflicts = json_array_size(s->buf_conflicts);
-    s->mark_audit = json_array_size(s->buf_audit);
-    json_array_clear(s->undo);
+    for (int b = 0; b < BUF_COUNT; b++)
+        pg_rows_mark_get(&s->buf[b], &s->mark[b]);
+    s->mark_known = s->known_n;
+    undo_clear(s);
     return DUKA_OK;
 }
 
@@ -847,14 +927,8 @@ static duka_rc pg_release(duka_hub_store *hs, duka_err *err)
         return duka_err_set(err, DUKA_INTERNAL, "PostgreSQL %s: release without a savepoint",
                             s->where);
     s->savepoint_open = false;
-    json_array_clear(s->undo);
+    undo_clear(s);
     return DUKA_OK;
-}
-
-static void truncate_to(json_t *array, size_t size)
-{
-    while (json_array_size(array) > size)
-        json_array_remove(array, json_array_size(array) - 1);
 }
 
 static void pg_rollback_to(duka_hub_store *hs)
@@ -862,23 +936,18 @@ static void pg_rollback_to(duka_hub_store *hs)
     pg_store *s = pgs(hs);
     if (!s->savepoint_open)
         return;
-    truncate_to(s->buf_commands, s->mark_commands);
-    truncate_to(s->buf_sales, s->mark_sales);
-    truncate_to(s->buf_conflicts, s->mark_conflicts);
-    truncate_to(s->buf_audit, s->mark_audit);
-    for (size_t i = json_array_size(s->undo); i-- > 0;) {
-        const json_t *u = json_array_get(s->undo, i);
-        json_t *map = strcmp(json_string_value(json_object_get(u, "map")), "c") == 0
-                          ? s->cmd_cache
-                          : s->receipt_cache;
-        const char *key = json_string_value(json_object_get(u, "key"));
-        json_t *old = json_object_get(u, "old");
-        if (old != NULL)
-            json_object_set(map, key, old);
+    for (int b = 0; b < BUF_COUNT; b++)
+        pg_rows_truncate(&s->buf[b], &s->mark[b]);
+    s->known_n = s->mark_known;
+    for (int i = s->undo_n; i-- > 0;) {
+        const pg_undo *u = &s->undo[i];
+        json_t *map = u->receipt ? s->receipt_cache : s->cmd_cache;
+        if (u->old != NULL)
+            json_object_set(map, u->key, u->old);
         else
-            json_object_del(map, key);
+            json_object_del(map, u->key);
     }
-    json_array_clear(s->undo);
+    undo_clear(s);
     s->savepoint_open = false;
 }
 
@@ -888,17 +957,36 @@ static duka_rc cache_set(pg_store *s, json_t *map, const char *key, json_t *valu
     if (value == NULL)
         return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
     if (s->savepoint_open) {
-        json_t *u = json_pack("{s:s, s:s}", "map", map == s->cmd_cache ? "c" : "r", "key", key);
-        json_t *old = json_object_get(map, key);
-        if (u == NULL || (old != NULL && json_object_set(u, "old", old) != 0) ||
-            json_array_append_new(s->undo, u) != 0) {
+        if (s->undo_n == PG_UNDO_MAX || strlen(key) >= sizeof(s->undo[0].key)) {
             json_decref(value);
-            return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+            return duka_err_set(err, DUKA_INTERNAL,
+                                "PostgreSQL %s: a savepoint changes at most %d cache entries "
+                                "of at most %zu characters",
+                                s->where, PG_UNDO_MAX, sizeof(s->undo[0].key) - 1);
         }
+        pg_undo *u = &s->undo[s->undo_n++];
+        u->receipt = map == s->receipt_cache;
+        snprintf(u->key, sizeof(u->key), "%s", key);
+        u->old = json_incref(json_object_get(map, key));
     }
     if (json_object_set_new(map, key, value) != 0)
         return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
     return DUKA_OK;
+}
+
+/* Remembers a command's outcome in known[]; the cache maps its id to the index. */
+static json_t *known_add(pg_store *s, const duka_hub_command *c)
+{
+    if (s->known_n == s->known_cap) {
+        size_t cap = s->known_cap ? 2 * s->known_cap : 64;
+        duka_hub_command *k = realloc(s->known, cap * sizeof(*k));
+        if (k == NULL)
+            return NULL;
+        s->known = k;
+        s->known_cap = cap;
+    }
+    s->known[s->known_n] = *c;
+    return json_integer((json_int_t)s->known_n++);
 }
 
 /* Every buffered row of a transaction is of one business (a push is one device's). */
@@ -916,11 +1004,12 @@ static duka_rc buffer_business(pg_store *s, const char *business_id, duka_err *e
     return DUKA_OK;
 }
 
-static duka_rc buffer_append(pg_store *s, json_t *array, json_t *row, duka_err *err)
+/* Completes the row being appended to buffer b. */
+static duka_rc buffer_row(pg_store *s, int b, duka_err *err)
 {
-    (void)s;
-    if (row == NULL || json_array_append_new(array, row) != 0)
-        return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+    if (!pg_rows_end_row(&s->buf[b]))
+        return duka_err_set(err, DUKA_NOMEM, "PostgreSQL %s: out of memory buffering a push",
+                            s->where);
     return DUKA_OK;
 }
 
@@ -931,39 +1020,6 @@ static duka_rc buffered_begin(pg_store *s, bool *own, duka_err *err)
     if (*own && pg_begin(&s->base, err) != DUKA_OK)
         return DUKA_STORE;
     return DUKA_OK;
-}
-
-/* A text[] literal {"a","b"} of the non-NULL items, each quoted with " and \ escaped, for
- * = ANY($n::text[]). The caller frees it. */
-static char *text_array_literal(const char *const *items, int n)
-{
-    size_t len = 3;
-    for (int i = 0; i < n; i++)
-        if (items[i] != NULL)
-            len += 2 * strlen(items[i]) + 3;
-    char *out = malloc(len);
-    if (out == NULL)
-        return NULL;
-    char *p = out;
-    *p++ = '{';
-    bool first = true;
-    for (int i = 0; i < n; i++) {
-        if (items[i] == NULL)
-            continue;
-        if (!first)
-            *p++ = ',';
-        first = false;
-        *p++ = '"';
-        for (const char *c = items[i]; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                *p++ = '\\';
-            *p++ = *c;
-        }
-        *p++ = '"';
-    }
-    *p++ = '}';
-    *p = '\0';
-    return out;
 }
 
 static duka_rc pg_prefetch(duka_hub_store *hs, const char *business_id,
@@ -981,16 +1037,32 @@ static duka_rc pg_prefetch(duka_hub_store *hs, const char *business_id,
         return DUKA_INTERNAL;
     if (n == 0)
         return DUKA_OK;
-    char *ids = text_array_literal(command_ids, n);
-    char *receipts = text_array_literal(receipt_nos, n);
+    /* Two text[] parameters (binary, so nothing needs quoting) of the non-NULL items. */
+    static const pg_col_type text_col[1] = {PG_COL_TEXT};
+    pg_rows ids, receipts;
+    pg_rows_init(&ids, 1, text_col);
+    pg_rows_init(&receipts, 1, text_col);
+    for (int i = 0; i < n; i++) {
+        if (command_ids[i] != NULL) {
+            pg_rows_text(&ids, 0, command_ids[i]);
+            pg_rows_end_row(&ids);
+        }
+        if (receipt_nos[i] != NULL) {
+            pg_rows_text(&receipts, 0, receipt_nos[i]);
+            pg_rows_end_row(&receipts);
+        }
+    }
+    const char *values[3] = {NULL, business_id, NULL};
+    int lengths[3] = {0, 0, 0}, formats[3] = {1, 0, 1};
     duka_rc rc = DUKA_OK;
     PGresult *res = NULL;
-    if (ids == NULL || receipts == NULL) {
+    if (!pg_rows_param(&ids, 0, &values[0], &lengths[0]) ||
+        !pg_rows_param(&receipts, 0, &values[2], &lengths[2])) {
         rc = duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
         goto out;
     }
-    const char *values[3] = {ids, business_id, receipts};
-    res = run_stmt(s, ST_PREFETCH, 3, values, PGRES_TUPLES_OK, "looking up the batch", err);
+    res = run_stmt_bin(s, ST_PREFETCH, 3, values, lengths, formats, PGRES_TUPLES_OK,
+                       "looking up the batch", err);
     if (res == NULL) {
         rc = DUKA_STORE;
         goto out;
@@ -1010,32 +1082,24 @@ static duka_rc pg_prefetch(duka_hub_store *hs, const char *business_id,
         }
         /* A command id of another business: its row is hidden; all the batch may learn is
          * that the id is taken, by a device that is not the pushing one (device 0). */
-        bool foreign = PQgetisnull(res, r, 2);
-        json_object_set_new(
-            s->cmd_cache, key,
-            json_pack("{s:I, s:s, s:s, s:s}", "device_id",
-                      (json_int_t)(foreign ? 0 : value_int(res, r, 2)), "status",
-                      foreign ? "" : PQgetvalue(res, r, 3), "payload_hash",
-                      foreign ? "" : PQgetvalue(res, r, 4), "receipt_no",
-                      foreign ? "" : PQgetvalue(res, r, 5)));
+        duka_hub_command c = {0};
+        if (!PQgetisnull(res, r, 2)) {
+            c.device_id = value_int(res, r, 2);
+            value_copy(res, r, 3, c.status, sizeof(c.status));
+            value_copy(res, r, 4, c.payload_hash, sizeof(c.payload_hash));
+            value_copy(res, r, 5, c.receipt_no, sizeof(c.receipt_no));
+        }
+        json_t *index = known_add(s, &c);
+        if (index == NULL || json_object_set_new(s->cmd_cache, key, index) != 0) {
+            rc = duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+            goto out;
+        }
     }
 out:
     PQclear(res);
-    free(ids);
-    free(receipts);
+    pg_rows_free(&ids);
+    pg_rows_free(&receipts);
     return rc;
-}
-
-static void command_from_json(const json_t *o, duka_hub_command *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->device_id = (int64_t)json_integer_value(json_object_get(o, "device_id"));
-    snprintf(out->status, sizeof(out->status), "%s",
-             json_string_value(json_object_get(o, "status")));
-    snprintf(out->payload_hash, sizeof(out->payload_hash), "%s",
-             json_string_value(json_object_get(o, "payload_hash")));
-    snprintf(out->receipt_no, sizeof(out->receipt_no), "%s",
-             json_string_value(json_object_get(o, "receipt_no")));
 }
 
 /* ---- operations ---- */
@@ -1200,14 +1264,16 @@ static duka_rc pg_audit(duka_hub_store *hs, const char *business_id, int64_t dev
         /* Inside a push: written with the batch, at its commit. */
         if (buffer_business(s, business_id, err) != DUKA_OK)
             return DUKA_INTERNAL;
-        return buffer_append(
-            s, s->buf_audit,
-            json_pack("{s:I, s:I, s:s, s:o, s:s, s:s}", "n",
-                      (json_int_t)json_array_size(s->buf_audit), "created_ms", (json_int_t)now_ms,
-                      "business_id", business_id, "device_id",
-                      device_id > 0 ? json_integer(device_id) : json_null(), "event", event,
-                      "detail", detail),
-            err);
+        pg_rows *a = &s->buf[BUF_AUDIT];
+        pg_rows_int(a, AUDIT_CREATED, now_ms);
+        pg_rows_text(a, AUDIT_BUSINESS, business_id);
+        if (device_id > 0)
+            pg_rows_int(a, AUDIT_DEVICE, device_id);
+        else
+            pg_rows_null(a, AUDIT_DEVICE);
+        pg_rows_text(a, AUDIT_EVENT, event);
+        pg_rows_text(a, AUDIT_DETAIL, detail);
+        return buffer_row(s, BUF_AUDIT, err);
     }
     bool own = false;
     duka_rc rc = op_begin(s, business_id, &own, err);
@@ -1383,9 +1449,10 @@ static duka_rc pg_command_find(duka_hub_store *hs, const char *command_id, duka_
     *found = false;
     const json_t *known = json_object_get(s->cmd_cache, command_id);
     if (known != NULL) {
-        if (json_is_object(known)) {
+        json_int_t i = json_integer_value(known);
+        if (json_is_integer(known) && i >= 0 && (size_t)i < s->known_n) {
             *found = true;
-            command_from_json(known, out);
+            *out = s->known[i];
         }
         return DUKA_OK;
     }
@@ -1451,20 +1518,22 @@ static duka_rc pg_command_record(duka_hub_store *hs, const char *command_id,
     if (buffered_begin(s, &own, err) != DUKA_OK)
         return DUKA_STORE;
     duka_rc rc = buffer_business(s, dev->business_id, err);
-    if (rc == DUKA_OK)
-        rc = buffer_append(
-            s, s->buf_commands,
-            json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I}", "command_id", command_id,
-                      "device_id", (json_int_t)dev->id, "command_type", command_type, "status",
-                      o->status, "payload_hash", o->payload_hash, "receipt_no", o->receipt_no,
-                      "processed_ms", (json_int_t)now_ms),
-            err);
-    if (rc == DUKA_OK)
-        rc = cache_set(s, s->cmd_cache, command_id,
-                       json_pack("{s:I, s:s, s:s, s:s}", "device_id", (json_int_t)dev->id,
-                                 "status", o->status, "payload_hash", o->payload_hash,
-                                 "receipt_no", o->receipt_no),
-                       err);
+    if (rc == DUKA_OK) {
+        pg_rows *c = &s->buf[BUF_COMMANDS];
+        pg_rows_text(c, CMD_ID, command_id);
+        pg_rows_int(c, CMD_DEVICE, dev->id);
+        pg_rows_text(c, CMD_TYPE, command_type);
+        pg_rows_text(c, CMD_STATUS, o->status);
+        pg_rows_text(c, CMD_HASH, o->payload_hash);
+        pg_rows_text(c, CMD_RECEIPT, o->receipt_no);
+        pg_rows_int(c, CMD_PROCESSED, now_ms);
+        rc = buffer_row(s, BUF_COMMANDS, err);
+    }
+    if (rc == DUKA_OK) {
+        duka_hub_command known = *o;
+        known.device_id = dev->id;
+        rc = cache_set(s, s->cmd_cache, command_id, known_add(s, &known), err);
+    }
     return op_end(s, own, rc, err);
 }
 
@@ -1477,44 +1546,51 @@ static duka_rc pg_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
     if (buffered_begin(s, &own, err) != DUKA_OK)
         return DUKA_STORE;
     duka_rc rc = buffer_business(s, dev->business_id, err);
-    json_t *lines = json_array(), *payments = json_array();
+    /* Lines and payments name their sale by its row number in this flush (its ordinality in
+     * flush_sql's unnest); rows are only ever removed from the end (rollback_to). */
+    int sale_no = s->buf[BUF_SALES].count + 1;
+    pg_rows *r = &s->buf[BUF_LINES];
     for (int i = 0; rc == DUKA_OK && i < sale->line_count; i++) {
         const duka_sale_line *l = &sale->lines[i];
         char band[2] = {l->tax_band, '\0'};
-        rc = buffer_append(s, lines,
-                           json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "line_no", i + 1,
-                                     "sku", l->sku, "name", l->name, "qty_milli",
-                                     (json_int_t)l->qty_milli, "unit_price_cents",
-                                     (json_int_t)l->unit_price_cents, "tax_band", band,
-                                     "line_total_cents", (json_int_t)l->line_total_cents,
-                                     "tax_cents", (json_int_t)l->tax_cents),
-                           err);
+        pg_rows_int(r, LINE_SALE, sale_no);
+        pg_rows_int(r, LINE_NO, i + 1);
+        pg_rows_text(r, LINE_SKU, l->sku);
+        pg_rows_text(r, LINE_NAME, l->name);
+        pg_rows_int(r, LINE_QTY, l->qty_milli);
+        pg_rows_int(r, LINE_PRICE, l->unit_price_cents);
+        pg_rows_text(r, LINE_BAND, band);
+        pg_rows_int(r, LINE_TOTAL, l->line_total_cents);
+        pg_rows_int(r, LINE_TAX, l->tax_cents);
+        rc = buffer_row(s, BUF_LINES, err);
     }
+    r = &s->buf[BUF_PAYMENTS];
     for (int i = 0; rc == DUKA_OK && i < sale->payment_count; i++) {
         const duka_payment *p = &sale->payments[i];
-        rc = buffer_append(s, payments,
-                           json_pack("{s:i, s:s, s:I, s:s, s:s}", "payment_no", i + 1, "method",
-                                     p->method, "amount_cents", (json_int_t)p->amount_cents,
-                                     "reference", p->reference, "status", p->status),
-                           err);
+        pg_rows_int(r, PAY_SALE, sale_no);
+        pg_rows_text(r, PAY_METHOD, p->method);
+        pg_rows_int(r, PAY_AMOUNT, p->amount_cents);
+        pg_rows_text(r, PAY_REFERENCE, p->reference);
+        pg_rows_text(r, PAY_STATUS, p->status);
+        rc = buffer_row(s, BUF_PAYMENTS, err);
     }
     if (rc == DUKA_OK) {
         /* The receipt number was validated as {terminal}-{YYYYMMDD}-{seq}. */
         const char *day = sale->receipt_no + strlen(sale->terminal) + 1;
-        rc = buffer_append(
-            s, s->buf_sales,
-            json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}",
-                      "command_id", command_id, "device_id", (json_int_t)dev->id, "receipt_no",
-                      sale->receipt_no, "terminal", sale->terminal, "receipt_day",
-                      (json_int_t)strtoll(day, NULL, 10), "receipt_seq",
-                      (json_int_t)strtoll(day + 9, NULL, 10), "created_ms",
-                      (json_int_t)sale->created_ms, "received_ms", (json_int_t)now_ms,
-                      "total_cents", (json_int_t)sale->total_cents, "tax_cents",
-                      (json_int_t)sale->tax_cents, "lines", lines, "payments", payments),
-            err);
+        r = &s->buf[BUF_SALES];
+        pg_rows_int(r, SALE_NO, sale_no);
+        pg_rows_text(r, SALE_COMMAND, command_id);
+        pg_rows_int(r, SALE_DEVICE, dev->id);
+        pg_rows_text(r, SALE_RECEIPT, sale->receipt_no);
+        pg_rows_text(r, SALE_TERMINAL, sale->terminal);
+        pg_rows_int(r, SALE_DAY, strtoll(day, NULL, 10));
+        pg_rows_int(r, SALE_SEQ, strtoll(day + 9, NULL, 10));
+        pg_rows_int(r, SALE_CREATED, sale->created_ms);
+        pg_rows_int(r, SALE_RECEIVED, now_ms);
+        pg_rows_int(r, SALE_TOTAL, sale->total_cents);
+        pg_rows_int(r, SALE_TAX, sale->tax_cents);
+        rc = buffer_row(s, BUF_SALES, err);
     }
-    json_decref(lines);
-    json_decref(payments);
     if (rc == DUKA_OK)
         rc = cache_set(s, s->receipt_cache, sale->receipt_no, json_string(command_id), err);
     return op_end(s, own, rc, err);
@@ -1531,16 +1607,18 @@ static duka_rc pg_conflict_insert(duka_hub_store *hs, const duka_hub_device *dev
     if (buffered_begin(s, &own, err) != DUKA_OK)
         return DUKA_STORE;
     duka_rc rc = buffer_business(s, dev->business_id, err);
-    if (rc == DUKA_OK)
-        rc = buffer_append(
-            s, s->buf_conflicts,
-            json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "n",
-                      (json_int_t)json_array_size(s->buf_conflicts), "device_id",
-                      (json_int_t)dev->id, "kind", kind, "entity_id", entity_id, "command_id",
-                      command_id, "existing_command_id",
-                      existing_command_id ? json_string(existing_command_id) : json_null(),
-                      "payload", payload, "detail", detail, "created_ms", (json_int_t)now_ms),
-            err);
+    if (rc == DUKA_OK) {
+        pg_rows *c = &s->buf[BUF_CONFLICTS];
+        pg_rows_int(c, CONFLICT_DEVICE, dev->id);
+        pg_rows_text(c, CONFLICT_KIND, kind);
+        pg_rows_text(c, CONFLICT_ENTITY, entity_id);
+        pg_rows_text(c, CONFLICT_COMMAND, command_id);
+        pg_rows_text(c, CONFLICT_EXISTING, existing_command_id);
+        pg_rows_text(c, CONFLICT_PAYLOAD, payload);
+        pg_rows_text(c, CONFLICT_DETAIL, detail);
+        pg_rows_int(c, CONFLICT_CREATED, now_ms);
+        rc = buffer_row(s, BUF_CONFLICTS, err);
+    }
     return op_end(s, own, rc, err);
 }
 
@@ -1644,11 +1722,10 @@ static void pg_close(duka_hub_store *hs)
     PQfinish(s->conn);
     json_decref(s->cmd_cache);
     json_decref(s->receipt_cache);
-    json_decref(s->buf_commands);
-    json_decref(s->buf_sales);
-    json_decref(s->buf_conflicts);
-    json_decref(s->buf_audit);
-    json_decref(s->undo);
+    undo_clear(s);
+    for (int b = 0; b < BUF_COUNT; b++)
+        pg_rows_free(&s->buf[b]);
+    free(s->known);
     free(s);
 }
 
@@ -1800,15 +1877,10 @@ duka_rc duka_hub_store_pg_open(const char *url, bool create, duka_hub_store **ou
     duka_hub_store_redact(url, s->where, sizeof(s->where));
     s->cmd_cache = json_object();
     s->receipt_cache = json_object();
-    s->buf_commands = json_array();
-    s->buf_sales = json_array();
-    s->buf_conflicts = json_array();
-    s->buf_audit = json_array();
-    s->undo = json_array();
+    for (int b = 0; b < BUF_COUNT; b++)
+        pg_rows_init(&s->buf[b], buf_layout[b].ncols, buf_layout[b].types);
     duka_rc rc = DUKA_OK;
-    if (s->cmd_cache == NULL || s->receipt_cache == NULL || s->buf_commands == NULL ||
-        s->buf_sales == NULL || s->buf_conflicts == NULL || s->buf_audit == NULL ||
-        s->undo == NULL) {
+    if (s->cmd_cache == NULL || s->receipt_cache == NULL) {
         rc = duka_err_set(err, DUKA_NOMEM, "out of memory opening the hub store");
         goto fail;
     }
