@@ -7,11 +7,12 @@
  *
  * - A push is set-based, not one round trip per row. Inside a transaction the writes of a
  *   push (sales with lines and payments, conflicts, processed command ids, audit rows) are
- *   buffered in memory as JSON; command_find and sale_owner answer from what prefetch loaded
+ *   buffered in memory column by column (pg_rows.h: PostgreSQL binary arrays);
+ *   command_find and sale_owner answer from what prefetch loaded
  *   for the batch (one round trip) plus that buffer, so a command id or a receipt number
  *   repeated inside one batch behaves as on SQLite; savepoint / release / rollback_to mark
  *   and truncate the buffer (no round trip). COMMIT flushes everything in ONE statement
- *   (data-modifying CTEs over jsonb_to_recordset), claiming the command ids first with
+ *   (data-modifying CTEs over unnest of those arrays), claiming the command ids first with
  *   INSERT … ON CONFLICT DO NOTHING RETURNING and writing the effects only for the ids it
  *   claimed. Fewer ids claimed (or fewer receipt numbers) than buffered means another hub
  *   process committed some of them first: ROLLBACK and DUKA_BUSY, and hub_push.c applies the
@@ -1340,8 +1341,8 @@ static duka_rc pg_audit_list(duka_hub_store *hs, const char *business_id, int li
  * seen every change numbered below N: a change committed late can never be skipped by a
  * cursor that already moved past it. (A SEQUENCE would not do: nextval() is not
  * transactional, so number 8 can commit while number 7 is still open — a cursor at 8 would
- * then never see 7.) Pushes do not take this lock: a sale's foreign key takes a KEY SHARE
- * lock on the row, which does not conflict with the counter's update. */
+ * then never see 7.) Pushes do not take this lock (the tables a push writes have no foreign
+ * key to businesses). */
 static duka_rc pg_product_upsert(duka_hub_store *hs, const char *business_id,
                                  const duka_hub_product *p, int64_t now_ms, duka_err *err)
 {
