@@ -10,15 +10,22 @@
 #include "common/limits.h"
 #include "common/uuid.h"
 
-/* BLAKE2b of the canonical (sorted, compact) payload: a resend must carry the same one. */
+static int hash_chunk(const char *buffer, size_t size, void *data)
+{
+    return crypto_generichash_update(data, (const unsigned char *)buffer, size);
+}
+
+/* BLAKE2b of the canonical (sorted, compact) payload: a resend must carry the same one. The
+ * dump is hashed as jansson writes it, never held in memory whole. */
 static void payload_hash(const json_t *payload, char out[65])
 {
-    char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+    crypto_generichash_state st;
     unsigned char h[32];
-    crypto_generichash(h, sizeof(h), (const unsigned char *)(text ? text : ""),
-                       text ? strlen(text) : 0, NULL, 0);
+    crypto_generichash_init(&st, NULL, 0, sizeof(h));
+    if (payload != NULL)
+        json_dump_callback(payload, hash_chunk, &st, JSON_COMPACT | JSON_SORT_KEYS);
+    crypto_generichash_final(&st, h, sizeof(h));
     sodium_bin2hex(out, 65, h, sizeof(h));
-    free(text);
 }
 
 static json_t *result_obj(const char *id, const char *status, const char *receipt_no,
