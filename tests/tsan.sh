@@ -13,7 +13,7 @@ failed=0
 # thread pool and store mutex (fewer rounds: TSan runs it about 3x slower).
 export DUKA_E2E_DUP_ROUNDS=15
 for t in test_worker test_retry_after test_concurrent_writers test_lost_reply \
-         test_concurrent_duplicates; do
+         test_concurrent_duplicates test_push_pipeline; do
   if out=$(python3 "$ROOT/tests/e2e/$t.py" 2>&1); then
     echo "tsan: $t ok"
   else

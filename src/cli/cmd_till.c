@@ -257,7 +257,11 @@ int cmd_sync(int argc, char **argv)
         return 1;
     duka_err err = {0};
     char forced[8];
-    duka_sync_options so = {.batch_size = batch, .on_wait = say_waiting};
+    duka_sync_options so = {
+        .batch_size = batch,
+        .pipeline = (int)duka_config_get(&cfg, DUKA_SETTING_SYNC_IN_FLIGHT),
+        .on_wait = say_waiting,
+    };
     duka_sync_result res;
     memset(&res, 0, sizeof(res));
     res.connectivity = "offline";

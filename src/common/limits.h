@@ -50,6 +50,11 @@
 /* Sync. Batches bounded in count and in bytes so a push never exceeds the hub's body limit. */
 #define DUKA_SYNC_BATCH_DEFAULT 500
 #define DUKA_SYNC_BATCH_MAX 1000
+/* Pushes one sync keeps in flight: the next batch is claimed and sent while the hub applies
+ * the one before (sync_client.c push_all). Two keep the till, the hub and its database busy
+ * at once; more only queue at the hub. */
+#define DUKA_SYNC_PIPELINE_DEFAULT 2
+#define DUKA_SYNC_PIPELINE_MAX 4
 #define DUKA_PUSH_BODY_MAX_BYTES (8u * 1024u * 1024u)
 #define DUKA_PUSH_BODY_TARGET_BYTES (DUKA_PUSH_BODY_MAX_BYTES / 2u)
 #define DUKA_PULL_PAGE_DEFAULT 1000

@@ -38,6 +38,9 @@ typedef enum duka_setting_unit {
       86400000LL, "how often the worker syncs while online")                                  \
     X(SYNC_BATCH, "OFFLINE_QUEUE_BATCH_SIZE", DUKA_UNIT_COUNT, 500, 1, 1000,                    \
       "commands per push")                                                                     \
+    X(SYNC_IN_FLIGHT, "OFFLINE_QUEUE_PUSHES_IN_FLIGHT", DUKA_UNIT_COUNT,                        \
+      DUKA_SYNC_PIPELINE_DEFAULT, 1, DUKA_SYNC_PIPELINE_MAX,                                    \
+      "pushes in flight: the next batch goes while the hub applies one (1: in turn)")        \
     X(QUEUE_ALERT_PENDING, "OFFLINE_QUEUE_ALERT_THRESHOLD", DUKA_UNIT_COUNT, 100, 1, 10000000, \
       "pending items above which status raises an alert (a sale is never refused)")           \
     X(BACKOFF_BASE, "OFFLINE_QUEUE_BACKOFF_BASE", DUKA_UNIT_MS, 1000, 10, 3600000,              \

@@ -2,6 +2,7 @@
 #include "sync/sync_client.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -204,76 +205,185 @@ static duka_rc send_request(const duka_sync_options *opt, const char *method, co
     return duka_http_send(method, url, token, body, len, ho, out, err);
 }
 
-/* One batch: claim, send, record. *drained is set when nothing was pending. */
-static duka_rc push_batch(sqlite3 *db, const duka_till_identity *id, const duka_sync_options *opt,
-                          duka_sync_result *res, bool *drained, duka_err *err)
-{
+/* A batch on its way: claimed and sent (on a thread of its own when it goes over HTTP), its
+ * answer not yet recorded. Only that thread touches it between push_start and push_finish. */
+typedef struct push_slot {
     duka_outbox_batch b;
-    const duka_sync_result before = *res; /* history rows count this batch only */
-    int64_t started = duka_clock_now_ms(opt->clock);
-    int64_t t0 = duka_monotonic_ms();
-    duka_rc rc = duka_outbox_claim(db, opt->batch_size, DUKA_PUSH_BODY_TARGET_BYTES, started, &b, err);
+    char *body;
+    size_t len;
+    char url[DUKA_URL_MAX + 16];
+    const duka_till_identity *id;
+    const duka_sync_options *opt;
+    int64_t started, t0, latency_ms;
+    duka_http_reply reply;
+    duka_rc rc;
+    duka_err err;
+    bool threaded;
+    pthread_t thread;
+} push_slot;
+
+static void send_slot(push_slot *p)
+{
+    int64_t t_send = duka_monotonic_ms();
+    duka_http_options ho = {.ca_file = p->id->ca_file, .cancel = p->opt->cancel};
+    memset(&p->err, 0, sizeof(p->err));
+    p->rc = send_request(p->opt, "POST", p->url, p->id->token, p->body, p->len, &ho, &p->reply,
+                         &p->err);
+    p->latency_ms = duka_monotonic_ms() - t_send;
+}
+
+static void *send_slot_thread(void *arg)
+{
+    send_slot(arg);
+    return NULL;
+}
+
+/* Claims the next batch and sends it: on a thread when threaded (and a thread could be
+ * started), else before returning. *drained is set when nothing was pending (no batch). */
+static duka_rc push_start(sqlite3 *db, const duka_till_identity *id, const duka_sync_options *opt,
+                          bool threaded, push_slot *p, bool *drained, duka_err *err)
+{
+    memset(p, 0, sizeof(*p));
+    p->id = id;
+    p->opt = opt;
+    p->started = duka_clock_now_ms(opt->clock);
+    p->t0 = duka_monotonic_ms();
+    duka_rc rc = duka_outbox_claim(db, opt->batch_size, DUKA_PUSH_BODY_TARGET_BYTES, p->started,
+                                   &p->b, err);
     if (rc != DUKA_OK)
         return rc;
-    *drained = b.count == 0;
-    if (b.count == 0) {
-        duka_outbox_batch_free(&b);
+    *drained = p->b.count == 0;
+    if (p->b.count == 0) {
+        duka_outbox_batch_free(&p->b);
         return DUKA_OK;
     }
-    char url[DUKA_URL_MAX + 16];
-    snprintf(url, sizeof(url), "%s/v1/push", id->hub_url);
-    size_t len = 0;
-    char *body = build_push_body(&b, &len);
-    duka_outbox_outcome *oc = calloc((size_t)b.count, sizeof(*oc));
-    duka_http_reply reply = {0};
+    snprintf(p->url, sizeof(p->url), "%s/v1/push", id->hub_url);
+    p->body = build_push_body(&p->b, &p->len);
+    if (p->body == NULL) {
+        duka_outbox_release(db, &p->b, "out of memory", DUKA_OUTBOX_ERR_NETWORK, p->started, NULL);
+        duka_outbox_batch_free(&p->b);
+        return duka_err_set(err, DUKA_NOMEM, "out of memory building a push");
+    }
+    p->threaded = threaded && pthread_create(&p->thread, NULL, send_slot_thread, p) == 0;
+    if (!p->threaded)
+        send_slot(p);
+    return DUKA_OK;
+}
+
+/* Waits for the batch's answer and records it: outcomes, or the whole batch back to pending
+ * when nothing is known about it. */
+static duka_rc push_finish(sqlite3 *db, push_slot *p, duka_sync_result *res, duka_err *err)
+{
+    if (p->threaded)
+        pthread_join(p->thread, NULL);
+    const duka_sync_result before = *res; /* history rows count this batch only */
+    duka_rc rc = p->rc;
+    if (rc != DUKA_OK && err != NULL)
+        *err = p->err;
+    note_reply(res, &p->reply, p->latency_ms);
+    duka_outbox_outcome *oc = calloc((size_t)p->b.count, sizeof(*oc));
     json_t *js = NULL;
-    if (body == NULL || oc == NULL) {
-        rc = duka_err_set(err, DUKA_NOMEM, "out of memory building a push");
-        duka_outbox_release(db, &b, "out of memory", DUKA_OUTBOX_ERR_NETWORK, started, NULL);
-        goto out;
-    }
-    int64_t t_send = duka_monotonic_ms();
-    duka_http_options ho = {.ca_file = id->ca_file, .cancel = opt->cancel};
-    rc = send_request(opt, "POST", url, id->token, body, len, &ho, &reply, err);
-    note_reply(res, &reply, duka_monotonic_ms() - t_send);
-    if (rc == DUKA_OK && reply.status != 200)
-        rc = reply_error(id->hub_url, &reply, err);
+    if (rc == DUKA_OK && p->reply.status != 200)
+        rc = reply_error(p->id->hub_url, &p->reply, err);
+    if (rc == DUKA_OK && oc == NULL)
+        rc = duka_err_set(err, DUKA_NOMEM, "out of memory reading a push reply");
     if (rc == DUKA_OK) {
-        js = json_loadb(reply.body, reply.len, 0, NULL);
+        js = json_loadb(p->reply.body, p->reply.len, 0, NULL);
         if (js == NULL)
-            rc = duka_err_set(err, DUKA_PROTOCOL, "hub reply from %s is not valid JSON", url);
+            rc = duka_err_set(err, DUKA_PROTOCOL, "hub reply from %s is not valid JSON", p->url);
         else
-            rc = read_results(&b, js, oc, res, err);
+            rc = read_results(&p->b, js, oc, res, err);
     }
+    const duka_sync_options *opt = p->opt;
     if (rc == DUKA_OK) {
-        rc = duka_outbox_finish(db, oc, b.count, duka_clock_now_ms(opt->clock), err);
+        rc = duka_outbox_finish(db, oc, p->b.count, duka_clock_now_ms(opt->clock), err);
     } else {
         /* Nothing known about this batch: all of it goes back, same ids, resent next time.
          * Only a batch the hub refused as malformed costs the items an attempt. */
+        long status = p->reply.status;
         const char *cat = rc == DUKA_AUTH      ? DUKA_OUTBOX_ERR_AUTH
                           : rc == DUKA_OFFLINE ? DUKA_OUTBOX_ERR_NETWORK
-                          : reply.status == 400 || reply.status == 413 || reply.status == 422
+                          : status == 400 || status == 413 || status == 422
                               ? DUKA_OUTBOX_ERR_VALIDATION
                               : DUKA_OUTBOX_ERR_NETWORK;
         /* A hub that asked for time (503/429 + Retry-After) gets it before these items. */
         int64_t now = duka_clock_now_ms(opt->clock);
-        int64_t wait = reply.retry_after_s > 0 ? reply.retry_after_s * 1000 : 0;
+        int64_t wait = p->reply.retry_after_s > 0 ? p->reply.retry_after_s * 1000 : 0;
         if (wait > DUKA_OUTBOX_RETRY_AFTER_MAX_MS)
             wait = DUKA_OUTBOX_RETRY_AFTER_MAX_MS;
         int64_t not_before = wait > 0 ? now + wait : 0;
-        duka_outbox_release_until(db, &b, err ? err->msg : "sync failed", cat, now, not_before,
-                                  NULL);
+        duka_outbox_release_until(db, &p->b, err ? err->msg : "sync failed", cat, now,
+                                  not_before, NULL);
     }
-    log_attempt(db, started, "push", b.count, res->pushed - before.pushed,
+    log_attempt(db, p->started, "push", p->b.count, res->pushed - before.pushed,
                 res->duplicates - before.duplicates, res->failed - before.failed,
-                res->conflicts - before.conflicts, reply.status, duka_monotonic_ms() - t0,
-                rc == DUKA_OK ? NULL : (err ? err->msg : "failed"));
-out:
+                res->conflicts - before.conflicts, p->reply.status,
+                duka_monotonic_ms() - p->t0, rc == DUKA_OK ? NULL : (err ? err->msg : "failed"));
     json_decref(js);
-    duka_http_reply_free(&reply);
+    duka_http_reply_free(&p->reply);
     free(oc);
-    free(body);
-    duka_outbox_batch_free(&b);
+    free(p->body);
+    duka_outbox_batch_free(&p->b);
+    return rc;
+}
+
+/* Pushes until the outbox is drained, with up to opt->pipeline batches in flight: the next
+ * batch is claimed and sent while the hub applies the one before, so the till, the hub and
+ * its database work at once instead of in turn. Batches are claimed in outbox order and their
+ * answers recorded in that order. After a failure no new batch starts; those already sent are
+ * still recorded (each is applied or not at the hub, whatever happened to the other). */
+static duka_rc push_all(sqlite3 *db, const duka_till_identity *id, const duka_sync_options *opt,
+                        duka_sync_result *res, duka_err *err)
+{
+    push_slot slots[DUKA_SYNC_PIPELINE_MAX];
+    int head = 0, in_flight = 0, started = 0;
+    /* The simulator's transport is deterministic and single-threaded: sent in turn there,
+     * still claimed ahead, so it sees the same orderings. */
+    bool threaded = opt->transport == NULL && opt->pipeline > 1;
+    bool drained = false, stop = false;
+    duka_rc rc = DUKA_OK;
+    for (;;) {
+        while (!stop && !drained && in_flight < opt->pipeline) {
+            if (started == DUKA_SYNC_ROUNDS_MAX) {
+                stop = true; /* a bound, not a goal: the next sync goes on */
+                break;
+            }
+            if (opt->cancel != NULL && atomic_load(opt->cancel)) {
+                if (rc == DUKA_OK)
+                    rc = duka_err_set(err, DUKA_BUSY, "sync stopped: the till is shutting down");
+                stop = true;
+                break;
+            }
+            push_slot *p = &slots[(head + in_flight) % DUKA_SYNC_PIPELINE_MAX];
+            duka_err serr = {0};
+            duka_rc src = push_start(db, id, opt, threaded, p, &drained, &serr);
+            if (src != DUKA_OK) {
+                if (rc == DUKA_OK) {
+                    rc = src;
+                    if (err != NULL)
+                        *err = serr;
+                }
+                stop = true;
+            } else if (!drained) {
+                in_flight++;
+                started++;
+            }
+        }
+        if (in_flight == 0)
+            break;
+        duka_err ferr = {0};
+        duka_rc frc = push_finish(db, &slots[head], res, &ferr);
+        head = (head + 1) % DUKA_SYNC_PIPELINE_MAX;
+        in_flight--;
+        if (frc != DUKA_OK) {
+            stop = true;
+            if (rc == DUKA_OK) {
+                rc = frc;
+                if (err != NULL)
+                    *err = ferr;
+            }
+        }
+    }
     return rc;
 }
 
@@ -361,6 +471,10 @@ duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_re
         opt.batch_size = DUKA_SYNC_BATCH_DEFAULT;
     if (opt.batch_size > DUKA_SYNC_BATCH_MAX)
         opt.batch_size = DUKA_SYNC_BATCH_MAX;
+    if (opt.pipeline <= 0)
+        opt.pipeline = DUKA_SYNC_PIPELINE_DEFAULT;
+    if (opt.pipeline > DUKA_SYNC_PIPELINE_MAX)
+        opt.pipeline = DUKA_SYNC_PIPELINE_MAX;
     memset(res, 0, sizeof(*res));
     res->connectivity = "offline";
     res->retry_after_s = -1;
@@ -374,14 +488,8 @@ duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_re
         return DUKA_STORE;
     /* We hold the lock, so 'processing' items are leftovers of a crashed sync: resend them. */
     rc = duka_outbox_recover(db, NULL, err);
-    bool drained = false;
-    for (int round = 0; rc == DUKA_OK && !drained && round < DUKA_SYNC_ROUNDS_MAX; round++) {
-        if (opt.cancel != NULL && atomic_load(opt.cancel)) {
-            rc = duka_err_set(err, DUKA_BUSY, "sync stopped: the till is shutting down");
-            break;
-        }
-        rc = push_batch(db, &id, &opt, res, &drained, err);
-    }
+    if (rc == DUKA_OK)
+        rc = push_all(db, &id, &opt, res, err);
     if (rc == DUKA_OK) {
         int64_t t1 = duka_monotonic_ms();
         rc = pull_locked(db, &id, &opt, &res->pulled, res, err);

@@ -32,6 +32,7 @@ typedef duka_rc (*duka_sync_transport)(void *ctx, const char *method, const char
 
 typedef struct duka_sync_options {
     int batch_size;          /* commands per push, 1..DUKA_SYNC_BATCH_MAX */
+    int pipeline;            /* pushes in flight at once, 1..DUKA_SYNC_PIPELINE_MAX; 0: default */
     const duka_clock *clock; /* NULL: system clock */
     /* Called (once) when another sync of this database is running and this one must wait
      * for it; NULL to wait silently. */

@@ -174,6 +174,7 @@ static void report_sync(duka_monitor *m, duka_rc rc, const duka_sync_result *res
 static void run_sync(duka_sync_worker *w)
 {
     duka_sync_options so = {.batch_size = (int)duka_config_get(&w->config, DUKA_SETTING_SYNC_BATCH),
+                            .pipeline = (int)duka_config_get(&w->config, DUKA_SETTING_SYNC_IN_FLIGHT),
                             .cancel = &w->cancel};
     duka_sync_result res;
     duka_err err = {0};
@@ -419,7 +420,10 @@ duka_rc duka_sync_worker_sync_now(duka_sync_worker *w, duka_sync_result *res, du
     duka_rc rc = duka_till_db_open(w->opt.db_path, false, &db, err);
     if (rc != DUKA_OK)
         return rc;
-    duka_sync_options so = {.batch_size = (int)duka_config_get(&w->config, DUKA_SETTING_SYNC_BATCH)};
+    duka_sync_options so = {
+        .batch_size = (int)duka_config_get(&w->config, DUKA_SETTING_SYNC_BATCH),
+        .pipeline = (int)duka_config_get(&w->config, DUKA_SETTING_SYNC_IN_FLIGHT),
+    };
     rc = duka_sync_run(db, &so, res, err);
     duka_db_close(db);
     report_sync(w->monitor, rc, res, err);
