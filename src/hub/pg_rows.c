@@ -26,8 +26,11 @@ static void put32(unsigned char *p, uint32_t v)
 void pg_rows_init(pg_rows *r, int ncols, const pg_col_type *types)
 {
     memset(r, 0, sizeof(*r));
-    r->ncols = ncols > PG_ROWS_COLS_MAX ? PG_ROWS_COLS_MAX : ncols;
-    r->failed = ncols > PG_ROWS_COLS_MAX;
+    if (ncols < 1 || ncols > PG_ROWS_COLS_MAX || types == NULL) {
+        r->failed = true; /* every use fails */
+        return;
+    }
+    r->ncols = ncols;
     for (int c = 0; c < r->ncols; c++) {
         r->col[c].type = types[c];
         r->col[c].len = HEADER_BYTES;
@@ -47,7 +50,7 @@ void pg_rows_clear(pg_rows *r)
         r->col[c].len = HEADER_BYTES;
     r->count = 0;
     r->filled = 0;
-    r->failed = false;
+    r->failed = r->ncols == 0; /* a failed init stays failed */
 }
 
 /* Room for n more bytes in column c; false (and the rows failed) when there is none. */
