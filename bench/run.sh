@@ -14,7 +14,8 @@
 # Then the scale figures (bench_scale.c; BENCH_SCALE=0 skips them): SQLite and PostgreSQL
 # hubs (a throwaway PostgreSQL from scripts/pg.sh, stopped at exit) and PouchDB (npm, into
 # bench/node_modules); knobs BENCH_SCALE_RUNS, BENCH_SCALE_SALES, BENCH_FANIN_TILLS/_SALES/
-# _THREADS, BENCH_PRODUCTS, BENCH_PG=0, BENCH_POUCH=0, BENCH_POUCH_RUNS (bench/README.md).
+# _THREADS, BENCH_PRODUCTS, BENCH_PG=0, BENCH_PG_SHARED_BUFFERS (default 512MB), BENCH_POUCH=0,
+# BENCH_POUCH_RUNS (bench/README.md).
 # The first part takes about 4 minutes, the scale part about 10; BENCH_RECONNECT_RUNS=1 BENCH_IDLE_PENDING=10000
 # BENCH_RUNS=1 brings it under one.
 set -euo pipefail
@@ -85,11 +86,14 @@ if [ "${BENCH_POUCH:-1}" != 0 ]; then
 fi
 
 # A throwaway PostgreSQL 15 (scripts/pg.sh), stopped by the trap above whatever happens.
+# Durable (fsync on, as the SQLite hub is) and with the shared buffers a database server
+# would give it (the tests' cluster has fsync off and 32MB).
 PG=()
 PGBIN=${DUKA_PG_BIN:-/usr/lib/postgresql/15/bin}
 if [ "${BENCH_PG:-1}" != 0 ]; then
   PGDIR="$SCRATCH/pg"
-  if exports=$(bash "$ROOT/scripts/pg.sh" start "$PGDIR"); then
+  if exports=$(DUKA_PG_FSYNC=on DUKA_PG_SHARED_BUFFERS="${BENCH_PG_SHARED_BUFFERS:-512MB}" \
+               bash "$ROOT/scripts/pg.sh" start "$PGDIR"); then
     eval "$exports"
     PG=(--pg-url "$DUKA_PG_URL" --pg-admin-url "$DUKA_PG_ADMIN_URL" --psql "$PGBIN/psql")
   else

@@ -18,7 +18,9 @@
 #
 # The cluster is thrown away after the tests, and no test pulls its power (the power-loss
 # tests are tests/storage, on SQLite), so it runs with fsync off: on a loaded 2-core machine
-# every DDL and COMMIT would otherwise wait for the disk. DUKA_PG_FSYNC=on keeps fsync on.
+# every DDL and COMMIT would otherwise wait for the disk. DUKA_PG_FSYNC=on keeps fsync on
+# (make bench does: its figures are for a durable database). DUKA_PG_SHARED_BUFFERS sets
+# shared_buffers (default 32MB: tests; the bench gives it what a server's would hold).
 # The hub itself still asks for synchronous_commit = on in every session.
 set -euo pipefail
 
@@ -83,7 +85,7 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
 max_connections = 60
-shared_buffers = 32MB
+shared_buffers = ${DUKA_PG_SHARED_BUFFERS:-32MB}
 logging_collector = off
 log_min_messages = warning
 fsync = ${DUKA_PG_FSYNC:-off}
