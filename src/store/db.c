@@ -160,6 +160,15 @@ static void open_failed(sqlite3 *db, const char *path, duka_err *err)
         duka_err_set(err, DUKA_STORE, "cannot read database '%s': %s", path, sqlite3_errmsg(db));
 }
 
+/* Once per process, before SQLite initialises itself: no memory statistics (nothing reads
+ * them, and keeping them takes a process-wide mutex on every allocation — 5 % of a hub's
+ * push). Too late when something initialised SQLite first (tests/storage's crash VFS): then
+ * the default stays, which is only slower. */
+static void configure_sqlite(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 duka_rc duka_db_open(const char *path, duka_db_kind kind, bool create,
                      const duka_migration *migrations, int migration_count, sqlite3 **out,
                      duka_err *err)
@@ -176,6 +185,8 @@ duka_rc duka_db_open(const char *path, duka_db_kind kind, bool create,
     if (exists && !S_ISREG(sb.st_mode))
         return duka_err_set(err, DUKA_INPUT, "'%s' is not a regular file", path);
 
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    pthread_once(&configured, configure_sqlite);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         duka_err_set(err, DUKA_STORE, "cannot open database '%s': %s", path,
