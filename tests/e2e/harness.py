@@ -348,6 +348,17 @@ def wait_for(cond, seconds, what, interval=0.05):
         time.sleep(interval)
 
 
+def make_cert(ctx):
+    """A self-signed certificate for 127.0.0.1 and localhost, valid two days (openssl), and its
+    key, in the test's folder; returns (cert path, key path), both PEM."""
+    cert, key = ctx.path("hub.crt"), ctx.path("hub.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 # --------------------------------------------------------------------------------------------
 # servers
 # --------------------------------------------------------------------------------------------
@@ -632,6 +643,90 @@ def push(port, token, body, timeout=60):
     return http_json("POST", port, "/v1/push", body=body, timeout=timeout,
                      headers={"Authorization": "Bearer " + token,
                               "Content-Type": "application/json"})
+
+
+# --------------------------------------------------------------------------------------------
+# one batch on several connections at the same instant (duplicates racing their original)
+# --------------------------------------------------------------------------------------------
+BATCH_ITEMS = [("SUGAR1KG", "Sugar 1kg", 16500, "B"), ("MILK500", "Milk 500ml", 6500, "C"),
+               ("RICE", "Pishori rice per kg", 18000, "E"),
+               ("UNGA2KG", "Maize flour 2kg", 21050, "A")]
+
+
+def batch_command(seq, created_ms, terminal="T01"):
+    """A valid sale of `terminal` with 1 to 3 lines, receipt number seq (lines vary with seq)."""
+    lines = [sale_line(*BATCH_ITEMS[(seq + k) % len(BATCH_ITEMS)][:2], 500 * (1 + (seq + k) % 4),
+                       *BATCH_ITEMS[(seq + k) % len(BATCH_ITEMS)][2:]) for k in range(1 + seq % 3)]
+    return sale_command(terminal, seq, lines, created_ms=created_ms)
+
+
+def push_together(targets, token):
+    """POSTs each (port, body) of targets to /v1/push on its own connection, all released by
+    one barrier once connected. Returns [(status, parsed reply, seconds)] in the order of
+    targets; a sender that failed has status None and the error as its reply."""
+    barrier = threading.Barrier(len(targets))
+    out = [None] * len(targets)
+
+    def send(i):
+        port, body = targets[i]
+        conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            conn.connect()
+            barrier.wait(timeout=30)
+            t0 = time.monotonic()
+            conn.request("POST", "/v1/push", body=body,
+                         headers={"Authorization": "Bearer " + token,
+                                  "Content-Type": "application/json"})
+            r = conn.getresponse()
+            data = r.read()
+            try:
+                reply = json.loads(data)
+            except ValueError:
+                reply = data[:300]
+            out[i] = (r.status, reply, time.monotonic() - t0)
+        except Exception as e:  # noqa: BLE001 - reported as this sender's outcome
+            out[i] = (None, repr(e), 0.0)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(targets))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    return out
+
+
+def tally_push_together(round_label, senders, windows, replies, expected, answers):
+    """Checks the replies of one push_together round: sender k (named senders[k]) answered
+    200 with a result per command of windows[k], in request order; every command is `applied`
+    in exactly one answer and `duplicate` (first_status `applied`) in the others, always with
+    its receipt number (expected: command id -> (receipt_no, total_cents)). Adds the answers
+    to answers["applied"] and answers["duplicate"]."""
+    outcomes = {}  # command id -> [(status, first_status, receipt_no)]
+    for k, (status, reply, _) in enumerate(replies):
+        where = "%s, %s" % (round_label, senders[k])
+        check_eq(status, 200, "%s: HTTP status (reply %r)"
+                 % (where, reply if status != 200 else ""))
+        results = reply.get("results")
+        check(isinstance(results, list) and len(results) == len(windows[k]),
+              "%s: %s results for %d commands"
+              % (where, len(results) if isinstance(results, list) else results, len(windows[k])))
+        for c, r in zip(windows[k], results):
+            check_eq(r.get("id"), c["id"], "%s: results in request order" % where)
+            outcomes.setdefault(c["id"], []).append(
+                (r.get("status"), r.get("first_status"), r.get("receipt_no")))
+    for cid, got in outcomes.items():
+        statuses = sorted(s for s, _, _ in got)
+        if statuses.count("applied") != 1 or any(s not in ("applied", "duplicate")
+                                                  for s in statuses):
+            raise AssertionError("%s: command %s answered %r (want one applied, the rest "
+                                 "duplicate)" % (round_label, cid, got))
+        for s, first, receipt in got:
+            check_eq(receipt, expected[cid][0], "%s: receipt_no of %s" % (round_label, cid))
+            if s == "duplicate":
+                check_eq(first, "applied", "%s: first_status of a duplicate" % round_label)
+            answers[s] += 1
 
 
 # --------------------------------------------------------------------------------------------

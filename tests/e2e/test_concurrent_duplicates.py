@@ -19,64 +19,18 @@ import os
 import re
 import sqlite3
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import http.client as httpclient  # noqa: E402
-
-from harness import (Suite, check, check_eq, free_port, log, pg_env, pg_mode,  # noqa: E402
-                     psql, sale_command, sale_line, setup_business, url_in_schema)
+from harness import (Suite, batch_command, check, check_eq, free_port, log, pg_env,  # noqa: E402
+                     pg_mode, psql, push_together, setup_business, tally_push_together,
+                     url_in_schema)
 
 suite = Suite("concurrent_duplicates")
 
 BATCH = int(os.environ.get("DUKA_E2E_DUP_BATCH", "300"))
 ROUNDS = int(os.environ.get("DUKA_E2E_DUP_ROUNDS", "40"))
 CONNECTIONS = 3
-ITEMS = [("SUGAR1KG", "Sugar 1kg", 16500, "B"), ("MILK500", "Milk 500ml", 6500, "C"),
-         ("RICE", "Pishori rice per kg", 18000, "E"), ("UNGA2KG", "Maize flour 2kg", 21050, "A")]
-
-
-def command(seq, created_ms):
-    """A valid sale of T01 with 1 to 3 lines."""
-    lines = [sale_line(*ITEMS[(seq + k) % len(ITEMS)][:2], 500 * (1 + (seq + k) % 4),
-                       *ITEMS[(seq + k) % len(ITEMS)][2:]) for k in range(1 + seq % 3)]
-    return sale_command("T01", seq, lines, created_ms=created_ms)
-
-
-def push_together(port, token, bodies):
-    """POSTs each body on its own connection, all released by one barrier. Returns a list of
-    (status, parsed reply, seconds) in the order of bodies."""
-    barrier = threading.Barrier(len(bodies))
-    out = [None] * len(bodies)
-
-    def send(i):
-        conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=120)
-        try:
-            conn.connect()
-            barrier.wait(timeout=30)
-            t0 = time.monotonic()
-            conn.request("POST", "/v1/push", body=bodies[i],
-                         headers={"Authorization": "Bearer " + token,
-                                  "Content-Type": "application/json"})
-            r = conn.getresponse()
-            data = r.read()
-            try:
-                reply = json.loads(data)
-            except ValueError:
-                reply = data[:300]
-            out[i] = (r.status, reply, time.monotonic() - t0)
-        except Exception as e:  # noqa: BLE001 - reported below as this sender's outcome
-            out[i] = (None, repr(e), 0.0)
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
-    return out
 
 
 @suite.test
@@ -92,7 +46,7 @@ def the_same_batch_on_three_connections_at_once_is_applied_once(ctx):
     for rnd in range(ROUNDS):
         overlap = rnd % 2 == 1
         n = BATCH + (CONNECTIONS - 1) * (BATCH // 2) if overlap else BATCH
-        cmds = [command(seq + i + 1, created_ms) for i in range(n)]
+        cmds = [batch_command(seq + i + 1, created_ms) for i in range(n)]
         seq += n
         for c in cmds:
             expected[c["id"]] = (c["payload"]["receipt_no"], c["payload"]["total_cents"])
@@ -100,33 +54,11 @@ def the_same_batch_on_three_connections_at_once_is_applied_once(ctx):
             windows = [cmds[k * (BATCH // 2):k * (BATCH // 2) + BATCH] for k in range(CONNECTIONS)]
         else:
             windows = [cmds] * CONNECTIONS
-        bodies = [json.dumps({"commands": w}).encode() for w in windows]
-        replies = push_together(port, token, bodies)
-        outcomes = {}  # id -> list of (status, first_status, receipt_no)
-        for k, (status, reply, dt) in enumerate(replies):
-            slowest = max(slowest, dt)
-            check_eq(status, 200, "round %d, connection %d: HTTP status (reply %r)"
-                     % (rnd, k, reply if status != 200 else ""))
-            results = reply.get("results")
-            check(isinstance(results, list) and len(results) == len(windows[k]),
-                  "round %d, connection %d: %s results for %d commands"
-                  % (rnd, k, len(results) if isinstance(results, list) else results,
-                     len(windows[k])))
-            for c, r in zip(windows[k], results):
-                check_eq(r.get("id"), c["id"], "round %d: results in request order" % rnd)
-                outcomes.setdefault(c["id"], []).append(
-                    (r.get("status"), r.get("first_status"), r.get("receipt_no")))
-        for cid, got in outcomes.items():
-            statuses = sorted(s for s, _, _ in got)
-            applied = statuses.count("applied")
-            if applied != 1 or any(s not in ("applied", "duplicate") for s in statuses):
-                raise AssertionError("round %d: command %s answered %r (want one applied, the "
-                                     "rest duplicate)" % (rnd, cid, got))
-            for s, first, receipt in got:
-                check_eq(receipt, expected[cid][0], "round %d: receipt_no of %s" % (rnd, cid))
-                if s == "duplicate":
-                    check_eq(first, "applied", "round %d: first_status of a duplicate" % rnd)
-                answers[s] += 1
+        replies = push_together([(port, json.dumps({"commands": w}).encode()) for w in windows],
+                                token)
+        slowest = max([slowest] + [dt for _, _, dt in replies])
+        tally_push_together("round %d" % rnd, ["connection %d" % k for k in range(CONNECTIONS)],
+                            windows, replies, expected, answers)
     log("  %d rounds, %d commands, %d answers (%d applied, %d duplicate) in %.1fs; slowest "
         "push %.2fs" % (ROUNDS, len(expected), answers["applied"] + answers["duplicate"],
                         answers["applied"], answers["duplicate"],

@@ -8,23 +8,13 @@ told `--allow-plain-http` (checked before any connection is tried).
 """
 
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Hub, Suite, Till, check, check_eq, expect_error, free_port, log,  # noqa: E402
-                     run_json, run_ok, sell, setup_business, sync, wait_for)
+                     make_cert, run_json, run_ok, sell, setup_business, sync, wait_for)
 
 suite = Suite("tls")
-
-
-def make_cert(ctx):
-    cert, key = ctx.path("cert.pem"), ctx.path("key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
-    return cert, key
 
 
 @suite.test

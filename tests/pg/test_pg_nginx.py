@@ -22,22 +22,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from harness import (Hub, Suite, assert_hub_has_exactly, check, free_port, log,  # noqa: E402
-                     port_accepts, run_ok, sell_many, setup_business, sync_until_ok,
+                     make_cert, port_accepts, run_ok, sell_many, setup_business, sync_until_ok,
                      wait_for)
 
 suite = Suite("pg_nginx")
 NGINX = os.environ.get("DUKA_NGINX", "/usr/sbin/nginx")
 CONF = os.path.join(ROOT, "deploy", "nginx", "duka-hubs.conf")
 HUB_ENV = {"HUB_CONNECTIONS_PER_IP": "0"}  # behind a proxy every till has nginx's address
-
-
-def make_cert(ctx):
-    cert, key = ctx.path("hub.crt"), ctx.path("hub.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
-    return cert, key
 
 
 def render(ctx, hub_ports, port, cert, key):

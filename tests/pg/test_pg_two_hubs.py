@@ -24,58 +24,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
-import http.client as httpclient  # noqa: E402
-
-from harness import (Hub, Suite, check, check_eq, free_port, http_json, log, pg_env,  # noqa: E402
-                     pg_mode, popen, psql, sale_command, sale_line, setup_business,
-                     url_in_schema, write_csv)
+from harness import (Hub, Suite, batch_command, check, check_eq, free_port,  # noqa: E402
+                     http_json, log, pg_env, pg_mode, popen, psql, push_together,
+                     setup_business, tally_push_together, url_in_schema, write_csv)
 
 suite = Suite("pg_two_hubs")
 
 BATCH = 120
 ROUNDS_MIN, ROUNDS_MAX = 6, 30
-ITEMS = [("SUGAR1KG", "Sugar 1kg", 16500, "B"), ("MILK500", "Milk 500ml", 6500, "C"),
-         ("RICE", "Pishori rice per kg", 18000, "E"), ("UNGA2KG", "Maize flour 2kg", 21050, "A")]
-
-
-def command(seq, created_ms):
-    lines = [sale_line(*ITEMS[(seq + k) % len(ITEMS)][:2], 500 * (1 + (seq + k) % 4),
-                       *ITEMS[(seq + k) % len(ITEMS)][2:]) for k in range(1 + seq % 3)]
-    return sale_command("T01", seq, lines, created_ms=created_ms)
-
-
-def push_together(targets, token):
-    """POSTs each (port, body) on its own connection, all released by one barrier. Returns
-    [(status, parsed reply)] in the order of targets."""
-    barrier = threading.Barrier(len(targets))
-    out = [None] * len(targets)
-
-    def send(i):
-        port, body = targets[i]
-        conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=120)
-        try:
-            conn.connect()
-            barrier.wait(timeout=30)
-            conn.request("POST", "/v1/push", body=body,
-                         headers={"Authorization": "Bearer " + token,
-                                  "Content-Type": "application/json"})
-            r = conn.getresponse()
-            data = r.read()
-            try:
-                out[i] = (r.status, json.loads(data))
-            except ValueError:
-                out[i] = (r.status, data[:300])
-        except Exception as e:  # noqa: BLE001 - reported as this sender's outcome
-            out[i] = (None, repr(e))
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(targets))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
-    return out
 
 
 def races_seen(hubs):
@@ -106,7 +62,7 @@ def the_same_batch_pushed_to_two_hubs_at_once_is_applied_once(ctx):
     while rnd < ROUNDS_MIN or (races_seen(hubs) == 0 and rnd < ROUNDS_MAX):
         overlap = rnd % 2 == 1
         n = BATCH + BATCH // 2 if overlap else BATCH
-        cmds = [command(seq + i + 1, created_ms) for i in range(n)]
+        cmds = [batch_command(seq + i + 1, created_ms) for i in range(n)]
         seq += n
         for c in cmds:
             expected[c["id"]] = (c["payload"]["receipt_no"], c["payload"]["total_cents"])
@@ -115,28 +71,8 @@ def the_same_batch_pushed_to_two_hubs_at_once_is_applied_once(ctx):
         ports = [h.port for h in (hubs if rnd % 4 < 2 else hubs[::-1])]
         replies = push_together(
             [(ports[k], json.dumps({"commands": windows[k]}).encode()) for k in range(2)], token)
-        outcomes = {}
-        for k, (status, reply) in enumerate(replies):
-            check_eq(status, 200, "round %d, hub on port %d: HTTP status (reply %r)"
-                     % (rnd, ports[k], reply if status != 200 else ""))
-            results = reply.get("results")
-            check(isinstance(results, list) and len(results) == len(windows[k]),
-                  "round %d: %r results for %d commands" % (rnd, results, len(windows[k])))
-            for c, r in zip(windows[k], results):
-                check_eq(r.get("id"), c["id"], "round %d: results in request order" % rnd)
-                outcomes.setdefault(c["id"], []).append(
-                    (r.get("status"), r.get("first_status"), r.get("receipt_no")))
-        for cid, got in outcomes.items():
-            statuses = sorted(s for s, _, _ in got)
-            if statuses.count("applied") != 1 or any(s not in ("applied", "duplicate")
-                                                      for s in statuses):
-                raise AssertionError("round %d: command %s answered %r (want one applied, the "
-                                     "other duplicate)" % (rnd, cid, got))
-            for s, first, receipt in got:
-                check_eq(receipt, expected[cid][0], "round %d: receipt_no of %s" % (rnd, cid))
-                if s == "duplicate":
-                    check_eq(first, "applied", "round %d: first_status of a duplicate" % rnd)
-                answers[s] += 1
+        tally_push_together("round %d" % rnd, ["hub on port %d" % p for p in ports], windows,
+                            replies, expected, answers)
         rnd += 1
     races = races_seen(hubs)
     log("  %d rounds, %d commands: %d applied, %d duplicate answers; the race with the other "
