@@ -74,9 +74,11 @@
 #define DUKA_HUB_CONNECTION_TIMEOUT_S_MAX 3600
 #define DUKA_HUB_CONNECTIONS_MAX 256
 #define DUKA_HUB_CONNECTIONS_PER_IP_DEFAULT 64
-#define DUKA_HUB_THREADS 4
+/* PostgreSQL connections of one hub process: that many pushes are applied at once (each
+ * request borrows one; the others wait for a free one). More hubs: more processes. */
+#define DUKA_HUB_PG_CONNECTIONS 4
 #define DUKA_HUB_STORE_POOL_MAX 16 /* store connections one hub process may hold */
-_Static_assert(DUKA_HUB_THREADS <= DUKA_HUB_STORE_POOL_MAX, "a connection per HTTP thread");
+_Static_assert(DUKA_HUB_PG_CONNECTIONS <= DUKA_HUB_STORE_POOL_MAX, "the pool holds them all");
 
 /* PostgreSQL (the hub at scale, hub_store_pg.c). A connection attempt gives up after the
  * connect timeout (an unreachable server is a clear error in seconds, not a hang; a URL's own

@@ -19,9 +19,10 @@
  * this is beyond what the hub protects against). */
 #define RECEIPT_FLOOR_DAYS 400
 
-/* The stores requests use: one for SQLite (one writer; requests take turns), one per HTTP
- * worker thread for PostgreSQL (each its own connection; the database arbitrates). A request
- * borrows a free store for its whole duration and gives it back. */
+/* The stores requests use: one for SQLite (one writer; requests take turns), DUKA_HUB_PG_CONNECTIONS
+ * for PostgreSQL (each its own connection; the database arbitrates). Every HTTP connection
+ * has its own thread (net/http_server.h); a request borrows a free store for its whole
+ * duration, waiting for one when all are lent, and gives it back. */
 typedef struct duka_hub_app {
     duka_hub_store *stores[DUKA_HUB_STORE_POOL_MAX];
     bool busy[DUKA_HUB_STORE_POOL_MAX];
@@ -285,9 +286,10 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
         duka_hub_store_close(store);
         return rc;
     }
-    /* PostgreSQL: one connection per HTTP worker thread, so pushes of different tills run at
-     * once. SQLite has one writer: more connections would only queue on its lock. */
-    int pool = duka_hub_store_is_postgres(db) ? DUKA_HUB_THREADS : 1;
+    /* PostgreSQL: DUKA_HUB_PG_CONNECTIONS connections, so that many pushes of different tills run at
+     * once (the other requests wait for a free one). SQLite has one writer: more connections
+     * would only queue on its lock. */
+    int pool = duka_hub_store_is_postgres(db) ? DUKA_HUB_PG_CONNECTIONS : 1;
     for (int i = 1; rc == DUKA_OK && i < pool; i++) {
         duka_hub_store *more = NULL;
         rc = duka_hub_store_open(db, false, &more, err);

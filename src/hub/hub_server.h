@@ -5,7 +5,7 @@
  *   POST /v1/push                apply a batch of commands exactly once
  *   GET  /v1/pull?cursor=&limit= catalog changes since a cursor
  * Each request borrows one store connection for its whole duration: SQLite has one (requests
- * take turns: the single writer), PostgreSQL one per HTTP worker thread.
+ * take turns: the single writer), PostgreSQL DUKA_HUB_PG_CONNECTIONS (4).
  */
 #ifndef DUKA_HUB_SERVER_H
 #define DUKA_HUB_SERVER_H

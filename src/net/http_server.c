@@ -1,26 +1,76 @@
-/* http_server.c — libmicrohttpd wrapper (see http_server.h). */
+/*
+ * http_server.c — libmicrohttpd wrapper (see http_server.h).
+ *
+ * Workload: the hub's pushes, pulls and probes (each on a new connection: tills close theirs
+ * after every answer), and the till's local API. Handlers block: on the store's lock, an
+ * fsync, a PostgreSQL round trip. So every connection gets its own thread
+ * (MHD_USE_THREAD_PER_CONNECTION), the mode libmicrohttpd's manual prescribes for blocking
+ * handlers ("Flow control"). In a thread pool, a worker blocked in one handler cannot see
+ * that the clients of its other connections have closed them; those connections kept
+ * counting against their address, and under a fan-in of 32 clients from one address the
+ * per-address limit of 64 refused about 1 % of new connections, unanswered and unlogged.
+ *
+ * The per-address limit is counted here (the accept policy callback, and the connection
+ * notifications that count what each address holds) rather than by libmicrohttpd, so a
+ * refusal can be logged with the address. Refusals and the library's own messages (its
+ * connection limit, accept errors) are logged at most once a second per kind, with a count.
+ */
 #include "net/http_server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "common/clock.h"
 #include "common/limits.h"
+#include "common/log.h"
+
+/* Repeated log events of one kind: the first is logged at once, the next ones at most once a
+ * second as a count (so a flood of refusals cannot flood the log). */
+#define LOG_REPEAT_INTERVAL_MS 1000
+#define LOG_KINDS_MAX 8   /* the per-address refusal + distinct library messages */
+#define LOG_TEXT_MAX 200
+
+/* A client address as a comparable key: the family, then its 4 or 16 bytes. */
+#define ADDRESS_KEY_BYTES 17
+
+typedef struct log_kind {
+    const void *id;           /* the library's format string, or &per_address_kind */
+    unsigned long unreported; /* events since the last line */
+    int64_t last_line_ms;     /* monotonic time of that line; 0: none yet */
+    char latest[LOG_TEXT_MAX];
+} log_kind;
+
+/* One address and the connections it holds; count 0 marks a free slot. */
+typedef struct address_count {
+    unsigned char key[ADDRESS_KEY_BYTES];
+    unsigned count;
+} address_count;
 
 struct duka_http_server {
     struct MHD_Daemon *daemon;
     duka_http_handler handler;
     void *app;
     size_t max_body;
+    unsigned per_address_max; /* 0: no limit */
+    pthread_mutex_t lock;     /* guards addresses and kinds */
+    /* At most DUKA_HUB_CONNECTIONS_MAX connections are open, so as many addresses. */
+    address_count addresses[DUKA_HUB_CONNECTIONS_MAX];
+    log_kind kinds[LOG_KINDS_MAX];
+    int kind_count;
 };
+
+static const char per_address_kind = 0; /* its address is the id of that log kind */
 
 typedef struct request_state {
     char *buf;
@@ -216,6 +266,183 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/* ---- logging repeated events ---- */
+
+/* Formats the line for kind k when one is due (its first event, or a second since its last
+ * line, or force with events unreported) and resets its count; returns whether it did.
+ * Called with the lock held. */
+static bool log_line_due(log_kind *k, int64_t now_ms, bool force, char *line, size_t n)
+{
+    bool due = k->unreported > 0 && (force || k->last_line_ms == 0 ||
+                                     now_ms - k->last_line_ms >= LOG_REPEAT_INTERVAL_MS);
+    if (!due)
+        return false;
+    bool refusal = k->id == &per_address_kind;
+    if (k->unreported == 1)
+        snprintf(line, n, "%s%s", refusal ? "refused a connection " : "libmicrohttpd: ", k->latest);
+    else if (refusal)
+        snprintf(line, n, "refused %lu connections in the last %.1f s, the latest %s",
+                 k->unreported, (double)(now_ms - k->last_line_ms) / 1e3, k->latest);
+    else
+        snprintf(line, n, "libmicrohttpd, %lu times in the last %.1f s: %s", k->unreported,
+                 (double)(now_ms - k->last_line_ms) / 1e3, k->latest);
+    k->unreported = 0;
+    k->last_line_ms = now_ms;
+    return true;
+}
+
+/* Counts one event of kind id (text: what happened) and logs it if a line is due. */
+static void log_event(duka_http_server *srv, const void *id, const char *text)
+{
+    char line[LOG_TEXT_MAX + 96];
+    bool due = false;
+    int64_t now_ms = duka_monotonic_ms();
+    pthread_mutex_lock(&srv->lock);
+    log_kind *k = NULL;
+    for (int i = 0; i < srv->kind_count && k == NULL; i++)
+        if (srv->kinds[i].id == id)
+            k = &srv->kinds[i];
+    if (k == NULL && srv->kind_count < LOG_KINDS_MAX) {
+        k = &srv->kinds[srv->kind_count++];
+        k->id = id;
+    }
+    if (k == NULL) /* more distinct messages than kinds: they share the last one */
+        k = &srv->kinds[LOG_KINDS_MAX - 1];
+    k->unreported++;
+    snprintf(k->latest, sizeof(k->latest), "%s", text);
+    due = log_line_due(k, now_ms, false, line, sizeof(line));
+    pthread_mutex_unlock(&srv->lock);
+    if (due)
+        duka_log(DUKA_LOG_WARN, "http", "%s", line);
+}
+
+/* Logs the counts a line is due for (all of them when force: the server stops). */
+static void log_flush(duka_http_server *srv, bool force)
+{
+    char lines[LOG_KINDS_MAX][LOG_TEXT_MAX + 96];
+    int n = 0;
+    int64_t now_ms = duka_monotonic_ms();
+    pthread_mutex_lock(&srv->lock);
+    for (int i = 0; i < srv->kind_count; i++)
+        if (log_line_due(&srv->kinds[i], now_ms, force, lines[n], sizeof(lines[n])))
+            n++;
+    pthread_mutex_unlock(&srv->lock);
+    for (int i = 0; i < n; i++)
+        duka_log(DUKA_LOG_WARN, "http", "%s", lines[i]);
+}
+
+/* libmicrohttpd's own messages (MHD_USE_ERROR_LOG): its refusals at the connection limit,
+ * accept and thread errors, clients that went away mid-request. One kind per message. */
+static void on_library_message(void *cls, const char *fmt, va_list ap)
+{
+    char text[LOG_TEXT_MAX];
+    vsnprintf(text, sizeof(text), fmt, ap);
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    log_event(cls, fmt, text);
+}
+
+/* ---- connections per address ---- */
+
+/* The key of a client address; false for a family other than IPv4 and IPv6. */
+static bool address_key(const struct sockaddr *sa, unsigned char key[ADDRESS_KEY_BYTES])
+{
+    memset(key, 0, ADDRESS_KEY_BYTES);
+    if (sa == NULL)
+        return false;
+    if (sa->sa_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        key[0] = 6;
+        memcpy(key + 1, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+/* The slot of key among the addresses holding connections, or -1. Called with the lock. */
+static int address_find(const duka_http_server *srv, const unsigned char *key)
+{
+    for (int i = 0; i < DUKA_HUB_CONNECTIONS_MAX; i++)
+        if (srv->addresses[i].count > 0 &&
+            memcmp(srv->addresses[i].key, key, ADDRESS_KEY_BYTES) == 0)
+            return i;
+    return -1;
+}
+
+/* The accept policy: refuses (closes at once) a connection from an address that already
+ * holds per_address_max. libmicrohttpd accepts on one thread (the listening one in
+ * thread-per-connection mode) and reports MHD_CONNECTION_NOTIFY_STARTED before accepting the
+ * next, so the count read here is exact. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    duka_http_server *srv = cls;
+    unsigned char key[ADDRESS_KEY_BYTES];
+    (void)addrlen;
+    if (srv->per_address_max == 0 || !address_key(addr, key))
+        return MHD_YES;
+    pthread_mutex_lock(&srv->lock);
+    int slot = address_find(srv, key);
+    unsigned held = slot >= 0 ? srv->addresses[slot].count : 0;
+    pthread_mutex_unlock(&srv->lock);
+    if (held < srv->per_address_max)
+        return MHD_YES;
+    char who[INET6_ADDRSTRLEN] = "?", text[LOG_TEXT_MAX];
+    inet_ntop(addr->sa_family,
+              addr->sa_family == AF_INET
+                  ? (const void *)&((const struct sockaddr_in *)(const void *)addr)->sin_addr
+                  : (const void *)&((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr,
+              who, sizeof(who));
+    snprintf(text, sizeof(text), "from %s: it already holds %u connections, the most one "
+             "address may (HUB_CONNECTIONS_PER_IP)", who, held);
+    log_event(srv, &per_address_kind, text);
+    return MHD_NO;
+}
+
+/* Counts the connections each address holds (its slot + 1 in the socket context; 0: not
+ * counted), and flushes due log lines as connections close. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode what)
+{
+    duka_http_server *srv = cls;
+    if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = NULL;
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        unsigned char key[ADDRESS_KEY_BYTES];
+        if (srv->per_address_max == 0 || info == NULL || !address_key(info->client_addr, key))
+            return;
+        pthread_mutex_lock(&srv->lock);
+        int slot = address_find(srv, key);
+        for (int i = 0; slot < 0 && i < DUKA_HUB_CONNECTIONS_MAX; i++)
+            if (srv->addresses[i].count == 0) {
+                slot = i;
+                memcpy(srv->addresses[i].key, key, ADDRESS_KEY_BYTES);
+            }
+        /* No free slot cannot happen (at most as many connections as slots); if it did, the
+         * connection would go uncounted rather than be refused. */
+        if (slot >= 0) {
+            srv->addresses[slot].count++;
+            *socket_context = (void *)(uintptr_t)(slot + 1);
+        }
+        pthread_mutex_unlock(&srv->lock);
+        return;
+    }
+    uintptr_t slot = (uintptr_t)*socket_context;
+    if (slot > 0) {
+        pthread_mutex_lock(&srv->lock);
+        assert(srv->addresses[slot - 1].count > 0);
+        srv->addresses[slot - 1].count--;
+        pthread_mutex_unlock(&srv->lock);
+        *socket_context = NULL;
+    }
+    log_flush(srv, false);
+}
+
 static duka_rc parse_listen(const char *listen, struct sockaddr_in *sa, duka_err *err)
 {
     char host[64];
@@ -270,28 +497,39 @@ duka_rc duka_http_server_start_opts(const char *listen, const duka_http_server_o
     srv->handler = handler;
     srv->app = app;
     srv->max_body = opt->max_body_bytes;
+    srv->per_address_max = opt->connections_per_ip_max;
+    pthread_mutex_init(&srv->lock, NULL);
     const char *cert_pem = opt->cert_pem, *key_pem = opt->key_pem;
     bool tls = cert_pem != NULL && key_pem != NULL;
     unsigned timeout_s =
         opt->connection_timeout_s ? opt->connection_timeout_s : DUKA_HUB_CONNECTION_TIMEOUT_S;
-    unsigned per_ip = opt->connections_per_ip_max; /* libmicrohttpd's 0 is "no limit" too */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
-    /* The same options either way; TLS adds the flag and the PEM key and certificate. */
+    /* A thread per connection: handlers block (see the top of this file). Its listening
+     * thread waits with select(), not poll(): at the connection limit libmicrohttpd (0.9.75)
+     * then stops watching the listening socket, so new connections wait in the kernel's
+     * accept queue (http_server.h); with poll() it accepts and closes them at once. select()
+     * handles descriptors below FD_SETSIZE (1024) only: the hub's stay far below (at most
+     * DUKA_HUB_CONNECTIONS_MAX connections, a few store files or sockets); one above would
+     * be closed, and logged as libmicrohttpd's message. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG;
+    /* The same options either way; TLS adds the flag and the PEM key and certificate. The
+     * logger comes first so that the library's messages from the start go to it. */
 #define DUKA_MHD_COMMON_OPTIONS                                                              \
-    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,               \
-        (unsigned)DUKA_HUB_THREADS, MHD_OPTION_CONNECTION_LIMIT,                             \
-        (unsigned)DUKA_HUB_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,        \
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed, \
-        srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1
+    MHD_OPTION_EXTERNAL_LOGGER, on_library_message, srv, MHD_OPTION_SOCK_ADDR,               \
+        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)DUKA_HUB_CONNECTIONS_MAX, \
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,  \
+        srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,                               \
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1
     if (tls)
-        srv->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, srv,
+        srv->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, on_accept, srv, on_request, srv,
                                        DUKA_MHD_COMMON_OPTIONS, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
                                        MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_END);
     else
-        srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+        srv->daemon = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv,
                                        DUKA_MHD_COMMON_OPTIONS, MHD_OPTION_END);
 #undef DUKA_MHD_COMMON_OPTIONS
     if (srv->daemon == NULL) {
+        pthread_mutex_destroy(&srv->lock);
         free(srv);
         return duka_err_set(err, DUKA_INPUT, "cannot listen on %s (address in use or not allowed%s)",
                             listen, tls ? ", or the TLS certificate and key do not match" : "");
@@ -305,5 +543,7 @@ void duka_http_server_stop(duka_http_server *srv)
     if (srv == NULL)
         return;
     MHD_stop_daemon(srv->daemon);
+    log_flush(srv, true); /* counts not yet reported */
+    pthread_mutex_destroy(&srv->lock);
     free(srv);
 }

@@ -1,11 +1,14 @@
 /*
  * http_server.h — the HTTP server both the hub and the till's local API use (libmicrohttpd).
  *
- * It owns the protocol details once: a thread pool, connection limits and timeouts (a slow
- * client cannot hold every connection), request bodies accumulated up to a limit (413 with a
- * JSON error beyond it, before reading the rest), JSON replies with the right content type,
- * and error bodies of the one shape {"error":{"code","message"}}. Handlers see a finished
- * request and fill in a status and a JSON reply.
+ * It owns the protocol details once: a thread per connection, connection limits and timeouts
+ * (a slow client cannot hold every connection), request bodies accumulated up to a limit (413
+ * with a JSON error beyond it, before reading the rest), JSON replies with the right content
+ * type, and error bodies of the one shape {"error":{"code","message"}}. Handlers see a
+ * finished request and fill in a status and a JSON reply; they run on their connection's own
+ * thread and may block (on a store, a disk, a database) without delaying other connections.
+ * Connections refused by a limit, and libmicrohttpd's own complaints, are logged ("http"),
+ * at most once a second per kind with a count.
  */
 #ifndef DUKA_HTTP_SERVER_H
 #define DUKA_HTTP_SERVER_H
@@ -57,14 +60,17 @@ typedef struct duka_http_server_options {
     unsigned connection_timeout_s;   /* close a connection idle this long; 0: 30 s
                                       * (DUKA_HUB_CONNECTION_TIMEOUT_S) */
     unsigned connections_per_ip_max; /* connections from one address at once, beyond which
-                                      * a new one is closed unanswered; 0: no such limit */
+                                      * a new one is closed unanswered, and logged with the
+                                      * address; 0: no such limit */
 } duka_http_server_options;
 
 /* As duka_http_server_start_tls, with every option. At most DUKA_HUB_CONNECTIONS_MAX
- * connections at once: beyond that new ones wait in the kernel's accept queue until one
- * closes. The timeout is libmicrohttpd's: it counts from the last byte received or sent, so
- * it closes a stalled client, not one that trickles a byte now and then (the per-address
- * limit bounds those; docs/SECURITY.md). */
+ * connections (and as many threads) at once: beyond that new ones wait in the kernel's accept
+ * queue until one closes. A connection stops counting, against the total and against its
+ * address, as soon as its client closes it, however long other requests take. The timeout is
+ * libmicrohttpd's: it counts from the last byte received or sent, so it closes a stalled
+ * client, not one that trickles a byte now and then (the per-address limit bounds those;
+ * docs/SECURITY.md). */
 duka_rc duka_http_server_start_opts(const char *listen, const duka_http_server_options *opt,
                                     duka_http_handler handler, void *app,
                                     duka_http_server **out, duka_err *err);
