@@ -14,17 +14,35 @@
  *   4. PouchDB beside it: bench/pouchdb_bench.js (node) replicating the same 100,000 sale
  *      documents to an express-pouchdb server on 127.0.0.1, when run.sh could install it.
  *
- * Compiled as part of bench_main.c (the duka-bench target lists that one file), which it
- * #includes just before main(); it uses that file's helpers (processes, hub start/stop,
- * /proc reading, medians).
+ * --parts LIST runs a subset of the four (catchup, fanin, catalog, pouch; default all).
+ *
+ * Workload: minutes of child processes and loopback HTTP; what it shares with the first
+ * table (processes, hub start/stop, /proc, medians, paths) is bench_common.c.
  */
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/resource.h>
+#include "bench_scale.h"
 
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "bench_common.h"
+#include "common/limits.h"
 #include "common/uuid.h"
 #include "hub/hub_store.h"
+#include "net/http_client.h"
 #include "protocol/sale.h"
+#include "store/db.h"
+#include "till/till_db.h"
 
 #define SCALE_CATCHUP_DEFAULT 100000
 #define SCALE_DEVICES_DEFAULT 1000
@@ -44,6 +62,12 @@
 #define TARGET_POUCH_RATIO_MIN 5.0
 
 enum { STORE_SQLITE, STORE_PG, STORE_COUNT };
+
+/* The four parts, in the order they run (--parts LIST picks some). */
+enum { PART_COUNT = 4 };
+enum { PART_CATCHUP = 1u << 0, PART_FANIN = 1u << 1, PART_CATALOG = 1u << 2, PART_POUCH = 1u << 3,
+       PART_ALL = (1u << PART_COUNT) - 1 };
+static const char *const part_names[PART_COUNT] = {"catchup", "fanin", "catalog", "pouch"};
 static const char *const store_names[STORE_COUNT] = {"SQLite", "PostgreSQL"};
 
 typedef struct scale_config {
@@ -56,6 +80,7 @@ typedef struct scale_config {
     const char *pg_url, *pg_admin_url, *psql; /* NULL: no PostgreSQL figures */
     const char *node, *pouch_script, *pouch_na; /* pouch_na: why there is no PouchDB figure */
     bool only_pg;           /* skip the SQLite hub (quick runs) */
+    unsigned parts;         /* PART_* mask: what --parts asked for (default all) */
 } scale_config;
 
 typedef struct scale_store_figures {
@@ -87,79 +112,6 @@ typedef struct scale_report {
     double fill_s;
     size_t sale_json_bytes;
 } scale_report;
-
-/* ---- processes ---- */
-
-/* Runs argv to completion (stdout into *out when out is not NULL; stderr passes through),
- * with its resource usage (peak RSS) in *ru. Returns its exit status, -1 when it could not
- * run, 128+signal when killed. */
-static int run_prog(const char *const *argv, char **out, struct rusage *ru)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDIN_FILENO);
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        execvp(argv[0], (char *const *)(uintptr_t)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    char *buf = read_all(fds[0]);
-    close(fds[0]);
-    int status = 0;
-    struct rusage usage;
-    memset(&usage, 0, sizeof(usage));
-    while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-    }
-    if (ru != NULL)
-        *ru = usage;
-    if (out != NULL)
-        *out = buf;
-    else
-        free(buf);
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-}
-
-/* `duka ARGS… --json` as a timed child: its JSON reply, wall time and peak RSS (MB). */
-static json_t *duka_json_timed(const scale_config *cfg, const char *const *args, double *secs,
-                               double *peak_mb)
-{
-    const char *argv[20];
-    int argc = 0;
-    argv[argc++] = cfg->base.duka_bin;
-    for (int i = 0; args[i] != NULL && argc < 19; i++)
-        argv[argc++] = args[i];
-    argv[argc] = NULL;
-    char *out = NULL;
-    struct rusage ru;
-    double t0 = now_us();
-    int status = run_prog(argv, &out, &ru);
-    if (secs != NULL)
-        *secs = (now_us() - t0) / 1e6;
-    if (peak_mb != NULL)
-        *peak_mb = (double)ru.ru_maxrss / 1024.0; /* KB on Linux */
-    json_t *js = (status == 0 && out != NULL) ? json_loads(out, 0, NULL) : NULL;
-    if (js == NULL)
-        fprintf(stderr, "duka-bench: `duka %s %s` failed (exit %d)\n", args[0],
-                args[1] ? args[1] : "", status);
-    free(out);
-    return js;
-}
 
 /* VmHWM of the running hub in MB (0 when unreadable). */
 static double hub_hwm_mb(void)
@@ -227,41 +179,6 @@ static void hub_loc_drop(const scale_config *cfg, const hub_loc *h)
     }
 }
 
-/* hub init + product import (csv with `products` rows) + device add T01. */
-static int scale_hub_prepare(const scale_config *cfg, const hub_loc *h, const char *csv,
-                             int products, char *business, size_t business_len, char *token,
-                             size_t token_len, double *import_s)
-{
-    int result = -1;
-    const char *init[] = {"hub", "init", "--db", h->init_db, "--business", "Bench Duka",
-                          "--json", NULL};
-    json_t *js = run_duka_json(&cfg->base, init);
-    const char *id = json_string_value(json_object_get(js, "business_id"));
-    if (id == NULL)
-        goto out;
-    snprintf(business, business_len, "%s", id);
-    json_decref(js);
-    const char *import[] = {"product", "import", "--db", h->db, "--business", business,
-                            "--json", csv, NULL};
-    js = duka_json_timed(cfg, import, import_s, NULL);
-    if (json_integer_value(json_object_get(js, "imported")) != products) {
-        fprintf(stderr, "duka-bench: product import did not import %d products\n", products);
-        goto out;
-    }
-    json_decref(js);
-    const char *add[] = {"device", "add", "--db", h->db, "--business", business,
-                         "--terminal", BENCH_TERMINAL, "--json", NULL};
-    js = run_duka_json(&cfg->base, add);
-    const char *tok = json_string_value(json_object_get(js, "token"));
-    if (tok == NULL || strlen(tok) >= token_len)
-        goto out;
-    snprintf(token, token_len, "%s", tok);
-    result = 0;
-out:
-    json_decref(js);
-    return result;
-}
-
 /* A catalog CSV of n products; `round` changes every price (0: the initial catalog). Only
  * the first `rows` products are written. */
 static int write_big_csv(const char *path, int rows, int round)
@@ -282,41 +199,13 @@ static int write_big_csv(const char *path, int rows, int round)
     return 0;
 }
 
-/* Points a till database at a hub (meta hub_url and token). */
-static int till_point(const char *path, const char *hub_url, const char *token)
+/* Points the till database at path at a hub; create: a new till with its identity and no
+ * catalog (for the pull figures), else an existing one (the catch-up's copy). */
+static int till_point(const char *path, bool create, const char *hub_url, const char *token)
 {
-    duka_err err = {0};
     sqlite3 *db = NULL;
-    if (duka_till_db_open(path, false, &db, &err) != DUKA_OK)
-        return fail("opening the till copy", &err);
-    if (duka_db_begin(db, &err) != DUKA_OK ||
-        duka_meta_set(db, DUKA_META_HUB_URL, hub_url, &err) != DUKA_OK ||
-        duka_meta_set(db, DUKA_META_TOKEN, token, &err) != DUKA_OK ||
-        duka_db_commit(db, &err) != DUKA_OK) {
-        duka_db_rollback(db);
-        duka_db_close(db);
-        return fail("pointing the till at the hub", &err);
-    }
-    duka_db_close(db);
-    return 0;
-}
-
-/* A till with its identity and no catalog (for the pull figures). */
-static int till_create_empty(const char *path, const char *hub_url, const char *token)
-{
-    duka_err err = {0};
-    sqlite3 *db = NULL;
-    if (duka_till_db_open(path, true, &db, &err) != DUKA_OK)
-        return fail("creating the till database", &err);
-    if (duka_db_begin(db, &err) != DUKA_OK ||
-        duka_meta_set(db, DUKA_META_TERMINAL, BENCH_TERMINAL, &err) != DUKA_OK ||
-        duka_meta_set(db, DUKA_META_HUB_URL, hub_url, &err) != DUKA_OK ||
-        duka_meta_set(db, DUKA_META_TOKEN, token, &err) != DUKA_OK ||
-        duka_db_commit(db, &err) != DUKA_OK) {
-        duka_db_rollback(db);
-        duka_db_close(db);
-        return fail("initialising the till", &err);
-    }
+    if (till_open_pointed(path, create, hub_url, token, &db))
+        return -1;
     duka_db_close(db);
     return 0;
 }
@@ -360,7 +249,7 @@ static int till_sync(const scale_config *cfg, const char *till_db, int64_t want_
                      int64_t want_pulled, double *secs, double *peak_mb)
 {
     const char *args[] = {"sync", "--db", till_db, "--json", NULL};
-    json_t *js = duka_json_timed(cfg, args, secs, peak_mb);
+    json_t *js = run_duka_json_timed(&cfg->base, args, secs, peak_mb);
     if (js == NULL)
         return -1;
     json_int_t pushed = json_integer_value(json_object_get(js, "pushed"));
@@ -403,12 +292,12 @@ static int scale_catchup_once(const scale_config *cfg, int store, int run, const
         goto out;
     have_loc = true;
     double import_s = 0;
-    if (scale_hub_prepare(cfg, &h, csv, BENCH_PRODUCTS, business, sizeof(business), token,
-                          sizeof(token), &import_s) ||
+    if (hub_prepare(&cfg->base, h.init_db, h.db, csv, BENCH_PRODUCTS, business, sizeof(business),
+                    token, sizeof(token), &import_s) ||
         copy_file(template, till_db) || hub_start(&cfg->base, h.db, hub_log, &port))
         goto out;
     snprintf(hub_url, sizeof(hub_url), "http://127.0.0.1:%d", port);
-    if (till_point(till_db, hub_url, token))
+    if (till_point(till_db, false, hub_url, token))
         goto out;
     double secs = 0, till_mb = 0;
     if (till_sync(cfg, till_db, cfg->catchup, -1, &secs, &till_mb))
@@ -596,8 +485,8 @@ static int scale_fanin_once(const scale_config *cfg, int store, int run, const d
     if (write_catalog_csv(csv) || hub_loc_make(cfg, store, dir, tag, &h))
         goto out;
     have_loc = true;
-    if (scale_hub_prepare(cfg, &h, csv, BENCH_PRODUCTS, business, sizeof(business), token,
-                          sizeof(token), NULL))
+    if (hub_prepare(&cfg->base, h.init_db, h.db, csv, BENCH_PRODUCTS, business, sizeof(business),
+                    token, sizeof(token), NULL))
         goto out;
     /* 1,000 devices through the store's own device_add (what `duka device add` runs), and
      * their push bodies: not timed. */
@@ -706,8 +595,8 @@ static int scale_catalog(const scale_config *cfg, int store, scale_store_figures
     if (write_big_csv(csv, cfg->products, 0) || hub_loc_make(cfg, store, dir, "catalog", &h))
         goto out;
     have_loc = true;
-    if (scale_hub_prepare(cfg, &h, csv, cfg->products, business, sizeof(business), token,
-                          sizeof(token), &f->import_s) ||
+    if (hub_prepare(&cfg->base, h.init_db, h.db, csv, cfg->products, business, sizeof(business),
+                    token, sizeof(token), &f->import_s) ||
         hub_start(&cfg->base, h.db, hub_log, &port))
         goto out;
     snprintf(hub_url, sizeof(hub_url), "http://127.0.0.1:%d", port);
@@ -715,7 +604,7 @@ static int scale_catalog(const scale_config *cfg, int store, scale_store_figures
         char tname[32];
         double mb = 0;
         snprintf(tname, sizeof(tname), "till-%d.db", r + 1);
-        if (path_join(till_db, dir, tname) || till_create_empty(till_db, hub_url, token) ||
+        if (path_join(till_db, dir, tname) || till_point(till_db, true, hub_url, token) ||
             till_sync(cfg, till_db, 0, cfg->products, &f->pull_s[r], &mb))
             goto out;
         if (mb > f->pull_till_mb)
@@ -852,6 +741,45 @@ static double max_of(const double *v, int n)
     return m;
 }
 
+/* "%.1f" of mb, or "-" when its part did not run. */
+static void mb_or_dash(bool done, double mb, char *buf, size_t n)
+{
+    if (done)
+        snprintf(buf, n, "%.1f", mb);
+    else
+        snprintf(buf, n, "-");
+}
+
+/* The PouchDB rows: its time, and how many times faster each hub's catch-up was. */
+static void print_pouch_rows(FILE *f, const scale_report *r, const char *cnt)
+{
+    char label[128], value[128];
+    const pouch_figures *p = &r->pouch;
+    snprintf(label, sizeof(label), "PouchDB replicate.to %s sale docs (s)", cnt);
+    if (p->done) {
+        snprintf(value, sizeof(value), "%.1f (%.1f..%.1f, n=%d, %s)", p->median_s, p->min_s,
+                 p->max_s, p->runs, p->adapter);
+        scale_row(f, label, value, "");
+    } else {
+        scale_row(f, label, "n/a", "");
+        fprintf(f, "  (%s)\n", p->why);
+    }
+    for (int st = 0; st < STORE_COUNT; st++) {
+        const scale_store_figures *s = &r->store[st];
+        if (!r->store_on[st] || !s->catchup_done)
+            continue;
+        double duka_s = med_of(s->catchup_s, s->catchup_n);
+        snprintf(label, sizeof(label), "PouchDB time / duka catch-up time, %s hub",
+                 store_names[st]);
+        if (p->done)
+            snprintf(value, sizeof(value), "%.1fx (%.1f s / %.2f s)", p->median_s / duka_s,
+                     p->median_s, duka_s);
+        else
+            snprintf(value, sizeof(value), "n/a (duka %.2f s)", duka_s);
+        scale_row(f, label, value, ">= 5x");
+    }
+}
+
 static void print_scale_table(FILE *f, const scale_config *cfg, const scale_report *r)
 {
     char label[128], value[128], cnt[32], n2[32];
@@ -904,44 +832,35 @@ static void print_scale_table(FILE *f, const scale_config *cfg, const scale_repo
             snprintf(value, sizeof(value), "%.2f", s->import_s);
             scale_row(f, label, value, "");
         }
-        snprintf(label, sizeof(label), "peak RSS, %s hub: catch-up / fan-in / catalog (MB)", nm);
-        snprintf(value, sizeof(value), "%.1f / %.1f / %.1f",
-                 s->catchup_done ? max_of(s->catchup_hub_mb, s->catchup_n) : 0,
-                 s->fanin_done ? max_of(s->fanin_hub_mb, s->fanin_n) : 0,
-                 s->catalog_done ? s->catalog_hub_mb : 0);
-        scale_row(f, label, value, "");
-        snprintf(label, sizeof(label), "peak RSS, till (duka sync): push %s / pull (MB)", cnt);
-        snprintf(value, sizeof(value), "%.1f / %.1f",
-                 s->catchup_done ? max_of(s->catchup_till_mb, s->catchup_n) : 0,
-                 s->catalog_done ? s->pull_till_mb : 0);
-        scale_row(f, label, value, "");
-    }
-    const pouch_figures *p = &r->pouch;
-    snprintf(label, sizeof(label), "PouchDB replicate.to %s sale docs (s)", cnt);
-    if (p->done) {
-        snprintf(value, sizeof(value), "%.1f (%.1f..%.1f, n=%d, %s)", p->median_s, p->min_s,
-                 p->max_s, p->runs, p->adapter);
-        scale_row(f, label, value, "");
-    } else {
-        scale_row(f, label, "n/a", "");
-        fprintf(f, "  (%s)\n", p->why);
-    }
-    for (int st = 0; st < STORE_COUNT; st++) {
-        const scale_store_figures *s = &r->store[st];
-        if (!r->store_on[st] || !s->catchup_done)
+        if (!s->catchup_done && !s->fanin_done && !s->catalog_done)
             continue;
-        double duka_s = med_of(s->catchup_s, s->catchup_n);
-        snprintf(label, sizeof(label), "PouchDB time / duka catch-up time, %s hub", store_names[st]);
-        if (p->done)
-            snprintf(value, sizeof(value), "%.1fx (%.1f s / %.2f s)", p->median_s / duka_s,
-                     p->median_s, duka_s);
-        else
-            snprintf(value, sizeof(value), "n/a (duka %.2f s)", duka_s);
-        scale_row(f, label, value, ">= 5x");
+        char a[16], b[16], c[16]; /* "-" for a part that did not run */
+        mb_or_dash(s->catchup_done, max_of(s->catchup_hub_mb, s->catchup_n), a, sizeof(a));
+        mb_or_dash(s->fanin_done, max_of(s->fanin_hub_mb, s->fanin_n), b, sizeof(b));
+        mb_or_dash(s->catalog_done, s->catalog_hub_mb, c, sizeof(c));
+        snprintf(label, sizeof(label), "peak RSS, %s hub: catch-up / fan-in / catalog (MB)", nm);
+        snprintf(value, sizeof(value), "%s / %s / %s", a, b, c);
+        scale_row(f, label, value, "");
+        if (!s->catchup_done && !s->catalog_done)
+            continue; /* the fan-in has no till process */
+        mb_or_dash(s->catchup_done, max_of(s->catchup_till_mb, s->catchup_n), a, sizeof(a));
+        mb_or_dash(s->catalog_done, s->pull_till_mb, c, sizeof(c));
+        snprintf(label, sizeof(label), "peak RSS, till (duka sync): push %s / pull (MB)", cnt);
+        snprintf(value, sizeof(value), "%s / %s", a, c);
+        scale_row(f, label, value, "");
     }
-    fprintf(f, "sale JSON as pushed: %zu bytes; %d client threads for the fan-in; filling the "
-            "%s-sale till took %.1f s\n", r->sale_json_bytes, cfg->threads, cnt, r->fill_s);
+    if (cfg->parts & PART_POUCH)
+        print_pouch_rows(f, r, cnt);
+    if (r->sale_json_bytes == 0) /* the catalog alone: no sale made */
+        return;
+    fprintf(f, "sale JSON as pushed: %zu bytes", r->sale_json_bytes);
+    if (cfg->parts & PART_FANIN)
+        fprintf(f, "; %d client threads for the fan-in", cfg->threads);
+    if (cfg->parts & PART_CATCHUP)
+        fprintf(f, "; filling the %s-sale till took %.1f s", cnt, r->fill_s);
+    fprintf(f, "\n");
 }
+
 
 static int append_scale_results(const scale_config *cfg, const scale_report *r)
 {
@@ -952,7 +871,15 @@ static int append_scale_results(const scale_config *cfg, const scale_report *r)
         return -1;
     }
     fprintf(f, "\nScale figures (issue 5): SQLite and PostgreSQL hubs, each a real `duka hub`; "
-            "PouchDB in the same run.\n\n```\n");
+            "PouchDB in the same run.");
+    if (cfg->parts != PART_ALL) {
+        fprintf(f, " Only the parts");
+        for (int k = 0; k < PART_COUNT; k++)
+            if (cfg->parts & (1u << k))
+                fprintf(f, " `%s`", part_names[k]);
+        fprintf(f, " (--parts).");
+    }
+    fprintf(f, "\n\n```\n");
     print_scale_table(f, cfg, r);
     fprintf(f, "```\n");
     return fclose(f) == 0 ? 0 : -1;
@@ -964,67 +891,188 @@ static int scale_usage(void)
 {
     fprintf(stderr,
             "usage: duka-bench scale --duka PATH --dir DIR [--results FILE] [--runs N] [--pouch-runs N]\n"
-            "         [--catchup N] [--devices N] [--device-sales N] [--threads N]\n"
+            "         [--parts LIST] [--catchup N] [--devices N] [--device-sales N] [--threads N]\n"
             "         [--products N] [--changes N] [--pg-url URL --pg-admin-url URL --psql PATH]\n"
-            "         [--only-pg] [--node PATH --pouch-script FILE | --pouch-na REASON] [--keep]\n");
+            "         [--only-pg] [--node PATH --pouch-script FILE | --pouch-na REASON] [--keep]\n"
+            "  --parts LIST  the parts to run, comma-separated: catchup,fanin,catalog,pouch\n"
+            "                (default all of them, in that order)\n");
     return 2;
 }
 
-static int scale_main(int argc, char **argv)
+/* Parses --parts: a comma-separated, non-empty subset of part_names, into a PART_* mask. */
+static int parse_parts(const char *list, unsigned *out)
+{
+    unsigned parts = 0;
+    for (const char *p = list; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        int k = 0;
+        while (k < PART_COUNT &&
+               !(strlen(part_names[k]) == len && strncmp(p, part_names[k], len) == 0))
+            k++;
+        if (k == PART_COUNT) {
+            fprintf(stderr, "duka-bench: --parts '%s': '%.*s' is not one of catchup, fanin, "
+                    "catalog, pouch\n", list, (int)len, p);
+            return -1;
+        }
+        parts |= 1u << k;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (parts == 0) {
+        fprintf(stderr, "duka-bench: --parts names no part\n");
+        return -1;
+    }
+    *out = parts;
+    return 0;
+}
+
+/* Fills cfg from the command line: 0, or the usage's exit status. */
+static int scale_parse_args(int argc, char **argv, scale_config *cfg)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--keep") == 0) {
+            cfg->base.keep = true;
+            continue;
+        }
+        if (strcmp(a, "--only-pg") == 0) {
+            cfg->only_pg = true;
+            continue;
+        }
+        if (v == NULL)
+            return scale_usage();
+        const char **sp = strcmp(a, "--duka") == 0           ? &cfg->base.duka_bin
+                          : strcmp(a, "--dir") == 0          ? &cfg->base.dir
+                          : strcmp(a, "--results") == 0      ? &cfg->base.results_path
+                          : strcmp(a, "--pg-url") == 0       ? &cfg->pg_url
+                          : strcmp(a, "--pg-admin-url") == 0 ? &cfg->pg_admin_url
+                          : strcmp(a, "--psql") == 0         ? &cfg->psql
+                          : strcmp(a, "--node") == 0         ? &cfg->node
+                          : strcmp(a, "--pouch-script") == 0 ? &cfg->pouch_script
+                          : strcmp(a, "--pouch-na") == 0     ? &cfg->pouch_na
+                                                             : NULL;
+        if (sp != NULL)
+            *sp = v;
+        else if (strcmp(a, "--parts") == 0 ? parse_parts(v, &cfg->parts)
+                 : strcmp(a, "--runs") == 0 ? parse_count(v, 1, SCALE_RUNS_MAX, &cfg->runs)
+                 : strcmp(a, "--pouch-runs") == 0
+                     ? parse_count(v, 1, SCALE_RUNS_MAX, &cfg->pouch_runs)
+                 : strcmp(a, "--catchup") == 0
+                     ? parse_count(v, 1, BENCH_COUNT_MAX, &cfg->catchup)
+                 : strcmp(a, "--devices") == 0 ? parse_count(v, 1, 100000, &cfg->devices)
+                 : strcmp(a, "--device-sales") == 0
+                     ? parse_count(v, 1, DUKA_SYNC_BATCH_MAX, &cfg->device_sales)
+                 : strcmp(a, "--threads") == 0
+                     ? parse_count(v, 1, SCALE_THREADS_MAX, &cfg->threads)
+                 : strcmp(a, "--products") == 0
+                     ? parse_count(v, 1, BENCH_COUNT_MAX, &cfg->products)
+                 : strcmp(a, "--changes") == 0 ? parse_count(v, 1, 100000, &cfg->changes)
+                                               : -1)
+            return scale_usage();
+        i++;
+    }
+    if (cfg->base.duka_bin == NULL || cfg->base.dir == NULL)
+        return scale_usage();
+    if (cfg->changes > cfg->products)
+        cfg->changes = cfg->products;
+    return 0;
+}
+
+/* The template till: its first sale is the model of the fan-in's sales and of PouchDB's
+ * documents (written to `sample` as a till pushes it); with the catch-up, its queue is then
+ * filled to cfg->catchup sales once and copied for every run (each against a fresh hub, so
+ * the same command ids are new to it). */
+static int scale_template(const scale_config *cfg, const char *template, const char *sample,
+                          duka_sale *tmpl, scale_report *r)
+{
+    bool catchup = cfg->parts & PART_CATCHUP;
+    sqlite3 *till = NULL;
+    json_t *cmd = NULL;
+    char *text = NULL;
+    int result = -1;
+    if (catchup)
+        fprintf(stderr, "duka-bench: scale 1/4 filling a till with %d sales (copied for each "
+                "catch-up run)\n", cfg->catchup);
+    if (till_create(template, "http://127.0.0.1:9", "none", &till) || till_sell(till, 0, tmpl) ||
+        (catchup && fill_queue(till, cfg->catchup - 1, &r->fill_s)))
+        goto out;
+    char id[DUKA_UUID_STR_LEN + 1];
+    duka_uuid_v7(tmpl->created_ms, id);
+    cmd = json_pack("{s:s, s:s, s:s, s:o}", "id", id, "type", "sale.create", "entity_id",
+                    tmpl->receipt_no, "payload", duka_sale_to_json(tmpl));
+    text = cmd ? json_dumps(cmd, JSON_COMPACT) : NULL;
+    r->sale_json_bytes = text ? strlen(text) : 0;
+    if (cmd == NULL || json_dump_file(cmd, sample, JSON_COMPACT) != 0) {
+        fprintf(stderr, "duka-bench: cannot write %s\n", sample);
+        goto out;
+    }
+    result = 0;
+out:
+    free(text);
+    json_decref(cmd);
+    duka_db_close(till);
+    return result;
+}
+
+/* Part 1 (each store, then the next), part 2 (PostgreSQL first), part 3: each as asked. */
+static int scale_run_hubs(const scale_config *cfg, const char *template, const duka_sale *tmpl,
+                          scale_report *r)
+{
+    for (int st = 0; st < STORE_COUNT && (cfg->parts & PART_CATCHUP); st++) {
+        if (!r->store_on[st])
+            continue;
+        scale_store_figures *f = &r->store[st];
+        for (int run = 0; run < cfg->runs; run++) {
+            fprintf(stderr, "duka-bench: scale 1/4 catch-up, %s hub, run %d of %d\n",
+                    store_names[st], run + 1, cfg->runs);
+            if (scale_catchup_once(cfg, st, run, template, f))
+                return -1;
+            f->catchup_n++;
+        }
+        f->catchup_done = true;
+    }
+    for (int st = STORE_COUNT - 1; st >= 0 && (cfg->parts & PART_FANIN); st--) {
+        if (!r->store_on[st])
+            continue;
+        scale_store_figures *f = &r->store[st];
+        for (int run = 0; run < cfg->runs; run++) {
+            fprintf(stderr, "duka-bench: scale 2/4 fan-in, %s hub, run %d of %d: %d devices x "
+                    "%d sales, %d client threads\n", store_names[st], run + 1, cfg->runs,
+                    cfg->devices, cfg->device_sales, cfg->threads);
+            if (scale_fanin_once(cfg, st, run, tmpl, f))
+                return -1;
+            f->fanin_n++;
+        }
+        f->fanin_done = true;
+    }
+    for (int st = 0; st < STORE_COUNT && (cfg->parts & PART_CATALOG); st++) {
+        if (!r->store_on[st])
+            continue;
+        fprintf(stderr, "duka-bench: scale 3/4 catalog, %s hub: %d products, then %d changes\n",
+                store_names[st], cfg->products, cfg->changes);
+        if (scale_catalog(cfg, st, &r->store[st]))
+            return -1;
+        r->store[st].catalog_n = cfg->runs;
+        r->store[st].catalog_done = true;
+    }
+    return 0;
+}
+
+int scale_main(int argc, char **argv)
 {
     scale_config cfg = {.runs = 3,
                         .pouch_runs = 1,
+                        .parts = PART_ALL,
                         .catchup = SCALE_CATCHUP_DEFAULT,
                         .devices = SCALE_DEVICES_DEFAULT,
                         .device_sales = SCALE_DEVICE_SALES_DEFAULT,
                         .threads = SCALE_THREADS_DEFAULT,
                         .products = SCALE_PRODUCTS_DEFAULT,
                         .changes = SCALE_CHANGES_DEFAULT};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--keep") == 0) {
-            cfg.base.keep = true;
-            continue;
-        }
-        if (strcmp(a, "--only-pg") == 0) {
-            cfg.only_pg = true;
-            continue;
-        }
-        if (v == NULL)
-            return scale_usage();
-        const char **sp = strcmp(a, "--duka") == 0           ? &cfg.base.duka_bin
-                          : strcmp(a, "--dir") == 0          ? &cfg.base.dir
-                          : strcmp(a, "--results") == 0      ? &cfg.base.results_path
-                          : strcmp(a, "--pg-url") == 0       ? &cfg.pg_url
-                          : strcmp(a, "--pg-admin-url") == 0 ? &cfg.pg_admin_url
-                          : strcmp(a, "--psql") == 0         ? &cfg.psql
-                          : strcmp(a, "--node") == 0         ? &cfg.node
-                          : strcmp(a, "--pouch-script") == 0 ? &cfg.pouch_script
-                          : strcmp(a, "--pouch-na") == 0     ? &cfg.pouch_na
-                                                             : NULL;
-        if (sp != NULL)
-            *sp = v;
-        else if (strcmp(a, "--runs") == 0 ? parse_count(v, 1, SCALE_RUNS_MAX, &cfg.runs)
-                 : strcmp(a, "--pouch-runs") == 0
-                     ? parse_count(v, 1, SCALE_RUNS_MAX, &cfg.pouch_runs)
-                 : strcmp(a, "--catchup") == 0
-                     ? parse_count(v, 1, BENCH_COUNT_MAX, &cfg.catchup)
-                 : strcmp(a, "--devices") == 0 ? parse_count(v, 1, 100000, &cfg.devices)
-                 : strcmp(a, "--device-sales") == 0
-                     ? parse_count(v, 1, DUKA_SYNC_BATCH_MAX, &cfg.device_sales)
-                 : strcmp(a, "--threads") == 0
-                     ? parse_count(v, 1, SCALE_THREADS_MAX, &cfg.threads)
-                 : strcmp(a, "--products") == 0
-                     ? parse_count(v, 1, BENCH_COUNT_MAX, &cfg.products)
-                 : strcmp(a, "--changes") == 0 ? parse_count(v, 1, 100000, &cfg.changes)
-                                               : -1)
-            return scale_usage();
-        i++;
-    }
-    if (cfg.base.duka_bin == NULL || cfg.base.dir == NULL)
-        return scale_usage();
-    if (cfg.changes > cfg.products)
-        cfg.changes = cfg.products;
+    int rc = scale_parse_args(argc, argv, &cfg);
+    if (rc != 0)
+        return rc;
     bool pg = cfg.pg_url != NULL && cfg.pg_admin_url != NULL && cfg.psql != NULL;
     static const char *proxies[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
                                     "all_proxy", "ALL_PROXY"};
@@ -1046,90 +1094,15 @@ static int scale_main(int argc, char **argv)
     if (!pg)
         fprintf(stderr, "duka-bench: no PostgreSQL given (--pg-url, --pg-admin-url, --psql): "
                 "SQLite hub only\n");
-    int rc = 0;
     char template[BENCH_PATH_MAX], sample[BENCH_PATH_MAX];
-    sqlite3 *till = NULL;
     duka_sale *tmpl = duka_sale_new();
+    bool need_template = cfg.parts & (PART_CATCHUP | PART_FANIN | PART_POUCH);
     if (tmpl == NULL || path_join(template, cfg.base.dir, "till-template.db") ||
-        path_join(sample, cfg.base.dir, "sale-command.json")) {
+        path_join(sample, cfg.base.dir, "sale-command.json") ||
+        (need_template && scale_template(&cfg, template, sample, tmpl, &r)) ||
+        scale_run_hubs(&cfg, template, tmpl, &r)) {
         rc = 1;
-        goto out;
-    }
-    /* The one till of the catch-up: its queue is filled once, then copied for every run (each
-     * against a fresh hub, so the same command ids are new to it). */
-    fprintf(stderr, "duka-bench: scale 1/4 filling a till with %d sales (copied for each "
-            "catch-up run)\n", cfg.catchup);
-    /* Its first sale is also the template of the fan-in's sales and of PouchDB's documents. */
-    if (till_create(template, "http://127.0.0.1:9", "none", &till) ||
-        till_sell(till, 0, tmpl) || fill_queue(till, cfg.catchup - 1, &r.fill_s)) {
-        rc = 1;
-        goto out;
-    }
-    duka_db_close(till);
-    till = NULL;
-    {
-        /* The sample command for PouchDB: a sale exactly as a till pushes it. */
-        char id[DUKA_UUID_STR_LEN + 1];
-        duka_uuid_v7(tmpl->created_ms, id);
-        json_t *cmd = json_pack("{s:s, s:s, s:s, s:o}", "id", id, "type", "sale.create",
-                                "entity_id", tmpl->receipt_no, "payload",
-                                duka_sale_to_json(tmpl));
-        char *text = cmd ? json_dumps(cmd, JSON_COMPACT) : NULL;
-        r.sale_json_bytes = text ? strlen(text) : 0;
-        if (cmd == NULL || json_dump_file(cmd, sample, JSON_COMPACT) != 0) {
-            fprintf(stderr, "duka-bench: cannot write %s\n", sample);
-            free(text);
-            json_decref(cmd);
-            rc = 1;
-            goto out;
-        }
-        free(text);
-        json_decref(cmd);
-    }
-    for (int st = 0; st < STORE_COUNT && rc == 0; st++) {
-        if (!r.store_on[st])
-            continue;
-        scale_store_figures *f = &r.store[st];
-        for (int run = 0; run < cfg.runs; run++) {
-            fprintf(stderr, "duka-bench: scale 1/4 catch-up, %s hub, run %d of %d\n",
-                    store_names[st], run + 1, cfg.runs);
-            if (scale_catchup_once(&cfg, st, run, template, f)) {
-                rc = 1;
-                break;
-            }
-            f->catchup_n++;
-        }
-        f->catchup_done = f->catchup_n == cfg.runs;
-    }
-    for (int st = STORE_COUNT - 1; st >= 0 && rc == 0; st--) { /* PostgreSQL first */
-        if (!r.store_on[st])
-            continue;
-        scale_store_figures *f = &r.store[st];
-        for (int run = 0; run < cfg.runs; run++) {
-            fprintf(stderr, "duka-bench: scale 2/4 fan-in, %s hub, run %d of %d: %d devices x "
-                    "%d sales, %d client threads\n", store_names[st], run + 1, cfg.runs,
-                    cfg.devices, cfg.device_sales, cfg.threads);
-            if (scale_fanin_once(&cfg, st, run, tmpl, f)) {
-                rc = 1;
-                break;
-            }
-            f->fanin_n++;
-        }
-        f->fanin_done = f->fanin_n == cfg.runs;
-    }
-    for (int st = 0; st < STORE_COUNT && rc == 0; st++) {
-        if (!r.store_on[st])
-            continue;
-        fprintf(stderr, "duka-bench: scale 3/4 catalog, %s hub: %d products, then %d changes\n",
-                store_names[st], cfg.products, cfg.changes);
-        if (scale_catalog(&cfg, st, &r.store[st])) {
-            rc = 1;
-            break;
-        }
-        r.store[st].catalog_n = cfg.runs;
-        r.store[st].catalog_done = true;
-    }
-    if (rc == 0) {
+    } else if (cfg.parts & PART_POUCH) {
         fprintf(stderr, "duka-bench: scale 4/4 PouchDB: %d sale documents, %d run(s)\n",
                 cfg.catchup, cfg.pouch_runs);
         scale_pouch(&cfg, sample, &r.pouch);
@@ -1141,8 +1114,6 @@ static int scale_main(int argc, char **argv)
     fflush(stdout);
     if (rc == 0 && cfg.base.results_path != NULL && append_scale_results(&cfg, &r))
         rc = 1;
-out:
-    duka_db_close(till);
     duka_sale_free(tmpl);
     curl_global_cleanup();
     return rc;
