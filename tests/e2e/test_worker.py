@@ -10,7 +10,8 @@
    /api/sync 409; POST /api/offline {"offline": false} and it syncs by itself.
 3. `duka sync` started while the worker syncs a long queue (replies slowed by faultproxy):
    it waits for the worker (one stderr line saying so, waited_ms > 0) or finds nothing left;
-   never two pushes in flight at once; exactly the sales at the hub, every item done.
+   with one push in flight per sync (OFFLINE_QUEUE_PUSHES_IN_FLIGHT=1), never two pushes in
+   flight at once; exactly the sales at the hub, every item done.
 4. SIGTERM while the worker is in the middle of a push: exit 0 within seconds; nothing left
    `processing` (or, if a batch was in flight, the next `duka sync` settles it); then exactly
    the sales at the hub, none twice, none lost.
@@ -204,14 +205,17 @@ def cli_sync_during_worker_sync_waits_and_never_duplicates(ctx):
     biz, proxy = business_behind_proxy(ctx, mode="pass", match="/v1/push", delay_reply_s=0.1)
     db = biz.tills["T01"]
     stop_hub(biz)
-    till = Till(db, free_port(), sync_interval=None, extra=["--batch", "10"]).start()
+    # One push in flight per sync (the default keeps two: test_push_pipeline.py), so that
+    # two pushes at once through the proxy can only mean two syncs at once.
+    one = {"OFFLINE_QUEUE_PUSHES_IN_FLIGHT": "1"}
+    till = Till(db, free_port(), sync_interval=None, extra=["--batch", "10"], env=one).start()
     printed = [s["receipt_no"] for s in till.sales(LONG, "with the hub down: ")]
 
     biz.hub.start()
     wait_for(lambda: biz.hub_sales() > 0, 30, "the worker to start pushing after the hub came back",
              interval=0.02)
     at_start = biz.hub_sales()
-    p = popen(["sync", "--db", db, "--batch", "10", "--json"],
+    p = popen(["sync", "--db", db, "--batch", "10", "--json"], env=one,
               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.monotonic()
     try:
