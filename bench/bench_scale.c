@@ -249,6 +249,9 @@ static int till_sync(const scale_config *cfg, const char *till_db, int64_t want_
                      int64_t want_pulled, double *secs, double *peak_mb)
 {
     const char *args[] = {"sync", "--db", till_db, "--json", NULL};
+    /* What the steps before left in the page cache (a hub's import, the part before) goes
+     * to disk first: the figure is this sync's own writes, not theirs. */
+    sync();
     json_t *js = run_duka_json_timed(&cfg->base, args, secs, peak_mb);
     if (js == NULL)
         return -1;
@@ -516,6 +519,7 @@ static int scale_fanin_once(const scale_config *cfg, int store, int run, const d
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/push", port);
     double secs = 0;
     int retries = 0, again_retries = 0;
+    sync(); /* the setup's writes (1,000 devices) are not the fan-in's: flushed first */
     if (fanin_push(cfg, dev, n, url, &secs, &retries))
         goto out;
     int64_t applied = 0, dups = 0, other = 0;
