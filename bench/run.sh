@@ -16,7 +16,7 @@
 # bench/node_modules); knobs BENCH_SCALE_RUNS, BENCH_SCALE_SALES, BENCH_FANIN_TILLS/_SALES/
 # _THREADS, BENCH_PRODUCTS, BENCH_PG=0, BENCH_PG_SHARED_BUFFERS (default 512MB), BENCH_POUCH=0,
 # BENCH_POUCH_RUNS, BENCH_SCALE_PARTS (e.g. catchup,pouch; default all) (bench/README.md).
-# The first part takes about 4 minutes, the scale part about 4; BENCH_RECONNECT_RUNS=1 BENCH_IDLE_PENDING=10000
+# The first part takes about 4 minutes, the scale part about 5; BENCH_RECONNECT_RUNS=1 BENCH_IDLE_PENDING=10000
 # BENCH_RUNS=1 brings it under one.
 set -euo pipefail
 
@@ -106,7 +106,7 @@ SCALE_DIR="$SCRATCH/scale"
 mkdir -p "$SCALE_DIR"
 NODE_PATH="$ROOT/bench/node_modules" "$BUILD/duka-bench" scale --duka "$BUILD/duka" \
   --dir "$SCALE_DIR" --results "$ROOT/bench/RESULTS.md" \
-  --runs "${BENCH_SCALE_RUNS:-3}" --pouch-runs "${BENCH_POUCH_RUNS:-1}" \
+  --runs "${BENCH_SCALE_RUNS:-3}" --pouch-runs "${BENCH_POUCH_RUNS:-3}" \
   --catchup "${BENCH_SCALE_SALES:-100000}" \
   --devices "${BENCH_FANIN_TILLS:-1000}" --device-sales "${BENCH_FANIN_SALES:-100}" \
   --threads "${BENCH_FANIN_THREADS:-32}" --products "${BENCH_PRODUCTS:-100000}" \
