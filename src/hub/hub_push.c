@@ -43,12 +43,12 @@ static json_t *result_obj(const char *id, const char *status, const char *receip
 /* Applies one command inside the open savepoint. Returns the result object, or NULL with
  * err set when storage failed (the caller rolls the savepoint back). */
 static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, const json_t *cmd,
-                         size_t index, duka_sale *sale, int64_t now_ms, duka_err *err)
+                         size_t index, const char *hash, duka_sale *sale, int64_t now_ms,
+                         duka_err *err)
 {
     char msg[DUKA_ERR_MSG_MAX];
     const char *id = json_string_value(json_object_get(cmd, "id"));
     const char *type = json_string_value(json_object_get(cmd, "type"));
-    const json_t *payload = json_object_get(cmd, "payload");
     if (!json_is_object(cmd) || !duka_uuid_valid(id)) {
         snprintf(msg, sizeof(msg), "commands[%zu].id: missing or not a UUID", index);
         return result_obj(id, "rejected", NULL, "invalid_command", msg);
@@ -62,8 +62,6 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
     }
     duka_hub_command prior;
     bool seen = false;
-    char hash[65];
-    payload_hash(payload, hash);
     if (duka_hub_command_find(store, id, &prior, &seen, err) != DUKA_OK)
         return NULL;
     if (seen) {
@@ -78,7 +76,7 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
         return r;
     }
     duka_err verr = {0};
-    if (duka_sale_from_json(payload, sale, &verr) != DUKA_OK) {
+    if (duka_sale_from_json(json_object_get(cmd, "payload"), sale, &verr) != DUKA_OK) {
         snprintf(msg, sizeof(msg), "commands[%zu].payload.%s", index, verr.msg);
         return result_obj(id, "rejected", NULL, "invalid_sale", msg);
     }
@@ -158,16 +156,17 @@ static duka_rc prefetch(duka_hub_store *store, const duka_hub_device *dev,
 
 /* One attempt at the whole batch in one transaction; *results gets the per-command answers. */
 static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
-                           const json_t *commands, size_t n, duka_sale *sale, int64_t now_ms,
+                           const duka_hub_push_batch *b, duka_sale *sale, int64_t now_ms,
                            json_t *results, duka_err *err)
 {
     duka_rc rc = duka_hub_store_begin(store, err);
     if (rc == DUKA_OK)
-        rc = prefetch(store, dev, commands, n, err);
-    for (size_t i = 0; rc == DUKA_OK && i < n; i++) {
+        rc = prefetch(store, dev, b->commands, b->count, err);
+    for (size_t i = 0; rc == DUKA_OK && i < b->count; i++) {
         if ((rc = duka_hub_store_savepoint(store, err)) != DUKA_OK)
             break;
-        json_t *r = apply_one(store, dev, json_array_get(commands, i), i, sale, now_ms, err);
+        json_t *r = apply_one(store, dev, json_array_get(b->commands, i), i, b->hashes[i], sale,
+                              now_ms, err);
         if (r == NULL) {
             rc = err && err->rc ? err->rc : DUKA_STORE;
             break;
@@ -196,10 +195,9 @@ static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
     return rc;
 }
 
-duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
-                            const json_t *body, int64_t now_ms, json_t **reply, duka_err *err)
+duka_rc duka_hub_push_prepare(const json_t *body, duka_hub_push_batch *out, duka_err *err)
 {
-    *reply = NULL;
+    memset(out, 0, sizeof(*out));
     const json_t *commands = json_object_get(body, "commands");
     if (!json_is_object(body) || !json_is_array(commands))
         return duka_err_set(err, DUKA_INPUT, "body: expected {\"commands\": [...]}");
@@ -210,12 +208,34 @@ duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
     if (n > DUKA_SYNC_BATCH_MAX)
         return duka_err_set(err, DUKA_LIMIT, "commands: %zu in one push, at most %d", n,
                             DUKA_SYNC_BATCH_MAX);
+    out->hashes = calloc(n ? n : 1, sizeof(*out->hashes));
+    if (out->hashes == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+    out->commands = commands;
+    out->count = n;
+    for (size_t i = 0; i < n; i++)
+        payload_hash(json_object_get(json_array_get(commands, i), "payload"), out->hashes[i]);
+    return DUKA_OK;
+}
+
+void duka_hub_push_batch_free(duka_hub_push_batch *b)
+{
+    free(b->hashes);
+    memset(b, 0, sizeof(*b));
+}
+
+duka_rc duka_hub_push_apply_prepared(duka_hub_store *store, const duka_hub_device *dev,
+                                     const duka_hub_push_batch *b, int64_t now_ms,
+                                     json_t **reply, duka_err *err)
+{
+    *reply = NULL;
     duka_sale *sale = duka_sale_new();
     if (sale == NULL)
         return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
     /* DUKA_BUSY from the store: another hub process committed some of these command ids (or
      * receipt numbers) while this batch was being applied, so nothing of it was kept. Apply it
      * again: what the other hub applied now answers "duplicate" (or "conflict"). */
+    duka_rc rc = DUKA_OK;
     json_t *results = NULL;
     for (int attempt = 0; attempt <= DUKA_PUSH_RACE_RETRIES; attempt++) {
         json_decref(results);
@@ -224,7 +244,7 @@ duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
             rc = duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
             break;
         }
-        rc = apply_batch(store, dev, commands, n, sale, now_ms, results, err);
+        rc = apply_batch(store, dev, b, sale, now_ms, results, err);
         if (rc != DUKA_BUSY)
             break;
     }
@@ -235,4 +255,16 @@ duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
     }
     *reply = json_pack("{s:o}", "results", results);
     return DUKA_OK;
+}
+
+duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
+                            const json_t *body, int64_t now_ms, json_t **reply, duka_err *err)
+{
+    *reply = NULL;
+    duka_hub_push_batch b;
+    duka_rc rc = duka_hub_push_prepare(body, &b, err);
+    if (rc == DUKA_OK)
+        rc = duka_hub_push_apply_prepared(store, dev, &b, now_ms, reply, err);
+    duka_hub_push_batch_free(&b);
+    return rc;
 }

@@ -36,4 +36,21 @@
 duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
                             const json_t *body, int64_t now_ms, json_t **reply, duka_err *err);
 
+/* The same in two steps, so that the work that needs no store runs without holding one
+ * (hub_server.c: a SQLite hub has a single store, and while one push holds it the next
+ * can be checked and hashed). prepare checks the body's shape, depth and size (DUKA_INPUT,
+ * DUKA_LIMIT as above) and computes each command's payload hash; the batch refers to body,
+ * which must outlive it. apply_prepared is duka_hub_push_apply's store part. */
+typedef struct duka_hub_push_batch {
+    const json_t *commands; /* the body's array */
+    size_t count;
+    char (*hashes)[65];     /* per command: BLAKE2b of its canonical payload, in hex */
+} duka_hub_push_batch;
+
+duka_rc duka_hub_push_prepare(const json_t *body, duka_hub_push_batch *out, duka_err *err);
+duka_rc duka_hub_push_apply_prepared(duka_hub_store *store, const duka_hub_device *dev,
+                                     const duka_hub_push_batch *b, int64_t now_ms,
+                                     json_t **reply, duka_err *err);
+void duka_hub_push_batch_free(duka_hub_push_batch *b);
+
 #endif

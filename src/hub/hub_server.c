@@ -21,8 +21,9 @@
 
 /* The stores requests use: one for SQLite (one writer; requests take turns), DUKA_HUB_PG_CONNECTIONS
  * for PostgreSQL (each its own connection; the database arbitrates). Every HTTP connection
- * has its own thread (net/http_server.h); a request borrows a free store for its whole
- * duration, waiting for one when all are lent, and gives it back. */
+ * has its own thread (net/http_server.h); a request borrows a free store while it needs one
+ * (a push twice: to authenticate, then to apply, not while its body is parsed and hashed),
+ * waiting for one when all are lent, and gives it back. */
 typedef struct duka_hub_app {
     duka_hub_store *stores[DUKA_HUB_STORE_POOL_MAX];
     bool busy[DUKA_HUB_STORE_POOL_MAX];
@@ -99,8 +100,10 @@ static bool authenticate(hub_app *app, duka_hub_store *store, duka_http_exchange
     return true;
 }
 
-static void handle_push(hub_app *app, duka_hub_store *store, duka_http_exchange *ex,
-                        const duka_hub_device *dev)
+/* A push holds a store only to apply: the body is parsed, checked and its payloads hashed
+ * before one is borrowed (the caller gave back the one it authenticated with). On a SQLite
+ * hub, with its single store, the next push is thus made ready while one is applied. */
+static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_device *dev)
 {
     json_error_t jerr;
     json_t *body = json_loadb(ex->body, ex->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -111,9 +114,18 @@ static void handle_push(hub_app *app, duka_hub_store *store, duka_http_exchange 
     }
     duka_err err = {0};
     json_t *reply = NULL;
+    duka_hub_push_batch batch;
+    duka_rc rc = duka_hub_push_prepare(body, &batch, &err);
     int64_t t0 = duka_monotonic_ms();
-    duka_rc rc =
-        duka_hub_push_apply(store, dev, body, duka_clock_now_ms(app->clock), &reply, &err);
+    if (rc == DUKA_OK) {
+        duka_hub_store *store = borrow_store(app);
+        rc = duka_hub_push_apply_prepared(store, dev, &batch, duka_clock_now_ms(app->clock),
+                                          &reply, &err);
+        if (rc == DUKA_OK)
+            duka_hub_store_checkpoint(store); /* still borrowed: after the commit */
+        return_store(app, store);
+    }
+    duka_hub_push_batch_free(&batch);
     json_decref(body);
     if (rc == DUKA_INPUT || rc == DUKA_LIMIT) {
         duka_http_error(ex, rc == DUKA_LIMIT ? 413 : 400,
@@ -127,7 +139,6 @@ static void handle_push(hub_app *app, duka_hub_store *store, duka_http_exchange 
         ex->retry_after_s = 1;
         return;
     }
-    duka_hub_store_checkpoint(store); /* still borrowed: after the commit, before the next */
     duka_log(DUKA_LOG_INFO, "hub", "push business=%s terminal=%s commands=%zu ms=%lld",
              dev->business_id, dev->terminal, json_array_size(json_object_get(reply, "results")),
              (long long)(duka_monotonic_ms() - t0));
@@ -245,9 +256,12 @@ void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex)
     duka_hub_store *store = borrow_store(app);
     duka_hub_device dev;
     if (authenticate(app, store, ex, &dev)) {
-        if (strcmp(ex->path, "/v1/push") == 0)
-            handle_push(app, store, ex, &dev);
-        else if (strcmp(ex->path, "/v1/pull") == 0)
+        if (strcmp(ex->path, "/v1/push") == 0) {
+            return_store(app, store);
+            handle_push(app, ex, &dev);
+            return;
+        }
+        if (strcmp(ex->path, "/v1/pull") == 0)
             handle_pull(app, store, ex, &dev);
         else {
             ex->status = 200;
