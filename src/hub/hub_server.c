@@ -30,6 +30,11 @@ typedef struct duka_hub_app {
     int count;
     pthread_mutex_t lock;
     pthread_cond_t freed;
+    /* Pushes being parsed and hashed with no store held: at most one more than the stores,
+     * so that one is ready when a store frees up, and the bodies parsed at once (memory,
+     * CPU) stay bounded however many connections wait. */
+    int preparing;
+    pthread_cond_t prepare_freed;
     const duka_clock *clock; /* NULL: the system clock */
 } hub_app;
 
@@ -46,6 +51,23 @@ static duka_hub_store *borrow_store(hub_app *app)
         }
         pthread_cond_wait(&app->freed, &app->lock);
     }
+}
+
+static void prepare_enter(hub_app *app)
+{
+    pthread_mutex_lock(&app->lock);
+    while (app->preparing > app->count)
+        pthread_cond_wait(&app->prepare_freed, &app->lock);
+    app->preparing++;
+    pthread_mutex_unlock(&app->lock);
+}
+
+static void prepare_leave(hub_app *app)
+{
+    pthread_mutex_lock(&app->lock);
+    app->preparing--;
+    pthread_cond_signal(&app->prepare_freed);
+    pthread_mutex_unlock(&app->lock);
 }
 
 static void return_store(hub_app *app, duka_hub_store *store)
@@ -106,8 +128,10 @@ static bool authenticate(hub_app *app, duka_hub_store *store, duka_http_exchange
 static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_device *dev)
 {
     json_error_t jerr;
+    prepare_enter(app); /* left once a store is borrowed (or the push refused) */
     json_t *body = json_loadb(ex->body, ex->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (body == NULL) {
+        prepare_leave(app);
         duka_http_error(ex, 400, "invalid_json", "body is not valid JSON: %s (line %d, column %d)",
                         jerr.text, jerr.line, jerr.column);
         return;
@@ -117,8 +141,11 @@ static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
     duka_hub_push_batch batch;
     duka_rc rc = duka_hub_push_prepare(body, &batch, &err);
     int64_t t0 = duka_monotonic_ms();
+    if (rc != DUKA_OK)
+        prepare_leave(app);
     if (rc == DUKA_OK) {
         duka_hub_store *store = borrow_store(app);
+        prepare_leave(app);
         rc = duka_hub_push_apply_prepared(store, dev, &batch, duka_clock_now_ms(app->clock),
                                           &reply, &err);
         if (rc == DUKA_OK)
@@ -200,6 +227,7 @@ duka_rc duka_hub_app_new(duka_hub_store *store, duka_hub_app **out, duka_err *er
     app->count = 1;
     pthread_mutex_init(&app->lock, NULL);
     pthread_cond_init(&app->freed, NULL);
+    pthread_cond_init(&app->prepare_freed, NULL);
     *out = app;
     return DUKA_OK;
 }
@@ -222,6 +250,7 @@ void duka_hub_app_free(duka_hub_app *app)
     if (app == NULL)
         return;
     pthread_cond_destroy(&app->freed);
+    pthread_cond_destroy(&app->prepare_freed);
     pthread_mutex_destroy(&app->lock);
     free(app);
 }
