@@ -79,4 +79,8 @@ duka_rc duka_hub_store_sqlite_open(const char *path, bool create, duka_hub_store
 duka_rc duka_hub_store_pg_open(const char *url, bool create, duka_hub_store **out,
                                duka_err *err);
 
+/* The PostgreSQL store's prepared statements, for the test that looks at their plans:
+ * statement i's name (as prepared, "duka_…") and SQL text; false past the last. */
+bool duka_hub_store_pg_statement(int i, const char **name, const char **sql);
+
 #endif
