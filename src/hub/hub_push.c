@@ -1,7 +1,6 @@
 /* hub_push.c — exactly-once application of pushed commands (see hub_push.h). */
 #include "hub/hub_push.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,24 +8,7 @@
 #include "common/json_limits.h"
 #include "common/limits.h"
 #include "common/uuid.h"
-
-static int hash_chunk(const char *buffer, size_t size, void *data)
-{
-    return crypto_generichash_update(data, (const unsigned char *)buffer, size);
-}
-
-/* BLAKE2b of the canonical (sorted, compact) payload: a resend must carry the same one. The
- * dump is hashed as jansson writes it, never held in memory whole. */
-static void payload_hash(const json_t *payload, char out[65])
-{
-    crypto_generichash_state st;
-    unsigned char h[32];
-    crypto_generichash_init(&st, NULL, 0, sizeof(h));
-    if (payload != NULL)
-        json_dump_callback(payload, hash_chunk, &st, JSON_COMPACT | JSON_SORT_KEYS);
-    crypto_generichash_final(&st, h, sizeof(h));
-    sodium_bin2hex(out, 65, h, sizeof(h));
-}
+#include "hub/payload_hash.h"
 
 static json_t *result_obj(const char *id, const char *status, const char *receipt_no,
                           const char *code, const char *message)
@@ -38,6 +20,17 @@ static json_t *result_obj(const char *id, const char *status, const char *receip
         json_object_set_new(r, "error", json_pack("{s:s, s:s}", "code", code, "message",
                                                   message ? message : ""));
     return r;
+}
+
+/* Whether a resent payload is the one its command id was stored with: its hash, or for an
+ * id stored before duka_payload_hash, the hash of the sorted dump (payload_hash.h). */
+static bool same_payload(const char *stored, const char *hash, const json_t *payload)
+{
+    if (strcmp(stored, hash) == 0)
+        return true;
+    char dump[DUKA_PAYLOAD_HASH_HEX_LEN + 1];
+    duka_payload_hash_dump(payload, dump);
+    return strcmp(stored, dump) == 0;
 }
 
 /* Applies one command inside the open savepoint. Returns the result object, or NULL with
@@ -68,7 +61,7 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
         if (prior.device_id != dev->id)
             return result_obj(id, "rejected", NULL, "foreign_command_id",
                               "this command id was applied for another device");
-        if (strcmp(prior.payload_hash, hash) != 0)
+        if (!same_payload(prior.payload_hash, hash, json_object_get(cmd, "payload")))
             return result_obj(id, "rejected", NULL, "command_id_reused",
                               "this command id was applied with a different payload");
         json_t *r = result_obj(id, "duplicate", prior.receipt_no, NULL, NULL);
@@ -214,7 +207,11 @@ duka_rc duka_hub_push_prepare(const json_t *body, duka_hub_push_batch *out, duka
     out->commands = commands;
     out->count = n;
     for (size_t i = 0; i < n; i++)
-        payload_hash(json_object_get(json_array_get(commands, i), "payload"), out->hashes[i]);
+        if (duka_payload_hash(json_object_get(json_array_get(commands, i), "payload"),
+                              out->hashes[i]) != 0) {
+            duka_hub_push_batch_free(out);
+            return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+        }
     return DUKA_OK;
 }
 

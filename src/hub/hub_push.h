@@ -44,7 +44,7 @@ duka_rc duka_hub_push_apply(duka_hub_store *store, const duka_hub_device *dev,
 typedef struct duka_hub_push_batch {
     const json_t *commands; /* the body's array */
     size_t count;
-    char (*hashes)[65];     /* per command: BLAKE2b of its canonical payload, in hex */
+    char (*hashes)[65];     /* per command: its payload's hash (payload_hash.h), in hex */
 } duka_hub_push_batch;
 
 duka_rc duka_hub_push_prepare(const json_t *body, duka_hub_push_batch *out, duka_err *err);

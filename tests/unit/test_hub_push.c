@@ -33,6 +33,7 @@
 #include "common/uuid.h"
 #include "hub/hub_push.h"
 #include "hub/hub_store_impl.h"
+#include "hub/payload_hash.h"
 #include "hub/hub_store.h"
 #include "hub/product_import.h"
 #include "protocol/sale.h"
@@ -356,6 +357,43 @@ static void test_applied_duplicate_reused_foreign(void **state)
     assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM conflicts"), 0);
     hub_peek_close(db);
     json_decref(first_cmd);
+}
+
+/* A command id stored with the earlier payload hash (the sorted dump's, payload_hash.h) — by
+ * a hub from before the canonical hash — still answers "duplicate" to a resend of its
+ * payload, and still refuses another payload under it. */
+static void test_id_stored_with_the_earlier_hash(void **state)
+{
+    fixture *f = *state;
+    char id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id);
+    json_t *cmd = command(id, sale_of(f, "T01", 1, NULL, 0));
+    json_t *reply = push(f, &f->t01, body1(json_incref(cmd)));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+    char dump[DUKA_PAYLOAD_HASH_HEX_LEN + 1], canonical[DUKA_PAYLOAD_HASH_HEX_LEN + 1];
+    duka_payload_hash_dump(json_object_get(cmd, "payload"), dump);
+    assert_int_equal(duka_payload_hash(json_object_get(cmd, "payload"), canonical), 0);
+    assert_string_not_equal(dump, canonical);
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int_text(db, "SELECT count(*) FROM processed_commands"
+                                           " WHERE payload_hash = ?1", canonical),
+                     1);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "UPDATE processed_commands SET payload_hash = '%s' WHERE command_id = '%s'", dump,
+             id);
+    hub_peek_exec(db, sql);
+    hub_peek_close(db);
+
+    reply = push(f, &f->t01, body1(json_incref(cmd)));
+    assert_result(reply, 0, id, "duplicate", NULL);
+    json_decref(reply);
+    reply = push(f, &f->t01, body1(command(id, sale_of(f, "T01", 2, NULL, 0))));
+    assert_result(reply, 0, id, "rejected", "command_id_reused");
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 1);
+    json_decref(cmd);
 }
 
 static void test_receipt_reused_is_conflict(void **state)
@@ -1716,6 +1754,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_device_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_applied_duplicate_reused_foreign, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_id_stored_with_the_earlier_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_reused_is_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_command_in_batch_leaves_no_trace, setup,
                                         teardown),
