@@ -485,8 +485,8 @@ static int wait_arrival(hub_counter *hc, int64_t expected, volatile sig_atomic_t
 }
 
 /* The till's own outbox: every one of expected items done, nothing pending, failed or in
- * conflict. The hub commits a batch before the till records its answer (and with two pushes
- * in flight, the second answer comes later still): polled for up to BENCH_STOP_WAIT_MS, and
+ * conflict. The hub commits a batch before the till records its answer (and with several
+ * pushes in flight, the later answers come later still): polled for up to BENCH_STOP_WAIT_MS, and
  * what was left is printed only when it never got there. */
 static int till_all_done(sqlite3 *till, int64_t expected)
 {

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""A sync keeps two pushes in flight (OFFLINE_QUEUE_PUSHES_IN_FLIGHT, default 2).
+"""A sync keeps up to three pushes in flight (OFFLINE_QUEUE_PUSHES_IN_FLIGHT, default 3).
 
 The till claims and sends the next batch while the hub applies the one before, so the till,
 the hub and its database work at once. A slow forwarding proxy between till and hub counts
 the pushes it holds at the same moment and answers chosen pushes itself.
 
-- By default two pushes are in flight at once (never more); with the setting at 1, one at a
-  time. Either way the batches are claimed in outbox order (two in flight may reach the hub
+- By default three pushes are in flight at once (never more); set to 2, two; set to 1, one
+  at a time. Either way the batches are claimed in outbox order (two in flight may reach the hub
   in either order, never further apart), every sale reaches the hub once and the queue
   drains.
 - The first of two pushes in flight fails (503) after the second was sent: the second is
@@ -157,15 +157,20 @@ def drain(ctx, in_flight):
     check_eq(rc, 0, "duka sync exit (stderr: %s)" % err.strip())
     check_eq(j["pushed"], 12, "pushed")
     check_eq(proxy.pushes, 6, "pushes of 2 sales")
-    check_claimed_in_order(proxy.first_ids, order, in_flight or 2)
+    check_claimed_in_order(proxy.first_ids, order, in_flight or 3)
     assert_hub_has_exactly(biz, printed)
     assert_queue_drained(db)
     return proxy.max_in_flight
 
 
 @suite.test
-def test_two_pushes_in_flight_by_default(ctx):
-    check_eq(drain(ctx, None), 2, "pushes in flight at once (default)")
+def test_three_pushes_in_flight_by_default(ctx):
+    check_eq(drain(ctx, None), 3, "pushes in flight at once (default)")
+
+
+@suite.test
+def test_two_when_set_to_2(ctx):
+    check_eq(drain(ctx, 2), 2, "pushes in flight at once with OFFLINE_QUEUE_PUSHES_IN_FLIGHT=2")
 
 
 @suite.test
