@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/json_arena.h"
 
 typedef struct command {
     const char *name; /* one or two words */
@@ -174,6 +175,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "duka: cannot initialise libsodium\n");
         return 1;
     }
+    /* jansson's allocation functions, before any thread: plain malloc and free outside a
+     * request's arena (common/json_arena.h). */
+    duka_json_arena_install();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "duka: cannot initialise libcurl\n");
         return 1;

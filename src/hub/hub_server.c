@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/json_arena.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "hub/hub_push.h"
@@ -129,8 +130,14 @@ static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
 {
     json_error_t jerr;
     prepare_enter(app); /* left once a store is borrowed (or the push refused) */
+    /* The body's values live in an arena until the push is answered (json_arena.h): only the
+     * parse runs in it; what the store keeps past the request is allocated after _pause. */
+    duka_json_arena arena = {0};
+    duka_json_arena_begin(&arena);
     json_t *body = json_loadb(ex->body, ex->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    duka_json_arena_pause(&arena);
     if (body == NULL) {
+        duka_json_arena_end(&arena);
         prepare_leave(app);
         duka_http_error(ex, 400, "invalid_json", "body is not valid JSON: %s (line %d, column %d)",
                         jerr.text, jerr.line, jerr.column);
@@ -154,6 +161,7 @@ static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
     }
     duka_hub_push_batch_free(&batch);
     json_decref(body);
+    duka_json_arena_end(&arena);
     if (rc == DUKA_INPUT || rc == DUKA_LIMIT) {
         duka_http_error(ex, rc == DUKA_LIMIT ? 413 : 400,
                         rc == DUKA_LIMIT ? "batch_too_large" : "invalid_body", "%s", err.msg);

@@ -32,6 +32,7 @@
 #include <strings.h>
 
 #include "common/clock.h"
+#include "common/json_arena.h"
 #include "common/limits.h"
 #include "common/log.h"
 
@@ -146,19 +147,22 @@ void duka_http_error(duka_http_exchange *ex, unsigned status, const char *code,
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *obj,
                                  long retry_after_s)
 {
+    /* The text is dumped in an arena (json_arena.h) and copied into the response. */
+    duka_json_arena arena = {0};
+    duka_json_arena_begin(&arena);
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    if (text == NULL) {
+    duka_json_arena_pause(&arena);
+    static const char fallback[] =
+        "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode reply\"}}";
+    if (text == NULL)
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode reply\"}}");
-        if (text == NULL)
-            return MHD_NO;
-    }
+    const char *out = text ? text : fallback;
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (resp == NULL) {
-        free(text);
+        MHD_create_response_from_buffer(strlen(out), (void *)(uintptr_t)out, MHD_RESPMEM_MUST_COPY);
+    duka_json_free(text);
+    duka_json_arena_end(&arena);
+    if (resp == NULL)
         return MHD_NO;
-    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (retry_after_s >= 0) {
         char ra[24];
