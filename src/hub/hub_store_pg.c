@@ -62,7 +62,7 @@
  * of a lookup of the sale per row, which a statement inserting sales and lines together could
  * not see); command_ids holds every command id the hub has processed, nothing else.
  *
- * The tables a push writes (sales, sale_lines, payments, stock_ledger) have no foreign keys:
+ * The tables a push writes (sales, sale_lines, payments) have no foreign keys:
  * their only writer is flush_sql, which takes the sale ids from its own INSERT … RETURNING,
  * the business from the transaction's and the device from the authenticated token, and
  * devices and businesses are never deleted (a device is revoked). Checking those keys was a
@@ -238,6 +238,32 @@ static const char pg_schema_v1_grants[] =
     "REVOKE ALL ON FUNCTION duka_device_for_token(bigint) FROM PUBLIC;"
     "GRANT EXECUTE ON FUNCTION duka_device_for_token(bigint) TO " DUKA_PG_APP_ROLE ";";
 
+/* Version 2, for the cost of a push (a 100,000-sale catch-up spent most of the database's
+ * time writing index entries):
+ * - A sale's stock deltas are its lines. The ledger kept a row per sale line that repeated
+ *   the line (sku, quantity, receipt), with two index entries: a quarter of the flush.
+ *   stock_ledger now holds the other movements (imports), stock_movements shows every delta
+ *   (sales' from their lines; security_invoker, so row-level security applies as to the
+ *   tables), and a SKU's level is the sum of both (sale_lines_sku). The sale rows earlier
+ *   pushes wrote to the ledger are what the view now derives, so they go — by the owner,
+ *   with row security lifted for that one statement, since no business is set.
+ * - sales.command_id is no longer UNIQUE. A command's effect is written once by the primary
+ *   key of processed_commands: flush_sql writes a sale only for a command id its own INSERT …
+ *   ON CONFLICT DO NOTHING claimed in the same statement, and the receipt number stays unique
+ *   per business. Nothing looks a sale up by its command id. */
+static const char pg_schema_v2[] =
+    "ALTER TABLE sales DROP CONSTRAINT sales_command_id_key;"
+    "CREATE INDEX sale_lines_sku ON sale_lines(business_id, sku);"
+    "ALTER TABLE stock_ledger NO FORCE ROW LEVEL SECURITY;"
+    "DELETE FROM stock_ledger WHERE reason = 'sale';"
+    "ALTER TABLE stock_ledger FORCE ROW LEVEL SECURITY;"
+    "CREATE VIEW stock_movements WITH (security_invoker = true) AS"
+    "  SELECT business_id, sku, delta_milli, reason, ref, created_ms FROM stock_ledger"
+    "  UNION ALL"
+    "  SELECT l.business_id, l.sku, -l.qty_milli, 'sale', s.receipt_no, s.received_ms"
+    "    FROM sale_lines l JOIN sales s ON s.id = l.sale_id;"
+    "GRANT SELECT ON stock_movements TO " DUKA_PG_APP_ROLE ";";
+
 /* A version's SQL comes in parts (a C string literal is kept under 4,095 characters), all
  * run in the version's one transaction. */
 #define PG_MIGRATION_PARTS_MAX 4
@@ -250,8 +276,9 @@ typedef struct pg_migration {
  * edit one that shipped: add the next version. */
 static const pg_migration pg_migrations[] = {
     {1, {pg_schema_v1, pg_schema_v1_security, pg_schema_v1_grants, NULL}},
+    {2, {pg_schema_v2, NULL}},
 };
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 
 /* ---- statements, prepared once per connection ---- */
 
@@ -307,7 +334,7 @@ static const pg_migration pg_migrations[] = {
 
 /* A product change in one round trip: the product is written with the change number
  * next_change_seq() handed out, and when the CSV gave a stock level the ledger gets the
- * difference. */
+ * difference to the level (the ledger's movements less the quantities sold). */
 static const char product_upsert_sql[] =
     "WITH seq AS (SELECT $10::bigint AS change_seq),"
     " up AS (INSERT INTO products(business_id, sku, name, price_cents, tax_band, category,"
@@ -318,8 +345,10 @@ static const char product_upsert_sql[] =
     "          category = excluded.category, deleted = 0, change_seq = excluded.change_seq,"
     "          updated_ms = excluded.updated_ms"
     "        RETURNING 1),"
-    " level AS (SELECT coalesce(sum(delta_milli), 0)::bigint AS milli FROM stock_ledger"
-    "           WHERE business_id = $1 AND sku = $2),"
+    " level AS (SELECT ((SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger"
+    "                    WHERE business_id = $1 AND sku = $2)"
+    "                 - (SELECT coalesce(sum(qty_milli), 0) FROM sale_lines"
+    "                    WHERE business_id = $1 AND sku = $2))::bigint AS milli),"
     " ledger AS (INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref, created_ms)"
     "            SELECT $1, $2, $8::bigint - level.milli, 'import', '', $7 FROM level, seq"
     "            WHERE $9::boolean AND level.milli <> $8::bigint RETURNING 1)"
@@ -412,12 +441,6 @@ static const char flush_sql[] =
     "      $33::text[]) WITH ORDINALITY AS p(sale_no, method, amount_cents, reference, status,"
     "      k) ON p.sale_no = n.sale_no"
     "   ORDER BY p.k"
-    "  RETURNING 1"
-    "), ledger_new AS ("
-    "  INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref, created_ms)"
-    "  SELECT $1, l.sku, -l.qty_milli, 'sale', n.receipt_no, n.received_ms"
-    "    FROM stored n JOIN line_in l ON l.sale_no = n.sale_no"
-    "   ORDER BY n.receipt_no, l.line_no"
     "  RETURNING 1"
     "), conflict_new AS ("
     "  INSERT INTO conflicts(business_id, device_id, kind, entity_id, command_id,"

@@ -93,7 +93,8 @@ static const char hub_schema_v1[] =
     "  status TEXT NOT NULL"
     ");"
     /* Stock is a ledger of deltas (in thousandths); the level is their sum. It may go
-     * negative: sales are facts and are never refused for stock. */
+     * negative: sales are facts and are never refused for stock. (Since version 2 the
+     * sales' deltas are their lines: see stock_movements.) */
     "CREATE TABLE stock_ledger ("
     "  id INTEGER PRIMARY KEY,"
     "  business_id TEXT NOT NULL REFERENCES businesses(id),"
@@ -142,7 +143,21 @@ static const char hub_schema_v1[] =
     ");"
     "CREATE INDEX audit_log_business ON audit_log(business_id, id);";
 
-static const duka_migration hub_migrations[] = {{1, hub_schema_v1}};
+/* Version 2: a sale's stock deltas are its lines. The ledger kept a row per sale line that
+ * repeated the line (sku, quantity, receipt): a third of what a push wrote. stock_ledger now
+ * holds the other movements (imports); stock_movements shows every delta, sales' from their
+ * lines, and a SKU's level is the sum of both. Earlier databases' sale rows of the ledger are
+ * what stock_movements now derives, so they go. */
+static const char hub_schema_v2[] =
+    "CREATE INDEX sale_lines_sku ON sale_lines(sku);"
+    "DELETE FROM stock_ledger WHERE reason = 'sale';"
+    "CREATE VIEW stock_movements(business_id, sku, delta_milli, reason, ref, created_ms) AS"
+    "  SELECT business_id, sku, delta_milli, reason, ref, created_ms FROM stock_ledger"
+    "  UNION ALL"
+    "  SELECT s.business_id, l.sku, -l.qty_milli, 'sale', s.receipt_no, s.received_ms"
+    "    FROM sale_lines l JOIN sales s ON s.id = l.sale_id;";
+
+static const duka_migration hub_migrations[] = {{1, hub_schema_v1}, {2, hub_schema_v2}};
 
 /* A cached prepared statement (see duka_stmt_cache): reset after use, never finalized. */
 static duka_rc stmt_get(sqlite_store *s, const char *sql, sqlite3_stmt **out, duka_err *err)
@@ -362,8 +377,11 @@ static duka_rc stock_level(sqlite_store *s, const char *business_id, const char 
 {
     sqlite3_stmt *st = NULL;
     if (stmt_get(s,
-                        "SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger"
-                        " WHERE business_id = ?1 AND sku = ?2",
+                        "SELECT (SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger"
+                        "         WHERE business_id = ?1 AND sku = ?2)"
+                        "     - (SELECT coalesce(sum(l.qty_milli), 0) FROM sale_lines l"
+                        "         JOIN sales s ON s.id = l.sale_id"
+                        "        WHERE l.sku = ?2 AND s.business_id = ?1)",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, business_id);
@@ -653,10 +671,7 @@ static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
         }
     }
     sqlite3_reset(st);
-    for (int i = 0; i < sale->line_count; i++)
-        if (ledger_add(s, dev->business_id, sale->lines[i].sku, -sale->lines[i].qty_milli, "sale",
-                       sale->receipt_no, now_ms, err) != DUKA_OK)
-            return DUKA_STORE;
+    /* The lines are the sale's stock deltas (stock_movements). */
     return DUKA_OK;
 }
 
@@ -911,7 +926,9 @@ duka_rc duka_hub_store_sqlite_open(const char *path, bool create, duka_hub_store
     sqlite_store *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return duka_err_set(err, DUKA_NOMEM, "out of memory opening the hub store");
-    duka_rc rc = duka_db_open(path, DUKA_DB_HUB, create, hub_migrations, 1, &s->db, err);
+    duka_rc rc = duka_db_open(path, DUKA_DB_HUB, create, hub_migrations,
+                              (int)(sizeof(hub_migrations) / sizeof(hub_migrations[0])), &s->db,
+                              err);
     if (rc != DUKA_OK) {
         free(s);
         return rc;

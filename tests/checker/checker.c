@@ -148,18 +148,19 @@ static duka_rc load_hub(sqlite3 *db, const duka_check_input *in, duka_check_repo
     if (rc == DUKA_OK)
         rc = scalar(db, "SELECT count(*) FROM h.conflicts WHERE ?1 IS NULL OR business_id = ?1",
                     b, &rep->conflicts, err);
-    /* The stock ledger's sale deltas, per business and SKU, against the sales' lines. */
+    /* The hub's stock movements of sales (stock_movements), per business and SKU, against its
+     * sales' lines: a sale moves stock by its lines, once. */
     if (rc == DUKA_OK)
         rc = scalar(db,
                     "SELECT count(*) FROM ("
-                    "  SELECT business_id, sku, sum(delta_milli) AS d FROM h.stock_ledger"
+                    "  SELECT business_id, sku, sum(delta_milli) AS d FROM h.stock_movements"
                     "   WHERE reason = 'sale' AND (?1 IS NULL OR business_id = ?1)"
-                    "   GROUP BY business_id, sku) led"
+                    "   GROUP BY business_id, sku) mov"
                     " FULL JOIN ("
                     "  SELECT s.business_id, l.sku, -sum(l.qty_milli) AS d FROM h.sale_lines l"
                     "   JOIN h.sales s ON s.id = l.sale_id WHERE ?1 IS NULL OR s.business_id = ?1"
                     "   GROUP BY s.business_id, l.sku) sal"
-                    " USING (business_id, sku) WHERE coalesce(led.d, 0) <> coalesce(sal.d, 0)",
+                    " USING (business_id, sku) WHERE coalesce(mov.d, 0) <> coalesce(sal.d, 0)",
                     b, &rep->stock_mismatch, err);
     if (sqlite3_exec(db, "DETACH h", NULL, NULL, NULL) != SQLITE_OK && rc == DUKA_OK)
         rc = fail_sql(db, "detaching the hub", err);
@@ -381,7 +382,7 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
     else if (rep->queue_not_empty > 0)
         problem(rep, "%lld outbox items not done at the end", (long long)rep->queue_not_empty);
     if (rep->stock_mismatch > 0)
-        problem(rep, "%lld SKUs whose stock ledger differs from their sales",
+        problem(rep, "%lld SKUs whose stock movements at the hub differ from their sales",
                 (long long)rep->stock_mismatch);
     if (in->expect_no_conflicts && rep->conflicts > 0)
         problem(rep, "%lld conflicts logged at the hub", (long long)rep->conflicts);

@@ -16,8 +16,8 @@
  *   receipt_gaps / receipt_dupes
  *               receipt numbers per terminal and day must be 1..N with no gap and no repeat
  *   orphan_sales a till sale with no outbox command (it could never reach the hub)
- *   stock_mismatch a SKU whose stock-ledger sale deltas at the hub differ from minus the sum
- *               of its sale lines
+ *   stock_mismatch a SKU whose stock movements of sales at the hub (stock_movements) differ
+ *               from minus the sum of its sale lines (a sale moves stock once, by its lines)
  *   queue_not_empty outbox items not done (counted only when drain is required)
  *   conflicts   conflicts logged at the hub (a harness that injects none expects 0)
  * A run passes when every one of these is 0 (conflicts only when expect_no_conflicts).

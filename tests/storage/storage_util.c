@@ -638,7 +638,7 @@ st_batch_state st_hub_batch_state(sqlite3 *db, const st_hub_fixture *fx, int b, 
         "   WHERE s.command_id = ?1),"
         " (SELECT count(*) FROM payments p JOIN sales s ON p.sale_id = s.id"
         "   WHERE s.command_id = ?1),"
-        " (SELECT count(*) FROM stock_ledger WHERE reason = 'sale' AND ref = ?2)";
+        " (SELECT count(*) FROM stock_movements WHERE reason = 'sale' AND ref = ?2)";
     int whole = 0, absent = 0;
     why[0] = '\0';
     for (int k = 0; k < fx->per_batch; k++) {
@@ -733,14 +733,14 @@ bool st_hub_check_final(const char *path, const st_hub_fixture *fx, char *why, s
     if (qok)
         lines = st_sql_int(db, "SELECT count(*) FROM sale_lines", NULL, &qok);
     if (qok)
-        ledger = st_sql_int(db, "SELECT count(*) FROM stock_ledger WHERE reason = 'sale'", NULL,
-                            &qok);
+        ledger = st_sql_int(db, "SELECT count(*) FROM stock_movements WHERE reason = 'sale'",
+                            NULL, &qok);
     if (qok)
         conflicts = st_sql_int(db, "SELECT count(*) FROM conflicts", NULL, &qok);
     if (qok)
         stock_bad = st_sql_int(
             db,
-            "SELECT count(*) FROM (SELECT sku, sum(delta_milli) AS d FROM stock_ledger"
+            "SELECT count(*) FROM (SELECT sku, sum(delta_milli) AS d FROM stock_movements"
             " WHERE reason = 'sale' GROUP BY sku) x"
             " WHERE x.d != -(SELECT sum(qty_milli) FROM sale_lines l WHERE l.sku = x.sku)",
             NULL, &qok);

@@ -204,7 +204,8 @@ static hub_peek *peek(fixture *f)
 static int64_t stock_of(hub_peek *db, const char *sku)
 {
     return hub_peek_int_text(db,
-                             "SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger WHERE sku=?1",
+                             "SELECT coalesce(sum(delta_milli), 0) FROM stock_movements"
+                             " WHERE sku=?1",
                              sku);
 }
 
@@ -635,10 +636,13 @@ static void test_stock_ledger(void **state)
     assert_int_equal(stock_of(db, "SUGAR1KG"), 40000 - 2000 - 1500);
     assert_int_equal(stock_of(db, "RICE"), 10000 - 500 - 12000); /* negative: a fact */
     assert_int_equal(stock_of(db, "MILK500"), 100000 - 3000);
-    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 5);
-    assert_int_equal(hub_peek_int(db, "SELECT delta_milli FROM stock_ledger WHERE reason='sale'"
-                                 " AND ref='T02-20261121-00001'"),
+    /* A sale's deltas are its lines (stock_movements): the ledger itself holds none. */
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM stock_movements WHERE reason='sale'"),
+                     5);
+    assert_int_equal(hub_peek_int(db, "SELECT delta_milli FROM stock_movements"
+                                 " WHERE reason='sale' AND ref='T02-20261121-00001'"),
                      -1500);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM stock_ledger WHERE reason='sale'"), 0);
 
     /* A stock count sets the level: the ledger gets the difference. */
     duka_hub_product p = {.price_cents = 23050, .tax_band = 'B', .stock_milli = 50000,
@@ -653,6 +657,61 @@ static void test_stock_ledger(void **state)
     assert_int_equal(hub_peek_int(db, "SELECT delta_milli FROM stock_ledger WHERE sku='SUGAR1KG'"
                                  " ORDER BY id DESC LIMIT 1"),
                      50000 - 36500);
+    hub_peek_close(db);
+}
+
+/* A hub from before version 2 wrote a stock-ledger row for every sale line. Migrating it
+ * (the schema is taken back to version 1 by hand: the view and index gone, the ledger's sale
+ * rows written as they were, and on PostgreSQL the unique command id) keeps every level:
+ * the ledger's sale rows go, the lines stand for them, and later sales move stock once. */
+static void test_migration_to_lines_as_deltas_keeps_levels(void **state)
+{
+    fixture *f = *state;
+    char id[DUKA_UUID_STR_LEN + 1];
+    const line_spec lines[] = {{"SUGAR1KG", 2000, 23050, 'B'}, {"RICE", 500, 18000, 'E'}};
+    for (int seq = 1; seq <= 2; seq++) {
+        new_id(f, id);
+        json_decref(push(f, &f->t01, body1(command(id, sale_of(f, "T01", seq, lines, 2)))));
+    }
+    hub_peek *db = peek(f);
+    assert_int_equal(stock_of(db, "SUGAR1KG"), 40000 - 4000);
+    static const char as_v1[] =
+        "DROP VIEW stock_movements; DROP INDEX sale_lines_sku;"
+        "INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref, created_ms)"
+        " SELECT s.business_id, l.sku, -l.qty_milli, 'sale', s.receipt_no, s.received_ms"
+        " FROM sale_lines l JOIN sales s ON s.id = l.sale_id;";
+    if (f->db.pg) {
+        char sql[1024];
+        snprintf(sql, sizeof(sql),
+                 "%s ALTER TABLE sales ADD CONSTRAINT sales_command_id_key UNIQUE (command_id);"
+                 " DELETE FROM schema_migrations WHERE version = 2",
+                 as_v1);
+        hub_peek_exec(db, sql);
+    } else {
+        hub_peek_exec(db, as_v1);
+        hub_peek_exec(db, "PRAGMA user_version = 1");
+    }
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM stock_ledger WHERE reason = 'sale'"),
+                     4);
+    hub_peek_close(db);
+
+    /* duka hub init's step: the owner opens it and migrates. */
+    duka_hub_store_close(f->store);
+    f->store = NULL;
+    duka_err err = {0};
+    assert_ok(duka_hub_store_open(f->db.pg ? f->db.admin_url : f->db.url, true, &f->store, &err),
+              &err);
+    duka_hub_store_close(f->store);
+    assert_ok(duka_hub_store_open(f->db.url, false, &f->store, &err), &err);
+
+    db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM stock_ledger WHERE reason = 'sale'"),
+                     0);
+    assert_int_equal(stock_of(db, "SUGAR1KG"), 40000 - 4000);
+    assert_int_equal(stock_of(db, "RICE"), 10000 - 1000);
+    new_id(f, id);
+    json_decref(push(f, &f->t01, body1(command(id, sale_of(f, "T01", 3, lines, 2)))));
+    assert_int_equal(stock_of(db, "SUGAR1KG"), 40000 - 6000);
     hub_peek_close(db);
 }
 
@@ -1434,7 +1493,7 @@ static const char *raw_state(PGconn *c, const char *sql, char out[6])
 
 static const char *const business_tables[] = {
     "businesses", "devices", "products", "sales", "sale_lines", "payments", "stock_ledger",
-    "processed_commands", "conflicts", "audit_log",
+    "stock_movements", "processed_commands", "conflicts", "audit_log",
 };
 
 /* Row-level security, seen from a connection with no store in it: the hub's role with no
@@ -1762,6 +1821,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_bodies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_size_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stock_ledger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_to_lines_as_deltas_keeps_levels, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_businesses_are_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_since_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_depth_limit, setup, teardown),
