@@ -71,12 +71,16 @@ static const command commands[] = {
      "of it stand."},
     {"till init", cmd_till_init,
      "duka till init --db FILE --hub URL --terminal T01 --token TOKEN [--ca-file PEM]\n"
-     "               [--allow-plain-http] [--offline] [--json]",
-     "Creates the till database, checks the token with the hub and pulls the catalog.\n"
-     "--offline skips the check (the catalog arrives with the first sync). The hub's HTTPS\n"
-     "certificate is always verified; --ca-file trusts a self-signed one. Plain http:// to a\n"
-     "hub that is not on this machine is refused unless --allow-plain-http (a trusted LAN).\n"
-     "Run it again with a new --token after duka device revoke / device add."},
+     "               [--allow-plain-http] [--offline] [--replace] [--json]",
+     "Creates the till database, checks the token with the hub and pulls the catalog (and the\n"
+     "shop's name and KRA PIN for the receipts). A token belongs to one till database: the hub\n"
+     "binds it to this one, and refuses it to any other (their receipt numbers would collide).\n"
+     "--replace moves the token to this database and retires the one that had it (a till\n"
+     "replaced by a new machine). --offline skips the check (the catalog arrives with the\n"
+     "first sync). The hub's HTTPS certificate is always verified; --ca-file trusts a\n"
+     "self-signed one. Plain http:// to a hub that is not on this machine is refused unless\n"
+     "--allow-plain-http (a trusted LAN). Run it again with a new --token after duka device\n"
+     "revoke / device add."},
     {"till", cmd_till_serve,
      "duka till --db FILE --listen HOST:PORT [--sync-interval S] [--batch N] [--offline] [--config F]",
      "Serves the till's local API (GET /api/status, /api/catalog, /api/history; POST /api/sales,\n"
@@ -84,30 +88,49 @@ static const command commands[] = {
      "1 s, 2 s, 4 s while offline), syncs within seconds of the hub coming back, every S seconds\n"
      "while online (OFFLINE_QUEUE_PROCESS_INTERVAL, default 30 s), and when sales are made.\n"
      "--offline starts with the offline switch on (drills, tests)."},
-    {"sell", cmd_sell, "duka sell --db FILE SKU[*QTY]... [--pay cash|mpesa:CODE|card:REF] [--json]",
+    {"sell", cmd_sell,
+     "duka sell --db FILE SKU[*QTY]... [--pay TENDER]... [--confirm-amount] [--json]",
      "Commits a sale on the till, with no network: the receipt number is shown only once the\n"
-     "sale and its outbox command are on disk. QTY may have up to 3 decimals (RICE*0.5).\n"
-     "--json: {\"receipt_no\", \"total\", \"sync\": \"pending\"} (amounts in cents)."},
+     "sale and its outbox command are on disk, then the receipt is printed. QTY may have up to\n"
+     "3 decimals (RICE*0.5). TENDER: cash | cash:AMOUNT (cash handed over: the change is\n"
+     "given) | mpesa:CODE[:AMOUNT] | card:REF[:AMOUNT]; AMOUNT in KES. Several --pay split the\n"
+     "bill; the one without an amount pays the rest (default: cash for all). A line above\n"
+     "SALE_MAX_LINE_AMOUNT or a sale above SALE_MAX_AMOUNT is refused unless --confirm-amount.\n"
+     "An M-Pesa code already used on this till is sold with a warning. A `duka till` serving\n"
+     "FILE is told to sync at once. --json: {\"receipt_no\", \"total\", \"tax\", \"sync\",\n"
+     "\"command_id\", \"payment_status\", \"change\", \"payments\", \"warnings\"} (cents)."},
+    {"receipt", cmd_receipt, "duka receipt --db FILE RECEIPT_NO [--json]",
+     "Prints a committed sale's receipt again (shop, KRA PIN, date and time in SHOP_TIMEZONE,\n"
+     "unit price x quantity, VAT per band, payments with M-Pesa code, change). --json adds the\n"
+     "sale as it goes to the hub and the receipt as \"text\"."},
     {"sync", cmd_sync, "duka sync --db FILE [--batch N] [--config F] [--json]",
      "Pushes pending sales to the hub and pulls catalog changes now. Exit 1 when the hub is\n"
      "unreachable (nothing is lost; selling goes on). --json: {\"pushed\", \"pulled\", \"failed\",\n"
      "\"conflicts\", \"duration_ms\", \"connectivity\"}. While `duka till` is syncing the same\n"
      "database this waits for it (and says so)."},
     {"status", cmd_status, "duka status --db FILE [--json]",
-     "The till's connectivity as last seen, pending/failed/conflict counts, the age of the oldest\n"
-     "pending item, the last sync and error, and alerts (backlog over\n"
-     "OFFLINE_QUEUE_ALERT_THRESHOLD, offline over ALERT_OFFLINE_AFTER, failed items)."},
+     "The till's connectivity — live while a `duka till` serves FILE (\"service\": \"running\"),\n"
+     "else as last seen and how long ago — pending/failed/conflict counts, the age of the\n"
+     "oldest pending item, the last sync and error, and alerts (backlog over\n"
+     "OFFLINE_QUEUE_ALERT_THRESHOLD, offline over ALERT_OFFLINE_AFTER, failed items, settings\n"
+     "ignored)."},
     {"queue retry", cmd_queue_retry, "duka queue retry --db FILE ID|--all-failed [--json]",
      "Puts failed items (by outbox id or command id, or all of them) back in the queue with\n"
      "their attempts reset; the next sync sends them."},
-    {"queue", cmd_queue, "duka queue --db FILE [--status S] [--limit N] [--json]",
-     "Lists outbox items (S: pending, processing, done, failed, conflict)."},
+    {"queue", cmd_queue,
+     "duka queue --db FILE [--status S] [--limit N] [--offset M] [--json]",
+     "Lists outbox items (S: pending, processing, done, failed, conflict): failed first, then\n"
+     "conflicts, processing and pending (oldest first), then done (newest first), N at a time\n"
+     "(default 100) from M. --json: {\"items\", \"total\", \"offset\", \"limit\", \"more\"}."},
     {"history", cmd_history, "duka history --db FILE [--limit N] [--json]",
      "Sync attempts, newest first: time, direction, items, ok, duplicates, failed, conflicts,\n"
-     "HTTP status, duration, error."},
+     "HTTP status, duration, error. Empty pulls in a row are one row with their count\n"
+     "(\"repeats\") and the time of the last (\"last\")."},
     {"config", cmd_config, "duka config --db FILE [--config F] [--json]",
      "The effective settings and where each came from (default, file, environment). The file is\n"
      "--config F, else $DUKA_CONFIG, else duka.conf beside the database: NAME=value lines.\n"
+     "A bad value or an unknown name never stops a command (selling goes on with the default,\n"
+     "with a warning); duka config lists them as IGNORED and exits 1 while any remain.\n"
      "HUB_* settings are the hub's (duka config --db hub.db shows what duka hub will use)."},
     {"catalog", cmd_catalog, "duka catalog --db FILE [--json]",
      "The till's catalog: {\"products\": [{\"sku\", \"name\", \"price\", \"tax\"}]}."},

@@ -61,12 +61,23 @@ int cli_parse(const char *command, int argc, char **argv, cli_args *args)
         const char *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
         cli_option *opt = NULL;
-        for (int k = 0; k < args->option_count; k++)
+        int index = -1;
+        for (int k = 0; k < args->option_count && k < CLI_OPTIONS_MAX; k++)
             if (strlen(args->options[k].name) == nlen &&
-                strncmp(args->options[k].name, name, nlen) == 0)
+                strncmp(args->options[k].name, name, nlen) == 0) {
                 opt = &args->options[k];
+                index = k;
+            }
         if (opt == NULL)
             return cli_usage_error(command, "unknown option '%s'", a);
+        bool repeatable = args->repeatable != NULL && strcmp(args->repeatable, opt->name) == 0;
+        if (args->given[index] > 0 && !repeatable)
+            return cli_usage_error(command, "--%s given twice (once is enough: which one did you "
+                                   "mean?)", opt->name);
+        if (repeatable && args->repeated_count == CLI_REPEAT_MAX)
+            return cli_usage_error(command, "--%s given more than %d times", opt->name,
+                                   CLI_REPEAT_MAX);
+        args->given[index]++;
         if (!opt->takes_value) {
             if (eq)
                 return cli_usage_error(command, "option --%s takes no value", opt->name);
@@ -78,6 +89,8 @@ int cli_parse(const char *command, int argc, char **argv, cli_args *args)
         } else {
             return cli_usage_error(command, "option --%s needs a value", opt->name);
         }
+        if (repeatable)
+            args->repeated[args->repeated_count++] = opt->value;
     }
     return 0;
 }

@@ -10,7 +10,13 @@
 
 #include "common/error.h"
 
-/* An option a command accepts: "--name VALUE" (takes_value) or a flag "--name". */
+#define CLI_REPEAT_MAX 8   /* values of the repeatable option (--pay: DUKA_SALE_PAYMENTS_MAX) */
+#define CLI_OPTIONS_MAX 24 /* options one command accepts */
+
+/* An option a command accepts: "--name VALUE" (takes_value) or a flag "--name". An option
+ * given twice is a usage error — a second --db or --pay must never silently replace the
+ * first — except the command's one repeatable option (cli_args.repeatable), whose values are
+ * all kept, in order. */
 typedef struct cli_option {
     const char *name;
     bool takes_value;
@@ -26,6 +32,10 @@ typedef struct cli_args {
     int positional_count;
     bool help;
     bool json;
+    const char *repeatable;                /* the option that may be given several times */
+    const char *repeated[CLI_REPEAT_MAX];  /* its values, in order */
+    int repeated_count;
+    int given[CLI_OPTIONS_MAX];            /* times each option was given */
 } cli_args;
 
 /* Parses argv (after the command words). Unknown options and missing values are usage
@@ -34,6 +44,7 @@ int cli_parse(const char *command, int argc, char **argv, cli_args *args);
 
 /* The value of an option, or NULL. */
 const char *cli_get(const cli_args *args, const char *name);
+
 
 /* Prints "duka CMD: message" and returns 2 (bad usage). */
 int cli_usage_error(const char *command, const char *fmt, ...)
@@ -67,6 +78,7 @@ int cmd_sync(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_catalog(int argc, char **argv);
+int cmd_receipt(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_config(int argc, char **argv);

@@ -209,9 +209,9 @@ static duka_rc sell(const char *till_db, const char *item1, const char *item2, d
     duka_checkout_payment pay;
     char cmd_id[DUKA_UUID_STR_LEN + 1];
     duka_rc rc = duka_till_db_open(till_db, false, &db, err);
-    if (rc == DUKA_OK && (rc = duka_checkout_parse_item(item1, 1, &items[0], err)) == DUKA_OK &&
-        (rc = duka_checkout_parse_item(item2, 2, &items[1], err)) == DUKA_OK &&
-        (rc = duka_checkout_parse_payment("cash", &pay, err)) == DUKA_OK)
+    if (rc == DUKA_OK && (rc = duka_checkout_parse_item(item1, 0, &items[0], err)) == DUKA_OK &&
+        (rc = duka_checkout_parse_item(item2, 1, &items[1], err)) == DUKA_OK &&
+        (rc = duka_checkout_parse_payment("cash", 0, &pay, err)) == DUKA_OK)
         rc = duka_checkout_commit(db, NULL, items, 2, &pay, sale, cmd_id, err);
     duka_db_close(db);
     return rc;
@@ -302,7 +302,7 @@ int cmd_demo(int argc, char **argv)
         /* till init, in-process: check the token, create the database, pull the catalog. */
         sqlite3 *db = NULL;
         int64_t pulled = 0;
-        if (duka_sync_check_hub(hub_url, token, "T01", NULL, &err) ||
+        if (duka_sync_check_hub(hub_url, token, "T01", NULL, NULL, false, NULL, &err) ||
             duka_till_db_open(till_db, true, &db, &err) || duka_db_begin(db, &err) ||
             duka_meta_set(db, DUKA_META_TERMINAL, "T01", &err) ||
             duka_meta_set(db, DUKA_META_HUB_URL, hub_url, &err) ||

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -19,8 +20,11 @@
 #include "till/catalog.h"
 #include "till/checkout.h"
 #include "till/till_db.h"
+#include "till/sale_view.h"
 #include "till/till_server.h"
+#include "till/till_service.h"
 #include "till/till_status.h"
+#include "common/uuid.h"
 
 #define OPTS(...)                                                                          \
     cli_option opts[] = {__VA_ARGS__};                                                     \
@@ -47,21 +51,40 @@ static int int_option(const char *cmd, const cli_args *args, const char *name, i
 }
 
 /* Loads the settings for the till database at path (--config FILE, DUKA_CONFIG, or duka.conf
- * beside it; then the environment) and applies the outbox policy. */
-static int load_config(const char *cmd, const cli_args *args, const char *path, duka_config *cfg)
+ * beside it; then the environment), follows the shop's time zone and applies the outbox
+ * policy. Settings that could not be used never stop the command (a typo must never stop a
+ * shop selling): they are named in one warning line on stderr, and the defaults are used.
+ * Only an unreadable --config FILE fails. */
+static int load_config_quietly(const char *cmd, const cli_args *args, const char *path,
+                               duka_config *cfg)
 {
     duka_err err = {0};
     if (duka_config_load(cfg, path, cli_get(args, "config"), &err) != DUKA_OK)
         return cli_fail(cmd, &err);
+    duka_config_apply_timezone(cfg);
     duka_sync_apply_config(cfg);
     return 0;
 }
 
-static duka_alert_settings alert_settings(const duka_config *cfg)
+static int load_config(const char *cmd, const cli_args *args, const char *path, duka_config *cfg)
 {
+    if (load_config_quietly(cmd, args, path, cfg))
+        return 1;
+    if (cfg->problem_count > 0) {
+        char summary[1024];
+        duka_config_problems_summary(cfg, summary, sizeof(summary));
+        fprintf(stderr, "duka %s: warning: %s (see: duka config)\n", cmd, summary);
+    }
+    return 0;
+}
+
+static duka_alert_settings alert_settings(const duka_config *cfg, char *problems, size_t n)
+{
+    duka_config_problems_summary(cfg, problems, n);
     duka_alert_settings a = {
         .pending_threshold = duka_config_get(cfg, DUKA_SETTING_QUEUE_ALERT_PENDING),
         .offline_after_ms = duka_config_get(cfg, DUKA_SETTING_ALERT_OFFLINE_AFTER),
+        .config_problems = problems,
     };
     return a;
 }
@@ -84,12 +107,45 @@ static int open_configured_till(const char *cmd, const cli_args *args, const cha
     return 0;
 }
 
+/* The id of the till database at path: its own (an existing database keeps it for life) or,
+ * for a database still to be made, a new one. *exists tells which. */
+static duka_rc till_id_for(const char *path, char id[DUKA_UUID_STR_LEN + 1], bool *exists,
+                           duka_err *err)
+{
+    *exists = access(path, F_OK) == 0;
+    if (!*exists) {
+        duka_uuid_v7(duka_clock_now_ms(NULL), id);
+        return DUKA_OK;
+    }
+    sqlite3 *db = NULL;
+    bool found = false;
+    duka_rc rc = duka_till_db_open(path, false, &db, err);
+    if (rc == DUKA_OK)
+        rc = duka_meta_get(db, DUKA_META_TILL_ID, id, DUKA_UUID_STR_LEN + 1, &found, err);
+    duka_db_close(db);
+    if (rc == DUKA_OK && !found)
+        duka_uuid_v7(duka_clock_now_ms(NULL), id);
+    return rc;
+}
+
+static int64_t catalog_size(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = 0;
+    if (duka_db_prepare(db, "SELECT count(*) FROM products WHERE deleted = 0", &st, NULL) ==
+            DUKA_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
 int cmd_till_init(int argc, char **argv)
 {
     const char *cmd = "till init";
     OPTS({"db", true, NULL}, {"hub", true, NULL}, {"terminal", true, NULL},
          {"token", true, NULL}, {"offline", false, NULL}, {"ca-file", true, NULL},
-         {"allow-plain-http", false, NULL});
+         {"allow-plain-http", false, NULL}, {"replace", false, NULL});
     const char *path = NULL, *hub = NULL, *terminal = NULL, *token = NULL;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
@@ -116,16 +172,36 @@ int cmd_till_init(int argc, char **argv)
                                "use https:// (with --ca-file for a self-signed hub) or "
                                "--allow-plain-http on a trusted LAN",
                                hub);
+    bool offline = cli_get(&args, "offline") != NULL;
+    bool replace = cli_get(&args, "replace") != NULL;
+    if (offline && replace)
+        return cli_usage_error(cmd, "--replace needs the hub: it cannot go with --offline");
     char hub_url[DUKA_URL_MAX + 1];
     snprintf(hub_url, sizeof(hub_url), "%s", hub);
     size_t n = strlen(hub_url);
     while (n > 0 && hub_url[n - 1] == '/')
         hub_url[--n] = '\0';
     duka_err err = {0};
-    bool offline = cli_get(&args, "offline") != NULL;
-    /* Check the hub and token before writing anything. */
-    if (!offline && duka_sync_check_hub(hub_url, token, terminal, ca_file, &err) != DUKA_OK)
+    char till_id[DUKA_UUID_STR_LEN + 1];
+    bool existed = false;
+    if (till_id_for(path, till_id, &existed, &err) != DUKA_OK)
         return cli_fail(cmd, &err);
+    /* Check the hub and token before writing anything. The hub binds the token to this
+     * database's id: a token already serving another till database is refused, unless
+     * --replace retires that one. */
+    duka_hub_whoami who;
+    memset(&who, 0, sizeof(who));
+    if (!offline &&
+        duka_sync_check_hub(hub_url, token, terminal, ca_file, till_id, replace, &who, &err) !=
+            DUKA_OK) {
+        if (err.rc == DUKA_CONFLICT && !replace) {
+            char msg[DUKA_ERR_MSG_MAX];
+            snprintf(msg, sizeof(msg), "%s", err.msg);
+            duka_err_clear(&err);
+            duka_err_set(&err, DUKA_CONFLICT, "%s (this till database: %s)", msg, till_id);
+        }
+        return cli_fail(cmd, &err);
+    }
     sqlite3 *db = NULL;
     if (duka_till_db_open(path, true, &db, &err) != DUKA_OK)
         return cli_fail(cmd, &err);
@@ -143,6 +219,11 @@ int cmd_till_init(int argc, char **argv)
          duka_meta_set(db, DUKA_META_HUB_URL, hub_url, &err) ||
          duka_meta_set(db, DUKA_META_TOKEN, token, &err) ||
          duka_meta_set(db, DUKA_META_CA_FILE, ca_file ? ca_file : "", &err) ||
+         /* a new database takes the id the hub was shown; an existing one has it already */
+         (!existed && duka_meta_set(db, DUKA_META_TILL_ID, till_id, &err)) ||
+         (!offline && who.business_name[0] &&
+          duka_meta_set(db, DUKA_META_SHOP_NAME, who.business_name, &err)) ||
+         (!offline && duka_meta_set(db, DUKA_META_KRA_PIN, who.kra_pin, &err)) ||
          duka_db_commit(db, &err)))
         rc = DUKA_STORE;
     if (rc != DUKA_OK)
@@ -150,38 +231,41 @@ int cmd_till_init(int argc, char **argv)
     int64_t pulled = 0;
     if (rc == DUKA_OK && !offline)
         rc = duka_sync_pull(db, &pulled, &err);
+    int64_t products = rc == DUKA_OK ? catalog_size(db) : 0;
     duka_db_close(db);
     if (rc != DUKA_OK)
         return cli_fail(cmd, &err);
     if (args.json)
-        cli_print_json(json_pack("{s:s, s:s, s:I, s:b}", "terminal", terminal, "hub", hub_url,
-                                 "products", (json_int_t)pulled, "offline", offline));
+        cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:b, s:s}", "terminal", terminal, "hub",
+                                 hub_url, "products", (json_int_t)products, "pulled",
+                                 (json_int_t)pulled, "offline", offline, "till_id", till_id));
+    else if (offline)
+        printf("till %s ready: hub %s, %lld products (offline: run duka sync to pull the "
+               "catalog)\n",
+               terminal, hub_url, (long long)products);
     else
-        printf("till %s ready: hub %s, %lld products%s\n", terminal, hub_url, (long long)pulled,
-               offline ? " (offline: run duka sync to pull the catalog)" : "");
+        printf("till %s ready: hub %s, %lld products in the catalog (%lld changes pulled)%s\n",
+               terminal, hub_url, (long long)products, (long long)pulled,
+               replace ? "; this database now holds the token" : "");
     return 0;
 }
 
-static void print_receipt(const duka_sale *s)
+/* The sale bounds from the till's settings. */
+static duka_checkout_options checkout_options(const duka_config *cfg)
 {
-    char a[32], b[32], q[32];
-    printf("Receipt %s\n", s->receipt_no);
-    for (int i = 0; i < s->line_count; i++) {
-        const duka_sale_line *l = &s->lines[i];
-        duka_format_cents(l->line_total_cents, a, sizeof(a));
-        duka_format_qty(l->qty_milli, q, sizeof(q));
-        printf("  %-28.28s %6s x %10s  %c\n", l->name, q, a, l->tax_band);
-    }
-    duka_format_cents(s->total_cents, a, sizeof(a));
-    duka_format_cents(s->tax_cents, b, sizeof(b));
-    printf("  TOTAL KES %s   (VAT incl. %s)   paid: %s\n", a, b, s->payments[0].method);
-    printf("  eTIMS pending; sync pending\n");
+    duka_checkout_options o = {
+        .line_max_cents = duka_config_get(cfg, DUKA_SETTING_SALE_LINE_MAX),
+        .sale_max_cents = duka_config_get(cfg, DUKA_SETTING_SALE_MAX),
+    };
+    return o;
 }
 
 int cmd_sell(int argc, char **argv)
 {
     const char *cmd = "sell";
-    OPTS({"db", true, NULL}, {"pay", true, NULL}, {"config", true, NULL});
+    OPTS({"db", true, NULL}, {"pay", true, NULL}, {"config", true, NULL},
+         {"confirm-amount", false, NULL});
+    args.repeatable = "pay";
     const char *path = NULL;
     duka_config cfg;
     if (cli_parse(cmd, argc, argv, &args))
@@ -190,40 +274,106 @@ int cmd_sell(int argc, char **argv)
         return cli_help(cmd);
     if (cli_require(cmd, &args, "db", &path))
         return 2;
-    if (load_config(cmd, &args, path, &cfg))
-        return 1;
     if (args.positional_count < 1)
         return cli_usage_error(cmd, "expected at least one SKU[*QTY]");
-    if (args.positional_count > DUKA_SALE_LINES_MAX)
-        return cli_usage_error(cmd, "at most %d items in one sale", DUKA_SALE_LINES_MAX);
-    duka_err err = {0};
-    duka_checkout_item items[CLI_POSITIONAL_MAX];
-    for (int i = 0; i < args.positional_count; i++)
-        if (duka_checkout_parse_item(args.positional[i], i + 1, &items[i], &err) != DUKA_OK)
-            return cli_fail(cmd, &err);
-    duka_checkout_payment pay;
-    if (duka_checkout_parse_payment(cli_get(&args, "pay"), &pay, &err) != DUKA_OK)
-        return cli_fail(cmd, &err);
-    sqlite3 *db = NULL;
-    if (open_till(cmd, path, &db))
+    if (load_config(cmd, &args, path, &cfg))
         return 1;
+    duka_err err = {0};
+    duka_sale_input *in = duka_sale_input_new();
     duka_sale *sale = duka_sale_new();
-    char command_id[DUKA_UUID_STR_LEN + 1];
-    duka_rc rc = sale ? duka_checkout_commit(db, NULL, items, args.positional_count, &pay, sale,
-                                             command_id, &err)
+    sqlite3 *db = NULL;
+    int status = 1;
+    duka_rc rc = in && sale ? DUKA_OK : duka_err_set(&err, DUKA_NOMEM, "out of memory");
+    for (int i = 0; rc == DUKA_OK && i < args.positional_count; i++)
+        rc = duka_sale_input_add_item(in, args.positional[i], &err);
+    for (int i = 0; rc == DUKA_OK && i < args.repeated_count; i++)
+        rc = duka_sale_input_add_payment(in, args.repeated[i], &err);
+    if (rc == DUKA_OK)
+        in->confirm_amount = cli_get(&args, "confirm-amount") != NULL;
+    if (rc == DUKA_OK && open_till(cmd, path, &db)) {
+        status = 1;
+        goto out;
+    }
+    duka_checkout_result res;
+    duka_checkout_options co = checkout_options(&cfg);
+    duka_receipt_shop shop;
+    memset(&shop, 0, sizeof(shop));
+    if (rc == DUKA_OK)
+        rc = duka_checkout_sell(db, NULL, in, &co, sale, &res, &err);
+    if (rc == DUKA_OK)
+        duka_receipt_shop_load(db, &shop, NULL); /* the header only: a failure prints none */
+    duka_db_close(db);
+    db = NULL;
+    if (rc != DUKA_OK) {
+        status = cli_fail(cmd, &err);
+        goto out;
+    }
+    /* After the commit, never before it: a `duka till` serving this database syncs now. */
+    duka_till_service_wake(path);
+    if (args.json) {
+        cli_print_json(duka_sale_reply_json(sale, &res));
+    } else {
+        char *text = malloc(DUKA_RECEIPT_TEXT_MAX);
+        if (text != NULL) {
+            duka_receipt_text(sale, &shop, &res, "pending", text, DUKA_RECEIPT_TEXT_MAX);
+            fputs(text, stdout);
+            free(text);
+        }
+    }
+    status = 0;
+out:
+    duka_db_close(db);
+    duka_sale_free(sale);
+    duka_sale_input_free(in);
+    return status;
+}
+
+int cmd_receipt(int argc, char **argv)
+{
+    const char *cmd = "receipt";
+    OPTS({"db", true, NULL}, {"config", true, NULL});
+    const char *path = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &path))
+        return 2;
+    if (args.positional_count != 1)
+        return cli_usage_error(cmd, "expected one RECEIPT_NO (like T01-20261121-00042)");
+    duka_config cfg;
+    sqlite3 *db = NULL;
+    if (open_configured_till(cmd, &args, path, &cfg, &db))
+        return 1;
+    duka_err err = {0};
+    duka_sale *sale = duka_sale_new();
+    duka_receipt_shop shop;
+    duka_rc rc = sale ? duka_till_sale_load(db, args.positional[0], sale, &err)
                       : duka_err_set(&err, DUKA_NOMEM, "out of memory");
+    char sync_state[24] = "unknown";
+    if (rc == DUKA_OK)
+        rc = duka_receipt_shop_load(db, &shop, &err);
+    if (rc == DUKA_OK)
+        rc = duka_till_sale_sync_state(db, args.positional[0], sync_state, sizeof(sync_state),
+                                       &err);
     duka_db_close(db);
     if (rc != DUKA_OK) {
         duka_sale_free(sale);
         return cli_fail(cmd, &err);
     }
-    if (args.json)
-        cli_print_json(json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "receipt_no", sale->receipt_no,
-                                 "total", (json_int_t)sale->total_cents, "tax",
-                                 (json_int_t)sale->tax_cents, "sync", "pending", "command_id",
-                                 command_id, "payment_status", sale->payments[0].status));
-    else
-        print_receipt(sale);
+    char *text = malloc(DUKA_RECEIPT_TEXT_MAX);
+    if (text != NULL)
+        duka_receipt_text(sale, &shop, NULL, sync_state, text, DUKA_RECEIPT_TEXT_MAX);
+    if (args.json) {
+        json_t *o = duka_sale_reply_json(sale, NULL);
+        json_object_set_new(o, "sale", duka_sale_to_json(sale));
+        json_object_set_new(o, "text", json_string(text ? text : ""));
+        json_object_set_new(o, "sync", json_string(sync_state));
+        cli_print_json(o);
+    } else if (text != NULL) {
+        fputs(text, stdout);
+    }
+    free(text);
     duka_sale_free(sale);
     return 0;
 }
@@ -290,6 +440,40 @@ int cmd_sync(int argc, char **argv)
     return 0;
 }
 
+/* "3 min", "2 h 5 min", "4 d": how long ago, for people. */
+static void format_age(long long s, char *buf, size_t n)
+{
+    if (s < 90)
+        snprintf(buf, n, "%lld s", s);
+    else if (s < 5400)
+        snprintf(buf, n, "%lld min", s / 60);
+    else if (s < 2 * 86400)
+        snprintf(buf, n, "%lld h %lld min", s / 3600, (s % 3600) / 60);
+    else
+        snprintf(buf, n, "%lld d", s / 86400);
+}
+
+/* An ISO time from the status as local "2026-12-03 14:02:05", or "never". */
+static void local_time_of(const json_t *iso, char *buf, size_t n)
+{
+    const char *t = json_string_value(iso);
+    if (t == NULL) {
+        snprintf(buf, n, "never");
+        return;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int ms = 0;
+    if (sscanf(t, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &ms) < 6) {
+        snprintf(buf, n, "%s", t);
+        return;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    duka_clock_format_local((int64_t)timegm(&tm) * 1000, buf, n);
+}
+
 int cmd_status(int argc, char **argv)
 {
     const char *cmd = "status";
@@ -302,9 +486,11 @@ int cmd_status(int argc, char **argv)
         return cli_help(cmd);
     if (cli_require(cmd, &args, "db", &path))
         return 2;
-    if (load_config(cmd, &args, path, &cfg))
+    /* Quietly: the problems are an alert of the status itself. */
+    if (load_config_quietly(cmd, &args, path, &cfg))
         return 1;
-    duka_alert_settings as = alert_settings(&cfg);
+    char problems[1024];
+    duka_alert_settings as = alert_settings(&cfg, problems, sizeof(problems));
     sqlite3 *db = NULL;
     if (open_till(cmd, path, &db))
         return 1;
@@ -314,17 +500,35 @@ int cmd_status(int argc, char **argv)
     duka_db_close(db);
     if (rc != DUKA_OK)
         return cli_fail(cmd, &err);
+    /* The connectivity is what was last recorded: live while a `duka till` serves this
+     * database (its worker records every change), old news otherwise — say which. */
+    pid_t service = duka_till_service_pid(path);
+    json_object_set_new(st, "service", json_string(service > 0 ? "running" : "not_running"));
+    json_object_set_new(st, "service_pid", service > 0 ? json_integer(service) : json_null());
     if (args.json) {
         cli_print_json(st);
         return 0;
     }
-    const json_t *ls = json_object_get(st, "last_sync");
-    printf("terminal %s   hub %s\nconnectivity: %s   last sync: %s\n"
+    char last_sync[40], seen[40], age[32] = "";
+    local_time_of(json_object_get(st, "last_sync"), last_sync, sizeof(last_sync));
+    local_time_of(json_object_get(st, "connectivity_seen"), seen, sizeof(seen));
+    const json_t *age_s = json_object_get(st, "connectivity_age_s");
+    if (json_is_integer(age_s))
+        format_age((long long)json_integer_value(age_s), age, sizeof(age));
+    char conn[160];
+    const char *state = json_string_value(json_object_get(st, "connectivity"));
+    if (service > 0)
+        snprintf(conn, sizeof(conn), "%s (live: duka till pid %ld serves this till)", state,
+                 (long)service);
+    else if (age[0])
+        snprintf(conn, sizeof(conn), "%s as of %s, %s ago (duka till is not running here)",
+                 state, seen, age);
+    else
+        snprintf(conn, sizeof(conn), "%s (never observed; duka till is not running here)", state);
+    printf("terminal %s   hub %s\nconnectivity: %s\nlast sync: %s\n"
            "pending: %lld   failed: %lld   conflicts: %lld\n",
            json_string_value(json_object_get(st, "terminal")),
-           json_string_value(json_object_get(st, "hub")),
-           json_string_value(json_object_get(st, "connectivity")),
-           json_is_string(ls) ? json_string_value(ls) : "never",
+           json_string_value(json_object_get(st, "hub")), conn, last_sync,
            (long long)json_integer_value(json_object_get(st, "pending")),
            (long long)json_integer_value(json_object_get(st, "failed")),
            (long long)json_integer_value(json_object_get(st, "conflicts")));
@@ -340,19 +544,24 @@ int cmd_status(int argc, char **argv)
     return 0;
 }
 
+#define QUEUE_LIMIT_DEFAULT 100
+#define QUEUE_LIMIT_MAX 100000
+
 int cmd_queue(int argc, char **argv)
 {
     const char *cmd = "queue";
-    OPTS({"db", true, NULL}, {"status", true, NULL}, {"limit", true, NULL}, {"config", true, NULL});
+    OPTS({"db", true, NULL}, {"status", true, NULL}, {"limit", true, NULL},
+         {"offset", true, NULL}, {"config", true, NULL});
 
     const char *path = NULL;
-    int limit = 0;
+    int limit = 0, offset = 0;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
     if (args.help)
         return cli_help(cmd);
     if (cli_require(cmd, &args, "db", &path) ||
-        int_option(cmd, &args, "limit", 1, 1000000, 1000, &limit))
+        int_option(cmd, &args, "limit", 1, QUEUE_LIMIT_MAX, QUEUE_LIMIT_DEFAULT, &limit) ||
+        int_option(cmd, &args, "offset", 0, 2000000000, 0, &offset))
         return 2;
     const char *status = cli_get(&args, "status");
     if (status && duka_outbox_status_parse(status) < 0)
@@ -364,7 +573,7 @@ int cmd_queue(int argc, char **argv)
         return 1;
     duka_err err = {0};
     json_t *q = NULL;
-    duka_rc rc = duka_till_queue_json(db, status, limit, &q, &err);
+    duka_rc rc = duka_till_queue_json(db, status, limit, offset, &q, &err);
     duka_db_close(db);
     if (rc != DUKA_OK)
         return cli_fail(cmd, &err);
@@ -376,12 +585,20 @@ int cmd_queue(int argc, char **argv)
     const json_t *it;
     json_array_foreach(json_object_get(q, "items"), i, it) {
         const char *le = json_string_value(json_object_get(it, "last_error"));
-        printf("%-10s %-24s attempts %lld  %s  %s\n",
+        printf("%-6lld %-10s %-24s attempts %lld  %s  %s\n",
+               (long long)json_integer_value(json_object_get(it, "id")),
                json_string_value(json_object_get(it, "status")),
                json_string_value(json_object_get(it, "entity_id")),
                (long long)json_integer_value(json_object_get(it, "attempts")),
                json_string_value(json_object_get(it, "command_id")), le ? le : "");
     }
+    long long total = (long long)json_integer_value(json_object_get(q, "total"));
+    size_t shown = json_array_size(json_object_get(q, "items"));
+    if (json_is_true(json_object_get(q, "more")))
+        printf("(%zu of %lld shown, failed and pending first; next page: --offset %lld)\n", shown,
+               total, (long long)offset + (long long)shown);
+    else if (total == 0)
+        printf("(the queue is empty%s)\n", status ? " for that status" : "");
     json_decref(q);
     return 0;
 }
@@ -495,8 +712,13 @@ int cmd_history(int argc, char **argv)
     const json_t *a;
     json_array_foreach(json_object_get(h, "attempts"), i, a) {
         const char *e = json_string_value(json_object_get(a, "error"));
+        long long repeats = (long long)json_integer_value(json_object_get(a, "repeats"));
+        char folded[96] = "";
+        if (repeats > 1)
+            snprintf(folded, sizeof(folded), "(x%lld empty pulls, the last %s) ", repeats,
+                     json_string_value(json_object_get(a, "last")));
         printf("%s %-4s items %-4lld ok %-4lld dup %-4lld failed %-3lld conflicts %-3lld HTTP %3lld "
-               "%5lld ms %s\n",
+               "%5lld ms %s%s\n",
                json_string_value(json_object_get(a, "started")),
                json_string_value(json_object_get(a, "direction")),
                (long long)json_integer_value(json_object_get(a, "items")),
@@ -505,7 +727,8 @@ int cmd_history(int argc, char **argv)
                (long long)json_integer_value(json_object_get(a, "failed")),
                (long long)json_integer_value(json_object_get(a, "conflicts")),
                (long long)json_integer_value(json_object_get(a, "http_status")),
-               (long long)json_integer_value(json_object_get(a, "duration_ms")), e ? e : "");
+               (long long)json_integer_value(json_object_get(a, "duration_ms")), folded,
+               e ? e : "");
     }
     json_decref(h);
     return 0;
@@ -531,7 +754,7 @@ int cmd_config(int argc, char **argv)
 {
     const char *cmd = "config";
     OPTS({"db", true, NULL}, {"config", true, NULL});
-    const char *path = cli_get(&args, "db");
+    const char *path = NULL;
     duka_config cfg;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
@@ -540,30 +763,45 @@ int cmd_config(int argc, char **argv)
     path = cli_get(&args, "db");
     if (path == NULL && cli_get(&args, "config") == NULL)
         return cli_usage_error(cmd, "--db or --config is required");
-    if (load_config(cmd, &args, path, &cfg))
+    if (load_config_quietly(cmd, &args, path, &cfg))
         return 1;
     json_t *j = duka_config_json(&cfg);
     if (args.json) {
         cli_print_json(j);
-        return 0;
+    } else {
+        const char *file = json_string_value(json_object_get(j, "file"));
+        printf("config file: %s\n", file && file[0] ? file : "(none)");
+        size_t i;
+        const json_t *st;
+        json_array_foreach(json_object_get(j, "settings"), i, st) {
+            const char *unit = json_string_value(json_object_get(st, "unit"));
+            const json_t *v = json_object_get(st, "value");
+            char value[64];
+            if (strcmp(unit, "ms") == 0)
+                format_duration((long long)json_integer_value(v), value, sizeof(value));
+            else if (strcmp(unit, "cents") == 0)
+                duka_format_cents((int64_t)json_integer_value(v), value, sizeof(value));
+            else if (strcmp(unit, "text") == 0)
+                snprintf(value, sizeof(value), "%s", json_string_value(v));
+            else
+                snprintf(value, sizeof(value), "%lld", (long long)json_integer_value(v));
+            printf("%-34s %-14s %-12s %s\n", json_string_value(json_object_get(st, "name")), value,
+                   json_string_value(json_object_get(st, "source")),
+                   json_string_value(json_object_get(st, "help")));
+        }
+        const json_t *pr;
+        json_array_foreach(json_object_get(j, "problems"), i, pr)
+            printf("IGNORED: %s\n", json_string_value(pr));
+        json_decref(j);
     }
-    const char *file = json_string_value(json_object_get(j, "file"));
-    printf("config file: %s\n", file && file[0] ? file : "(none)");
-    size_t i;
-    const json_t *st;
-    json_array_foreach(json_object_get(j, "settings"), i, st) {
-        const char *unit = json_string_value(json_object_get(st, "unit"));
-        long long v = (long long)json_integer_value(json_object_get(st, "value"));
-        char value[48];
-        if (strcmp(unit, "ms") == 0)
-            format_duration(v, value, sizeof(value));
-        else
-            snprintf(value, sizeof(value), "%lld", v);
-        printf("%-34s %-10s %-12s %s\n", json_string_value(json_object_get(st, "name")), value,
-               json_string_value(json_object_get(st, "source")),
-               json_string_value(json_object_get(st, "help")));
+    /* Settings that could not be used are the one thing `duka config` must not keep quiet
+     * about: exit 1 and say so, after showing what is in force. */
+    if (cfg.problem_count > 0) {
+        char summary[1024];
+        duka_config_problems_summary(&cfg, summary, sizeof(summary));
+        fprintf(stderr, "duka %s: %s\n", cmd, summary);
+        return 1;
     }
-    json_decref(j);
     return 0;
 }
 
@@ -590,6 +828,8 @@ int cmd_queue_retry(int argc, char **argv)
     const char *id = all ? NULL : args.positional[0];
     duka_rc rc = duka_outbox_retry(db, id, duka_clock_now_ms(NULL), &n, &err);
     duka_db_close(db);
+    if (rc == DUKA_OK && n > 0)
+        duka_till_service_wake(path); /* a serving `duka till` sends them now */
     if (rc == DUKA_OK && !all && n == 0)
         rc = duka_err_set(&err, DUKA_NOTFOUND,
                           "no failed item '%s' in the queue (see: duka queue --status failed)", id);

@@ -19,6 +19,9 @@
 #define DUKA_URL_MAX 512
 #define DUKA_TOKEN_MAX 128
 #define DUKA_ERROR_TEXT_MAX 300          /* stored last_error of an outbox item */
+#define DUKA_KRA_PIN_MAX 11             /* P051234567X: a letter, 9 digits, a letter */
+#define DUKA_TILL_HEADER_MAX 64          /* "Duka-Till-Id: " and a UUID */
+#define DUKA_PATH_MAX 4096               /* a path duka builds (a database's lock files) */
 
 /* Money: integer cents. A single price up to KES 10 million. */
 #define DUKA_PRICE_CENTS_MAX 1000000000LL
@@ -29,6 +32,16 @@
 /* A sale: bounded lines and payments (a supermarket trolley, not a warehouse). */
 #define DUKA_SALE_LINES_MAX 500
 #define DUKA_SALE_PAYMENTS_MAX 8
+
+/* Sanity bounds on what one sale may come to (settings SALE_MAX_LINE_AMOUNT, SALE_MAX_AMOUNT):
+ * a typo at the till (a quantity of 1000000 for 1, a price keyed as cents) must not become a
+ * KES 185,000,000 sale without a word. Above a bound the sale is refused unless the cashier
+ * confirms it (`duka sell --confirm-amount`, the API's "confirm_amount": true). The defaults
+ * fit a Kenyan duka or a small wholesaler; a bigger business raises them. At most the
+ * largest sale the limits above allow, so a bound can always be met. */
+#define DUKA_SALE_LINE_MAX_CENTS_DEFAULT 50000000LL   /* KES 500,000 */
+#define DUKA_SALE_MAX_CENTS_DEFAULT 100000000LL       /* KES 1,000,000 */
+#define DUKA_SALE_BOUND_CENTS_MAX (DUKA_PRICE_CENTS_MAX * (DUKA_QTY_MILLI_MAX / 1000))
 
 /* Times (created_ms of a sale): Unix milliseconds from 1970 to the end of year 9999. A till
  * whose clock lost its battery says 1970 or 2000 and its sales still arrive; a negative or
@@ -124,6 +137,9 @@ _Static_assert(DUKA_PRICE_CENTS_MAX * (DUKA_QTY_MILLI_MAX / 1000) * DUKA_SALE_LI
 _Static_assert(DUKA_PRICE_CENTS_MAX * (DUKA_QTY_MILLI_MAX / 1000) * DUKA_SALE_LINES_MAX
                        * DUKA_SALE_PAYMENTS_MAX <= 9223372036854775807LL,
                "the payments of a sale (each at most its total) cannot overflow int64");
+_Static_assert(DUKA_SALE_LINE_MAX_CENTS_DEFAULT <= DUKA_SALE_MAX_CENTS_DEFAULT,
+               "a sale may hold its largest line");
+_Static_assert(DUKA_SALE_MAX_CENTS_DEFAULT <= DUKA_SALE_BOUND_CENTS_MAX, "defaults within range");
 _Static_assert(DUKA_PUSH_JSON_DEPTH <= DUKA_JSON_DEPTH_MAX, "a push body fits the JSON depth");
 _Static_assert(DUKA_PG_STATEMENT_TIMEOUT_MS < DUKA_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
                "a statement that waits on a lock ends before the server ends its transaction");

@@ -105,6 +105,21 @@ duka_rc duka_parse_price(const char *text, int64_t *cents_out, const char *what,
     return DUKA_OK;
 }
 
+duka_rc duka_parse_amount(const char *text, int64_t limit_cents, int64_t *cents_out,
+                          const char *what, duka_err *err)
+{
+    int64_t v = 0;
+    if (!parse_fixed(text, 2, limit_cents, &v)) {
+        char max[48];
+        duka_format_cents_grouped(limit_cents, max, sizeof(max));
+        return duka_err_set(err, DUKA_INPUT,
+                            "%s: '%s' is not an amount in KES like 500.00 (at most %s)", what,
+                            text ? text : "", max);
+    }
+    *cents_out = v;
+    return DUKA_OK;
+}
+
 duka_rc duka_parse_qty(const char *text, int64_t *milli_out, const char *what, duka_err *err)
 {
     int64_t v = 0;
@@ -126,6 +141,24 @@ void duka_format_cents(int64_t cents, char *buf, unsigned long buflen)
     const char *sign = cents < 0 ? "-" : "";
     int64_t a = cents < 0 ? -cents : cents;
     snprintf(buf, buflen, "%s%" PRId64 ".%02" PRId64, sign, a / 100, a % 100);
+}
+
+void duka_format_cents_grouped(int64_t cents, char *buf, unsigned long buflen)
+{
+    char plain[40];
+    duka_format_cents(cents, plain, sizeof(plain));
+    const char *sign = plain[0] == '-' ? "-" : "";
+    const char *digits = plain + (sign[0] != '\0');
+    size_t whole = strcspn(digits, ".");
+    char out[64];
+    size_t n = 0;
+    for (size_t i = 0; i < whole && n + 2 < sizeof(out); i++) {
+        if (i > 0 && (whole - i) % 3 == 0)
+            out[n++] = ',';
+        out[n++] = digits[i];
+    }
+    out[n] = '\0';
+    snprintf(buf, buflen, "%s%s%s", sign, out, digits + whole);
 }
 
 void duka_format_qty(int64_t milli, char *buf, unsigned long buflen)

@@ -43,6 +43,14 @@ int64_t duka_line_total(int64_t unit_price_cents, int64_t qty_milli);
  * Returns DUKA_INPUT with a sentence naming `what` on anything else or out of range. */
 duka_rc duka_parse_price(const char *text, int64_t *cents_out, const char *what, duka_err *err);
 
+/* Parses a KES amount like duka_parse_price, up to limit_cents instead of the price limit
+ * (an amount in a setting, cash tendered). */
+duka_rc duka_parse_amount(const char *text, int64_t limit_cents, int64_t *cents_out,
+                          const char *what, duka_err *err);
+
+/* Formats cents with thousands separators, "185,000,000.00" (buf >= 40). */
+void duka_format_cents_grouped(int64_t cents, char *buf, unsigned long buflen);
+
 /* Parses a quantity "2", "0.5", "1.250" (up to 3 decimals, > 0) into thousandths. */
 duka_rc duka_parse_qty(const char *text, int64_t *milli_out, const char *what, duka_err *err);
 

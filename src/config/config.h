@@ -7,8 +7,14 @@
  * uses the same names as the environment (the source documents' names where they exist:
  * OFFLINE_QUEUE_MAX_RETRIES, OFFLINE_QUEUE_RETENTION_DAYS, OFFLINE_QUEUE_PROCESS_INTERVAL …).
  * Durations take a unit suffix (ms, s, m, h, d); a bare number is in the setting's own unit.
- * An invalid value is an error naming the key, the value and where it came from; an unknown
- * name in the file is an error naming its line. `duka config` prints the effective values.
+ *
+ * A typo must never stop a shop selling: loading never fails on a bad value or an unknown
+ * name. The setting keeps its default (or the value from the file when only the environment's
+ * is bad), and the problem — naming the key, the value and where it came from (file and line,
+ * or the environment) — is recorded in the config, for every command to make loud: a warning
+ * line on stderr, an alert in `duka status` and GET /api/status, the service's start line and
+ * log, and `duka config`, which exits 1 while any remain. Only a --config FILE given on the
+ * command line that cannot be read is an error (a flag is a usage mistake, seen at once).
  */
 #ifndef DUKA_CONFIG_H
 #define DUKA_CONFIG_H
@@ -26,6 +32,8 @@ typedef enum duka_setting_unit {
     DUKA_UNIT_MINUTES, /* a duration stored in ms; bare numbers are minutes */
     DUKA_UNIT_DAYS,    /* a duration stored in ms; bare numbers are days */
     DUKA_UNIT_BOOL,    /* true/false, yes/no, 1/0, on/off */
+    DUKA_UNIT_KES,     /* an amount in KES with up to 2 decimals ("500000.00"), stored in cents */
+    DUKA_UNIT_TEXT,    /* a string (DUKA_TEXT_SETTINGS), checked by its own validator */
 } duka_setting_unit;
 
 /* X(id, NAME, unit, default, min, max, what it does). Duration defaults/min/max are in ms. */
@@ -70,6 +78,12 @@ typedef enum duka_setting_unit {
       "priority of bulk data")                                                                 \
     X(RETRIES_SALE, "QUEUE_SALE_MAX_RETRIES", DUKA_UNIT_COUNT, 0, 0, 100,                       \
       "attempts for sales (0: OFFLINE_QUEUE_MAX_RETRIES)")                                     \
+    X(SALE_LINE_MAX, "SALE_MAX_LINE_AMOUNT", DUKA_UNIT_KES, DUKA_SALE_LINE_MAX_CENTS_DEFAULT,    \
+      100, DUKA_SALE_BOUND_CENTS_MAX,                                                         \
+      "a sale line above this many KES is refused unless the cashier confirms it")             \
+    X(SALE_MAX, "SALE_MAX_AMOUNT", DUKA_UNIT_KES, DUKA_SALE_MAX_CENTS_DEFAULT, 100,              \
+      DUKA_SALE_BOUND_CENTS_MAX,                                                               \
+      "a sale above this many KES is refused unless the cashier confirms it")                  \
     X(HUB_CONNECTION_TIMEOUT, "HUB_CONNECTION_TIMEOUT", DUKA_UNIT_SECONDS,                     \
       DUKA_HUB_CONNECTION_TIMEOUT_S * 1000LL, 1000, DUKA_HUB_CONNECTION_TIMEOUT_S_MAX * 1000LL, \
       "duka hub: close a connection on which nothing arrived for this long (whole seconds, "   \
@@ -80,10 +94,20 @@ typedef enum duka_setting_unit {
           DUKA_HUB_CONNECTIONS_MAX) " (0: no limit, for a hub behind a proxy, whose address "  \
                                     "every till then has)")
 
+/* Settings whose value is text: X(id, NAME, default, what it does). Their values are read with
+ * duka_config_text(). */
+#define DUKA_TEXT_SETTINGS(X)                                                                  \
+    X(SHOP_TIMEZONE, "SHOP_TIMEZONE", "Africa/Nairobi",                                        \
+      "the shop's time zone: receipt dates, the business day and times on receipts follow it, " \
+      "not the machine's (a zone name such as Africa/Nairobi, or POSIX such as EAT-3)")
+
 typedef enum duka_setting_id {
 #define DUKA_SETTING_ENUM(id, name, unit, def, lo, hi, help) DUKA_SETTING_##id,
     DUKA_SETTINGS(DUKA_SETTING_ENUM)
 #undef DUKA_SETTING_ENUM
+#define DUKA_TEXT_SETTING_ENUM(id, name, def, help) DUKA_SETTING_##id,
+    DUKA_TEXT_SETTINGS(DUKA_TEXT_SETTING_ENUM)
+#undef DUKA_TEXT_SETTING_ENUM
         DUKA_SETTING_COUNT
 } duka_setting_id;
 
@@ -97,31 +121,56 @@ typedef enum duka_setting_source {
 #define DUKA_CONFIG_PATH_MAX 1024
 #define DUKA_CONFIG_LINE_MAX 1024
 #define DUKA_CONFIG_LINES_MAX 1000
+#define DUKA_SETTING_TEXT_MAX 64     /* the longest text value (a time zone name) */
+/* Problems kept from one load; more are counted, not kept (a file of 1,000 typos must not
+ * flood the status or the log). */
+#define DUKA_CONFIG_PROBLEMS_MAX 8
 
 typedef struct duka_config {
     int64_t value[DUKA_SETTING_COUNT];
+    char text[DUKA_SETTING_COUNT][DUKA_SETTING_TEXT_MAX + 1]; /* text settings only */
     duka_setting_source source[DUKA_SETTING_COUNT];
     char file[DUKA_CONFIG_PATH_MAX]; /* the file read, or "" when none */
+    /* What was wrong in the file or the environment, each a sentence naming the key, the
+     * value and where; the setting concerned kept its earlier value. */
+    int problem_count;               /* all of them, even beyond DUKA_CONFIG_PROBLEMS_MAX */
+    char problems[DUKA_CONFIG_PROBLEMS_MAX][DUKA_ERR_MSG_MAX];
 } duka_config;
 
-/* All defaults, no file. */
+/* All defaults, no file, no problems. */
 void duka_config_defaults(duka_config *cfg);
 
-/* Loads defaults, then file (when not NULL: it must exist; NULL: DUKA_CONFIG if set, else
- * `duka.conf` in db_path's folder if it exists), then the environment. */
+/* Loads defaults, then the file (file when not NULL: it must exist, DUKA_NOTFOUND otherwise;
+ * NULL: $DUKA_CONFIG if set, else `duka.conf` in db_path's folder if it exists), then the
+ * environment. Bad values and unknown names are recorded as problems (above), never an error:
+ * returns DUKA_OK unless the explicit file cannot be read. */
 duka_rc duka_config_load(duka_config *cfg, const char *db_path, const char *file, duka_err *err);
 
-/* Applies one NAME=value (what = "line 3 of FILE" or "environment", for messages). */
+/* Applies one NAME=value (what = "line 3 of FILE" or "environment", for messages). Strict:
+ * DUKA_INPUT on a bad value or an unknown name, and nothing changes (command-line flags). */
 duka_rc duka_config_set(duka_config *cfg, const char *name, const char *value,
                         duka_setting_source source, const char *what, duka_err *err);
 
 int64_t duka_config_get(const duka_config *cfg, duka_setting_id id);
 
+/* The value of a text setting (DUKA_TEXT_SETTINGS). */
+const char *duka_config_text(const duka_config *cfg, duka_setting_id id);
+
+/* The problems as one sentence for a single stderr line or an alert ("2 settings ignored
+ * (defaults used): …; …"); "" when none. */
+void duka_config_problems_summary(const duka_config *cfg, char *buf, size_t buflen);
+
+/* Makes the process follow the configured time zone (SHOP_TIMEZONE): receipt days and local
+ * times. Call once, before any thread starts (it sets TZ). A zone this machine does not know
+ * is a problem recorded in cfg, and the default is used. */
+void duka_config_apply_timezone(duka_config *cfg);
+
 /* Name, unit and help of a setting; the name of a source. */
 const char *duka_setting_name(duka_setting_id id);
 const char *duka_setting_source_name(duka_setting_source src);
 
-/* {"file": …, "settings": [{"name","value","unit","source","help"}]} */
+/* {"file": …, "settings": [{"name","value","unit","source","help"}], "problems": [...]}; a
+ * text setting's value is its string, a KES one's its cents. */
 json_t *duka_config_json(const duka_config *cfg);
 
 #endif

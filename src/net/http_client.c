@@ -108,6 +108,8 @@ duka_rc duka_http_send(const char *method, const char *url, const char *bearer_t
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer_token);
         headers = curl_slist_append(headers, auth);
     }
+    for (int i = 0; opt != NULL && i < DUKA_HTTP_EXTRA_HEADERS_MAX && opt->headers[i] != NULL; i++)
+        headers = curl_slist_append(headers, opt->headers[i]);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);

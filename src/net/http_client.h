@@ -27,6 +27,8 @@ duka_rc duka_http_request(const char *method, const char *url, const char *beare
                           const char *body, size_t body_len, long timeout_ms,
                           duka_http_reply *out, duka_err *err);
 
+#define DUKA_HTTP_EXTRA_HEADERS_MAX 4
+
 /* Per-request options of duka_http_send. */
 typedef struct duka_http_options {
     long timeout_ms;            /* total; 0: DUKA_HTTP_TOTAL_TIMEOUT_MS */
@@ -34,6 +36,7 @@ typedef struct duka_http_options {
                                  * or "": the system's. Certificates are always verified. */
     const atomic_bool *cancel;  /* when it becomes true the transfer is abandoned soon after
                                  * (DUKA_OFFLINE, maybe_delivered true); NULL: never */
+    const char *headers[DUKA_HTTP_EXTRA_HEADERS_MAX]; /* more "Name: value" lines; NULL ends */
 } duka_http_options;
 
 /* As duka_http_request, with options. */

@@ -34,6 +34,9 @@ typedef struct duka_payment {
     int64_t amount_cents;
     char reference[DUKA_PAYMENT_REF_MAX + 1]; /* M-Pesa code or card reference; never a PAN */
     char status[24];
+    /* The till's own: cash handed over (>= amount_cents; the change is the difference), 0 when
+     * not recorded. Not part of the wire form: the hub counts what was paid, not the change. */
+    int64_t tendered_cents;
 } duka_payment;
 
 typedef struct duka_sale {

@@ -137,8 +137,12 @@ void duka_monitor_report(duka_monitor *m, const duka_hub_outcome *o)
         }
         m->snap.next_probe_ms = now + m->settings.probe_interval_ms;
     }
+    /* The error describes the state it caused: a hub that answers well again leaves none
+     * behind ("hub unreachable" under a green light is a lie). */
     if (o->error != NULL)
         snprintf(m->snap.last_error, sizeof(m->snap.last_error), "%s", o->error);
+    else if (to == DUKA_CONN_ONLINE)
+        m->snap.last_error[0] = '\0';
     bool changed = set_state(m, to, now);
     pthread_mutex_unlock(&m->lock);
     if (changed)
@@ -166,6 +170,7 @@ void duka_monitor_force_offline(duka_monitor *m, bool offline)
         changed = set_state(m, DUKA_CONN_OFFLINE, now);
     } else if (!offline && m->snap.forced_offline) {
         m->snap.forced_offline = false;
+        m->snap.last_error[0] = '\0'; /* "switched offline by hand" no longer holds */
         m->snap.consecutive_failures = 0;
         m->consecutive_5xx = 0;
         m->consecutive_unreached = 0;

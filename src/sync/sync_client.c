@@ -60,11 +60,30 @@ static void unlock_sync(int fd)
 
 /* ---- sync history ---- */
 
+/* Writes one sync attempt to sync_log. A pull that brought nothing and failed nowhere, right
+ * after another such one, is folded into it (repeats + 1, last_ms = now): a till online all
+ * day pulls every 30 s, and 2,880 empty rows a day would bury what moved. They stay countable
+ * (repeats) and the row says when the last one was. */
 static void log_attempt(sqlite3 *db, int64_t started_ms, const char *direction, int64_t items,
                         int64_t ok, int64_t dups, int64_t failed, int64_t conflicts,
                         long http_status, int64_t duration_ms, const char *error)
 {
     sqlite3_stmt *st = NULL;
+    if (strcmp(direction, "pull") == 0 && items == 0 && error == NULL && http_status == 200 &&
+        duka_db_prepare(db,
+                        "UPDATE sync_log SET repeats = repeats + 1, last_ms = ?1,"
+                        " duration_ms = max(duration_ms, ?2)"
+                        " WHERE id = (SELECT max(id) FROM sync_log) AND direction = 'pull'"
+                        " AND items = 0 AND error IS NULL AND http_status = 200",
+                        &st, NULL) == DUKA_OK) {
+        sqlite3_bind_int64(st, 1, started_ms);
+        sqlite3_bind_int64(st, 2, duration_ms);
+        bool folded = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1;
+        sqlite3_finalize(st);
+        st = NULL;
+        if (folded)
+            return;
+    }
     if (duka_db_prepare(db,
                         "INSERT INTO sync_log(started_ms, direction, items, ok, duplicates, failed,"
                         " conflicts, http_status, duration_ms, error)"
@@ -94,6 +113,43 @@ static void error_message(const duka_http_reply *r, char *buf, size_t buflen)
     json_decref(o);
 }
 
+/* "Duka-Till-Id: <id>" into buf, or NULL when the till has no id (a database made before
+ * schema version 2 gets one when it migrates, so only tests' hand-made tills lack it). */
+static const char *till_id_header(const char *till_id, char *buf, size_t n)
+{
+    if (till_id == NULL || till_id[0] == '\0')
+        return NULL;
+    snprintf(buf, n, "Duka-Till-Id: %s", till_id);
+    return buf;
+}
+
+/* Keeps the shop's name and KRA PIN a pull reply carries ({"business": {"name", "kra_pin"}})
+ * for the receipts. Absent (an older hub) changes nothing; malformed is the hub's fault. */
+static duka_rc store_shop(sqlite3 *db, const json_t *business, duka_err *err)
+{
+    if (business == NULL)
+        return DUKA_OK;
+    const char *name = json_string_value(json_object_get(business, "name"));
+    const char *pin = json_string_value(json_object_get(business, "kra_pin"));
+    if (!json_is_object(business) || name == NULL || pin == NULL ||
+        strlen(name) > DUKA_BUSINESS_NAME_MAX || strlen(pin) > DUKA_KRA_PIN_MAX)
+        return duka_err_set(err, DUKA_PROTOCOL, "hub pull reply has an invalid business member");
+    char old_name[DUKA_BUSINESS_NAME_MAX + 1], old_pin[DUKA_KRA_PIN_MAX + 1];
+    if (duka_meta_get(db, DUKA_META_SHOP_NAME, old_name, sizeof(old_name), NULL, err) ||
+        duka_meta_get(db, DUKA_META_KRA_PIN, old_pin, sizeof(old_pin), NULL, err))
+        return DUKA_STORE;
+    if (strcmp(old_name, name) == 0 && strcmp(old_pin, pin) == 0)
+        return DUKA_OK; /* the common case: no write on every pull */
+    duka_rc rc = duka_db_begin(db, err);
+    if (rc == DUKA_OK && (duka_meta_set(db, DUKA_META_SHOP_NAME, name, err) ||
+                          duka_meta_set(db, DUKA_META_KRA_PIN, pin, err) ||
+                          duka_db_commit(db, err)))
+        rc = DUKA_STORE;
+    if (rc != DUKA_OK)
+        duka_db_rollback(db);
+    return rc;
+}
+
 /* Classifies a non-200 reply into an error. */
 static duka_rc reply_error(const char *url, const duka_http_reply *r, duka_err *err)
 {
@@ -101,6 +157,10 @@ static duka_rc reply_error(const char *url, const duka_http_reply *r, duka_err *
     error_message(r, m, sizeof(m));
     if (r->status == 401 || r->status == 403)
         return duka_err_set(err, DUKA_AUTH, "token rejected by the hub at %s", url);
+    if (r->status == 409)
+        /* token_in_use: the token is bound to another till database. Like a rejected token it
+         * is the hub's refusal of this till, not of its items: they wait, no attempt used. */
+        return duka_err_set(err, DUKA_AUTH, "hub at %s refused this till: %s", url, m);
     if (r->status == 404)
         return duka_err_set(err, DUKA_PROTOCOL, "not a duka hub at %s (HTTP 404)", url);
     if (r->status >= 500 || r->status == 429)
@@ -226,6 +286,8 @@ static void send_slot(push_slot *p)
 {
     int64_t t_send = duka_monotonic_ms();
     duka_http_options ho = {.ca_file = p->id->ca_file, .cancel = p->opt->cancel};
+    char till_header[DUKA_TILL_HEADER_MAX];
+    ho.headers[0] = till_id_header(p->id->till_id, till_header, sizeof(till_header));
     memset(&p->err, 0, sizeof(p->err));
     p->rc = send_request(p->opt, "POST", p->url, p->id->token, p->body, p->len, &ho, &p->reply,
                          &p->err);
@@ -406,6 +468,8 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id,
         duka_http_reply reply = {0};
         int64_t t0 = duka_monotonic_ms();
         duka_http_options ho = {.ca_file = id->ca_file};
+        char till_header[DUKA_TILL_HEADER_MAX];
+        ho.headers[0] = till_id_header(id->till_id, till_header, sizeof(till_header));
         duka_rc rc = send_request(opt, "GET", url, id->token, NULL, 0, &ho, &reply, err);
         note_reply(res, &reply, duka_monotonic_ms() - t0);
         if (rc == DUKA_OK && reply.status != 200)
@@ -425,6 +489,8 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id,
         rc = duka_catalog_apply_page(db, changes, (int64_t)json_integer_value(next), &applied, err);
         if (rc == DUKA_OK)
             rc = duka_receipt_apply_floor(db, json_object_get(js, "receipt_floor"), err);
+        if (rc == DUKA_OK && page == 0)
+            rc = store_shop(db, json_object_get(js, "business"), err);
         bool more = json_is_true(json_object_get(js, "more"));
         cursor = (long long)json_integer_value(next);
         json_decref(js);
@@ -437,6 +503,8 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id,
     return DUKA_OK;
 }
 
+static void record_state(sqlite3 *db, const duka_sync_options *opt, duka_rc rc, const duka_err *err);
+
 duka_rc duka_sync_pull(sqlite3 *db, int64_t *pulled, duka_err *err)
 {
     duka_till_identity id;
@@ -446,7 +514,15 @@ duka_rc duka_sync_pull(sqlite3 *db, int64_t *pulled, duka_err *err)
     int fd = lock_sync(db, NULL, NULL, err);
     if (fd < 0)
         return DUKA_STORE;
-    rc = pull_locked(db, &id, NULL, pulled, NULL, err);
+    duka_sync_options opt = {0};
+    int64_t t0 = duka_monotonic_ms(), started = duka_clock_now_ms(NULL);
+    rc = pull_locked(db, &id, &opt, pulled, NULL, err);
+    /* A pull is a sync with the hub like any other: history and "last sync" say so (till init
+     * pulled the catalog: "last sync: never" after it was wrong). */
+    log_attempt(db, started, "pull", *pulled, *pulled, 0, 0, 0, rc == DUKA_OK ? 200 : 0,
+                duka_monotonic_ms() - t0, rc == DUKA_OK ? NULL : err->msg);
+    if (rc == DUKA_OK || rc == DUKA_OFFLINE || rc == DUKA_AUTH || rc == DUKA_PROTOCOL)
+        record_state(db, &opt, rc, err);
     unlock_sync(fd);
     return rc;
 }
@@ -507,20 +583,28 @@ duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt_in, duka_sync_re
 }
 
 duka_rc duka_sync_check_hub(const char *hub_url, const char *token, const char *terminal,
-                            const char *ca_file, duka_err *err)
+                            const char *ca_file, const char *till_id, bool replace,
+                            duka_hub_whoami *who_out, duka_err *err)
 {
     char url[DUKA_URL_MAX + 16];
     snprintf(url, sizeof(url), "%s/v1/whoami", hub_url);
     duka_http_reply reply = {0};
     duka_http_options ho = {.timeout_ms = 10000, .ca_file = ca_file};
+    char till_header[DUKA_TILL_HEADER_MAX];
+    ho.headers[0] = till_id_header(till_id, till_header, sizeof(till_header));
+    if (replace)
+        ho.headers[1] = "Duka-Till-Replace: 1";
     duka_rc rc = duka_http_send("GET", url, token, NULL, 0, &ho, &reply, err);
     if (rc != DUKA_OK)
         return rc;
     json_t *js = json_loadb(reply.body, reply.len, 0, NULL);
     const char *who = json_string_value(json_object_get(js, "terminal"));
     const json_t *error = json_object_get(js, "error");
+    const char *message = json_string_value(json_object_get(error, "message"));
     if (reply.status == 401 && json_is_object(error))
         rc = duka_err_set(err, DUKA_AUTH, "token rejected by the hub at %s", hub_url);
+    else if (reply.status == 409 && message != NULL)
+        rc = duka_err_set(err, DUKA_CONFLICT, "%s", message);
     else if (reply.status != 200 || who == NULL)
         rc = duka_err_set(err, DUKA_PROTOCOL, "not a duka hub at %s (HTTP %ld to /v1/whoami)",
                           hub_url, reply.status);
@@ -528,6 +612,13 @@ duka_rc duka_sync_check_hub(const char *hub_url, const char *token, const char *
         rc = duka_err_set(err, DUKA_INPUT,
                           "the token belongs to terminal %s, not %s (see: duka device add)", who,
                           terminal);
+    if (rc == DUKA_OK && who_out != NULL) {
+        memset(who_out, 0, sizeof(*who_out));
+        const char *name = json_string_value(json_object_get(js, "business_name"));
+        const char *pin = json_string_value(json_object_get(js, "kra_pin"));
+        snprintf(who_out->business_name, sizeof(who_out->business_name), "%s", name ? name : "");
+        snprintf(who_out->kra_pin, sizeof(who_out->kra_pin), "%s", pin ? pin : "");
+    }
     json_decref(js);
     duka_http_reply_free(&reply);
     return rc;

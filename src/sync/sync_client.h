@@ -22,6 +22,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/limits.h"
 #include "net/http_client.h"
 
 /* How a sync's requests reach the hub: duka_http_send's signature plus a context. */
@@ -73,14 +74,23 @@ duka_rc duka_sync_run(sqlite3 *db, const duka_sync_options *opt, duka_sync_resul
 /* The result as the JSON object of `duka sync --json` (new reference). */
 json_t *duka_sync_result_json(const duka_sync_result *r);
 
-/* Pulls catalog changes only. */
+/* Pulls catalog changes only (logged in the history; a success is the last sync). */
 duka_rc duka_sync_pull(sqlite3 *db, int64_t *pulled, duka_err *err);
 
-/* Asks hub_url who token belongs to and checks it is terminal (till init). Errors:
- * DUKA_OFFLINE unreachable, DUKA_PROTOCOL "not a duka hub", DUKA_AUTH "token rejected",
- * DUKA_INPUT when the token belongs to another terminal. ca_file: CAs for an https hub (NULL:
- * the system's). */
+/* What GET /v1/whoami tells a till being set up about its business. */
+typedef struct duka_hub_whoami {
+    char business_name[DUKA_BUSINESS_NAME_MAX + 1];
+    char kra_pin[DUKA_KRA_PIN_MAX + 1];
+} duka_hub_whoami;
+
+/* Asks hub_url who token belongs to and checks it is terminal (till init), presenting the
+ * till database's id (till_id, may be NULL): the hub binds the token to it, or, with replace,
+ * moves the binding from another database to this one. Errors: DUKA_OFFLINE unreachable,
+ * DUKA_PROTOCOL "not a duka hub", DUKA_AUTH "token rejected", DUKA_CONFLICT when the token is
+ * bound to another till database (the hub's sentence), DUKA_INPUT when the token belongs to
+ * another terminal. ca_file: CAs for an https hub (NULL: the system's). who may be NULL. */
 duka_rc duka_sync_check_hub(const char *hub_url, const char *token, const char *terminal,
-                            const char *ca_file, duka_err *err);
+                            const char *ca_file, const char *till_id, bool replace,
+                            duka_hub_whoami *who, duka_err *err);
 
 #endif

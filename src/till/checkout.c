@@ -2,8 +2,8 @@
 #include "till/checkout.h"
 
 #include <assert.h>
+#include <stdarg.h>
 #include <stddef.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,73 +15,7 @@
 #include "till/receipt.h"
 #include "till/till_db.h"
 
-static bool all_alnum_upper(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (!isdigit((unsigned char)s[i]) && !isupper((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
-duka_rc duka_checkout_parse_payment(const char *text, duka_checkout_payment *out, duka_err *err)
-{
-    memset(out, 0, sizeof(*out));
-    if (text == NULL || strcmp(text, "cash") == 0) {
-        snprintf(out->method, sizeof(out->method), "cash");
-        return DUKA_OK;
-    }
-    if (strncmp(text, "mpesa:", 6) == 0) {
-        const char *code = text + 6;
-        /* M-Pesa confirmation codes are 10 upper-case letters and digits, e.g. QK12AB34CD. */
-        if (strlen(code) != 10 || !all_alnum_upper(code, 10))
-            return duka_err_set(err, DUKA_INPUT,
-                                "--pay: M-Pesa code '%s' is not 10 capital letters and digits "
-                                "like QK12AB34CD",
-                                code);
-        snprintf(out->method, sizeof(out->method), "mpesa");
-        snprintf(out->reference, sizeof(out->reference), "%s", code);
-        return DUKA_OK;
-    }
-    if (strncmp(text, "card:", 5) == 0) {
-        const char *ref = text + 5;
-        if (ref[0] == '\0' || strlen(ref) > DUKA_PAYMENT_REF_MAX)
-            return duka_err_set(err, DUKA_INPUT, "--pay: card reference must be 1 to %d characters",
-                                DUKA_PAYMENT_REF_MAX);
-        if (!duka_payment_reference_valid(ref))
-            return duka_err_set(err, DUKA_INPUT,
-                                "--pay: card reference '%.*s…' must be the terminal's approval "
-                                "reference (letters, digits, '-'), never the card number",
-                                4, ref);
-        snprintf(out->method, sizeof(out->method), "card");
-        snprintf(out->reference, sizeof(out->reference), "%s", ref);
-        return DUKA_OK;
-    }
-    return duka_err_set(err, DUKA_INPUT, "--pay: '%s' is not cash, mpesa:CODE or card:REF", text);
-}
-
-duka_rc duka_checkout_parse_item(const char *text, int position, duka_checkout_item *out,
-                                 duka_err *err)
-{
-    memset(out, 0, sizeof(*out));
-    const char *star = strchr(text, '*');
-    size_t sku_len = star ? (size_t)(star - text) : strlen(text);
-    if (sku_len == 0 || sku_len > DUKA_SKU_MAX)
-        return duka_err_set(err, DUKA_INPUT, "item %d: '%s' is not SKU or SKU*QTY", position,
-                            text);
-    memcpy(out->sku, text, sku_len);
-    out->sku[sku_len] = '\0';
-    if (!duka_sku_valid(out->sku))
-        return duka_err_set(err, DUKA_INPUT, "item %d: '%s' is not a SKU", position, out->sku);
-    if (star == NULL) {
-        out->qty_milli = 1000;
-        return DUKA_OK;
-    }
-    char what[DUKA_SKU_MAX + 32];
-    snprintf(what, sizeof(what), "item %d (%s)", position, out->sku);
-    return duka_parse_qty(star + 1, &out->qty_milli, what, err);
-}
-
-static const char *payment_status(const char *method)
+const char *duka_checkout_payment_status(const char *method)
 {
     if (strcmp(method, "mpesa") == 0)
         return "pending_verification"; /* verified against Daraja when online */
@@ -90,21 +24,183 @@ static const char *payment_status(const char *method)
     return "captured";
 }
 
+static duka_rc refuse(duka_checkout_result *res, const char *code, duka_err *err, duka_rc rc,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static duka_rc refuse(duka_checkout_result *res, const char *code, duka_err *err, duka_rc rc,
+                      const char *fmt, ...)
+{
+    char msg[DUKA_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (res->refusal == NULL)
+        res->refusal = code;
+    return duka_err_set(err, rc, "%s", msg);
+}
+
+#define CONFIRM_HINT                                                                        \
+    "check it, or confirm the amount (duka sell --confirm-amount; API: \"confirm_amount\": " \
+    "true)"
+
+/* The bounds of opt, unless the cashier confirmed the amount. */
+static duka_rc check_bounds(const duka_sale *sale, const duka_checkout_options *opt,
+                            bool confirmed, duka_checkout_result *res, duka_err *err)
+{
+    if (opt == NULL || confirmed)
+        return DUKA_OK;
+    char amount[48], bound[48], qty[32];
+    for (int i = 0; i < sale->line_count; i++) {
+        const duka_sale_line *l = &sale->lines[i];
+        if (opt->line_max_cents <= 0 || l->line_total_cents <= opt->line_max_cents)
+            continue;
+        duka_format_cents_grouped(l->line_total_cents, amount, sizeof(amount));
+        duka_format_cents_grouped(opt->line_max_cents, bound, sizeof(bound));
+        duka_format_qty(l->qty_milli, qty, sizeof(qty));
+        return refuse(res, "amount_above_limit", err, DUKA_LIMIT,
+                      "items[%d]: %s x %s comes to KES %s, above SALE_MAX_LINE_AMOUNT (KES %s); "
+                      CONFIRM_HINT,
+                      i, qty, l->sku, amount, bound);
+    }
+    if (opt->sale_max_cents > 0 && sale->total_cents > opt->sale_max_cents) {
+        duka_format_cents_grouped(sale->total_cents, amount, sizeof(amount));
+        duka_format_cents_grouped(opt->sale_max_cents, bound, sizeof(bound));
+        return refuse(res, "amount_above_limit", err, DUKA_LIMIT,
+                      "total: KES %s is above SALE_MAX_AMOUNT (KES %s); " CONFIRM_HINT, amount,
+                      bound);
+    }
+    return DUKA_OK;
+}
+
+static const char *method_name(const char *method)
+{
+    return strcmp(method, "mpesa") == 0 ? "M-Pesa" : strcmp(method, "card") == 0 ? "card" : "cash";
+}
+
+/* Spreads the tenders over the sale's total (see sale_input.h): M-Pesa and card amounts
+ * first, then cash handed over (its excess is the change), then the one tender without an
+ * amount takes what is left. Each tender must pay something and together exactly the total. */
+static duka_rc allocate_tenders(const duka_checkout_payment *pays, int n, duka_sale *sale,
+                                duka_checkout_result *res, duka_err *err)
+{
+    static const duka_checkout_payment cash_for_all = {.method = "cash"};
+    if (n == 0) {
+        pays = &cash_for_all;
+        n = 1;
+    }
+    int64_t due = sale->total_cents;
+    int64_t applied[DUKA_SALE_PAYMENTS_MAX] = {0};
+    int rest = -1;
+    char a[48], b[48];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n; i++) {
+            const duka_checkout_payment *p = &pays[i];
+            bool cash = strcmp(p->method, "cash") == 0;
+            if (p->amount_cents == 0) {
+                rest = i;
+                continue;
+            }
+            if (cash != (pass == 1))
+                continue; /* M-Pesa and card in the first pass, cash in the second */
+            if (!cash && p->amount_cents > due) {
+                duka_format_cents_grouped(p->amount_cents, a, sizeof(a));
+                duka_format_cents_grouped(due, b, sizeof(b));
+                return refuse(res, "overpaid", err, DUKA_INPUT,
+                              "pay[%d]: KES %s by %s is more than the KES %s left to pay (only "
+                              "cash gives change)",
+                              i, a, method_name(p->method), b);
+            }
+            applied[i] = p->amount_cents < due ? p->amount_cents : due;
+            if (applied[i] == 0)
+                return refuse(res, "overpaid", err, DUKA_INPUT,
+                              "pay[%d]: nothing is left to pay by %s", i, method_name(p->method));
+            due -= applied[i];
+        }
+    }
+    if (rest >= 0) {
+        if (due == 0 && sale->total_cents > 0)
+            return refuse(res, "overpaid", err, DUKA_INPUT,
+                          "pay[%d]: nothing is left to pay by %s", rest,
+                          method_name(pays[rest].method));
+        applied[rest] = due;
+        due = 0;
+    }
+    if (due > 0) {
+        duka_format_cents_grouped(due, a, sizeof(a));
+        duka_format_cents_grouped(sale->total_cents, b, sizeof(b));
+        return refuse(res, "underpaid", err, DUKA_INPUT,
+                      "pay: KES %s short of the total KES %s (add a payment without an amount to "
+                      "pay the rest, e.g. --pay cash)",
+                      a, b);
+    }
+    sale->payment_count = n;
+    for (int i = 0; i < n; i++) {
+        duka_payment *sp = &sale->payments[i];
+        snprintf(sp->method, sizeof(sp->method), "%s", pays[i].method);
+        snprintf(sp->reference, sizeof(sp->reference), "%s", pays[i].reference);
+        snprintf(sp->status, sizeof(sp->status), "%s", duka_checkout_payment_status(pays[i].method));
+        sp->amount_cents = applied[i];
+        sp->tendered_cents = applied[i];
+        if (strcmp(pays[i].method, "cash") == 0 && pays[i].amount_cents > applied[i]) {
+            sp->tendered_cents = pays[i].amount_cents;
+            res->change_cents = pays[i].amount_cents - applied[i];
+        }
+    }
+    return DUKA_OK;
+}
+
+/* Warns when an M-Pesa code of this sale was taken by an earlier sale on this till: a
+ * customer showing an old confirmation SMS. The sale stands (it is verified at the hub, which
+ * refuses a code twice); the cashier must see it now. */
+static duka_rc check_mpesa_codes(sqlite3 *db, const duka_sale *sale, duka_checkout_result *res,
+                                 duka_err *err)
+{
+    for (int i = 0; i < sale->payment_count; i++) {
+        const duka_payment *p = &sale->payments[i];
+        if (strcmp(p->method, "mpesa") != 0)
+            continue;
+        sqlite3_stmt *st = NULL;
+        if (duka_db_stmt(db,
+                         "SELECT s.receipt_no FROM payments p JOIN sales s ON s.id = p.sale_id"
+                         " WHERE p.method = 'mpesa' AND p.reference = ?1 ORDER BY p.id LIMIT 1",
+                         &st, err) != DUKA_OK)
+            return DUKA_STORE;
+        duka_db_bind_text(st, 1, p->reference);
+        int rc = sqlite3_step(st);
+        char earlier[DUKA_RECEIPT_NO_MAX + 1] = "";
+        if (rc == SQLITE_ROW)
+            duka_db_column_copy(st, 0, earlier, sizeof(earlier));
+        duka_db_stmt_done(db, st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return duka_db_fail(db, "looking up the M-Pesa code", err);
+        if (rc == SQLITE_ROW && res->warning_count < DUKA_CHECKOUT_WARNINGS_MAX) {
+            duka_checkout_warning *w = &res->warnings[res->warning_count++];
+            snprintf(w->code, sizeof(w->code), "mpesa_code_reused");
+            snprintf(w->message, sizeof(w->message),
+                     "M-Pesa code %s was already used on sale %s: check the customer's "
+                     "confirmation SMS (its amount and time) before handing over the goods",
+                     p->reference, earlier);
+        }
+    }
+    return DUKA_OK;
+}
+
 /* Fills sale lines from the catalog; fails on an unknown or archived SKU. */
 static duka_rc price_items(sqlite3 *db, const duka_checkout_item *items, int n, duka_sale *sale,
-                           duka_err *err)
+                           duka_checkout_result *res, duka_err *err)
 {
     for (int i = 0; i < n; i++) {
         duka_product p;
         duka_rc rc = duka_catalog_find(db, items[i].sku, &p, err);
         if (rc == DUKA_NOTFOUND)
-            return duka_err_set(err, DUKA_INPUT, "unknown SKU '%s' (item %d): not in this till's catalog",
-                                items[i].sku, i + 1);
+            return refuse(res, "unknown_sku", err, DUKA_INPUT,
+                          "items[%d]: unknown SKU '%s': not in this till's catalog", i,
+                          items[i].sku);
         if (rc != DUKA_OK)
             return rc;
         if (p.deleted)
-            return duka_err_set(err, DUKA_INPUT, "SKU '%s' (item %d) is archived and no longer sold",
-                                items[i].sku, i + 1);
+            return refuse(res, "archived_sku", err, DUKA_INPUT,
+                          "items[%d]: SKU '%s' is archived and no longer sold", i, items[i].sku);
         duka_sale_line *l = &sale->lines[i];
         snprintf(l->sku, sizeof(l->sku), "%s", p.sku);
         snprintf(l->name, sizeof(l->name), "%s", p.name);
@@ -166,7 +262,7 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
     st = NULL;
     if (duka_db_stmt(db,
                         "INSERT INTO payments(sale_id, method, amount_cents, reference, status,"
-                        " created_ms, updated_ms) VALUES(?1,?2,?3,?4,?5,?6,?6)",
+                        " created_ms, updated_ms, tendered_cents) VALUES(?1,?2,?3,?4,?5,?6,?6,?7)",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     for (int i = 0; i < s->payment_count; i++) {
@@ -178,6 +274,10 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
         duka_db_bind_text(st, 4, p->reference);
         duka_db_bind_text(st, 5, p->status);
         sqlite3_bind_int64(st, 6, s->created_ms);
+        if (strcmp(p->method, "cash") == 0 && p->tendered_cents > 0)
+            sqlite3_bind_int64(st, 7, p->tendered_cents);
+        else
+            sqlite3_bind_null(st, 7);
         if (sqlite3_step(st) != SQLITE_DONE)
             goto fail;
     }
@@ -189,38 +289,42 @@ fail:
     return result;
 }
 
-duka_rc duka_checkout_commit(sqlite3 *db, const duka_clock *clock,
-                             const duka_checkout_item *items, int item_count,
-                             const duka_checkout_payment *pay, duka_sale *sale,
-                             char command_id_out[DUKA_UUID_STR_LEN + 1], duka_err *err)
+/* The sale transaction: items priced, bounds, tenders, receipt number, outbox, rows. */
+static duka_rc checkout(sqlite3 *db, const duka_clock *clock, const duka_checkout_item *items,
+                        int item_count, const duka_checkout_payment *pays, int pay_count,
+                        bool confirmed, const duka_checkout_options *opt, duka_sale *sale,
+                        duka_checkout_result *res, duka_err *err)
 {
     char *payload = NULL;
     duka_rc rc;
-    if (item_count < 1 || item_count > DUKA_SALE_LINES_MAX)
-        return duka_err_set(err, DUKA_INPUT, "a sale needs 1 to %d items, not %d",
-                            DUKA_SALE_LINES_MAX, item_count);
     memset(sale, 0, offsetof(duka_sale, lines));
-    if ((rc = duka_db_begin(db, err)) != DUKA_OK)
+    if (item_count < 1 || item_count > DUKA_SALE_LINES_MAX)
+        return refuse(res, "invalid_sale", err, DUKA_INPUT, "items: a sale needs 1 to %d items, not %d",
+                      DUKA_SALE_LINES_MAX, item_count);
+    if ((rc = duka_db_begin(db, err)) != DUKA_OK) {
+        res->refusal = "store";
         return rc;
+    }
     duka_till_identity id;
-    if ((rc = duka_till_identity_load(db, &id, err)) != DUKA_OK)
+    if ((rc = duka_till_identity_load(db, &id, err)) != DUKA_OK) {
+        res->refusal = rc == DUKA_NOTFOUND ? "not_initialised" : "store";
         goto out;
-    if ((rc = price_items(db, items, item_count, sale, err)) != DUKA_OK)
+    }
+    if ((rc = price_items(db, items, item_count, sale, res, err)) != DUKA_OK ||
+        (rc = check_bounds(sale, opt, confirmed, res, err)) != DUKA_OK ||
+        (rc = allocate_tenders(pays, pay_count, sale, res, err)) != DUKA_OK ||
+        (rc = check_mpesa_codes(db, sale, res, err)) != DUKA_OK)
         goto out;
     sale->created_ms = duka_clock_now_ms(clock);
     snprintf(sale->terminal, sizeof(sale->terminal), "%s", id.terminal);
-    duka_payment *p = &sale->payments[0];
-    snprintf(p->method, sizeof(p->method), "%s", pay->method);
-    snprintf(p->reference, sizeof(p->reference), "%s", pay->reference);
-    snprintf(p->status, sizeof(p->status), "%s", payment_status(pay->method));
-    p->amount_cents = sale->total_cents;
-    sale->payment_count = 1;
     if ((rc = duka_receipt_next(db, id.terminal, sale->created_ms, sale->receipt_no, err)) !=
         DUKA_OK)
         goto out;
     /* What the till writes must be what the hub will accept: check before committing. */
-    if ((rc = duka_sale_validate(sale, err)) != DUKA_OK)
+    if ((rc = duka_sale_validate(sale, err)) != DUKA_OK) {
+        res->refusal = "invalid_sale";
         goto out;
+    }
     json_t *js = duka_sale_to_json(sale);
     payload = js ? json_dumps(js, JSON_COMPACT) : NULL;
     json_decref(js);
@@ -240,9 +344,9 @@ duka_rc duka_checkout_commit(sqlite3 *db, const duka_clock *clock,
         .priority = sale_type ? sale_type->priority : DUKA_PRIORITY_SALE,
         .max_attempts = sale_type ? sale_type->max_attempts : DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT,
     };
-    if ((rc = duka_outbox_enqueue(db, &cmd, sale->created_ms, command_id_out, err)) != DUKA_OK)
+    if ((rc = duka_outbox_enqueue(db, &cmd, sale->created_ms, res->command_id, err)) != DUKA_OK)
         goto out;
-    if ((rc = insert_sale(db, sale, command_id_out, err)) != DUKA_OK)
+    if ((rc = insert_sale(db, sale, res->command_id, err)) != DUKA_OK)
         goto out;
     rc = duka_db_commit(db, err);
     if (rc != DUKA_OK) {
@@ -260,8 +364,38 @@ duka_rc duka_checkout_commit(sqlite3 *db, const duka_clock *clock,
                      sale->receipt_no, cause);
     }
 out:
-    if (rc != DUKA_OK)
+    if (rc != DUKA_OK) {
+        if (res->refusal == NULL)
+            res->refusal = "store";
         duka_db_rollback(db);
+    }
     free(payload);
+    return rc;
+}
+
+duka_rc duka_checkout_sell(sqlite3 *db, const duka_clock *clock, const duka_sale_input *in,
+                           const duka_checkout_options *opt, duka_sale *sale,
+                           duka_checkout_result *res, duka_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (duka_sale_input_validate(in, err) != DUKA_OK) {
+        res->refusal = "invalid_sale";
+        return DUKA_INPUT;
+    }
+    return checkout(db, clock, in->items, in->item_count, in->payments, in->payment_count,
+                    in->confirm_amount, opt, sale, res, err);
+}
+
+duka_rc duka_checkout_commit(sqlite3 *db, const duka_clock *clock,
+                             const duka_checkout_item *items, int item_count,
+                             const duka_checkout_payment *pay, duka_sale *sale,
+                             char command_id_out[DUKA_UUID_STR_LEN + 1], duka_err *err)
+{
+    duka_checkout_result res;
+    memset(&res, 0, sizeof(res));
+    duka_rc rc = checkout(db, clock, items, item_count, pay, pay != NULL ? 1 : 0, true, NULL,
+                          sale, &res, err);
+    if (rc == DUKA_OK)
+        memcpy(command_id_out, res.command_id, sizeof(res.command_id));
     return rc;
 }

@@ -14,33 +14,56 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "protocol/sale.h"
+#include "till/sale_input.h"
 
-typedef struct duka_checkout_item {
-    char sku[DUKA_SKU_MAX + 1];
-    int64_t qty_milli;
-} duka_checkout_item;
+/* How a sale is checked before it commits (from the till's settings). */
+typedef struct duka_checkout_options {
+    int64_t line_max_cents; /* SALE_MAX_LINE_AMOUNT: a line above it needs confirm; 0: none */
+    int64_t sale_max_cents; /* SALE_MAX_AMOUNT: a total above it needs confirm; 0: none */
+} duka_checkout_options;
 
-typedef struct duka_checkout_payment {
-    char method[8];                           /* cash | mpesa | card */
-    char reference[DUKA_PAYMENT_REF_MAX + 1]; /* M-Pesa code or card reference */
-} duka_checkout_payment;
+#define DUKA_CHECKOUT_WARNINGS_MAX 4
 
-/* Parses "cash", "mpesa:QK12AB34CD" or "card:REF" (the --pay argument). */
-duka_rc duka_checkout_parse_payment(const char *text, duka_checkout_payment *out, duka_err *err);
+/* Something the cashier must see although the sale went through. */
+typedef struct duka_checkout_warning {
+    char code[32];     /* mpesa_code_reused */
+    char message[256]; /* a sentence for the receipt screen */
+} duka_checkout_warning;
 
-/* Parses "SKU" or "SKU*QTY" (argument position `position` for messages). */
-duka_rc duka_checkout_parse_item(const char *text, int position, duka_checkout_item *out,
-                                 duka_err *err);
+typedef struct duka_checkout_result {
+    char command_id[DUKA_UUID_STR_LEN + 1]; /* the outbox command that forwards the sale */
+    int64_t change_cents;                   /* cash to hand back */
+    /* When refused: a stable code for the API — invalid_sale, unknown_sku, archived_sku,
+     * amount_above_limit, underpaid, overpaid, not_initialised, store — with the sentence in
+     * err. NULL on success. */
+    const char *refusal;
+    int warning_count;
+    duka_checkout_warning warnings[DUKA_CHECKOUT_WARNINGS_MAX];
+} duka_checkout_result;
 
-/* Commits a sale of items paid by pay. On success *sale_out (caller-allocated with
- * duka_sale_new) holds the committed sale and command_id_out its outbox command id. On any
- * error before COMMIT nothing is written. If COMMIT itself fails (the disk failed while making
- * the sale durable), the sale may still be on disk — SQLite can have written it to the WAL,
- * where the next open recovers it — so the error (DUKA_STORE) says "sale <receipt> may have
- * been saved" instead of pretending nothing happened (tests/storage/test_storage_faults). */
+/* Commits the sale `in` asks for. On success *sale (caller-allocated with duka_sale_new) is
+ * the committed sale — prices from this till's catalog, the tenders allocated to its total
+ * (tendered cash beyond what was left is change) — and res its command id, change and
+ * warnings (an M-Pesa code this till has taken before: sold, but the cashier is told). On any
+ * error before COMMIT nothing is written: malformed input, an unknown or archived SKU, a line
+ * or total above the bounds of opt without in->confirm_amount, tenders that do not cover the
+ * total or pay more than it by M-Pesa or card. If COMMIT itself fails (the disk failed while
+ * making the sale durable), the sale may still be on disk — SQLite can have written it to the
+ * WAL, where the next open recovers it — so the error (DUKA_STORE) says "sale <receipt> may
+ * have been saved" instead of pretending nothing happened (tests/storage/test_storage_faults). */
+duka_rc duka_checkout_sell(sqlite3 *db, const duka_clock *clock, const duka_sale_input *in,
+                           const duka_checkout_options *opt, duka_sale *sale,
+                           duka_checkout_result *res, duka_err *err);
+
+/* duka_checkout_sell of items paid by one tender, with no sale bounds: the simulator's, the
+ * benchmark's and the storage harness's sales. */
 duka_rc duka_checkout_commit(sqlite3 *db, const duka_clock *clock,
                              const duka_checkout_item *items, int item_count,
                              const duka_checkout_payment *pay, duka_sale *sale_out,
                              char command_id_out[DUKA_UUID_STR_LEN + 1], duka_err *err);
+
+/* The status a payment of this method starts in: cash captured, M-Pesa pending verification,
+ * card pending capture. */
+const char *duka_checkout_payment_status(const char *method);
 
 #endif

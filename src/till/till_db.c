@@ -69,10 +69,29 @@ static const char till_schema_v1[] =
     "  error TEXT"
     ");" DUKA_OUTBOX_SCHEMA_SQL;
 
+/* Version 2 (issue 10):
+ * - payments.tendered_cents: the cash a customer handed over (the change is tendered minus the
+ *   amount); NULL for other methods and for sales made before;
+ * - an index of M-Pesa codes, so a code typed twice on this till is noticed at checkout;
+ * - sync_log.repeats / last_ms: consecutive empty pulls fold into one row with a count;
+ * - meta till_id: a random id of this database, sent to the hub with every request, which
+ *   binds a device token to one till database (a second database with the same token is
+ *   refused instead of selling receipt numbers that collide). A copy of the file (a restored
+ *   backup) is the same till and keeps it. */
+static const char till_schema_v2[] =
+    "ALTER TABLE payments ADD COLUMN tendered_cents INTEGER;"
+    "CREATE INDEX payments_mpesa_code ON payments(reference) WHERE method = 'mpesa';"
+    "ALTER TABLE sync_log ADD COLUMN repeats INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE sync_log ADD COLUMN last_ms INTEGER;"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('" DUKA_META_TILL_ID "',"
+    " lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||"
+    " substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random() % 4), 1) ||"
+    " substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6))));";
+
 duka_rc duka_till_db_open(const char *path, bool create, sqlite3 **out, duka_err *err)
 {
-    const duka_migration migrations[] = {{1, till_schema_v1}};
-    return duka_db_open(path, DUKA_DB_TILL, create, migrations, 1, out, err);
+    const duka_migration migrations[] = {{1, till_schema_v1}, {2, till_schema_v2}};
+    return duka_db_open(path, DUKA_DB_TILL, create, migrations, 2, out, err);
 }
 
 duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *id, duka_err *err)
@@ -82,7 +101,8 @@ duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *id, duka_err *e
         duka_meta_get(db, DUKA_META_HUB_URL, id->hub_url, sizeof(id->hub_url), &f2, err) ||
         duka_meta_get(db, DUKA_META_TOKEN, id->token, sizeof(id->token), &f3, err))
         return DUKA_STORE;
-    if (duka_meta_get(db, DUKA_META_CA_FILE, id->ca_file, sizeof(id->ca_file), NULL, err))
+    if (duka_meta_get(db, DUKA_META_CA_FILE, id->ca_file, sizeof(id->ca_file), NULL, err) ||
+        duka_meta_get(db, DUKA_META_TILL_ID, id->till_id, sizeof(id->till_id), NULL, err))
         return DUKA_STORE;
     if (!f1 || !f2 || !f3)
         return duka_err_set(err, DUKA_NOTFOUND,

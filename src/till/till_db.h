@@ -1,7 +1,7 @@
 /*
  * till_db.h — the till's SQLite database: schema, migrations and its identity.
  *
- * Tables: meta (identity, pull cursor, last sync), products (the catalog cache pulled from
+ * Tables: meta (identity, pull cursor, last sync, the shop's name and KRA PIN), products (the catalog cache pulled from
  * the hub), receipt_days (the receipt counter, one row per calendar day ever used), sales,
  * sale_lines, payments, outbox (see outbox/outbox.h) and sync_log.
  */
@@ -23,6 +23,7 @@ typedef struct duka_till_identity {
     char hub_url[DUKA_URL_MAX + 1];
     char token[DUKA_TOKEN_MAX + 1];
     char ca_file[DUKA_URL_MAX + 1]; /* CAs to trust for an https hub; "" for the system's */
+    char till_id[DUKA_UUID_STR_LEN + 1]; /* this database's own id (Duka-Till-Id) */
 } duka_till_identity;
 
 /* Loads the identity; DUKA_NOTFOUND ("not initialised") when till init never finished. */
@@ -39,5 +40,9 @@ duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *out, duka_err *
 #define DUKA_META_CONNECTIVITY_SINCE "connectivity_since_ms" /* when that state began */
 #define DUKA_META_FORCED_OFFLINE "forced_offline"      /* "1" while the offline switch is on */
 #define DUKA_META_LAST_ERROR "last_error"
+#define DUKA_META_CONNECTIVITY_SEEN "connectivity_seen_ms" /* when it was last observed */
+#define DUKA_META_TILL_ID "till_id"             /* made by schema version 2, never changed */
+#define DUKA_META_SHOP_NAME "shop_name"         /* the business's name, from the hub */
+#define DUKA_META_KRA_PIN "kra_pin"             /* the business's KRA PIN, from the hub */
 
 #endif

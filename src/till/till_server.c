@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,9 @@
 #include "till/catalog.h"
 #include "till/checkout.h"
 #include "till/till_db.h"
+#include "till/sale_input.h"
+#include "till/sale_view.h"
+#include "till/till_service.h"
 #include "till/till_status.h"
 
 #define TILL_API_BODY_MAX (256u * 1024u)
@@ -58,59 +62,56 @@ static json_t *parse_body(duka_http_exchange *ex)
     return body;
 }
 
+/* The HTTP status of a refused sale: the cashier's mistakes are 400, the till's own trouble
+ * (not set up, its disk) is 409 / 503. */
+static unsigned refusal_status(const char *refusal)
+{
+    if (refusal == NULL)
+        return 500;
+    if (strcmp(refusal, "not_initialised") == 0)
+        return 409;
+    if (strcmp(refusal, "store") == 0)
+        return 503;
+    return 400;
+}
+
 static void handle_sale(till_app *app, sqlite3 *db, duka_http_exchange *ex)
 {
     json_t *body = parse_body(ex);
-    const json_t *items = json_object_get(body, "items");
-    const char *pay = json_string_value(json_object_get(body, "pay"));
     duka_err err = {0};
-    duka_checkout_item *lines = NULL;
+    duka_sale_input *in = NULL;
     duka_sale *sale = NULL;
     if (body == NULL)
         goto out;
-    size_t n = json_array_size(items);
-    if (!json_is_array(items) || n < 1 || n > DUKA_SALE_LINES_MAX) {
-        duka_http_error(ex, 400, "invalid_sale", "items: expected 1 to %d items", DUKA_SALE_LINES_MAX);
-        goto out;
-    }
-    lines = calloc(n, sizeof(*lines));
+    in = duka_sale_input_new();
     sale = duka_sale_new();
-    if (lines == NULL || sale == NULL) {
+    if (in == NULL || sale == NULL) {
         duka_http_error(ex, 500, "internal", "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *it = json_array_get(items, i);
-        const char *sku = json_string_value(json_object_get(it, "sku"));
-        const json_t *q = json_object_get(it, "qty");
-        char text[DUKA_SKU_MAX + 40];
-        if (json_is_string(q))
-            snprintf(text, sizeof(text), "%s*%s", sku ? sku : "", json_string_value(q));
-        else if (json_is_integer(q))
-            snprintf(text, sizeof(text), "%s*%lld", sku ? sku : "", (long long)json_integer_value(q));
-        else
-            snprintf(text, sizeof(text), "%s", sku ? sku : "");
-        if (duka_checkout_parse_item(text, (int)i + 1, &lines[i], &err) != DUKA_OK)
-            break;
-    }
-    duka_checkout_payment payment;
-    char command_id[DUKA_UUID_STR_LEN + 1];
-    if (err.rc == DUKA_OK)
-        duka_checkout_parse_payment(pay ? pay : "cash", &payment, &err);
-    if (err.rc == DUKA_OK)
-        duka_checkout_commit(db, NULL, lines, (int)n, &payment, sale, command_id, &err);
-    if (err.rc != DUKA_OK) {
-        duka_http_error(ex, status_of(err.rc), "sale_refused", "%s", err.msg);
+    /* The same reader and checks as `duka sell` (till/sale_input.h): the same sales pass. */
+    if (duka_sale_input_from_json(body, in, &err) != DUKA_OK) {
+        duka_http_error(ex, 400, "invalid_sale", "%s", err.msg);
         goto out;
     }
+    duka_checkout_result res;
+    duka_checkout_options co = {
+        .line_max_cents = duka_config_get(app->opt->config, DUKA_SETTING_SALE_LINE_MAX),
+        .sale_max_cents = duka_config_get(app->opt->config, DUKA_SETTING_SALE_MAX),
+    };
+    if (duka_checkout_sell(db, NULL, in, &co, sale, &res, &err) != DUKA_OK) {
+        duka_http_error(ex, refusal_status(res.refusal), res.refusal ? res.refusal : "internal",
+                        "%s", err.msg);
+        goto out;
+    }
+    for (int i = 0; i < res.warning_count; i++)
+        duka_log(DUKA_LOG_WARN, "till", "sale %s: %s", sale->receipt_no, res.warnings[i].message);
     duka_sync_worker_request_sync(app->worker); /* forward it soon if the hub is reachable */
     ex->status = 201;
-    ex->reply = json_pack("{s:s, s:I, s:I, s:s, s:s}", "receipt_no", sale->receipt_no, "total",
-                          (json_int_t)sale->total_cents, "tax", (json_int_t)sale->tax_cents,
-                          "sync", "pending", "command_id", command_id);
+    ex->reply = duka_sale_reply_json(sale, &res);
 out:
     json_decref(body);
-    free(lines);
+    duka_sale_input_free(in);
     duka_sale_free(sale);
 }
 
@@ -203,30 +204,74 @@ static void handle(void *cls, duka_http_exchange *ex)
     duka_db_close(db);
 }
 
+/* Waits for SIGINT or SIGTERM; a SIGUSR1 in between (a sale or a retry made from the command
+ * line on this database: till_service.h) asks the worker for a sync and waits on. */
+static int serve_until_stopped(till_app *app)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig != SIGUSR1)
+            return sig;
+        duka_sync_worker_request_sync(app->worker);
+    }
+}
+
 duka_rc duka_till_serve(const duka_till_server_options *opt, duka_err *err)
 {
+    char problems[1024];
+    duka_config_problems_summary(opt->config, problems, sizeof(problems));
     till_app app = {
         .opt = opt,
         .alerts = {.pending_threshold = duka_config_get(opt->config, DUKA_SETTING_QUEUE_ALERT_PENDING),
-                   .offline_after_ms = duka_config_get(opt->config, DUKA_SETTING_ALERT_OFFLINE_AFTER)},
+                   .offline_after_ms = duka_config_get(opt->config, DUKA_SETTING_ALERT_OFFLINE_AFTER),
+                   .config_problems = problems},
     };
-    duka_sync_worker_options wo = {.db_path = opt->db, .config = opt->config,
-                                   .start_offline = opt->start_offline};
-    duka_block_stop_signals();
-    duka_rc rc = duka_sync_worker_start(&wo, &app.worker, err);
+    /* One service per till database, held for the process's life (till_service.h), taken
+     * before the worker recovers what a crash left half-sent — and only for a database that
+     * is one (a missing or foreign file gets no lock file beside it). */
+    sqlite3 *check = NULL;
+    duka_rc rc = duka_till_db_open(opt->db, false, &check, err);
+    duka_db_close(check);
     if (rc != DUKA_OK)
         return rc;
+    int lock = -1;
+    rc = duka_till_service_lock(opt->db, &lock, err);
+    if (rc != DUKA_OK)
+        return rc;
+    duka_sync_worker_options wo = {.db_path = opt->db, .config = opt->config,
+                                   .start_offline = opt->start_offline};
+    /* Every thread started from here on inherits these blocked: only sigwait sees them. */
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    duka_block_stop_signals();
+    rc = duka_sync_worker_start(&wo, &app.worker, err);
+    if (rc != DUKA_OK) {
+        duka_till_service_unlock(lock);
+        return rc;
+    }
     duka_http_server *srv = NULL;
     rc = duka_http_server_start(opt->listen, TILL_API_BODY_MAX, handle, &app, &srv, err);
     if (rc == DUKA_OK) {
-        duka_log(DUKA_LOG_INFO, "till", "serving %s on http://%s (sync every %lld s%s)", opt->db,
-                 opt->listen,
+        duka_log(DUKA_LOG_INFO, "till", "serving %s on http://%s (sync every %lld s%s; time zone %s)%s%s",
+                 opt->db, opt->listen,
                  (long long)(duka_config_get(opt->config, DUKA_SETTING_SYNC_INTERVAL) / 1000),
-                 opt->start_offline ? ", switched offline" : "");
-        int sig = duka_wait_for_stop_signal();
+                 opt->start_offline ? ", switched offline" : "",
+                 duka_config_text(opt->config, DUKA_SETTING_SHOP_TIMEZONE),
+                 problems[0] ? "; WARNING: " : "", problems);
+        int sig = serve_until_stopped(&app);
         duka_log(DUKA_LOG_INFO, "till", "signal %d: stopping", sig);
         duka_http_server_stop(srv);
     }
     duka_sync_worker_stop(app.worker);
+    duka_till_service_unlock(lock);
     return rc;
 }

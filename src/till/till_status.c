@@ -39,8 +39,8 @@ duka_rc duka_till_status_json(sqlite3 *db, const duka_alert_settings *as, json_t
     *out = NULL;
     duka_outbox_counts c;
     char last_ms[32], state[16], since[32], forced[8], last_error[DUKA_ERR_MSG_MAX];
-    char terminal[32], hub[DUKA_URL_MAX + 1];
-    bool has_ms = false, has_state = false, has_since = false;
+    char terminal[32], hub[DUKA_URL_MAX + 1], seen[32];
+    bool has_ms = false, has_state = false, has_since = false, has_seen = false;
     int64_t oldest = 0, now = duka_clock_now_ms(NULL);
     bool has_oldest = false;
     if (duka_outbox_count(db, &c, err) ||
@@ -48,6 +48,7 @@ duka_rc duka_till_status_json(sqlite3 *db, const duka_alert_settings *as, json_t
         duka_meta_get(db, DUKA_META_LAST_SYNC_MS, last_ms, sizeof(last_ms), &has_ms, err) ||
         duka_meta_get(db, DUKA_META_LAST_SYNC_STATE, state, sizeof(state), &has_state, err) ||
         duka_meta_get(db, DUKA_META_CONNECTIVITY_SINCE, since, sizeof(since), &has_since, err) ||
+        duka_meta_get(db, DUKA_META_CONNECTIVITY_SEEN, seen, sizeof(seen), &has_seen, err) ||
         duka_meta_get(db, DUKA_META_FORCED_OFFLINE, forced, sizeof(forced), NULL, err) ||
         duka_meta_get(db, DUKA_META_LAST_ERROR, last_error, sizeof(last_error), NULL, err) ||
         duka_meta_get(db, DUKA_META_TERMINAL, terminal, sizeof(terminal), NULL, err) ||
@@ -86,6 +87,8 @@ duka_rc duka_till_status_json(sqlite3 *db, const duka_alert_settings *as, json_t
     if (c.conflict > 0)
         alert(alerts, "conflicts", "%lld items are conflicts logged at the hub",
               (long long)c.conflict);
+    if (as != NULL && as->config_problems != NULL && as->config_problems[0] != '\0')
+        alert(alerts, "config_invalid", "%s; see duka config", as->config_problems);
     *out = json_pack("{s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o, s:o, s:s, s:s}",
                      "connectivity", has_state ? state : "unknown", "connectivity_since",
                      iso_or_null(has_since, since), "offline_switch", strcmp(forced, "1") == 0,
@@ -96,6 +99,13 @@ duka_rc duka_till_status_json(sqlite3 *db, const duka_alert_settings *as, json_t
                      has_oldest ? json_integer((now - oldest) / 1000) : json_null(),
                      "pending_by_type", by_type, "alerts", alerts, "terminal", terminal, "hub",
                      hub);
+    if (*out == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory building the status");
+    /* When the connectivity was last observed (a sync or the worker), and how long ago. */
+    json_object_set_new(*out, "connectivity_seen", iso_or_null(has_seen, seen));
+    json_object_set_new(*out, "connectivity_age_s",
+                        has_seen && seen[0] ? json_integer((now - strtoll(seen, NULL, 10)) / 1000)
+                                            : json_null());
     return DUKA_OK;
 }
 
@@ -113,6 +123,10 @@ duka_rc duka_till_record_connectivity(sqlite3 *db, const char *state, int64_t si
         rc = duka_meta_set(db, DUKA_META_CONNECTIVITY_SINCE, since, err);
     if (rc == DUKA_OK)
         rc = duka_meta_set(db, DUKA_META_LAST_SYNC_STATE, state, err);
+    char seen[32];
+    snprintf(seen, sizeof(seen), "%lld", (long long)duka_clock_now_ms(NULL));
+    if (rc == DUKA_OK)
+        rc = duka_meta_set(db, DUKA_META_CONNECTIVITY_SEEN, seen, err);
     if (rc == DUKA_OK)
         rc = duka_meta_set(db, DUKA_META_FORCED_OFFLINE, forced_offline ? "1" : "0", err);
     if (rc == DUKA_OK && last_error != NULL)
@@ -130,7 +144,8 @@ duka_rc duka_till_history_json(sqlite3 *db, int limit, json_t **out, duka_err *e
     sqlite3_stmt *st = NULL;
     if (duka_db_prepare(db,
                         "SELECT started_ms, direction, items, ok, duplicates, failed, conflicts,"
-                        " http_status, duration_ms, error FROM sync_log ORDER BY id DESC LIMIT ?1",
+                        " http_status, duration_ms, error, repeats, coalesce(last_ms, started_ms)"
+                        " FROM sync_log ORDER BY id DESC LIMIT ?1",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     sqlite3_bind_int(st, 1, limit);
@@ -151,6 +166,11 @@ duka_rc duka_till_history_json(sqlite3 *db, int limit, json_t **out, duka_err *e
                            (json_int_t)sqlite3_column_int64(st, 7), "duration_ms",
                            (json_int_t)sqlite3_column_int64(st, 8), "error",
                            e ? json_string((const char *)e) : json_null()));
+        char last[40];
+        duka_clock_format_iso(sqlite3_column_int64(st, 11), last, sizeof(last));
+        json_t *row = json_array_get(arr, json_array_size(arr) - 1);
+        json_object_set_new(row, "repeats", json_integer(sqlite3_column_int64(st, 10)));
+        json_object_set_new(row, "last", json_string(last));
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -174,20 +194,35 @@ duka_rc duka_till_history_cleanup(sqlite3 *db, int64_t before_ms, duka_err *err)
     return DUKA_OK;
 }
 
-duka_rc duka_till_queue_json(sqlite3 *db, const char *status_filter, int limit, json_t **out,
-                             duka_err *err)
+duka_rc duka_till_queue_json(sqlite3 *db, const char *status_filter, int limit, int64_t offset,
+                             json_t **out, duka_err *err)
 {
     *out = NULL;
     sqlite3_stmt *st = NULL;
+    int64_t total = 0;
+    if (duka_db_prepare(db, "SELECT count(*) FROM outbox WHERE ?1 IS NULL OR status = ?1", &st,
+                        err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, status_filter);
+    int crc = sqlite3_step(st);
+    if (crc == SQLITE_ROW)
+        total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (crc != SQLITE_ROW)
+        return duka_db_fail(db, "counting the outbox", err);
     if (duka_db_prepare(db,
                         "SELECT id, command_id, queue_type, command_type, entity_type, entity_id,"
                         " status, priority, attempts, max_attempts, next_attempt_ms, last_error,"
                         " error_category, created_ms, processed_ms, device_id FROM outbox"
-                        " WHERE ?1 IS NULL OR status = ?1 ORDER BY id LIMIT ?2",
+                        " WHERE ?1 IS NULL OR status = ?1"
+                        " ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'conflict' THEN 1"
+                        " WHEN 'processing' THEN 2 WHEN 'pending' THEN 3 ELSE 4 END,"
+                        " CASE WHEN status = 'done' THEN -id ELSE id END LIMIT ?2 OFFSET ?3",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, status_filter);
     sqlite3_bind_int(st, 2, limit);
+    sqlite3_bind_int64(st, 3, offset);
     json_t *items = json_array();
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -215,6 +250,9 @@ duka_rc duka_till_queue_json(sqlite3 *db, const char *status_filter, int limit, 
         json_decref(items);
         return duka_db_fail(db, "reading the outbox", err);
     }
-    *out = json_pack("{s:o}", "items", items);
-    return DUKA_OK;
+    size_t shown = json_array_size(items);
+    *out = json_pack("{s:o, s:I, s:I, s:i, s:b}", "items", items, "total", (json_int_t)total,
+                     "offset", (json_int_t)offset, "limit", limit, "more",
+                     offset + (int64_t)shown < total);
+    return *out ? DUKA_OK : duka_err_set(err, DUKA_NOMEM, "out of memory listing the queue");
 }

@@ -50,7 +50,8 @@ def duka_bin():
 
 # Prefixes of the settings (`duka config`; HUB_ are the hub's): read from the environment, so
 # a caller's own values must not leak into the tests.
-CONFIG_ENV_PREFIXES = ("OFFLINE_QUEUE_", "CONNECTIVITY_", "ALERT_", "QUEUE_", "HUB_")
+CONFIG_ENV_PREFIXES = ("OFFLINE_QUEUE_", "CONNECTIVITY_", "ALERT_", "QUEUE_", "HUB_", "SALE_",
+                       "SHOP_")
 
 
 def child_env(extra=None):

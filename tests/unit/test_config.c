@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "common/clock.h"
 #include "config/config.h"
 #include "test_util.h"
 
@@ -37,7 +39,12 @@ static const setting_row rows[DUKA_SETTING_COUNT] = {
     {DUKA_SETTING_##id, name, unit, def, lo, hi},
     DUKA_SETTINGS(TEST_SETTING_ROW)
 #undef TEST_SETTING_ROW
+#define TEST_TEXT_ROW(id, name, def, help) {DUKA_SETTING_##id, name, DUKA_UNIT_TEXT, 0, 0, 0},
+    DUKA_TEXT_SETTINGS(TEST_TEXT_ROW)
+#undef TEST_TEXT_ROW
 };
+
+#define TEXT_SETTING_COUNT 1 /* SHOP_TIMEZONE */
 
 static bool is_duration(duka_setting_unit u)
 {
@@ -140,10 +147,14 @@ static void test_defaults(void **state)
         {DUKA_SETTING_PRIORITY_BACKUP, 60},
         {DUKA_SETTING_PRIORITY_BULK, 90},
         {DUKA_SETTING_RETRIES_SALE, 0},
+        {DUKA_SETTING_SALE_LINE_MAX, 50000000},  /* KES 500,000 */
+        {DUKA_SETTING_SALE_MAX, 100000000},      /* KES 1,000,000 */
         {DUKA_SETTING_HUB_CONNECTION_TIMEOUT, 30000},
         {DUKA_SETTING_HUB_CONNECTIONS_PER_IP, 64},
     };
-    assert_int_equal(sizeof(expected) / sizeof(expected[0]), DUKA_SETTING_COUNT);
+    assert_int_equal(sizeof(expected) / sizeof(expected[0]), DUKA_SETTING_COUNT - TEXT_SETTING_COUNT);
+    assert_string_equal(duka_config_text(&cfg, DUKA_SETTING_SHOP_TIMEZONE), "Africa/Nairobi");
+    assert_int_equal(cfg.problem_count, 0);
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
         if (duka_config_get(&cfg, expected[i].id) != expected[i].value)
             fail_msg("%s defaults to %lld, expected %lld", duka_setting_name(expected[i].id),
@@ -154,6 +165,8 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.file, "");
     /* Every default lies within its own range. */
     for (int i = 0; i < DUKA_SETTING_COUNT; i++) {
+        if (rows[i].unit == DUKA_UNIT_TEXT)
+            continue;
         if (rows[i].def < rows[i].lo || rows[i].def > rows[i].hi)
             fail_msg("%s: default %lld outside %lld..%lld", rows[i].name,
                      (long long)rows[i].def, (long long)rows[i].lo, (long long)rows[i].hi);
@@ -231,6 +244,10 @@ static void test_set_parses_per_unit(void **state)
         {"HUB_CONNECTION_TIMEOUT", "2", 2000},
         {"HUB_CONNECTION_TIMEOUT", "1500ms", 1500},
         {"HUB_CONNECTIONS_PER_IP", "0", 0},
+        /* KES: up to 2 decimals, stored in cents */
+        {"SALE_MAX_AMOUNT", "250000", 25000000},
+        {"SALE_MAX_AMOUNT", "250000.5", 25000050},
+        {"SALE_MAX_LINE_AMOUNT", "1.00", 100},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         duka_config cfg;
@@ -279,6 +296,15 @@ static void test_set_rejects_malformed(void **state)
         {"OFFLINE_QUEUE_RETENTION_DAYS", "7 days"},
         {"OFFLINE_QUEUE_RETENTION_DAYS", "7dd"},
         {"OFFLINE_QUEUE_RETENTION_DAYS", "1e3"},
+        {"SALE_MAX_AMOUNT", "1,000"},
+        {"SALE_MAX_AMOUNT", "10.001"},
+        {"SALE_MAX_AMOUNT", "KES 500"},
+        {"SALE_MAX_AMOUNT", "0.99"}, /* below its minimum of 1.00 */
+        {"SHOP_TIMEZONE", ""},
+        {"SHOP_TIMEZONE", "Mars/Olympus_Mons"},
+        {"SHOP_TIMEZONE", "../../etc/passwd"},
+        {"SHOP_TIMEZONE", "/usr/share/zoneinfo/UTC"},
+        {"SHOP_TIMEZONE", "EAT-3 rm -rf"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         duka_config cfg;
@@ -306,6 +332,8 @@ static void test_range_limits_of_every_setting(void **state)
     (void)state;
     for (int i = 0; i < DUKA_SETTING_COUNT; i++) {
         const setting_row *r = &rows[i];
+        if (r->unit == DUKA_UNIT_TEXT)
+            continue; /* no range: test_timezone_setting */
         /* Durations written in ms so every bound is exact. */
         const char *suffix = is_duration(r->unit) ? "ms" : "";
         const struct {
@@ -316,7 +344,11 @@ static void test_range_limits_of_every_setting(void **state)
             if (probes[p].v < 0)
                 continue; /* "-1" is malformed, tested elsewhere */
             char text[40];
-            snprintf(text, sizeof(text), "%lld%s", (long long)probes[p].v, suffix);
+            if (r->unit == DUKA_UNIT_KES) /* in KES: cents as whole.hundredths */
+                snprintf(text, sizeof(text), "%lld.%02lld", (long long)(probes[p].v / 100),
+                         (long long)(probes[p].v % 100));
+            else
+                snprintf(text, sizeof(text), "%lld%s", (long long)probes[p].v, suffix);
             duka_config cfg;
             duka_config_defaults(&cfg);
             duka_err err;
@@ -500,18 +532,113 @@ static void test_load_file_errors_name_the_line(void **state)
          {"line 5", "OFFLINE_QUEUE_RETENTION_DAYS='soon'", NULL}},
         {"=5\n", {"line 1", "unknown", NULL}},
     };
+    /* A typo must never stop a shop selling: the file still loads, the line is a problem
+     * naming the file, the line and the key, and every good line still counts. */
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char path[300];
         write_file(f, "bad.conf", cases[i].text, path, sizeof(path));
         duka_config cfg;
         duka_err err = {0};
-        duka_rc rc = duka_config_load(&cfg, NULL, path, &err);
-        if (rc != DUKA_INPUT)
-            fail_msg("case %zu loaded (rc %d), expected DUKA_INPUT", i, (int)rc);
-        assert_contains(err.msg, path);
+        assert_ok(duka_config_load(&cfg, NULL, path, &err), &err);
+        assert_int_equal(cfg.problem_count, 1);
+        assert_contains(cfg.problems[0], path);
         for (int n = 0; n < 3 && cases[i].needles[n] != NULL; n++)
-            assert_contains(err.msg, cases[i].needles[n]);
+            assert_contains(cfg.problems[0], cases[i].needles[n]);
+        if (strstr(cases[i].text, "OFFLINE_QUEUE_MAX_RETRIES=4") != NULL) {
+            assert_int_equal(duka_config_get(&cfg, DUKA_SETTING_QUEUE_MAX_RETRIES), 4);
+        } else {
+            /* the bad setting kept its default */
+            assert_int_equal(duka_config_get(&cfg, DUKA_SETTING_QUEUE_MAX_RETRIES), 5);
+            assert_int_equal(duka_config_get(&cfg, DUKA_SETTING_QUEUE_RETENTION), 7 * DAY_MS);
+        }
+        char summary[1024];
+        duka_config_problems_summary(&cfg, summary, sizeof(summary));
+        assert_contains(summary, "1 setting ignored (defaults used): ");
+        assert_contains(summary, cases[i].needles[0]);
     }
+}
+
+/* A file of many typos: every one counted, the first DUKA_CONFIG_PROBLEMS_MAX kept. */
+static void test_problems_are_bounded(void **state)
+{
+    fixture *f = *state;
+    char text[2048] = "", path[300];
+    for (int i = 0; i < DUKA_CONFIG_PROBLEMS_MAX + 3; i++) {
+        char line[64];
+        snprintf(line, sizeof(line), "NO_SUCH_SETTING_%d=1\n", i);
+        strcat(text, line);
+    }
+    strcat(text, "OFFLINE_QUEUE_BATCH_SIZE=42\n");
+    write_file(f, "typos.conf", text, path, sizeof(path));
+    duka_config cfg;
+    duka_err err = {0};
+    assert_ok(duka_config_load(&cfg, NULL, path, &err), &err);
+    assert_int_equal(cfg.problem_count, DUKA_CONFIG_PROBLEMS_MAX + 3);
+    assert_contains(cfg.problems[DUKA_CONFIG_PROBLEMS_MAX - 1], "NO_SUCH_SETTING_7");
+    assert_int_equal(duka_config_get(&cfg, DUKA_SETTING_SYNC_BATCH), 42);
+    char summary[4096];
+    duka_config_problems_summary(&cfg, summary, sizeof(summary));
+    assert_contains(summary, "11 settings ignored");
+    assert_contains(summary, "and 3 more");
+    json_t *js = duka_config_json(&cfg);
+    assert_int_equal(json_array_size(json_object_get(js, "problems")), DUKA_CONFIG_PROBLEMS_MAX);
+    assert_int_equal(json_integer_value(json_object_get(js, "problem_count")),
+                     DUKA_CONFIG_PROBLEMS_MAX + 3);
+    json_decref(js);
+}
+
+/* The shop's day follows SHOP_TIMEZONE, whatever the machine's TZ says: on Debian's default
+ * (UTC, or TZ unset) a sale at 00:30 in Nairobi must carry Nairobi's date. */
+static void test_timezone_setting(void **state)
+{
+    (void)state;
+    const char *known[] = {"Africa/Nairobi", "UTC", "EAT-3", "UTC0", "<+03>-3", "Africa/Kampala",
+                           "America/New_York"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!duka_clock_zone_known(known[i]))
+            fail_msg("zone %s refused", known[i]);
+    const char *unknown[] = {"", "Nowhere/Atlantis", "../../etc/passwd", "EA-3", "EAT-333",
+                             "/etc/localtime", "Africa/Nairobi "};
+    for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+        if (duka_clock_zone_known(unknown[i]))
+            fail_msg("zone '%s' accepted", unknown[i]);
+
+    /* 2026-11-21 21:30:00 UTC is 00:30 on the 22nd in Nairobi (UTC+3, all year). */
+    const int64_t t = 1795296600000LL;
+    const char *machine[] = {"UTC", NULL, "America/New_York"};
+    for (int m = 0; m < 3; m++) {
+        if (machine[m])
+            setenv("TZ", machine[m], 1);
+        else
+            unsetenv("TZ");
+        tzset();
+        duka_config cfg;
+        duka_config_defaults(&cfg);
+        duka_config_apply_timezone(&cfg);
+        assert_int_equal(cfg.problem_count, 0);
+        assert_int_equal(duka_clock_local_day(t), 20261122);
+        assert_int_equal(duka_clock_local_day(t - 1800001), 20261121); /* 23:59:59.999 */
+        char when[40];
+        duka_clock_format_local(t, when, sizeof(when));
+        assert_string_equal(when, "2026-11-22 00:30:00");
+    }
+    /* Another zone, set in the file or the environment, moves the day with it. */
+    duka_config cfg;
+    duka_config_defaults(&cfg);
+    duka_err err = {0};
+    assert_ok(duka_config_set(&cfg, "SHOP_TIMEZONE", "UTC", DUKA_SOURCE_ENV, "environment", &err),
+              &err);
+    duka_config_apply_timezone(&cfg);
+    assert_int_equal(duka_clock_local_day(t), 20261121);
+    /* Without the zone database, Africa/Nairobi is still Nairobi (EAT-3), never UTC. */
+    setenv("TZDIR", "/nonexistent-zoneinfo", 1);
+    assert_true(duka_clock_zone_known("Africa/Nairobi"));
+    assert_false(duka_clock_zone_known("Africa/Kampala"));
+    assert_true(duka_clock_use_zone("Africa/Nairobi"));
+    assert_int_equal(duka_clock_local_day(t), 20261122);
+    unsetenv("TZDIR");
+    setenv("TZ", "Africa/Nairobi", 1);
+    tzset();
 }
 
 static void test_load_file_limits(void **state)
@@ -529,10 +656,12 @@ static void test_load_file_limits(void **state)
     free(text);
     duka_config cfg;
     duka_err err = {0};
-    assert_rc(duka_config_load(&cfg, NULL, path, &err), DUKA_INPUT, &err);
-    assert_contains(err.msg, "line 1");
+    assert_ok(duka_config_load(&cfg, NULL, path, &err), &err);
+    assert_int_equal(cfg.problem_count, 1);
+    assert_contains(cfg.problems[0], "line 1");
+    assert_contains(cfg.problems[0], "longer than");
 
-    /* More than DUKA_CONFIG_LINES_MAX lines is an error. */
+    /* More than DUKA_CONFIG_LINES_MAX lines: the rest is not read, and that is said. */
     size_t size = (size_t)(DUKA_CONFIG_LINES_MAX + 1) * 2 + 1;
     text = malloc(size);
     assert_non_null(text);
@@ -544,8 +673,9 @@ static void test_load_file_limits(void **state)
     write_file(f, "many.conf", text, path, sizeof(path));
     free(text);
     memset(&err, 0, sizeof(err));
-    assert_rc(duka_config_load(&cfg, NULL, path, &err), DUKA_INPUT, &err);
-    assert_contains(err.msg, "lines");
+    assert_ok(duka_config_load(&cfg, NULL, path, &err), &err);
+    assert_int_equal(cfg.problem_count, 1);
+    assert_contains(cfg.problems[0], "lines");
 
     /* Exactly DUKA_CONFIG_LINES_MAX lines is fine. */
     text = malloc(size);
@@ -559,6 +689,7 @@ static void test_load_file_limits(void **state)
     free(text);
     memset(&err, 0, sizeof(err));
     assert_ok(duka_config_load(&cfg, NULL, path, &err), &err);
+    assert_int_equal(cfg.problem_count, 0);
 }
 
 static void test_missing_explicit_file_is_notfound(void **state)
@@ -571,11 +702,13 @@ static void test_missing_explicit_file_is_notfound(void **state)
     assert_rc(duka_config_load(&cfg, NULL, path, &err), DUKA_NOTFOUND, &err);
     assert_contains(err.msg, path);
 
-    /* The same for a DUKA_CONFIG that names a missing file. */
+    /* A DUKA_CONFIG that names a missing file is a problem, not a stop: the shop sells. */
     assert_int_equal(setenv("DUKA_CONFIG", path, 1), 0);
     memset(&err, 0, sizeof(err));
-    assert_rc(duka_config_load(&cfg, NULL, NULL, &err), DUKA_NOTFOUND, &err);
-    assert_contains(err.msg, path);
+    assert_ok(duka_config_load(&cfg, NULL, NULL, &err), &err);
+    assert_int_equal(cfg.problem_count, 1);
+    assert_contains(cfg.problems[0], path);
+    assert_contains(cfg.problems[0], "DUKA_CONFIG");
 }
 
 static void test_no_file_is_all_defaults(void **state)
@@ -676,22 +809,29 @@ static void test_precedence_env_file_default(void **state)
     assert_int_equal(cfg.source[DUKA_SETTING_QUEUE_RETENTION], DUKA_SOURCE_DEFAULT);
 }
 
-static void test_invalid_env_value_is_an_error(void **state)
+static void test_invalid_env_value_is_a_problem(void **state)
 {
-    (void)state;
+    fixture *f = *state;
     assert_int_equal(setenv("OFFLINE_QUEUE_RETENTION_DAYS", "forever", 1), 0);
     duka_config cfg;
     duka_err err = {0};
-    assert_rc(duka_config_load(&cfg, NULL, NULL, &err), DUKA_INPUT, &err);
-    assert_contains(err.msg, "OFFLINE_QUEUE_RETENTION_DAYS");
-    assert_contains(err.msg, "forever");
-    assert_contains(err.msg, "environment");
+    assert_ok(duka_config_load(&cfg, NULL, NULL, &err), &err);
+    assert_int_equal(cfg.problem_count, 1);
+    assert_contains(cfg.problems[0], "OFFLINE_QUEUE_RETENTION_DAYS");
+    assert_contains(cfg.problems[0], "forever");
+    assert_contains(cfg.problems[0], "environment");
+    assert_int_equal(duka_config_get(&cfg, DUKA_SETTING_QUEUE_RETENTION), 7 * DAY_MS);
+    assert_int_equal(cfg.source[DUKA_SETTING_QUEUE_RETENTION], DUKA_SOURCE_DEFAULT);
 
-    /* An env value out of range overrides nothing: still an error, not clamped. */
+    /* An env value out of range overrides nothing, not clamped: the file's value stays. */
+    char path[300];
+    write_file(f, "duka.conf", "OFFLINE_QUEUE_RETENTION_DAYS=14\n", path, sizeof(path));
     assert_int_equal(setenv("OFFLINE_QUEUE_RETENTION_DAYS", "0", 1), 0);
-    memset(&err, 0, sizeof(err));
-    assert_rc(duka_config_load(&cfg, NULL, NULL, &err), DUKA_INPUT, &err);
-    assert_contains(err.msg, "OFFLINE_QUEUE_RETENTION_DAYS='0'");
+    assert_ok(duka_config_load(&cfg, NULL, path, &err), &err);
+    assert_int_equal(cfg.problem_count, 1);
+    assert_contains(cfg.problems[0], "OFFLINE_QUEUE_RETENTION_DAYS='0'");
+    assert_int_equal(duka_config_get(&cfg, DUKA_SETTING_QUEUE_RETENTION), 14 * DAY_MS);
+    assert_int_equal(cfg.source[DUKA_SETTING_QUEUE_RETENTION], DUKA_SOURCE_FILE);
 }
 
 /* ---- JSON ---- */
@@ -715,11 +855,18 @@ static void test_json_has_every_setting(void **state)
         json_t *s = json_array_get(settings, (size_t)i);
         assert_true(json_is_object(s));
         assert_string_equal(json_string_value(json_object_get(s, "name")), rows[i].name);
-        assert_true(json_is_integer(json_object_get(s, "value")));
-        assert_int_equal(json_integer_value(json_object_get(s, "value")), cfg.value[i]);
         const char *unit = json_string_value(json_object_get(s, "unit"));
         assert_non_null(unit);
-        assert_string_equal(unit, is_duration(rows[i].unit) ? "ms" : "count");
+        if (rows[i].unit == DUKA_UNIT_TEXT) {
+            assert_string_equal(unit, "text");
+            assert_string_equal(json_string_value(json_object_get(s, "value")), cfg.text[i]);
+        } else {
+            assert_true(json_is_integer(json_object_get(s, "value")));
+            assert_int_equal(json_integer_value(json_object_get(s, "value")), cfg.value[i]);
+            assert_string_equal(unit, is_duration(rows[i].unit)          ? "ms"
+                                      : rows[i].unit == DUKA_UNIT_KES ? "cents"
+                                                                      : "count");
+        }
         assert_string_equal(json_string_value(json_object_get(s, "source")),
                             duka_setting_source_name(cfg.source[i]));
         const char *help = json_string_value(json_object_get(s, "help"));
@@ -785,7 +932,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_beside_the_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duka_config_env_names_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_precedence_env_file_default, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_env_value_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_env_value_is_a_problem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_problems_are_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timezone_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_has_every_setting, setup, teardown),
         cmocka_unit_test(test_huge_duration_is_refused_not_wrapped),
     };

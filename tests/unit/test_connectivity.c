@@ -785,6 +785,7 @@ static void test_force_offline(void **state)
     assert_int_equal(s.next_probe_ms, off_at);
     assert_int_equal(s.since_ms, off_at);
     assert_int_equal(s.consecutive_failures, 0);
+    assert_string_equal(s.last_error, ""); /* "switched offline by hand" no longer holds */
     assert_int_equal(f->rec.count, 3);
     assert_event(&f->rec, 2, DUKA_CONN_OFFLINE, DUKA_CONN_UNKNOWN, off_at);
     /* Switching off when it is not on changes nothing. */
@@ -857,13 +858,21 @@ static void test_snapshot_times_errors_and_failures(void **state)
     assert_int_equal(snapshot(f).consecutive_failures, 0);
     assert_int_equal(snapshot(f).last_ok_ms, f->clock.now_ms);
 
-    /* last_error: the latest error sentence, kept after a good answer. */
+    /* last_error: the latest error sentence while it explains the state; a good answer
+     * (online again) clears it — a green light with "hub unreachable" beside it is a lie. A
+     * slow answer (degraded) without an error of its own keeps it. */
     duka_hub_outcome o = not_reached();
     o.error = "timed out after 5000 ms";
     report_at(f, 1000, o);
     assert_string_equal(snapshot(f).last_error, "timed out after 5000 ms");
-    report_at(f, 1000, fast_ok());
+    duka_hub_outcome slow = fast_ok();
+    slow.latency_ms = 60000;
+    report_at(f, 1000, slow);
+    assert_int_equal(snapshot(f).state, DUKA_CONN_DEGRADED);
     assert_string_equal(snapshot(f).last_error, "timed out after 5000 ms");
+    report_at(f, 1000, fast_ok());
+    assert_int_equal(snapshot(f).state, DUKA_CONN_ONLINE);
+    assert_string_equal(snapshot(f).last_error, "");
 
     /* A long error is cut to fit, still terminated. */
     char long_error[DUKA_MONITOR_ERROR_MAX * 2];

@@ -494,7 +494,7 @@ static void commit_sale(fixture *f, char cmd[DUKA_UUID_STR_LEN + 1])
 {
     duka_err err = {0};
     duka_checkout_payment pay;
-    assert_ok(duka_checkout_parse_payment("cash", &pay, &err), &err);
+    assert_ok(duka_checkout_parse_payment("cash", 0, &pay, &err), &err);
     duka_checkout_item items[1];
     memset(items, 0, sizeof(items));
     snprintf(items[0].sku, sizeof(items[0].sku), "SUGAR1KG");

@@ -330,7 +330,7 @@ static void test_checkout_commits_everything(void **state)
     load_catalog(f->db);
     duka_err err = {0};
     duka_checkout_payment pay;
-    assert_ok(duka_checkout_parse_payment("cash", &pay, &err), &err);
+    assert_ok(duka_checkout_parse_payment("cash", 0, &pay, &err), &err);
     duka_checkout_item items[] = {item("SUGAR1KG", 2000), item("RICE", 500),
                                   item("MILK500", 1000)};
     duka_sale *sale = duka_sale_new();
@@ -415,7 +415,7 @@ static void test_checkout_commits_everything(void **state)
     /* A second sale takes the next number and its own command id. */
     char cmd2[DUKA_UUID_STR_LEN + 1] = "";
     duka_checkout_payment mpesa;
-    assert_ok(duka_checkout_parse_payment("mpesa:QK12AB34CD", &mpesa, &err), &err);
+    assert_ok(duka_checkout_parse_payment("mpesa:QK12AB34CD", 0, &mpesa, &err), &err);
     duka_checkout_item one[] = {item("MILK500", 1500)};
     f->clock.now_ms += 60000;
     assert_ok(duka_checkout_commit(f->db, &f->clock.clock, one, 1, &mpesa, sale, cmd2, &err),
@@ -438,7 +438,7 @@ static void test_checkout_bad_input_writes_nothing(void **state)
     load_catalog(f->db);
     duka_err err = {0};
     duka_checkout_payment pay;
-    assert_ok(duka_checkout_parse_payment("cash", &pay, &err), &err);
+    assert_ok(duka_checkout_parse_payment("cash", 0, &pay, &err), &err);
     duka_sale *sale = duka_sale_new();
     assert_non_null(sale);
     char cmd[DUKA_UUID_STR_LEN + 1];
@@ -456,7 +456,7 @@ static void test_checkout_bad_input_writes_nothing(void **state)
         const char *says[2];
     } cases[] = {
         {{item("SUGAR1KG", 1000), item("NOPE", 1000)}, 2, DUKA_INPUT, {"unknown SKU", "NOPE"}},
-        {{item("NOPE", 1000)}, 1, DUKA_INPUT, {"unknown SKU", "item 1"}},
+        {{item("NOPE", 1000)}, 1, DUKA_INPUT, {"unknown SKU", "items[0]"}},
         {{item("MILK500", 0)}, 1, DUKA_INPUT, {"qty_milli", "0"}},
         {{item("SUGAR1KG", 1000), item("RICE", 0)}, 2, DUKA_INPUT, {"lines[1].qty_milli", "0"}},
         {{item("MILK500", -1000)}, 1, DUKA_INPUT, {"qty_milli", "-1000"}},
@@ -489,7 +489,7 @@ static void test_checkout_uninitialised_till(void **state)
     sql_exec(f->db, "DELETE FROM meta WHERE key='token'");
     duka_err err = {0};
     duka_checkout_payment pay;
-    assert_ok(duka_checkout_parse_payment(NULL, &pay, &err), &err);
+    assert_ok(duka_checkout_parse_payment(NULL, 0, &pay, &err), &err);
     assert_string_equal(pay.method, "cash");
     duka_checkout_item items[] = {item("SUGAR1KG", 1000)};
     duka_sale *sale = duka_sale_new();
@@ -516,11 +516,16 @@ static void test_checkout_parse_item_and_payment(void **state)
         {"SUGAR1KG", DUKA_OK, "SUGAR1KG", 1000, NULL},
         {"RICE*0.5", DUKA_OK, "RICE", 500, NULL},
         {"RICE*2", DUKA_OK, "RICE", 2000, NULL},
-        {"RICE*0", DUKA_INPUT, NULL, 0, "item 3 (RICE)"},
-        {"RICE*", DUKA_INPUT, NULL, 0, "item 3 (RICE)"},
-        {"*2", DUKA_INPUT, NULL, 0, "item 3"},
-        {"", DUKA_INPUT, NULL, 0, "item 3"},
-        {"SU GAR", DUKA_INPUT, NULL, 0, "not a SKU"},
+        {"RICE*1.2500", DUKA_OK, "RICE", 1250, NULL}, /* zeros past 3 decimals change nothing */
+        {"RICE*0", DUKA_INPUT, NULL, 0, "items[3].qty: must be a positive number"},
+        {"RICE*", DUKA_INPUT, NULL, 0, "items[3].qty"},
+        {"RICE*-0.5", DUKA_INPUT, NULL, 0, "items[3].qty"},
+        {"RICE*0.0005", DUKA_INPUT, NULL, 0, "with at most 3 decimals"},
+        {"RICE*1e2", DUKA_INPUT, NULL, 0, "items[3].qty"},
+        {"RICE*1000001", DUKA_INPUT, NULL, 0, "at most 1000000"},
+        {"*2", DUKA_INPUT, NULL, 0, "items[3]"},
+        {"", DUKA_INPUT, NULL, 0, "items[3]"},
+        {"SU GAR", DUKA_INPUT, NULL, 0, "items[3].sku: 'SU GAR' is not a SKU"},
     };
     for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
         duka_err err = {0};
@@ -539,27 +544,42 @@ static void test_checkout_parse_item_and_payment(void **state)
         const char *text;
         duka_rc rc;
         const char *method, *reference;
+        int64_t amount_cents;
     } pays[] = {
-        {"cash", DUKA_OK, "cash", ""},
-        {"mpesa:QK12AB34CD", DUKA_OK, "mpesa", "QK12AB34CD"},
-        {"mpesa:qk12ab34cd", DUKA_INPUT, NULL, NULL},
-        {"mpesa:QK12AB34C", DUKA_INPUT, NULL, NULL},
-        {"card:AUTH-123456", DUKA_OK, "card", "AUTH-123456"},
-        {"card:4111111111111111", DUKA_INPUT, NULL, NULL}, /* looks like a card number */
-        {"card:", DUKA_INPUT, NULL, NULL},
-        {"bitcoin", DUKA_INPUT, NULL, NULL},
+        {"cash", DUKA_OK, "cash", "", 0},
+        {"cash:500", DUKA_OK, "cash", "", 50000},
+        {"cash:1250.5", DUKA_OK, "cash", "", 125050},
+        {"cash:0", DUKA_INPUT, NULL, NULL, 0},
+        {"cash:abc", DUKA_INPUT, NULL, NULL, 0},
+        {"cash:-5", DUKA_INPUT, NULL, NULL, 0},
+        {"mpesa:QK12AB34CD", DUKA_OK, "mpesa", "QK12AB34CD", 0},
+        {"mpesa:QK12AB34CD:300", DUKA_OK, "mpesa", "QK12AB34CD", 30000},
+        {"mpesa:QK12AB34CD:", DUKA_INPUT, NULL, NULL, 0},
+        {"card:AUTH-1:99.99", DUKA_OK, "card", "AUTH-1", 9999},
+        {"mpesa", DUKA_INPUT, NULL, NULL, 0},
+        {"Cash", DUKA_INPUT, NULL, NULL, 0},
+        {"mpesa:qk12ab34cd", DUKA_INPUT, NULL, NULL, 0},
+        {"mpesa:QK12AB34C", DUKA_INPUT, NULL, NULL, 0},
+        {"card:AUTH-123456", DUKA_OK, "card", "AUTH-123456", 0},
+        {"card:4111111111111111", DUKA_INPUT, NULL, NULL, 0}, /* looks like a card number */
+        {"card:", DUKA_INPUT, NULL, NULL, 0},
+        {"bitcoin", DUKA_INPUT, NULL, NULL, 0},
     };
     for (size_t i = 0; i < sizeof(pays) / sizeof(pays[0]); i++) {
         duka_err err = {0};
         duka_checkout_payment p;
-        duka_rc rc = duka_checkout_parse_payment(pays[i].text, &p, &err);
+        duka_rc rc = duka_checkout_parse_payment(pays[i].text, 2, &p, &err);
         if (rc != pays[i].rc)
             fail_msg("'%s': rc %d (%s)", pays[i].text, rc, err.msg);
         if (rc == DUKA_OK) {
             assert_string_equal(p.method, pays[i].method);
             assert_string_equal(p.reference, pays[i].reference);
+            assert_int_equal(p.amount_cents, pays[i].amount_cents);
         } else {
-            assert_contains(err.msg, "--pay");
+            /* The field, never the command line's flag: the API says the same. */
+            assert_contains(err.msg, "pay[2]");
+            if (strstr(err.msg, "--pay") != NULL)
+                fail_msg("'%s': message names the CLI flag: %s", pays[i].text, err.msg);
         }
     }
 }
