@@ -764,7 +764,8 @@ def status(db):
 
 
 def queue(db, status_filter=None):
-    args = ["queue", "--db", db]
+    """Every outbox item (of that status): one page big enough for any test."""
+    args = ["queue", "--db", db, "--limit", "100000"]
     if status_filter:
         args += ["--status", status_filter]
     r = run_json(args + ["--json"])
