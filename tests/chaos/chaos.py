@@ -672,7 +672,7 @@ class Chaos:
                     k += 2
                     continue
                 sku, _, qty = cart[k].partition("*")
-                items.append({"sku": sku, "qty": qty if "." in qty else int(qty or 1)})
+                items.append({"sku": sku, "qty": float(qty) if "." in qty else int(qty or 1)})
                 k += 1
             body = json.dumps({"items": items, "pay": pay})
             try:
