@@ -40,7 +40,8 @@ static const command commands[] = {
      "business's events only with --business; without it, the events no business could be\n"
      "named for (unknown or malformed tokens)."},
     {"hub", cmd_hub_serve,
-     "duka hub --db DB --listen HOST:PORT [--tls-cert PEM --tls-key PEM] [--config F]",
+     "duka hub --db DB --listen HOST:PORT [--tls-cert PEM --tls-key PEM] [--reuse-port]\n"
+     "         [--config F]",
      "Serves the hub's sync API (see docs/PROTOCOL.md) until SIGINT/SIGTERM; over HTTPS with\n"
      "--tls-cert/--tls-key (or put it behind a TLS-terminating proxy). Connections: at most\n"
      "256; one idle for HUB_CONNECTION_TIMEOUT (30 s) is closed; at most\n"
@@ -50,7 +51,10 @@ static const command commands[] = {
      "(PostgreSQL: several hubs may serve one database; connect as the role duka_hub, not as\n"
      "the tables' owner; duka hub init first). With PostgreSQL the settings come from --config,\n"
      "$DUKA_CONFIG and the environment (no duka.conf beside a URL). A lost connection (a\n"
-     "restarted server) is reset at the next request; the request in flight gets 503."},
+     "restarted server) is reset at the next request; the request in flight gets 503.\n"
+     "A port another process listens on is refused at start (exit 1). --reuse-port lets\n"
+     "several duka hub processes that all give it share one port, the kernel spreading the\n"
+     "connections over them: hubs on one PostgreSQL database, which are stateless."},
     {"device add", cmd_device_add, "duka device add --db DB --business ID --terminal T01 [--json]",
      "Registers a till terminal and prints its device token, once (--json: {\"token\"}).\n"
      "The hub keeps only a hash of it. For a revoked terminal it issues a new token."},
