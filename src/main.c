@@ -4,6 +4,7 @@
  */
 #include <curl/curl.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -125,39 +126,128 @@ static void print_overview(FILE *out)
     for (int i = 0; i < COMMAND_COUNT; i++)
         fprintf(out, "  %s\n", commands[i].usage);
     fprintf(out, "\nEvery command exits 0 on success, 1 with one line on stderr on failure, 2 on\n"
-                 "bad usage. `duka help CMD` or `duka CMD --help` explains one command.\n");
+                 "bad usage. `duka help CMD` or `duka CMD --help` explains one command;\n"
+                 "`duka help device` (hub, product, queue, till) lists the commands it starts.\n");
+}
+
+/* The length of a command name's first word. */
+static size_t first_word_len(const char *name)
+{
+    const char *space = strchr(name, ' ');
+    return space ? (size_t)(space - name) : strlen(name);
+}
+
+/* True when word is the first word of a command of more than one word ("device" of
+ * "device add"): then it names a group of commands. */
+static bool is_group(const char *word)
+{
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        size_t n = first_word_len(commands[i].name);
+        if (commands[i].name[n] == ' ' && strlen(word) == n &&
+            strncmp(commands[i].name, word, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The command named exactly name ("hub", "device add"), or NULL. */
+static const command *command_named(const char *name)
+{
+    for (int i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* "add, revoke": the second words of group's commands, in the table's order. */
+static void list_subcommands(const char *group, char *buf, size_t size)
+{
+    size_t used = 0, n = strlen(group);
+    buf[0] = '\0';
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        const char *name = commands[i].name;
+        if (strncmp(name, group, n) != 0 || name[n] != ' ')
+            continue;
+        int w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", name + n + 1);
+        if (w < 0 || (size_t)w >= size - used)
+            break; /* bounded: a table of a few dozen short names fits */
+        used += (size_t)w;
+    }
+}
+
+/* `duka help GROUP`: the group's own command in full (when it is one), then the usage of
+ * each of its commands. */
+static void print_group_help(const char *group)
+{
+    const command *own = command_named(group);
+    if (own != NULL)
+        printf("usage: %s\n\n%s\n\n", own->usage, own->help);
+    printf("%sduka %s commands:\n", own != NULL ? "More " : "", group);
+    size_t n = strlen(group);
+    for (int i = 0; i < COMMAND_COUNT; i++)
+        if (strncmp(commands[i].name, group, n) == 0 && commands[i].name[n] == ' ')
+            printf("  %s\n", commands[i].usage);
+    printf("\n`duka help %s SUBCOMMAND` explains one.\n", group);
 }
 
 int cli_help(const char *name)
 {
-    for (int i = 0; i < COMMAND_COUNT; i++) {
-        if (strcmp(commands[i].name, name) == 0) {
-            printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].help);
-            return 0;
-        }
+    if (strchr(name, ' ') == NULL && is_group(name)) {
+        print_group_help(name);
+        return 0;
     }
-    print_overview(stdout);
+    const command *c = command_named(name);
+    if (c == NULL) {
+        fprintf(stderr, "duka: unknown command '%s' (see: duka help)\n", name);
+        return 2;
+    }
+    printf("usage: %s\n\n%s\n", c->usage, c->help);
     return 0;
+}
+
+/* `duka GROUP` with no subcommand, or an unknown one: one line listing the subcommands. */
+static int group_usage_error(const char *group, const char *word)
+{
+    char subs[512];
+    list_subcommands(group, subs, sizeof(subs));
+    if (word != NULL)
+        fprintf(stderr, "duka %s: unknown subcommand '%s'; expected one of: %s (see: duka help %s)\n",
+                group, word, subs, group);
+    else
+        fprintf(stderr, "duka %s: expected one of: %s (see: duka help %s)\n", group, subs, group);
+    return 2;
 }
 
 /* Finds the longest command whose words start argv; *used gets the number of words. */
 static const command *find_command(int argc, char **argv, int *used)
 {
-    const command *best = NULL;
-    for (int i = 0; i < COMMAND_COUNT; i++) {
-        const char *space = strchr(commands[i].name, ' ');
-        if (space == NULL) {
-            if (strcmp(argv[0], commands[i].name) == 0 && best == NULL) {
-                best = &commands[i];
-                *used = 1;
-            }
-        } else if (argc >= 2 && strncmp(argv[0], commands[i].name, (size_t)(space - commands[i].name)) == 0 &&
-                   argv[0][space - commands[i].name] == '\0' && strcmp(argv[1], space + 1) == 0) {
+    if (argc >= 2) {
+        char name[128];
+        snprintf(name, sizeof(name), "%s %s", argv[0], argv[1]);
+        const command *c = command_named(name);
+        if (c != NULL) {
             *used = 2;
-            return &commands[i];
+            return c;
         }
     }
-    return best;
+    *used = 1;
+    return command_named(argv[0]);
+}
+
+/* `duka help [CMD [SUB]]`. */
+static int help_command(int argc, char **argv)
+{
+    if (argc < 3) {
+        print_overview(stdout);
+        return 0;
+    }
+    if (argc > 4) {
+        fprintf(stderr, "duka help: give one command, e.g. duka help device add (see: duka help)\n");
+        return 2;
+    }
+    char name[128];
+    snprintf(name, sizeof(name), "%s%s%s", argv[2], argc == 4 ? " " : "", argc == 4 ? argv[3] : "");
+    return cli_help(name);
 }
 
 int main(int argc, char **argv)
@@ -166,15 +256,8 @@ int main(int argc, char **argv)
         print_overview(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        if (argc >= 3) {
-            char name[64];
-            snprintf(name, sizeof(name), "%s%s%s", argv[2], argc >= 4 ? " " : "", argc >= 4 ? argv[3] : "");
-            return cli_help(name);
-        }
-        print_overview(stdout);
-        return 0;
-    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return help_command(argc, argv);
     if (sodium_init() < 0) {
         fprintf(stderr, "duka: cannot initialise libsodium\n");
         return 1;
@@ -188,6 +271,14 @@ int main(int argc, char **argv)
     }
     int used = 0;
     const command *c = find_command(argc - 1, argv + 1, &used);
+    if (c == NULL && is_group(argv[1])) {
+        /* `duka device`, `duka device bogus`, `duka device --help`: name the subcommands. */
+        curl_global_cleanup();
+        const char *next = argc >= 3 ? argv[2] : NULL;
+        if (next != NULL && (strcmp(next, "--help") == 0 || strcmp(next, "-h") == 0))
+            return cli_help(argv[1]);
+        return group_usage_error(argv[1], next != NULL && next[0] != '-' ? next : NULL);
+    }
     if (c == NULL) {
         fprintf(stderr, "duka: unknown command '%s' (see: duka help)\n", argv[1]);
         curl_global_cleanup();
