@@ -120,14 +120,33 @@ static const command commands[] = {
 
 #define COMMAND_COUNT (int)(sizeof(commands) / sizeof(commands[0]))
 
+static size_t first_word_len(const char *name);
+
 static void print_overview(FILE *out)
 {
     fprintf(out, "duka — offline-first point of sale (till, hub, sync)\n\nCommands:\n");
     for (int i = 0; i < COMMAND_COUNT; i++)
         fprintf(out, "  %s\n", commands[i].usage);
+    /* The first words of several commands, from the table (each once). */
+    char groups[256] = "";
+    size_t used = 0;
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        size_t n = first_word_len(commands[i].name);
+        bool first = commands[i].name[n] == ' ';
+        for (int k = 0; first && k < i; k++)
+            first = !(strncmp(commands[k].name, commands[i].name, n) == 0 &&
+                      commands[k].name[n] == ' ');
+        if (!first)
+            continue;
+        int w = snprintf(groups + used, sizeof(groups) - used, "%s%.*s", used ? ", " : "",
+                         (int)n, commands[i].name);
+        if (w < 0 || (size_t)w >= sizeof(groups) - used)
+            break;
+        used += (size_t)w;
+    }
     fprintf(out, "\nEvery command exits 0 on success, 1 with one line on stderr on failure, 2 on\n"
                  "bad usage. `duka help CMD` or `duka CMD --help` explains one command;\n"
-                 "`duka help device` (hub, product, queue, till) lists the commands it starts.\n");
+                 "`duka help WORD` lists the commands WORD starts (%s).\n", groups);
 }
 
 /* The length of a command name's first word. */
