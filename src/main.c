@@ -96,8 +96,8 @@ static const command commands[] = {
     {"sync", cmd_sync, "duka sync --db FILE [--batch N] [--config F] [--json]",
      "Pushes pending sales to the hub and pulls catalog changes now. Exit 1 when the hub is\n"
      "unreachable (nothing is lost; selling goes on). --json: {\"pushed\", \"pulled\", \"failed\",\n"
-     "\"conflicts\", \"duration_ms\", \"connectivity\"}. While `duka till` is syncing the same\n"
-     "database this waits for it (and says so)."},
+     "\"conflicts\", \"duration_ms\", \"connectivity\"}, with \"error\": {\"code\", \"message\"} when it\n"
+     "fails. While `duka till` is syncing the same database this waits for it (and says so)."},
     {"status", cmd_status, "duka status --db FILE [--json]",
      "The till's connectivity as last seen, pending/failed/conflict counts, the age of the oldest\n"
      "pending item, the last sync and error, and alerts (backlog over\n"
@@ -145,7 +145,8 @@ static void print_overview(FILE *out)
         used += (size_t)w;
     }
     fprintf(out, "\nEvery command exits 0 on success, 1 with one line on stderr on failure, 2 on\n"
-                 "bad usage. `duka help CMD` or `duka CMD --help` explains one command;\n"
+                 "bad usage; with --json a failure also prints {\"error\":{\"code\",\"message\"}}\n"
+                 "on stdout (codes: README). `duka help CMD` or `duka CMD --help` explains one;\n"
                  "`duka help WORD` lists the commands WORD starts (%s).\n", groups);
 }
 
@@ -217,8 +218,7 @@ int cli_help(const char *name)
     }
     const command *c = command_named(name);
     if (c == NULL) {
-        fprintf(stderr, "duka: unknown command '%s' (see: duka help)\n", name);
-        return 2;
+        return cli_error(NULL, DUKA_USAGE, "unknown command '%s' (see: duka help)", name);
     }
     printf("usage: %s\n\n%s\n", c->usage, c->help);
     return 0;
@@ -230,11 +230,10 @@ static int group_usage_error(const char *group, const char *word)
     char subs[512];
     list_subcommands(group, subs, sizeof(subs));
     if (word != NULL)
-        fprintf(stderr, "duka %s: unknown subcommand '%s'; expected one of: %s (see: duka help %s)\n",
-                group, word, subs, group);
-    else
-        fprintf(stderr, "duka %s: expected one of: %s (see: duka help %s)\n", group, subs, group);
-    return 2;
+        return cli_error(group, DUKA_USAGE,
+                         "unknown subcommand '%s'; expected one of: %s (see: duka help %s)", word,
+                         subs, group);
+    return cli_error(group, DUKA_USAGE, "expected one of: %s (see: duka help %s)", subs, group);
 }
 
 /* Finds the longest command whose words start argv; *used gets the number of words. */
@@ -261,12 +260,52 @@ static int help_command(int argc, char **argv)
         return 0;
     }
     if (argc > 4) {
-        fprintf(stderr, "duka help: give one command, e.g. duka help device add (see: duka help)\n");
-        return 2;
+        return cli_error("help", DUKA_USAGE,
+                         "give one command, e.g. duka help device add (see: duka help)");
     }
     char name[128];
     snprintf(name, sizeof(name), "%s%s%s", argv[2], argc == 4 ? " " : "", argc == 4 ? argv[3] : "");
     return cli_help(name);
+}
+
+/* True when argv holds --json before any "--" (so that even a usage error found before the
+ * command parses its options is reported as JSON). */
+static bool wants_json(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            return true;
+    return false;
+}
+
+/* Runs the command argv names; returns its exit code. */
+static int run(int argc, char **argv)
+{
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return help_command(argc, argv);
+    if (sodium_init() < 0)
+        return cli_error(NULL, DUKA_INTERNAL, "cannot initialise libsodium");
+    /* jansson's allocation functions, before any thread: plain malloc and free outside a
+     * request's arena (common/json_arena.h). */
+    duka_json_arena_install();
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return cli_error(NULL, DUKA_INTERNAL, "cannot initialise libcurl");
+    int used = 0, rc;
+    const command *c = find_command(argc - 1, argv + 1, &used);
+    if (c == NULL && is_group(argv[1])) {
+        /* `duka device`, `duka device bogus`, `duka device --help`: name the subcommands. */
+        const char *next = argc >= 3 ? argv[2] : NULL;
+        if (next != NULL && (strcmp(next, "--help") == 0 || strcmp(next, "-h") == 0))
+            rc = cli_help(argv[1]);
+        else
+            rc = group_usage_error(argv[1], next != NULL && next[0] != '-' ? next : NULL);
+    } else if (c == NULL) {
+        rc = cli_error(NULL, DUKA_USAGE, "unknown command '%s' (see: duka help)", argv[1]);
+    } else {
+        rc = c->run(argc - 1 - used, argv + 1 + used);
+    }
+    curl_global_cleanup();
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -275,35 +314,6 @@ int main(int argc, char **argv)
         print_overview(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-        return help_command(argc, argv);
-    if (sodium_init() < 0) {
-        fprintf(stderr, "duka: cannot initialise libsodium\n");
-        return 1;
-    }
-    /* jansson's allocation functions, before any thread: plain malloc and free outside a
-     * request's arena (common/json_arena.h). */
-    duka_json_arena_install();
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "duka: cannot initialise libcurl\n");
-        return 1;
-    }
-    int used = 0;
-    const command *c = find_command(argc - 1, argv + 1, &used);
-    if (c == NULL && is_group(argv[1])) {
-        /* `duka device`, `duka device bogus`, `duka device --help`: name the subcommands. */
-        curl_global_cleanup();
-        const char *next = argc >= 3 ? argv[2] : NULL;
-        if (next != NULL && (strcmp(next, "--help") == 0 || strcmp(next, "-h") == 0))
-            return cli_help(argv[1]);
-        return group_usage_error(argv[1], next != NULL && next[0] != '-' ? next : NULL);
-    }
-    if (c == NULL) {
-        fprintf(stderr, "duka: unknown command '%s' (see: duka help)\n", argv[1]);
-        curl_global_cleanup();
-        return 2;
-    }
-    int rc = c->run(argc - 1 - used, argv + 1 + used);
-    curl_global_cleanup();
-    return rc;
+    cli_set_json(wants_json(argc, argv));
+    return cli_finish(run(argc, argv));
 }

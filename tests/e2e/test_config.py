@@ -13,6 +13,7 @@
 3. an invalid value in the environment makes every till command exit 1 the same way.
 """
 
+import json
 import os
 import sys
 
@@ -160,8 +161,16 @@ def invalid_values_name_key_value_and_line(ctx):
                   "duka %s with OFFLINE_QUEUE_MAX_RETRIES=%s in the environment: want exit 1 and "
                   "one stderr line naming the key and the value; got exit %s, stderr %r"
                   % (name, value, rc, err))
-            check(out.strip() == "", "duka %s printed output despite the invalid setting: %r"
-                  % (name, out[:200]))
+            # With --json the one stdout line is the error object, nothing of a result.
+            try:
+                obj = json.loads(out)
+            except ValueError:
+                obj = None
+            check(isinstance(obj, dict) and list(obj) == ["error"] and
+                  obj["error"].get("code") == "invalid_input" and
+                  "OFFLINE_QUEUE_MAX_RETRIES" in obj["error"].get("message", ""),
+                  "duka %s --json with an invalid setting: want only {\"error\":{…}} on stdout, "
+                  "got %r" % (name, out[:200]))
         # file: invalid value on line 3, then an unknown name on line 2
         write(conf, "# settings\nOFFLINE_QUEUE_ALERT_THRESHOLD=5\nOFFLINE_QUEUE_MAX_RETRIES=abc\n")
         line = expect_error(cmd, ["OFFLINE_QUEUE_MAX_RETRIES", "abc", "line 3"])
