@@ -23,7 +23,9 @@ static const command commands[] = {
      "Runs a hub and a till on SQLite in DIR (a fresh folder by default) with a seeded Kenyan\n"
      "catalog, shows a sale made while the hub is down arriving once it is back, and keeps\n"
      "running until Ctrl-C. --listen is the till's address (default 127.0.0.1:8080); the hub\n"
-     "listens on the next port unless --hub-listen says otherwise."},
+     "listens on the next port unless --hub-listen says otherwise. Both addresses must be free:\n"
+     "a busy one stops it before it creates anything. It prints commands to try (absolute\n"
+     "paths: they work from any folder), including how to stop the hub and start it again."},
     {"hub init", cmd_hub_init, "duka hub init --db DB --business NAME [--json]",
      "Creates the hub database DB if needed and a business in it. Prints the business id\n"
      "(--json: {\"business_id\"}). DB is a file (SQLite) or postgres://USER[:PASS]@HOST[:PORT]/\n"
