@@ -254,16 +254,23 @@ static const command *find_command(int argc, char **argv, int *used)
     return command_named(argv[0]);
 }
 
-/* `duka help [CMD [SUB]]`. */
+/* `duka help [CMD [SUB]]` (a --json among them only asks for a JSON error). */
 static int help_command(int argc, char **argv)
 {
+    char *words[4];
+    int n = 0;
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--json") != 0) {
+            if (n == 4)
+                return cli_error("help", DUKA_USAGE,
+                                 "give one command, e.g. duka help device add (see: duka help)");
+            words[n++] = argv[i];
+        }
+    argc = n;
+    argv = words;
     if (argc < 3) {
         print_overview(stdout);
         return 0;
-    }
-    if (argc > 4) {
-        return cli_error("help", DUKA_USAGE,
-                         "give one command, e.g. duka help device add (see: duka help)");
     }
     char name[128];
     snprintf(name, sizeof(name), "%s%s%s", argv[2], argc == 4 ? " " : "", argc == 4 ? argv[3] : "");

@@ -110,6 +110,15 @@ def help_of_a_group_lists_every_usage(ctx):
 
 
 @suite.test
+def help_with_json_and_too_many_words(ctx):
+    rc, out, err = run(["help", "bogus", "--json"])
+    check_eq((rc, out), (2, '{"error":{"code":"usage","message":"unknown command \'bogus\' '
+                            '(see: duka help)"}}\n'), "duka help bogus --json")
+    check("give one command" in expect_error(["help", "device", "add", "more"], rc=2),
+          "duka help with three words is bad usage")
+
+
+@suite.test
 def one_command_help_is_unchanged(ctx):
     rc, out, _ = run(["help", "device", "add"])
     check_eq(rc, 0, "duka help device add exit code")
