@@ -1,5 +1,8 @@
 # The two README commands, `make demo` and `make test`, plus the build and the benchmark.
-# Each target first installs missing Debian packages (scripts/deps.sh), then builds with CMake.
+# Each target first installs the missing Debian packages it needs (scripts/deps.sh: the build
+# mode for `make`, `make duka`, `make demo` and `make sim`, only what duka links; the test mode,
+# with cmocka, valgrind, PostgreSQL, nginx …, for the targets that run tests), then builds
+# with CMake only what it runs.
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -12,31 +15,48 @@ FUZZ_SECONDS ?= 30
 SEEDS ?= 2000
 COMMANDS ?= 500
 
-.PHONY: all duka asan tsan valgrind deps demo test bench fuzz sim chaos clean
+.PHONY: all duka build-all asan tsan valgrind deps deps-test deps-bench demo test bench fuzz sim \
+	chaos clean
+
+CONFIGURE = cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
 all: duka
 
+# What building duka takes, and no more: a shop's machine needs nothing for the tests.
 deps:
-	@bash scripts/deps.sh
+	@bash scripts/deps.sh build
 
+deps-test:
+	@bash scripts/deps.sh test
+
+deps-bench:
+	@bash scripts/deps.sh bench
+
+# `make`: build/duka and nothing else (no unit tests, no harnesses).
 duka: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CONFIGURE)
+	@cmake --build $(BUILD) -j $(JOBS) --target duka
+
+# Every target of the plain build: duka, the unit tests, the checker, the simulator, the
+# storage harness, duka-bench, the fuzz replays.
+build-all: deps-test
+	@$(CONFIGURE)
 	@cmake --build $(BUILD) -j $(JOBS)
 
-asan: deps
+asan: deps-test
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDUKA_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 demo: duka
 	$(BUILD)/duka demo $(if $(DIR),--dir $(DIR)) $(if $(LISTEN),--listen $(LISTEN))
 
-tsan: deps
+tsan: deps-test
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDUKA_TSAN=ON >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target duka
 
 # Unit tests under valgrind (memcheck, leaks) and one end-to-end run with every duka process
 # under valgrind (tests/valgrind-duka.sh).
-valgrind: duka
+valgrind: build-all
 	@VALGRIND_FULL=1 bash tests/valgrind.sh $(BUILD)
 
 # In order: the unit tests on the plain build that `make` ships; the deterministic simulator
@@ -45,7 +65,7 @@ valgrind: duka
 # run of the tests that exercise the till's worker and the hub's threads; then the whole
 # suite (unit, end-to-end, fuzz replay) under AddressSanitizer + UndefinedBehaviorSanitizer
 # with leak checking — ctest's closing line summarises that whole suite.
-test: duka asan tsan
+test: build-all asan tsan
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -R '^unit/'
 	@bash tests/sim/run.sh $(BUILD) 1 2000 500 $(JOBS)
 	@bash tests/chaos/run.sh short $(BUILD)
@@ -54,16 +74,18 @@ test: duka asan tsan
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-sim: duka
+sim: deps
+	@$(CONFIGURE)
+	@cmake --build $(BUILD) -j $(JOBS) --target duka-sim
 	@bash tests/sim/run.sh $(BUILD) $(or $(SEED),$$(date +%s)) $(SEEDS) $(COMMANDS) $(JOBS)
 
 # Real processes, real kills (tests/chaos/README.md): tills selling while the hub, tills, sells
 # and syncs are SIGKILLed and a seeded fault proxy breaks the network; >= 20,000 events (~15 min).
 # SEED=N repeats a seed's decisions, EVENTS=N changes the count.
-chaos: duka
+chaos: build-all
 	@SEED=$(SEED) EVENTS=$(EVENTS) bash tests/chaos/run.sh long $(BUILD)
 
-bench: duka
+bench: deps-bench
 	@bash bench/run.sh $(BUILD)
 
 # libFuzzer targets (fuzz/README.md), built by clang in their own build dir. Each runs for

@@ -4,6 +4,7 @@
  */
 #include <curl/curl.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,7 +23,9 @@ static const command commands[] = {
      "Runs a hub and a till on SQLite in DIR (a fresh folder by default) with a seeded Kenyan\n"
      "catalog, shows a sale made while the hub is down arriving once it is back, and keeps\n"
      "running until Ctrl-C. --listen is the till's address (default 127.0.0.1:8080); the hub\n"
-     "listens on the next port unless --hub-listen says otherwise."},
+     "listens on the next port unless --hub-listen says otherwise. Both addresses must be free:\n"
+     "a busy one stops it before it creates anything. It prints commands to try (absolute\n"
+     "paths: they work from any folder), including how to stop the hub and start it again."},
     {"hub init", cmd_hub_init, "duka hub init --db DB --business NAME [--json]",
      "Creates the hub database DB if needed and a business in it. Prints the business id\n"
      "(--json: {\"business_id\"}). DB is a file (SQLite) or postgres://USER[:PASS]@HOST[:PORT]/\n"
@@ -40,7 +43,8 @@ static const command commands[] = {
      "business's events only with --business; without it, the events no business could be\n"
      "named for (unknown or malformed tokens)."},
     {"hub", cmd_hub_serve,
-     "duka hub --db DB --listen HOST:PORT [--tls-cert PEM --tls-key PEM] [--config F]",
+     "duka hub --db DB --listen HOST:PORT [--tls-cert PEM --tls-key PEM] [--reuse-port]\n"
+     "         [--config F]",
      "Serves the hub's sync API (see docs/PROTOCOL.md) until SIGINT/SIGTERM; over HTTPS with\n"
      "--tls-cert/--tls-key (or put it behind a TLS-terminating proxy). Connections: at most\n"
      "256; one idle for HUB_CONNECTION_TIMEOUT (30 s) is closed; at most\n"
@@ -50,7 +54,10 @@ static const command commands[] = {
      "(PostgreSQL: several hubs may serve one database; connect as the role duka_hub, not as\n"
      "the tables' owner; duka hub init first). With PostgreSQL the settings come from --config,\n"
      "$DUKA_CONFIG and the environment (no duka.conf beside a URL). A lost connection (a\n"
-     "restarted server) is reset at the next request; the request in flight gets 503."},
+     "restarted server) is reset at the next request; the request in flight gets 503.\n"
+     "A port another process listens on is refused at start (exit 1). --reuse-port lets\n"
+     "several duka hub processes that all give it share one port, the kernel spreading the\n"
+     "connections over them: hubs on one PostgreSQL database, which are stateless."},
     {"device add", cmd_device_add, "duka device add --db DB --business ID --terminal T01 [--json]",
      "Registers a till terminal and prints its device token, once (--json: {\"token\"}).\n"
      "The hub keeps only a hash of it. For a revoked terminal it issues a new token."},
@@ -106,8 +113,8 @@ static const command commands[] = {
     {"sync", cmd_sync, "duka sync --db FILE [--batch N] [--config F] [--json]",
      "Pushes pending sales to the hub and pulls catalog changes now. Exit 1 when the hub is\n"
      "unreachable (nothing is lost; selling goes on). --json: {\"pushed\", \"pulled\", \"failed\",\n"
-     "\"conflicts\", \"duration_ms\", \"connectivity\"}. While `duka till` is syncing the same\n"
-     "database this waits for it (and says so)."},
+     "\"conflicts\", \"duration_ms\", \"connectivity\"}, with \"error\": {\"code\", \"message\"} when it\n"
+     "fails. While `duka till` is syncing the same database this waits for it (and says so)."},
     {"status", cmd_status, "duka status --db FILE [--json]",
      "The till's connectivity — live while a `duka till` serves FILE (\"service\": \"running\"),\n"
      "else as last seen and how long ago — pending/failed/conflict counts, the age of the\n"
@@ -138,45 +145,199 @@ static const command commands[] = {
 
 #define COMMAND_COUNT (int)(sizeof(commands) / sizeof(commands[0]))
 
+static size_t first_word_len(const char *name);
+
 static void print_overview(FILE *out)
 {
     fprintf(out, "duka — offline-first point of sale (till, hub, sync)\n\nCommands:\n");
     for (int i = 0; i < COMMAND_COUNT; i++)
         fprintf(out, "  %s\n", commands[i].usage);
+    /* The first words of several commands, from the table (each once). */
+    char groups[256] = "";
+    size_t used = 0;
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        size_t n = first_word_len(commands[i].name);
+        bool first = commands[i].name[n] == ' ';
+        for (int k = 0; first && k < i; k++)
+            first = !(strncmp(commands[k].name, commands[i].name, n) == 0 &&
+                      commands[k].name[n] == ' ');
+        if (!first)
+            continue;
+        int w = snprintf(groups + used, sizeof(groups) - used, "%s%.*s", used ? ", " : "",
+                         (int)n, commands[i].name);
+        if (w < 0 || (size_t)w >= sizeof(groups) - used)
+            break;
+        used += (size_t)w;
+    }
     fprintf(out, "\nEvery command exits 0 on success, 1 with one line on stderr on failure, 2 on\n"
-                 "bad usage. `duka help CMD` or `duka CMD --help` explains one command.\n");
+                 "bad usage; with --json a failure also prints {\"error\":{\"code\",\"message\"}}\n"
+                 "on stdout (codes: README). `duka help CMD` or `duka CMD --help` explains one;\n"
+                 "`duka help WORD` lists the commands WORD starts (%s).\n", groups);
+}
+
+/* The length of a command name's first word. */
+static size_t first_word_len(const char *name)
+{
+    const char *space = strchr(name, ' ');
+    return space ? (size_t)(space - name) : strlen(name);
+}
+
+/* True when word is the first word of a command of more than one word ("device" of
+ * "device add"): then it names a group of commands. */
+static bool is_group(const char *word)
+{
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        size_t n = first_word_len(commands[i].name);
+        if (commands[i].name[n] == ' ' && strlen(word) == n &&
+            strncmp(commands[i].name, word, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The command named exactly name ("hub", "device add"), or NULL. */
+static const command *command_named(const char *name)
+{
+    for (int i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* "add, revoke": the second words of group's commands, in the table's order. */
+static void list_subcommands(const char *group, char *buf, size_t size)
+{
+    size_t used = 0, n = strlen(group);
+    buf[0] = '\0';
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        const char *name = commands[i].name;
+        if (strncmp(name, group, n) != 0 || name[n] != ' ')
+            continue;
+        int w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", name + n + 1);
+        if (w < 0 || (size_t)w >= size - used)
+            break; /* bounded: a table of a few dozen short names fits */
+        used += (size_t)w;
+    }
+}
+
+/* `duka help GROUP`: the group's own command in full (when it is one), then the usage of
+ * each of its commands. */
+static void print_group_help(const char *group)
+{
+    const command *own = command_named(group);
+    if (own != NULL)
+        printf("usage: %s\n\n%s\n\n", own->usage, own->help);
+    printf("%sduka %s commands:\n", own != NULL ? "More " : "", group);
+    size_t n = strlen(group);
+    for (int i = 0; i < COMMAND_COUNT; i++)
+        if (strncmp(commands[i].name, group, n) == 0 && commands[i].name[n] == ' ')
+            printf("  %s\n", commands[i].usage);
+    printf("\n`duka help %s SUBCOMMAND` explains one.\n", group);
 }
 
 int cli_help(const char *name)
 {
-    for (int i = 0; i < COMMAND_COUNT; i++) {
-        if (strcmp(commands[i].name, name) == 0) {
-            printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].help);
-            return 0;
-        }
+    if (strchr(name, ' ') == NULL && is_group(name)) {
+        print_group_help(name);
+        return 0;
     }
-    print_overview(stdout);
+    const command *c = command_named(name);
+    if (c == NULL) {
+        return cli_error(NULL, DUKA_USAGE, "unknown command '%s' (see: duka help)", name);
+    }
+    printf("usage: %s\n\n%s\n", c->usage, c->help);
     return 0;
+}
+
+/* `duka GROUP` with no subcommand, or an unknown one: one line listing the subcommands. */
+static int group_usage_error(const char *group, const char *word)
+{
+    char subs[512];
+    list_subcommands(group, subs, sizeof(subs));
+    if (word != NULL)
+        return cli_error(group, DUKA_USAGE,
+                         "unknown subcommand '%s'; expected one of: %s (see: duka help %s)", word,
+                         subs, group);
+    return cli_error(group, DUKA_USAGE, "expected one of: %s (see: duka help %s)", subs, group);
 }
 
 /* Finds the longest command whose words start argv; *used gets the number of words. */
 static const command *find_command(int argc, char **argv, int *used)
 {
-    const command *best = NULL;
-    for (int i = 0; i < COMMAND_COUNT; i++) {
-        const char *space = strchr(commands[i].name, ' ');
-        if (space == NULL) {
-            if (strcmp(argv[0], commands[i].name) == 0 && best == NULL) {
-                best = &commands[i];
-                *used = 1;
-            }
-        } else if (argc >= 2 && strncmp(argv[0], commands[i].name, (size_t)(space - commands[i].name)) == 0 &&
-                   argv[0][space - commands[i].name] == '\0' && strcmp(argv[1], space + 1) == 0) {
+    if (argc >= 2) {
+        char name[128];
+        snprintf(name, sizeof(name), "%s %s", argv[0], argv[1]);
+        const command *c = command_named(name);
+        if (c != NULL) {
             *used = 2;
-            return &commands[i];
+            return c;
         }
     }
-    return best;
+    *used = 1;
+    return command_named(argv[0]);
+}
+
+/* `duka help [CMD [SUB]]` (a --json among them only asks for a JSON error). */
+static int help_command(int argc, char **argv)
+{
+    char *words[4];
+    int n = 0;
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--json") != 0) {
+            if (n == 4)
+                return cli_error("help", DUKA_USAGE,
+                                 "give one command, e.g. duka help device add (see: duka help)");
+            words[n++] = argv[i];
+        }
+    argc = n;
+    argv = words;
+    if (argc < 3) {
+        print_overview(stdout);
+        return 0;
+    }
+    char name[128];
+    snprintf(name, sizeof(name), "%s%s%s", argv[2], argc == 4 ? " " : "", argc == 4 ? argv[3] : "");
+    return cli_help(name);
+}
+
+/* True when argv holds --json before any "--" (so that even a usage error found before the
+ * command parses its options is reported as JSON). */
+static bool wants_json(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            return true;
+    return false;
+}
+
+/* Runs the command argv names; returns its exit code. */
+static int run(int argc, char **argv)
+{
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return help_command(argc, argv);
+    if (sodium_init() < 0)
+        return cli_error(NULL, DUKA_INTERNAL, "cannot initialise libsodium");
+    /* jansson's allocation functions, before any thread: plain malloc and free outside a
+     * request's arena (common/json_arena.h). */
+    duka_json_arena_install();
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return cli_error(NULL, DUKA_INTERNAL, "cannot initialise libcurl");
+    int used = 0, rc;
+    const command *c = find_command(argc - 1, argv + 1, &used);
+    if (c == NULL && is_group(argv[1])) {
+        /* `duka device`, `duka device bogus`, `duka device --help`: name the subcommands. */
+        const char *next = argc >= 3 ? argv[2] : NULL;
+        if (next != NULL && (strcmp(next, "--help") == 0 || strcmp(next, "-h") == 0))
+            rc = cli_help(argv[1]);
+        else
+            rc = group_usage_error(argv[1], next != NULL && next[0] != '-' ? next : NULL);
+    } else if (c == NULL) {
+        rc = cli_error(NULL, DUKA_USAGE, "unknown command '%s' (see: duka help)", argv[1]);
+    } else {
+        rc = c->run(argc - 1 - used, argv + 1 + used);
+    }
+    curl_global_cleanup();
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -185,34 +346,6 @@ int main(int argc, char **argv)
         print_overview(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        if (argc >= 3) {
-            char name[64];
-            snprintf(name, sizeof(name), "%s%s%s", argv[2], argc >= 4 ? " " : "", argc >= 4 ? argv[3] : "");
-            return cli_help(name);
-        }
-        print_overview(stdout);
-        return 0;
-    }
-    if (sodium_init() < 0) {
-        fprintf(stderr, "duka: cannot initialise libsodium\n");
-        return 1;
-    }
-    /* jansson's allocation functions, before any thread: plain malloc and free outside a
-     * request's arena (common/json_arena.h). */
-    duka_json_arena_install();
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "duka: cannot initialise libcurl\n");
-        return 1;
-    }
-    int used = 0;
-    const command *c = find_command(argc - 1, argv + 1, &used);
-    if (c == NULL) {
-        fprintf(stderr, "duka: unknown command '%s' (see: duka help)\n", argv[1]);
-        curl_global_cleanup();
-        return 2;
-    }
-    int rc = c->run(argc - 1 - used, argv + 1 + used);
-    curl_global_cleanup();
-    return rc;
+    cli_set_json(wants_json(argc, argv));
+    return cli_finish(run(argc, argv));
 }

@@ -6,14 +6,57 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_usage_error(const char *command, const char *fmt, ...)
+/* What a command's run puts on stdout in --json mode: one line at its end (cli_finish). A
+ * command's result object is held until then, so that a failure recorded after it (duka sync
+ * prints its counts, then fails) goes into that same object rather than a second line. */
+static struct {
+    bool json;          /* --json was given */
+    json_t *result;     /* the object the command printed, owned here until cli_finish */
+    bool failed;        /* an error was reported (the first one is kept) */
+    duka_rc rc;
+    char message[DUKA_ERR_MSG_MAX + 160];
+} output;
+
+void cli_set_json(bool on)
 {
-    char msg[512];
+    output.json = on;
+}
+
+/* Prints "duka CMD: text" (or "duka: text" without a command) as the one stderr line and keeps
+ * the first error for --json. */
+static void report(const char *command, duka_rc rc, const char *text)
+{
+    if (command != NULL && command[0] != '\0')
+        fprintf(stderr, "duka %s: %s\n", command, text);
+    else
+        fprintf(stderr, "duka: %s\n", text);
+    if (output.failed)
+        return;
+    output.failed = true;
+    output.rc = rc == DUKA_OK ? DUKA_INTERNAL : rc;
+    snprintf(output.message, sizeof(output.message), "%s", text);
+}
+
+int cli_error(const char *command, duka_rc rc, const char *fmt, ...)
+{
+    char msg[DUKA_ERR_MSG_MAX + 160];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "duka %s: %s (see: duka %s --help)\n", command, msg, command);
+    report(command, rc, msg);
+    return rc == DUKA_USAGE ? 2 : 1;
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+    char msg[512], line[DUKA_ERR_MSG_MAX + 160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof(line), "%s (see: duka %s --help)", msg, command);
+    report(command, DUKA_USAGE, line);
     return 2;
 }
 
@@ -21,9 +64,50 @@ int cli_fail(const char *command, const duka_err *err)
 {
     if (err->rc == DUKA_USAGE)
         return cli_usage_error(command, "%s", err->msg);
-    fprintf(stderr, "duka %s: %s\n", command,
-            err->msg[0] ? err->msg : duka_rc_message(err->rc));
+    report(command, err->rc, err->msg[0] ? err->msg : duka_rc_message(err->rc));
     return 1;
+}
+
+static void print_line(json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (text != NULL) {
+        fputs(text, stdout);
+        fputc('\n', stdout);
+        free(text);
+    }
+    fflush(stdout);
+}
+
+int cli_finish(int rc)
+{
+    if (!output.json) {
+        json_decref(output.result);
+        output.result = NULL;
+        return rc;
+    }
+    json_t *obj = output.result;
+    output.result = NULL;
+    if (rc != 0 && !output.failed) {
+        /* Every failure path reports its line; this is the net under one that did not. */
+        output.failed = true;
+        output.rc = rc == 2 ? DUKA_USAGE : DUKA_INTERNAL;
+        snprintf(output.message, sizeof(output.message), "failed with exit code %d", rc);
+    }
+    if (output.failed) {
+        if (obj == NULL)
+            obj = json_object();
+        json_t *e = json_pack("{s:s, s:s}", "code", duka_rc_code(output.rc), "message",
+                              output.message);
+        if (obj != NULL && e != NULL)
+            json_object_set_new(obj, "error", e);
+        else
+            json_decref(e);
+    }
+    if (obj != NULL)
+        print_line(obj);
+    json_decref(obj);
+    return rc;
 }
 
 int cli_parse(const char *command, int argc, char **argv, cli_args *args)
@@ -55,6 +139,7 @@ int cli_parse(const char *command, int argc, char **argv, cli_args *args)
         }
         if (strcmp(a, "--json") == 0) {
             args->json = true;
+            output.json = true;
             continue;
         }
         const char *name = a + 2;
@@ -113,12 +198,11 @@ int cli_require(const char *command, const cli_args *args, const char *name, con
 
 void cli_print_json(json_t *obj)
 {
-    char *text = json_dumps(obj, JSON_COMPACT);
-    if (text != NULL) {
-        fputs(text, stdout);
-        fputc('\n', stdout);
-        free(text);
+    if (!output.json) {
+        print_line(obj);
+        json_decref(obj);
+        return;
     }
-    fflush(stdout);
-    json_decref(obj);
+    json_decref(output.result); /* a command prints one object; the last one wins */
+    output.result = obj;
 }

@@ -45,18 +45,38 @@ int cli_parse(const char *command, int argc, char **argv, cli_args *args);
 /* The value of an option, or NULL. */
 const char *cli_get(const cli_args *args, const char *name);
 
+/* Failures. Each prints the one stderr line, "duka CMD: message" ("duka: message" for a NULL
+ * or empty command), and keeps the first failure of the run for --json: cli_finish then
+ * prints {"error":{"code","message"}} as the one stdout line, code duka_rc_code() of its rc
+ * (usage, not_found, invalid_input, …) and message the stderr line without "duka CMD: ". */
 
-/* Prints "duka CMD: message" and returns 2 (bad usage). */
+/* "duka CMD: message (see: duka CMD --help)"; returns 2 (bad usage). */
 int cli_usage_error(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Prints err's sentence as the one stderr line; returns 2 for DUKA_USAGE, else 1. */
+/* err's sentence; returns 2 for DUKA_USAGE (as cli_usage_error), else 1. */
 int cli_fail(const char *command, const duka_err *err);
+
+/* A failure of code rc with a formatted sentence; returns 2 for DUKA_USAGE, else 1. */
+int cli_error(const char *command, duka_rc rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* --json mode for this run (main sets it when the arguments hold --json before any "--";
+ * cli_parse when it sees --json). */
+void cli_set_json(bool on);
+
+/* Ends a command's run (main calls it with the command's exit code, which it returns): in
+ * --json mode prints the one stdout line — the command's object (cli_print_json), with an
+ * "error" member {"code","message"} when it failed, or {"error":{…}} alone. A failure no
+ * cli_* function reported still gets an object (code usage for exit 2, else internal). */
+int cli_finish(int rc);
 
 /* Requires option name; prints a usage error when missing. */
 int cli_require(const char *command, const cli_args *args, const char *name, const char **out);
 
-/* Prints obj as one JSON object line on stdout and releases it. */
+/* The command's JSON result; takes obj. In --json mode it is printed by cli_finish, as the
+ * one stdout line, after the command returns (with "error" set if it failed); otherwise at
+ * once. */
 void cli_print_json(json_t *obj);
 
 /* Prints the help text of a command (see main.c) and returns 0. */

@@ -5,9 +5,10 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include "cli/cli.h"
 #include "common/clock.h"
@@ -134,21 +134,98 @@ static void stop_child(pid_t *pid)
     *pid = 0;
 }
 
-static bool wait_http(const char *url, long deadline_ms)
+typedef enum wait_result { WAIT_OK, WAIT_TIMEOUT, WAIT_EXITED, WAIT_STOPPED } wait_result;
+
+/* Polls url until it answers 200 while *child runs. A child that exited is failed at once
+ * (WAIT_EXITED, its wait status in *status, *child set to 0): whoever else answers on its
+ * port is not it. */
+static wait_result wait_http(const char *url, long deadline_ms, pid_t *child, int *status)
 {
     int64_t end = duka_monotonic_ms() + deadline_ms;
     while (duka_monotonic_ms() < end && !demo_stop) {
+        if (waitpid(*child, status, WNOHANG) == *child) {
+            *child = 0;
+            return WAIT_EXITED;
+        }
         duka_http_reply r;
         duka_err e = {0};
         if (duka_http_request("GET", url, NULL, NULL, 0, 2000, &r, &e) == DUKA_OK) {
             long st = r.status;
             duka_http_reply_free(&r);
-            if (st == 200)
-                return true;
+            if (st == 200 && waitpid(*child, status, WNOHANG) == 0)
+                return WAIT_OK;
         }
         sleep_ms(100);
     }
+    return demo_stop ? WAIT_STOPPED : WAIT_TIMEOUT;
+}
+
+/* Waits for a child server (what: "hub", "till") at url; on failure prints the one line. */
+static bool wait_server(const char *what, const char *url, const char *listen, pid_t *child,
+                        const char *log_path)
+{
+    int status = 0;
+    switch (wait_http(url, 10000, child, &status)) {
+    case WAIT_OK:
+        return true;
+    case WAIT_EXITED:
+        cli_error("demo", DUKA_INTERNAL, "the %s exited (%s %d) before it answered on %s (see %s)",
+                  what, WIFEXITED(status) ? "exit code" : "signal",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), listen, log_path);
+        return false;
+    case WAIT_TIMEOUT:
+        cli_error("demo", DUKA_INTERNAL, "the %s did not answer on %s within 10 s (see %s)", what,
+                  listen, log_path);
+        return false;
+    case WAIT_STOPPED:
+        return false;
+    }
     return false;
+}
+
+/* Both addresses free, checked before anything is created: each is opened (bind + listen)
+ * and held while the other is, then closed for the children to take. */
+static int check_addresses_free(const char *cmd, const char *till_listen, const char *hub_listen)
+{
+    duka_err err = {0};
+    int till_fd = -1, hub_fd = -1;
+    duka_rc rc = duka_http_listen_open(till_listen, false, &till_fd, &err);
+    if (rc == DUKA_OK)
+        rc = duka_http_listen_open(hub_listen, false, &hub_fd, &err);
+    if (till_fd >= 0)
+        close(till_fd);
+    if (hub_fd >= 0)
+        close(hub_fd);
+    if (rc == DUKA_USAGE)
+        return cli_usage_error(cmd, "--hub-listen '%s' is not HOST:PORT", hub_listen);
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, &err);
+    return 0;
+}
+
+/* Writes s to out as one shell word: as it is when it holds only safe characters, else in
+ * single quotes (so a path with a space still pastes as one argument). */
+static void shell_word(const char *s, char *out, size_t n)
+{
+    if (s[0] != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                   "0123456789_./:@%+=,-") == strlen(s)) {
+        snprintf(out, n, "%s", s);
+        return;
+    }
+    size_t k = 0;
+    if (k + 1 < n)
+        out[k++] = '\'';
+    for (const char *p = s; *p && k + 5 < n; p++) {
+        if (*p == '\'') {
+            memcpy(out + k, "'\\''", 4);
+            k += 4;
+        } else {
+            out[k++] = *p;
+        }
+    }
+    if (k + 1 < n)
+        out[k++] = '\'';
+    out[k] = '\0';
 }
 
 /* True once the hub database holds receipt_no. */
@@ -183,8 +260,7 @@ static bool wait_receipt(const char *hub_db, const char *business, const char *r
 
 static int fail(const char *what)
 {
-    fprintf(stderr, "duka demo: %s\n", what);
-    return 1;
+    return cli_error("demo", DUKA_STORE, "%s", what);
 }
 
 static int dir_is_empty(const char *dir)
@@ -226,8 +302,9 @@ int cmd_demo(int argc, char **argv)
         return 2;
     if (args.help)
         return cli_help(cmd);
-    char dir[512], host[64], hub_listen[96], hub_url[128], till_url[128];
-    char hub_db[600], till_db[600], csv[600], hub_log[600], till_log[600], health[160];
+    char dir[PATH_MAX], host[64], hub_listen[96], hub_url[128], till_url[128];
+    char hub_db[PATH_MAX + 16], till_db[PATH_MAX + 16], csv[PATH_MAX + 16];
+    char hub_log[PATH_MAX + 16], till_log[PATH_MAX + 16], health[160];
     const char *listen = cli_get(&args, "listen") ? cli_get(&args, "listen") : "127.0.0.1:8080";
     const char *colon = strrchr(listen, ':');
     long port = colon ? strtol(colon + 1, NULL, 10) : 0;
@@ -240,19 +317,36 @@ int cmd_demo(int argc, char **argv)
         snprintf(hub_listen, sizeof(hub_listen), "%s:%ld", host, port + 1);
     snprintf(hub_url, sizeof(hub_url), "http://%s", hub_listen);
     snprintf(till_url, sizeof(till_url), "http://%s", listen);
+    /* Before anything is created: a busy address would otherwise be answered by whoever holds
+     * it (another hub: "token rejected"). */
+    int busy = check_addresses_free(cmd, listen, hub_listen);
+    if (busy != 0)
+        return busy;
+    /* The commands it suggests must work from any folder: the running binary's path and the
+     * folder's, both absolute. */
+    char exe[PATH_MAX], exe_word[PATH_MAX * 2];
+    ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (exe_len <= 0)
+        return cli_error(cmd, DUKA_INTERNAL, "cannot find its own binary (/proc/self/exe)");
+    exe[exe_len] = '\0';
+    shell_word(exe, exe_word, sizeof(exe_word));
+    char made[PATH_MAX];
     if (cli_get(&args, "dir")) {
-        snprintf(dir, sizeof(dir), "%s", cli_get(&args, "dir"));
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return fail("cannot create --dir folder");
-        if (dir_is_empty(dir) != 1) {
-            fprintf(stderr, "duka demo: --dir '%s' is not an empty folder; give a new one\n", dir);
-            return 1;
-        }
+        snprintf(made, sizeof(made), "%s", cli_get(&args, "dir"));
+        if (mkdir(made, 0755) != 0 && errno != EEXIST)
+            return cli_error(cmd, DUKA_STORE, "cannot create the --dir folder '%s': %s", made,
+                             strerror(errno));
+        if (dir_is_empty(made) != 1)
+            return cli_error(cmd, DUKA_INPUT, "--dir '%s' is not an empty folder; give a new one",
+                             made);
     } else {
-        snprintf(dir, sizeof(dir), "/tmp/duka-demo-XXXXXX");
-        if (mkdtemp(dir) == NULL)
+        snprintf(made, sizeof(made), "/tmp/duka-demo-XXXXXX");
+        if (mkdtemp(made) == NULL)
             return fail("cannot create a folder under /tmp");
     }
+    if (realpath(made, dir) == NULL)
+        return cli_error(cmd, DUKA_STORE, "cannot resolve the folder '%s': %s", made,
+                         strerror(errno));
     snprintf(hub_db, sizeof(hub_db), "%s/hub.db", dir);
     snprintf(till_db, sizeof(till_db), "%s/till.db", dir);
     snprintf(csv, sizeof(csv), "%s/catalog.csv", dir);
@@ -293,10 +387,8 @@ int cmd_demo(int argc, char **argv)
                          "--sync-interval", "2", NULL};
     int rc = 1;
     hub = spawn(hub_log, hub_args);
-    if (!wait_http(health, 10000)) {
-        fprintf(stderr, "duka demo: the hub did not start on %s (see %s)\n", hub_listen, hub_log);
+    if (!wait_server("hub", health, hub_listen, &hub, hub_log))
         goto out;
-    }
     say("  hub       %s  (database %s, log %s)", hub_url, hub_db, hub_log);
     {
         /* till init, in-process: check the token, create the database, pull the catalog. */
@@ -318,10 +410,8 @@ int cmd_demo(int argc, char **argv)
     {
         char st_url[160];
         snprintf(st_url, sizeof(st_url), "%s/api/status", till_url);
-        if (!wait_http(st_url, 10000)) {
-            fprintf(stderr, "duka demo: the till did not start on %s (see %s)\n", listen, till_log);
+        if (!wait_server("till", st_url, listen, &till, till_log))
             goto out;
-        }
     }
     say("  till T01  %s  (database %s, log %s; syncs every 2 s)", till_url, till_db, till_log);
     putchar('\n');
@@ -367,14 +457,12 @@ int cmd_demo(int argc, char **argv)
     say("3. Power is back: starting the hub again.");
     int64_t t0 = duka_monotonic_ms();
     hub = spawn(hub_log, hub_args);
-    if (!wait_http(health, 10000)) {
-        fprintf(stderr, "duka demo: the hub did not restart (see %s)\n", hub_log);
+    if (!wait_server("hub", health, hub_listen, &hub, hub_log))
         goto out;
-    }
     if (!wait_receipt(hub_db, business, receipt)) {
         if (!demo_stop)
-            fprintf(stderr, "duka demo: sale %s did not reach the hub within %d s (see %s)\n",
-                    receipt, DEMO_WAIT_MS / 1000, till_log);
+            cli_error(cmd, DUKA_OFFLINE, "sale %s did not reach the hub within %d s (see %s)",
+                      receipt, DEMO_WAIT_MS / 1000, till_log);
         rc = demo_stop ? 0 : 1;
         goto out;
     }
@@ -382,15 +470,23 @@ int cmd_demo(int argc, char **argv)
         "number.",
         receipt, (double)(duka_monotonic_ms() - t0) / 1000.0);
     putchar('\n');
-    say("Try, in another terminal (the demo keeps running until Ctrl-C):");
-    say("  build/duka sell --db %s RICE1KG SUKUMA*3 --pay mpesa:QK12AB34CD", till_db);
-    say("  build/duka status --db %s", till_db);
-    say("  build/duka queue --db %s --json", till_db);
-    say("  build/duka hub report --db %s --business %s", hub_db, business);
+    char till_word[PATH_MAX * 2], hub_word[PATH_MAX * 2], hub_log_word[PATH_MAX * 2];
+    shell_word(till_db, till_word, sizeof(till_word));
+    shell_word(hub_db, hub_word, sizeof(hub_word));
+    shell_word(hub_log, hub_log_word, sizeof(hub_log_word));
+    say("Try, in another terminal, from any folder (the demo keeps running until Ctrl-C):");
+    say("  %s sell --db %s RICE1KG SUKUMA*3 --pay mpesa:QK12AB34CD", exe_word, till_word);
+    say("  %s status --db %s", exe_word, till_word);
+    say("  %s queue --db %s --json", exe_word, till_word);
+    say("  %s hub report --db %s --business %s", exe_word, hub_word, business);
     say("  curl -s %s/api/status", till_url);
     say("  curl -s -X POST %s/api/sales -d '{\"items\":[{\"sku\":\"SODA500\",\"qty\":2}],\"pay\":\"cash\"}'",
         till_url);
     say("Stop the hub (kill %d) and keep selling: the sales wait in the till's outbox.", (int)hub);
+    say("Start it again with:");
+    say("  %s hub --db %s --listen %s >>%s 2>&1 &", exe_word, hub_word, hub_listen, hub_log_word);
+    say("and the till sends them within seconds (that hub is then yours to stop: Ctrl-C here");
+    say("stops what the demo started).");
     while (!demo_stop)
         pause();
     rc = 0;

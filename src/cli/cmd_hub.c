@@ -14,6 +14,7 @@
 #include "hub/hub_store.h"
 #include "hub/product_import.h"
 #include "common/money.h"
+#include "net/http_server.h"
 #include "config/config.h"
 #include "protocol/sale.h"
 
@@ -52,7 +53,7 @@ int cmd_hub_serve(int argc, char **argv)
 {
     const char *cmd = "hub";
     OPTS({"db", true, NULL}, {"listen", true, NULL}, {"tls-cert", true, NULL},
-         {"tls-key", true, NULL}, {"config", true, NULL});
+         {"tls-key", true, NULL}, {"config", true, NULL}, {"reuse-port", false, NULL});
     const char *db = NULL, *listen = NULL;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
@@ -80,6 +81,9 @@ int cmd_hub_serve(int argc, char **argv)
         free(key);
         return cli_fail(cmd, &err);
     }
+    /* Several hubs on one port only when each of them asks (SO_REUSEPORT): stateless hubs
+     * over one PostgreSQL database. Without it a busy port is refused with one line. */
+    duka_http_server_set_reuse_port(cli_get(&args, "reuse-port") != NULL);
     rc = duka_hub_serve(db, listen, cert, key, &cfg, &err);
     free(cert);
     if (key != NULL)

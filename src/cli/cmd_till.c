@@ -10,6 +10,7 @@
 #include "common/limits.h"
 #include "common/clock.h"
 #include "common/money.h"
+#include "common/text.h"
 #include "config/config.h"
 #include "net/http_client.h"
 #include "outbox/outbox.h"
@@ -634,8 +635,14 @@ int cmd_catalog(int argc, char **argv)
         char price[32];
         duka_format_cents((int64_t)json_integer_value(json_object_get(p, "price")), price,
                           sizeof(price));
-        printf("%-16s %-32s KES %10s  %s\n", json_string_value(json_object_get(p, "sku")),
-               json_string_value(json_object_get(p, "name")), price,
+        /* Columns by display width, not bytes: names are UTF-8 ("Café", "—", emoji). A long
+         * name is cut with "…" (--json has it whole); a SKU never is: the cashier types it. */
+        const char *sku_text = json_string_value(json_object_get(p, "sku"));
+        int sku_columns = duka_text_width(sku_text);
+        char sku[4 * DUKA_SKU_MAX + 1], name[4 * 32 + 1];
+        duka_text_fit(sku, sizeof(sku), sku_text, sku_columns > 16 ? sku_columns : 16);
+        duka_text_fit(name, sizeof(name), json_string_value(json_object_get(p, "name")), 32);
+        printf("%s %s KES %10s  %s\n", sku, name, price,
                json_string_value(json_object_get(p, "tax")));
     }
     json_decref(c);
@@ -799,8 +806,7 @@ int cmd_config(int argc, char **argv)
     if (cfg.problem_count > 0) {
         char summary[1024];
         duka_config_problems_summary(&cfg, summary, sizeof(summary));
-        fprintf(stderr, "duka %s: %s\n", cmd, summary);
-        return 1;
+        return cli_error(cmd, DUKA_INPUT, "%s", summary);
     }
     return 0;
 }

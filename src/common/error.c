@@ -5,22 +5,34 @@
 #include <string.h>
 
 static const char *const rc_names[] = {
-#define DUKA_ERR_NAME(name, msg) #name,
+#define DUKA_ERR_NAME(name, msg, code) #name,
     DUKA_ERRNO_MAP(DUKA_ERR_NAME)
 #undef DUKA_ERR_NAME
 };
 
 static const char *const rc_messages[] = {
-#define DUKA_ERR_TEXT(name, msg) msg,
+#define DUKA_ERR_TEXT(name, msg, code) msg,
     DUKA_ERRNO_MAP(DUKA_ERR_TEXT)
 #undef DUKA_ERR_TEXT
 };
 
+static const char *const rc_codes[] = {
+#define DUKA_ERR_CODE(name, msg, code) code,
+    DUKA_ERRNO_MAP(DUKA_ERR_CODE)
+#undef DUKA_ERR_CODE
+};
+
 _Static_assert(sizeof(rc_names) / sizeof(rc_names[0]) == DUKA_RC_COUNT, "name table");
+_Static_assert(sizeof(rc_codes) / sizeof(rc_codes[0]) == DUKA_RC_COUNT, "code table");
 
 const char *duka_rc_name(duka_rc rc)
 {
     return (rc >= 0 && rc < DUKA_RC_COUNT) ? rc_names[rc] : "UNKNOWN";
+}
+
+const char *duka_rc_code(duka_rc rc)
+{
+    return (rc >= 0 && rc < DUKA_RC_COUNT) ? rc_codes[rc] : "internal";
 }
 
 const char *duka_rc_message(duka_rc rc)

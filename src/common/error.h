@@ -11,23 +11,26 @@
 
 #include <stdarg.h>
 
+/* X(NAME, generic message, code): the code is the stable lower-case name that machine-readable
+ * output carries ({"error":{"code","message"}} of `duka … --json`, README "Errors"); once
+ * published a code never changes meaning. */
 #define DUKA_ERRNO_MAP(X)                                                   \
-    X(OK, "ok")                                                             \
-    X(USAGE, "bad usage")                                                   \
-    X(INPUT, "invalid input")                                               \
-    X(NOTFOUND, "not found")                                                \
-    X(STORE, "storage error")                                               \
-    X(NOMEM, "out of memory")                                               \
-    X(OFFLINE, "hub unreachable")                                           \
-    X(AUTH, "token rejected")                                               \
-    X(PROTOCOL, "protocol error")                                           \
-    X(LIMIT, "limit exceeded")                                              \
-    X(CONFLICT, "conflict")                                                 \
-    X(BUSY, "busy")                                                         \
-    X(INTERNAL, "internal error")
+    X(OK, "ok", "ok")                                                       \
+    X(USAGE, "bad usage", "usage")                                          \
+    X(INPUT, "invalid input", "invalid_input")                              \
+    X(NOTFOUND, "not found", "not_found")                                   \
+    X(STORE, "storage error", "store")                                      \
+    X(NOMEM, "out of memory", "nomem")                                      \
+    X(OFFLINE, "hub unreachable", "offline")                                \
+    X(AUTH, "token rejected", "auth")                                       \
+    X(PROTOCOL, "protocol error", "protocol")                               \
+    X(LIMIT, "limit exceeded", "limit")                                     \
+    X(CONFLICT, "conflict", "conflict")                                     \
+    X(BUSY, "busy", "busy")                                                 \
+    X(INTERNAL, "internal error", "internal")
 
 typedef enum duka_rc {
-#define DUKA_ERR_ENUM(name, msg) DUKA_##name,
+#define DUKA_ERR_ENUM(name, msg, code) DUKA_##name,
     DUKA_ERRNO_MAP(DUKA_ERR_ENUM)
 #undef DUKA_ERR_ENUM
     DUKA_RC_COUNT
@@ -41,9 +44,11 @@ typedef struct duka_err {
     char msg[DUKA_ERR_MSG_MAX];
 } duka_err;
 
-/* Short name ("NOTFOUND") and generic message ("not found") of a code. */
+/* Short name ("NOTFOUND"), generic message ("not found") and stable lower-case code
+ * ("not_found") of a code; out-of-range values give "UNKNOWN", "unknown error", "internal". */
 const char *duka_rc_name(duka_rc rc);
 const char *duka_rc_message(duka_rc rc);
+const char *duka_rc_code(duka_rc rc);
 
 /* Records rc and a formatted sentence in err (when err is not NULL and has no error yet).
  * Returns rc so callers can write `return duka_err_set(err, DUKA_INPUT, "...")`. */

@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -30,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/json_arena.h"
@@ -470,6 +473,65 @@ static duka_rc parse_listen(const char *listen, struct sockaddr_in *sa, duka_err
     return DUKA_OK;
 }
 
+/* Set once by `duka hub --reuse-port` before any server starts (see http_server.h). */
+static bool process_reuse_port = false;
+
+void duka_http_server_set_reuse_port(bool on)
+{
+    process_reuse_port = on;
+}
+
+duka_rc duka_http_listen_open(const char *address, bool reuse_port, int *fd_out, duka_err *err)
+{
+    *fd_out = -1;
+    struct sockaddr_in sa;
+    if (parse_listen(address, &sa, err) != DUKA_OK)
+        return DUKA_USAGE;
+    /* The address as the kernel sees it ("localhost:8080" and ":8080" are 127.0.0.1:8080). */
+    char where[INET_ADDRSTRLEN + 8], host[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &sa.sin_addr, host, sizeof(host));
+    snprintf(where, sizeof(where), "%s:%u", host, (unsigned)ntohs(sa.sin_port));
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return duka_err_set(err, DUKA_LIMIT, "cannot open a socket to listen on %s: %s", where,
+                            strerror(errno));
+    /* SO_REUSEADDR: a restarted server binds at once although its old connections linger in
+     * TIME_WAIT. On Linux it never lets a second socket listen where one already does; only
+     * SO_REUSEPORT would, and then the kernel spreads connections over every socket, which for
+     * two tills means sales in the wrong database. So SO_REUSEPORT only when asked. */
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0)) {
+        int e = errno;
+        close(fd);
+        return duka_err_set(err, DUKA_INTERNAL, "cannot set the options of a socket for %s: %s",
+                            where, strerror(e));
+    }
+    if (bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        close(fd);
+        switch (e) {
+        case EADDRINUSE:
+            return duka_err_set(err, DUKA_BUSY, "%s is already in use (another duka till or hub?)",
+                                where);
+        case EADDRNOTAVAIL:
+            return duka_err_set(err, DUKA_INPUT,
+                                "cannot listen on %s: that address is not one of this machine's",
+                                where);
+        case EACCES:
+        case EPERM:
+            return duka_err_set(err, DUKA_INPUT,
+                                "cannot listen on %s: not allowed (ports below 1024 need root or "
+                                "CAP_NET_BIND_SERVICE)",
+                                where);
+        default:
+            return duka_err_set(err, DUKA_INPUT, "cannot listen on %s: %s", where, strerror(e));
+        }
+    }
+    *fd_out = fd;
+    return DUKA_OK;
+}
+
 duka_rc duka_http_server_start(const char *listen, size_t max_body_bytes,
                                duka_http_handler handler, void *app, duka_http_server **out,
                                duka_err *err)
@@ -492,12 +554,21 @@ duka_rc duka_http_server_start_opts(const char *listen, const duka_http_server_o
                                     duka_http_server **out, duka_err *err)
 {
     *out = NULL;
-    struct sockaddr_in sa;
-    if (parse_listen(listen, &sa, err) != DUKA_OK)
-        return DUKA_USAGE;
+    /* The listening socket is ours, not libmicrohttpd's: so that a port in use, an address
+     * not of this machine and a port not allowed are told apart by their errno, and so that
+     * it is never opened with SO_REUSEPORT unless asked (duka_http_listen_open). */
+    int fd = opt->have_listen_fd ? opt->listen_fd : -1;
+    if (!opt->have_listen_fd) {
+        duka_rc rc = duka_http_listen_open(listen, opt->reuse_port || process_reuse_port, &fd, err);
+        if (rc != DUKA_OK)
+            return rc;
+    }
+    assert(fd >= 0);
     duka_http_server *srv = calloc(1, sizeof(*srv));
-    if (srv == NULL)
+    if (srv == NULL) {
+        close(fd);
         return duka_err_set(err, DUKA_NOMEM, "out of memory starting the server");
+    }
     srv->handler = handler;
     srv->app = app;
     srv->max_body = opt->max_body_bytes;
@@ -519,11 +590,10 @@ duka_rc duka_http_server_start_opts(const char *listen, const duka_http_server_o
     /* The same options either way; TLS adds the flag and the PEM key and certificate. The
      * logger comes first so that the library's messages from the start go to it. */
 #define DUKA_MHD_COMMON_OPTIONS                                                              \
-    MHD_OPTION_EXTERNAL_LOGGER, on_library_message, srv, MHD_OPTION_SOCK_ADDR,               \
-        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)DUKA_HUB_CONNECTIONS_MAX, \
+    MHD_OPTION_EXTERNAL_LOGGER, on_library_message, srv, MHD_OPTION_LISTEN_SOCKET, fd,       \
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)DUKA_HUB_CONNECTIONS_MAX,                     \
         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,  \
-        srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,                               \
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1
+        srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv
     if (tls)
         srv->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, on_accept, srv, on_request, srv,
                                        DUKA_MHD_COMMON_OPTIONS, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
@@ -533,10 +603,16 @@ duka_rc duka_http_server_start_opts(const char *listen, const duka_http_server_o
                                        DUKA_MHD_COMMON_OPTIONS, MHD_OPTION_END);
 #undef DUKA_MHD_COMMON_OPTIONS
     if (srv->daemon == NULL) {
+        /* libmicrohttpd (0.9.75) closes a listening socket it was given when it fails to
+         * start, so fd is not closed again here (it may already be another file's). */
         pthread_mutex_destroy(&srv->lock);
         free(srv);
-        return duka_err_set(err, DUKA_INPUT, "cannot listen on %s (address in use or not allowed%s)",
-                            listen, tls ? ", or the TLS certificate and key do not match" : "");
+        if (tls)
+            return duka_err_set(err, DUKA_INPUT,
+                                "cannot serve HTTPS on %s: the TLS certificate and key are not "
+                                "a matching PEM pair",
+                                listen);
+        return duka_err_set(err, DUKA_INTERNAL, "cannot start the HTTP server on %s", listen);
     }
     *out = srv;
     return DUKA_OK;

@@ -14,6 +14,7 @@
 #define DUKA_HTTP_SERVER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/error.h"
@@ -41,7 +42,9 @@ typedef void (*duka_http_handler)(void *app, duka_http_exchange *ex);
 
 typedef struct duka_http_server duka_http_server;
 
-/* Parses "HOST:PORT" (IPv4 address or "localhost") and starts serving on it. */
+/* Parses "HOST:PORT" (IPv4 address or "localhost") and starts serving on it. The address is
+ * this process's alone: a port another process listens on is refused at start
+ * (duka_http_listen_open's errors), never shared, unless reuse_port is asked for. */
 duka_rc duka_http_server_start(const char *listen, size_t max_body_bytes,
                                duka_http_handler handler, void *app, duka_http_server **out,
                                duka_err *err);
@@ -62,6 +65,16 @@ typedef struct duka_http_server_options {
     unsigned connections_per_ip_max; /* connections from one address at once, beyond which
                                       * a new one is closed unanswered, and logged with the
                                       * address; 0: no such limit */
+    bool reuse_port;                 /* share the port with other processes that ask too
+                                      * (SO_REUSEPORT: the kernel spreads connections over
+                                      * them). Only for stateless servers on one database:
+                                      * hubs on PostgreSQL. Never a till. */
+    bool have_listen_fd;             /* serve on listen_fd, a socket from duka_http_listen_open
+                                      * (the server owns it from then on, even on failure):
+                                      * open the address first, before starting threads that
+                                      * act, so that a busy port stops a command before it
+                                      * did anything. The listen argument then only names it. */
+    int listen_fd;
 } duka_http_server_options;
 
 /* As duka_http_server_start_tls, with every option. At most DUKA_HUB_CONNECTIONS_MAX
@@ -74,6 +87,18 @@ typedef struct duka_http_server_options {
 duka_rc duka_http_server_start_opts(const char *listen, const duka_http_server_options *opt,
                                     duka_http_handler handler, void *app,
                                     duka_http_server **out, duka_err *err);
+
+/* Opens a TCP socket listening on "HOST:PORT" (as duka_http_server_start parses it) with
+ * SO_REUSEADDR, and SO_REUSEPORT only when reuse_port. On success *fd is the caller's to close
+ * (or to give to a server). Errors name the address as the kernel sees it: DUKA_BUSY
+ * "127.0.0.1:8080 is already in use (another duka till or hub?)", DUKA_INPUT for an address not
+ * of this machine or a port not allowed, DUKA_USAGE for a malformed HOST:PORT. `duka demo`
+ * uses it to check its addresses are free before it creates anything. */
+duka_rc duka_http_listen_open(const char *listen, bool reuse_port, int *fd, duka_err *err);
+
+/* Makes every server this process starts from now on share its port (reuse_port above), for
+ * `duka hub --reuse-port`. Call before starting any server or thread. */
+void duka_http_server_set_reuse_port(bool on);
 
 /* Stops accepting, finishes requests in flight, frees. NULL is fine. */
 void duka_http_server_stop(duka_http_server *server);

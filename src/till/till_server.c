@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/json_limits.h"
 #include "common/limits.h"
@@ -245,6 +246,14 @@ duka_rc duka_till_serve(const duka_till_server_options *opt, duka_err *err)
     rc = duka_till_service_lock(opt->db, &lock, err);
     if (rc != DUKA_OK)
         return rc;
+    /* The port next, before any thread acts: a busy port stops the till before its worker
+     * probed or synced anything. */
+    int listen_fd = -1;
+    rc = duka_http_listen_open(opt->listen, false, &listen_fd, err);
+    if (rc != DUKA_OK) {
+        duka_till_service_unlock(lock);
+        return rc;
+    }
     duka_sync_worker_options wo = {.db_path = opt->db, .config = opt->config,
                                    .start_offline = opt->start_offline};
     /* Every thread started from here on inherits these blocked: only sigwait sees them. */
@@ -255,11 +264,14 @@ duka_rc duka_till_serve(const duka_till_server_options *opt, duka_err *err)
     duka_block_stop_signals();
     rc = duka_sync_worker_start(&wo, &app.worker, err);
     if (rc != DUKA_OK) {
+        close(listen_fd);
         duka_till_service_unlock(lock);
         return rc;
     }
     duka_http_server *srv = NULL;
-    rc = duka_http_server_start(opt->listen, TILL_API_BODY_MAX, handle, &app, &srv, err);
+    duka_http_server_options http = {.max_body_bytes = TILL_API_BODY_MAX,
+                                      .have_listen_fd = true, .listen_fd = listen_fd};
+    rc = duka_http_server_start_opts(opt->listen, &http, handle, &app, &srv, err);
     if (rc == DUKA_OK) {
         duka_log(DUKA_LOG_INFO, "till", "serving %s on http://%s (sync every %lld s%s; time zone %s)%s%s",
                  opt->db, opt->listen,

@@ -16,7 +16,7 @@ long) events=${EVENTS:-20000}; tills=${TILLS:-5}; bounds=(--max-seconds 3600 --d
 *) echo "usage: $0 short|long [BUILD_DIR]" >&2; exit 2 ;;
 esac
 if [ ! -x "$build/duka" ] || [ ! -x "$build/duka-check" ]; then
-  echo "chaos: $build/duka and $build/duka-check must be built first (make)" >&2
+  echo "chaos: $build/duka and $build/duka-check must be built first (make chaos)" >&2
   exit 2
 fi
 args=(--duka "$build/duka" --check "$build/duka-check" --events "$events" --tills "$tills"

@@ -3,20 +3,29 @@
 hub is down, starts the hub, prints a line containing `arrived at the hub` once that sale has
 synced (within 60 s); on SIGINT it exits 0 within 15 s and leaves no process behind: no port
 it named accepts connections and no process mentions its directory.
+
+Issue 10: the commands it suggests work from any folder (the binary's and the databases'
+absolute paths), one of them restarts the hub it says to stop; on a busy address it stops
+before creating anything, with one line naming that address — not "token rejected" because
+another process answered the health check.
 """
 
+import json
 import os
 import queue
 import re
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Suite, check, check_eq, deadline, free_port, kill_group_leftovers,  # noqa: E402
-                     log, popen, port_accepts, wait_for, SLOWDOWN)
+from harness import (Suite, check, check_eq, deadline, free_port,  # noqa: E402
+                     kill_group_leftovers, kill_proc, log, popen, port_accepts,
+                     setup_business, wait_for, SLOWDOWN)
 
 suite = Suite("demo")
 
@@ -37,6 +46,145 @@ def processes_mentioning(text):
         if text in cmd and state != "Z":
             found.append((int(pid), cmd.strip()))
     return found
+
+
+class Demo:
+    """A `duka demo` process and the lines it printed so far."""
+
+    def __init__(self, demo_dir, port, hub_port):
+        self.p = popen(["demo", "--dir", demo_dir, "--listen", "127.0.0.1:%d" % port,
+                        "--hub-listen", "127.0.0.1:%d" % hub_port],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.lines = queue.Queue()
+        self.seen = []
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        for raw in iter(self.p.stdout.readline, b""):
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def take_until(self, pred, seconds):
+        end = deadline(seconds)
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line is None:
+                return False
+            self.seen.append(line)
+            log("  demo| " + line)
+            if pred(line):
+                return True
+        return False
+
+    def stop(self):
+        self.p.send_signal(signal.SIGINT)
+        try:
+            rc = self.p.wait(timeout=15 * SLOWDOWN)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("duka demo still running 15 s after SIGINT")
+        self.take_until(lambda l: False, 1)
+        return rc
+
+
+@suite.test
+def demo_prints_commands_that_work_from_anywhere(ctx):
+    demo_dir = ctx.path("demo")
+    os.mkdir(demo_dir)
+    port, hub_port = free_port(), free_port()
+    d = Demo(demo_dir, port, hub_port)
+    check(d.take_until(lambda l: "yours to stop" in l, 90),
+          "the demo never got to its suggestions; output: %r" % d.seen[-20:])
+    d.take_until(lambda l: False, 1)
+    text = "\n".join(d.seen)
+    try_lines = [l.strip() for l in d.seen if l.startswith("  ") and
+                 (" sell " in l or " status " in l or " queue " in l or " report " in l)]
+    check(len(try_lines) >= 4, "the demo suggests duka commands: %r" % d.seen)
+    real_dir = os.path.realpath(demo_dir)
+    for l in try_lines:
+        words = shlex.split(l)
+        check(os.path.isabs(words[0]) and os.access(words[0], os.X_OK),
+              "suggested command does not start with the binary's absolute path: %r" % l)
+        check(os.path.samefile(words[0], os.environ.get("DUKA_BIN") or words[0]),
+              "suggested binary %r is not the one running" % words[0])
+        db = words[words.index("--db") + 1]
+        check(os.path.isabs(db) and db.startswith(real_dir),
+              "suggested --db is not an absolute path in the demo's folder: %r" % l)
+    # They work from another folder.
+    for l in try_lines:
+        if " status " in l or " queue " in l:
+            p = subprocess.run(shlex.split(l), cwd="/", capture_output=True, text=True,
+                               timeout=30 * SLOWDOWN)
+            check_eq(p.returncode, 0, "%r run from / (stderr %r)" % (l, p.stderr))
+    # Stop the hub as told, and start it again with the command it prints.
+    m = re.search(r"Stop the hub \(kill (\d+)\)", text)
+    check(m, "the demo says how to stop the hub: %r" % text[-800:])
+    os.kill(int(m.group(1)), signal.SIGTERM)
+    wait_for(lambda: not port_accepts(hub_port), 15, "the hub to stop after kill")
+    # A sale with the hub down, made with the command the demo suggests.
+    sell = [l for l in try_lines if " sell " in l][0]
+    p = subprocess.run(shlex.split(sell) + ["--json"], cwd="/", capture_output=True, text=True,
+                       timeout=30 * SLOWDOWN)
+    check_eq(p.returncode, 0, "%r with the hub down (stderr %r)" % (sell, p.stderr))
+    receipt = json.loads(p.stdout)["receipt_no"]
+    report = shlex.split([l for l in try_lines if " report " in l][0]) + ["--json"]
+    i = [k for k, l in enumerate(d.seen) if "Start it again with" in l]
+    check(i and i[0] + 1 < len(d.seen), "the demo prints how to start the hub again: %r"
+          % d.seen[-6:])
+    restart = d.seen[i[0] + 1].strip()
+    words = shlex.split(restart)
+    check(os.path.isabs(words[0]) and words[1:2] == ["hub"] and
+          "127.0.0.1:%d" % hub_port in words, "restart command: %r" % restart)
+    # As a user would paste it: in a shell, from another folder (it puts itself in the
+    # background; its process group is ours to kill).
+    p = subprocess.Popen(["bash", "-c", restart], cwd="/", stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        check_eq(p.wait(timeout=15 * SLOWDOWN), 0, "exit code of the shell running %r" % restart)
+        wait_for(lambda: port_accepts(hub_port), 15, "the restarted hub to listen")
+        wait_for(lambda: receipt in json.loads(subprocess.run(
+            report, capture_output=True, text=True, timeout=30).stdout)["receipts"], 60,
+            "sale %s, made with the hub down, to reach the restarted hub" % receipt)
+    finally:
+        kill_group_leftovers(p)
+    check_eq(d.stop(), 0, "duka demo exit code after SIGINT")
+
+
+def expect_demo_refused(ctx, port, hub_port, busy):
+    demo_dir = ctx.path("demo-%d" % port)
+    os.mkdir(demo_dir)
+    p = popen(["demo", "--dir", demo_dir, "--listen", "127.0.0.1:%d" % port,
+               "--hub-listen", "127.0.0.1:%d" % hub_port],
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=20 * SLOWDOWN)
+    except subprocess.TimeoutExpired:
+        kill_proc(p)
+        raise AssertionError("duka demo on a busy address kept running")
+    lines = [l for l in err.decode("utf-8", "replace").split("\n") if l.strip()]
+    check_eq((p.returncode, lines),
+             (1, ["duka demo: 127.0.0.1:%d is already in use (another duka till or hub?)" % busy]),
+             "duka demo with 127.0.0.1:%d busy: exit code and stderr (stdout %r)" % (busy, out[:300]))
+    check_eq(os.listdir(demo_dir), [], "files the refused demo created")
+
+
+@suite.test
+def demo_refuses_busy_addresses_before_creating_anything(ctx):
+    # The hub's address held by another duka hub (the demo used to report "token rejected":
+    # the other hub answered its health check), then the till's by any listener.
+    biz = setup_business(ctx.tmp, free_port())
+    expect_demo_refused(ctx, free_port(), biz.hub.port, biz.hub.port)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    try:
+        busy = s.getsockname()[1]
+        expect_demo_refused(ctx, busy, free_port(), busy)
+    finally:
+        s.close()
 
 
 @suite.test
