@@ -112,7 +112,7 @@ static duka_rc check_name(duka_hub_store *s, const char *name, const char *self,
     if (rc != DUKA_OK)
         return rc;
     *self_found = false;
-    const char *taken_by = NULL;
+    const char *taken_by = NULL, *taken_name = NULL;
     size_t i;
     const json_t *b;
     json_array_foreach(json_object_get(list, "businesses"), i, b) {
@@ -124,14 +124,16 @@ static duka_rc check_name(duka_hub_store *s, const char *name, const char *self,
             *self_found = true;
             continue;
         }
-        if (taken_by == NULL && name != NULL && duka_business_names_equal(name, other))
+        if (taken_by == NULL && name != NULL && duka_business_names_equal(name, other)) {
             taken_by = id;
+            taken_name = other;
+        }
     }
     if (taken_by != NULL && !allow_duplicate)
         rc = duka_err_set(err, DUKA_CONFLICT,
                           "a business named '%s' already exists (business id %s); use that id, "
                           "or pass --allow-duplicate-name",
-                          name, taken_by);
+                          taken_name, taken_by);
     json_decref(list);
     return rc;
 }

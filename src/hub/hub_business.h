@@ -37,7 +37,8 @@ bool duka_business_names_equal(const char *a, const char *b);
 /* Creates a business with a cleaned name and a normalized KRA PIN ("" for none), in one
  * transaction with the check that no other business already has that name (unless
  * allow_duplicate). A name taken: DUKA_CONFLICT, "a business named 'Test' already exists
- * (business id 3f2a…); use that id, or pass --allow-duplicate-name", nothing written. */
+ * (business id 3f2a…); use that id, or pass --allow-duplicate-name" (the name as the
+ * oldest business with it spells it, and its id), nothing written. */
 duka_rc duka_hub_business_register(duka_hub_store *s, const char *name, const char *kra_pin,
                                    bool allow_duplicate, char id_out[DUKA_BUSINESS_ID_LEN + 1],
                                    duka_err *err);

@@ -1471,7 +1471,7 @@ static void test_business_names_are_unique(void **state)
     snprintf(want, sizeof(want),
              "a business named '%s' already exists (business id %s); use that id, or pass "
              "--allow-duplicate-name",
-             shout, a);
+             name, a);
     assert_string_equal(err.msg, want);
     assert_int_equal(business_count(f), before); /* nothing written */
 
