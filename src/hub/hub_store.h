@@ -5,8 +5,9 @@
  * the catalog with its change sequence, sales with lines and payments, the stock ledger,
  * processed command ids and conflicts. The embedded implementation is SQLite
  * (hub_store_sqlite.c); PostgreSQL implements the same interface for deployments at scale.
- * The logic above it — what a push means, what is a duplicate or a conflict — lives in
- * hub_push.c and is written once.
+ * The logic above it is written once: what a push means, what is a duplicate or a conflict
+ * (hub_push.c); a business's name and KRA PIN (hub_business.c); a token's till database
+ * (till_binding.c); the report's conflicts and the stock flags (hub_report.c).
  *
  * Threads: a store is one connection; the server serialises access with its own mutex.
  * Transactions: duka_hub_store_begin/commit/rollback; a push wraps each command in a
