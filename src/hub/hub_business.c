@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/text.h"
 
 bool duka_kra_pin_normalize(const char *pin, char out[DUKA_KRA_PIN_LEN + 1])
 {
@@ -24,24 +25,6 @@ bool duka_kra_pin_normalize(const char *pin, char out[DUKA_KRA_PIN_LEN + 1])
         return false;
     memcpy(out, up, sizeof(up));
     return true;
-}
-
-/* Length of the UTF-8 sequence at p (1-4), or 0 when it is not well formed (overlong forms,
- * surrogates and code points past U+10FFFF are not). */
-static size_t utf8_sequence(const unsigned char *p)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t n = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-               : p[0] >= 0xf0 && p[0] <= 0xf4                                 ? 4
-                                                                              : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((n == 3 && p[0] == 0xe0 && p[1] < 0xa0) || (n == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
-        (n == 4 && p[0] == 0xf0 && p[1] < 0x90) || (n == 4 && p[0] == 0xf4 && p[1] >= 0x90))
-        return 0;
-    return n;
 }
 
 duka_rc duka_business_name_clean(const char *name, const char *what,
@@ -63,7 +46,7 @@ duka_rc duka_business_name_clean(const char *name, const char *what,
         if (*c < 0x20 || *c == 0x7f)
             return duka_err_set(err, DUKA_USAGE,
                                 "%s: the name has a control character at byte %zu", what, i + 1);
-        size_t n = utf8_sequence(c);
+        size_t n = duka_utf8_sequence((const char *)c);
         if (n == 0 || i + n > len)
             return duka_err_set(err, DUKA_USAGE, "%s: the name is not UTF-8 at byte %zu", what,
                                 i + 1);

@@ -168,20 +168,12 @@ static bool check_till(hub_app *app, duka_hub_store *store, duka_http_exchange *
     }
 }
 
-/* A string for a reply: s, or "" when jansson cannot take it (a name stored before names were
- * checked as UTF-8), so a reply is never lost to one field. */
-static json_t *reply_text(const char *s)
-{
-    json_t *v = json_string(s);
-    return v != NULL ? v : json_string("");
-}
-
 /* What a till prints on its receipts of the business: in every pull reply, so a change
  * (duka business set) reaches the tills with their next pull. */
 static json_t *business_of(const duka_hub_device *dev)
 {
-    return json_pack("{s:o, s:o}", "name", reply_text(dev->business_name), "kra_pin",
-                     reply_text(dev->kra_pin));
+    return json_pack("{s:o, s:o}", "name", duka_hub_json_text(dev->business_name), "kra_pin",
+                     duka_hub_json_text(dev->kra_pin));
 }
 
 /* A push holds a store only to apply: the body is parsed, checked and its payloads hashed
@@ -365,11 +357,11 @@ void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex)
             handle_pull(app, store, ex, &dev);
         } else {
             ex->status = 200;
-            ex->reply = json_pack("{s:s, s:s, s:I, s:o, s:o, s:b}", "business_id",
-                                  dev.business_id, "terminal", dev.terminal, "device_id",
-                                  (json_int_t)dev.id, "business_name",
-                                  reply_text(dev.business_name), "kra_pin",
-                                  reply_text(dev.kra_pin), "till_bound", dev.till_id[0] != '\0');
+            ex->reply = json_pack(
+                "{s:s, s:s, s:I, s:o, s:o, s:b}", "business_id", dev.business_id, "terminal",
+                dev.terminal, "device_id", (json_int_t)dev.id, "business_name",
+                duka_hub_json_text(dev.business_name), "kra_pin", duka_hub_json_text(dev.kra_pin),
+                "till_bound", dev.till_id[0] != '\0');
         }
     }
     return_store(app, store);

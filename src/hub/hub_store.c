@@ -5,7 +5,10 @@
 #include "hub/hub_store_impl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/text.h"
 
 bool duka_hub_store_is_postgres(const char *location)
 {
@@ -81,6 +84,19 @@ void duka_hub_store_redact(const char *location, char *out, size_t outlen)
     }
 #undef PUT
     out[n] = '\0';
+}
+
+json_t *duka_hub_json_text(const char *s)
+{
+    json_t *v = json_string(s ? s : "");
+    if (v != NULL)
+        return v;
+    char *copy = strdup(s);
+    if (copy == NULL)
+        return NULL;
+    v = json_string(duka_utf8_sanitize(copy));
+    free(copy);
+    return v;
 }
 
 const char *duka_hub_store_kind(const duka_hub_store *s)

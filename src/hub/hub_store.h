@@ -40,6 +40,11 @@ const char *duka_hub_store_location(const duka_hub_store *s);
  * (postgres://user:secret@host/db -> postgres://user@host/db; a password= parameter is
  * dropped). Never print a --db as given: print this. */
 void duka_hub_store_redact(const char *location, char *out, size_t outlen);
+/* A JSON string of s for a listing or a reply: names in the store before names were checked
+ * (a business's, a product's from a CSV) may not be UTF-8, and jansson refuses such a string;
+ * here every byte that is not UTF-8 becomes '?', so the row is shown rather than dropped. */
+json_t *duka_hub_json_text(const char *s);
+
 /* "sqlite" or "postgres". */
 const char *duka_hub_store_kind(const duka_hub_store *s);
 void duka_hub_store_close(duka_hub_store *store);

@@ -1340,9 +1340,10 @@ static duka_rc pg_business_list(duka_hub_store *hs, bool lock, json_t **out, duk
         char iso[40];
         duka_clock_format_iso(value_int(res, r, 3), iso, sizeof(iso));
         json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:s, s:I}", "business_id", PQgetvalue(res, r, 0),
-                           "name", PQgetvalue(res, r, 1), "kra_pin", PQgetvalue(res, r, 2),
-                           "created", iso, "devices", (json_int_t)value_int(res, r, 4)));
+            arr, json_pack("{s:s, s:o, s:o, s:s, s:I}", "business_id", PQgetvalue(res, r, 0),
+                           "name", duka_hub_json_text(PQgetvalue(res, r, 1)), "kra_pin",
+                           duka_hub_json_text(PQgetvalue(res, r, 2)), "created", iso,
+                           "devices", (json_int_t)value_int(res, r, 4)));
     }
     PQclear(res);
     rc = op_end(s, own, DUKA_OK, err);
@@ -1770,10 +1771,10 @@ static duka_rc pg_product_list(duka_hub_store *hs, const char *business_id, bool
     json_t *arr = json_array();
     for (int r = 0; r < PQntuples(res); r++)
         json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:I}", "sku", PQgetvalue(res, r, 0),
-                           "name", PQgetvalue(res, r, 1), "price",
+            arr, json_pack("{s:s, s:o, s:I, s:s, s:o, s:b, s:I}", "sku", PQgetvalue(res, r, 0),
+                           "name", duka_hub_json_text(PQgetvalue(res, r, 1)), "price",
                            (json_int_t)value_int(res, r, 2), "tax", PQgetvalue(res, r, 3),
-                           "category", PQgetvalue(res, r, 4), "archived",
+                           "category", duka_hub_json_text(PQgetvalue(res, r, 4)), "archived",
                            value_int(res, r, 5) != 0, "stock_milli",
                            (json_int_t)value_int(res, r, 6)));
     PQclear(res);
@@ -1802,9 +1803,9 @@ static duka_rc pg_stock_levels(duka_hub_store *hs, const char *business_id, json
         return op_end(s, own, DUKA_STORE, err);
     json_t *arr = json_array();
     for (int r = 0; r < PQntuples(res); r++)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:I}", "sku", PQgetvalue(res, r, 0),
-                                             "name", PQgetvalue(res, r, 1), "stock_milli",
-                                             (json_int_t)value_int(res, r, 2)));
+        json_array_append_new(arr, json_pack("{s:s, s:o, s:I}", "sku", PQgetvalue(res, r, 0),
+                                             "name", duka_hub_json_text(PQgetvalue(res, r, 1)),
+                                             "stock_milli", (json_int_t)value_int(res, r, 2)));
     PQclear(res);
     rc = op_end(s, own, DUKA_OK, err);
     if (rc != DUKA_OK) {

@@ -283,11 +283,12 @@ static duka_rc sq_business_list(duka_hub_store *hs, bool lock, json_t **out, duk
         char iso[40];
         duka_clock_format_iso(sqlite3_column_int64(st, 3), iso, sizeof(iso));
         json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:s, s:I}", "business_id",
+            arr, json_pack("{s:s, s:o, s:o, s:s, s:I}", "business_id",
                            (const char *)sqlite3_column_text(st, 0), "name",
-                           (const char *)sqlite3_column_text(st, 1), "kra_pin",
-                           (const char *)sqlite3_column_text(st, 2), "created", iso, "devices",
-                           (json_int_t)sqlite3_column_int64(st, 4)));
+                           duka_hub_json_text((const char *)sqlite3_column_text(st, 1)),
+                           "kra_pin",
+                           duka_hub_json_text((const char *)sqlite3_column_text(st, 2)),
+                           "created", iso, "devices", (json_int_t)sqlite3_column_int64(st, 4)));
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -704,12 +705,13 @@ static duka_rc sq_product_list(duka_hub_store *hs, const char *business_id, bool
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:I}", "sku",
+            arr, json_pack("{s:s, s:o, s:I, s:s, s:o, s:b, s:I}", "sku",
                            (const char *)sqlite3_column_text(st, 0), "name",
-                           (const char *)sqlite3_column_text(st, 1), "price",
-                           (json_int_t)sqlite3_column_int64(st, 2), "tax",
+                           duka_hub_json_text((const char *)sqlite3_column_text(st, 1)),
+                           "price", (json_int_t)sqlite3_column_int64(st, 2), "tax",
                            (const char *)sqlite3_column_text(st, 3), "category",
-                           (const char *)sqlite3_column_text(st, 4), "archived",
+                           duka_hub_json_text((const char *)sqlite3_column_text(st, 4)),
+                           "archived",
                            sqlite3_column_int(st, 5), "stock_milli",
                            (json_int_t)sqlite3_column_int64(st, 6)));
     sqlite3_reset(st);
@@ -741,11 +743,10 @@ static duka_rc sq_stock_levels(duka_hub_store *hs, const char *business_id, json
     json_t *arr = json_array();
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:I}", "sku",
-                                             (const char *)sqlite3_column_text(st, 0), "name",
-                                             (const char *)sqlite3_column_text(st, 1),
-                                             "stock_milli",
-                                             (json_int_t)sqlite3_column_int64(st, 2)));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:I}", "sku", (const char *)sqlite3_column_text(st, 0),
+                           "name", duka_hub_json_text((const char *)sqlite3_column_text(st, 1)),
+                           "stock_milli", (json_int_t)sqlite3_column_int64(st, 2)));
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         json_decref(arr);

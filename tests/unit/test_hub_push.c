@@ -1447,6 +1447,16 @@ static void test_kra_pins_and_business_names(void **state)
         assert_contains(err.msg, "--name");
         assert_contains(err.msg, bad[i].says);
     }
+
+    /* What the store already holds unchecked is shown, its bytes that are not UTF-8 as '?'. */
+    const char *shown[][2] = {{"Caf\xc3\xa9", "Caf\xc3\xa9"}, {"Duka\xff", "Duka?"},
+                              {"\xc3", "?"}, {"a\xed\xa0\x80z", "a???z"}, {"", ""}};
+    for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+        json_t *v = duka_hub_json_text(shown[i][0]);
+        assert_non_null(v);
+        assert_string_equal(json_string_value(v), shown[i][1]);
+        json_decref(v);
+    }
 }
 
 /* A name is one business's unless asked otherwise: trimmed and in any case the same name,
@@ -1541,6 +1551,18 @@ static void test_business_names_are_unique(void **state)
                                               &err),
                      DUKA_NOTFOUND);
     assert_contains(err.msg, "0000000000000000");
+
+    /* SQLite: a name stored before names were checked, not UTF-8, is listed, not dropped
+     * (PostgreSQL never stores such text). */
+    if (!f->db.pg) {
+        char odd[DUKA_BUSINESS_ID_LEN + 1];
+        assert_ok(duka_hub_business_create(f->store, "Duka\xff", odd, &err), &err);
+        assert_ok(duka_hub_business_list(f->store, false, &list, &err), &err);
+        assert_non_null(business_in(list, odd));
+        assert_string_equal(json_string_value(json_object_get(business_in(list, odd), "name")),
+                            "Duka?");
+        json_decref(list);
+    }
 
     /* The change is audited, and a token's device carries the business's name and PIN. */
     duka_err_clear(&err);
