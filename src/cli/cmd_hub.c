@@ -148,7 +148,8 @@ int cmd_hub_init(int argc, char **argv)
     char name[DUKA_BUSINESS_NAME_MAX + 1], pin[DUKA_KRA_PIN_LEN + 1] = "";
     if (duka_business_name_clean(given, "--business", name, &err) != DUKA_OK)
         return cli_fail(cmd, &err);
-    if (cli_get(&args, "kra-pin") != NULL && kra_pin_arg(cmd, cli_get(&args, "kra-pin"), false, pin))
+    const char *given_pin = cli_get(&args, "kra-pin");
+    if (given_pin != NULL && kra_pin_arg(cmd, given_pin, false, pin))
         return 2;
     duka_hub_store *store = NULL;
     if (open_store(cmd, db, true, &store))
@@ -285,7 +286,8 @@ int cmd_business_set(int argc, char **argv)
         return cli_usage_error(cmd, "nothing to set: give --name NAME and/or --kra-pin PIN");
     duka_err err = {0};
     char name[DUKA_BUSINESS_NAME_MAX + 1], pin[DUKA_KRA_PIN_LEN + 1];
-    if (given_name != NULL && duka_business_name_clean(given_name, "--name", name, &err) != DUKA_OK)
+    if (given_name != NULL &&
+        duka_business_name_clean(given_name, "--name", name, &err) != DUKA_OK)
         return cli_fail(cmd, &err);
     if (given_pin != NULL && kra_pin_arg(cmd, given_pin, true, pin))
         return 2;
@@ -606,7 +608,8 @@ int cmd_device_list(int argc, char **argv)
     const json_t *d;
     json_array_foreach(json_object_get(list, "devices"), i, d) {
         char id[24];
-        snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(d, "device_id")));
+        snprintf(id, sizeof(id), "%lld",
+                 (long long)json_integer_value(json_object_get(d, "device_id")));
         cell(str_of(d, "terminal"), DUKA_TERMINAL_ID_MAX, false);
         cell(id, 6, true);
         cell(str_of(d, "status"), 7, false);
