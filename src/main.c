@@ -26,16 +26,37 @@ static const command commands[] = {
      "listens on the next port unless --hub-listen says otherwise. Both addresses must be free:\n"
      "a busy one stops it before it creates anything. It prints commands to try (absolute\n"
      "paths: they work from any folder), including how to stop the hub and start it again."},
-    {"hub init", cmd_hub_init, "duka hub init --db DB --business NAME [--json]",
+    {"hub init", cmd_hub_init,
+     "duka hub init --db DB --business NAME [--kra-pin PIN] [--allow-duplicate-name] [--json]",
      "Creates the hub database DB if needed and a business in it. Prints the business id\n"
-     "(--json: {\"business_id\"}). DB is a file (SQLite) or postgres://USER[:PASS]@HOST[:PORT]/\n"
-     "DATABASE (PostgreSQL): run it there as the role that owns the tables; it creates or\n"
-     "migrates the schema (versions in schema_migrations) and grants the role duka_hub, the\n"
-     "one duka hub runs as, what it needs. Again, or as duka_hub, it only adds a business."},
+     "(--json: {\"business_id\", \"name\", \"kra_pin\"}). A name another business has (spaces\n"
+     "at the ends and letter case aside) is refused with that business's id, and nothing is\n"
+     "written, unless --allow-duplicate-name; a lost id: duka business list. --kra-pin: the\n"
+     "business's KRA PIN (A or P, 9 digits, a letter: P051234567X), printed on its receipts.\n"
+     "DB is a file (SQLite) or postgres://USER[:PASS]@HOST[:PORT]/DATABASE (PostgreSQL): run\n"
+     "it there as the role that owns the tables; it creates or migrates the schema (versions\n"
+     "in schema_migrations) and grants the role duka_hub, the one duka hub runs as, what it\n"
+     "needs. Again, or as duka_hub, it only adds a business."},
     {"hub report", cmd_hub_report, "duka hub report --db DB --business ID [--json]",
      "Sales the hub holds for a business: {\"sales\", \"receipts\", \"conflicts\",\n"
-     "\"total_cents\", \"tax_cents\"}. Safe while the hub serves DB (a file or a postgres://\n"
-     "URL)."},
+     "\"total_cents\", \"tax_cents\", \"conflict_details\", \"conflict_details_omitted\",\n"
+     "\"conflict_total_cents\"}. A conflict (a receipt number sent again under another command:\n"
+     "a restored or cloned till) is not in the totals and cannot be resolved yet; each is\n"
+     "listed, newest first (the newest 100; conflict_details_omitted counts the rest), with\n"
+     "what it was for, and conflict_total_cents adds them all up. Safe while the hub serves DB\n"
+     "(a file or a postgres:// URL)."},
+    {"business list", cmd_business_list, "duka business list --db DB [--json]",
+     "Every business of the hub, oldest first: {\"businesses\": [{\"business_id\", \"name\",\n"
+     "\"kra_pin\", \"created\", \"devices\"}]} (devices: active ones); a table without --json.\n"
+     "Finds a lost business id. On PostgreSQL it reads every business through one narrow\n"
+     "exception to row-level security (names, KRA PINs, creation times, device counts)."},
+    {"business set", cmd_business_set,
+     "duka business set --db DB --business ID [--name NAME] [--kra-pin PIN]\n"
+     "                  [--allow-duplicate-name] [--json]",
+     "Renames a business (the same rule as hub init: a name another business has is refused\n"
+     "unless --allow-duplicate-name) and/or sets its KRA PIN (--kra-pin \"\" clears it). Tills\n"
+     "learn the new name and PIN at their next pull. --json: the business as business list\n"
+     "shows it."},
     {"hub audit", cmd_hub_audit, "duka hub audit --db DB [--business ID] [--limit N] [--json]",
      "The hub's audit log, newest first: authentication failures (wrong, malformed or revoked\n"
      "tokens), refused commands (a command id reused with another payload or from another\n"
@@ -61,12 +82,17 @@ static const command commands[] = {
     {"device add", cmd_device_add, "duka device add --db DB --business ID --terminal T01 [--json]",
      "Registers a till terminal and prints its device token, once (--json: {\"token\"}).\n"
      "The hub keeps only a hash of it. For a revoked terminal it issues a new token."},
+    {"device list", cmd_device_list, "duka device list --db DB --business ID [--json]",
+     "The business's devices by terminal: {\"devices\": [{\"terminal\", \"device_id\", \"status\"\n"
+     "(active|revoked), \"created\", \"till_bound\"}]}. till_bound: the token is bound to the\n"
+     "till database that used it first (another one is refused with 409 token_in_use)."},
     {"device revoke", cmd_device_revoke,
      "duka device revoke --db DB --business ID --terminal T01 [--json]",
      "Revokes a till's token (a stolen or retired terminal): the hub answers 401 from then on\n"
      "and the till keeps its queue untouched until it gets a new token: duka device add for the\n"
-     "same terminal issues one (same device, so its earlier commands stay its own), and\n"
-     "duka till init --token sets it on the till."},
+     "same terminal issues one (same device, so its earlier commands stay its own; the new\n"
+     "token is bound to no till database until one uses it), and duka till init --token sets\n"
+     "it on the till."},
     {"product import", cmd_product_import,
      "duka product import --db DB --business ID FILE.csv [--json]",
      "Loads products from CSV with header sku,name,price,tax,stock[,category]. price: KES with\n"
@@ -76,14 +102,27 @@ static const command commands[] = {
      "duka product archive --db DB --business ID SKU [--json]",
      "Stops selling a product: tills receive it as a tombstone at their next pull. Past sales\n"
      "of it stand."},
+    {"product list", cmd_product_list,
+     "duka product list --db DB --business ID [--archived] [--json]",
+     "The business's catalog at the hub by SKU: {\"products\": [{\"sku\", \"name\", \"price\",\n"
+     "\"tax\", \"category\", \"archived\", \"stock_milli\"}]} (price in cents, stock in\n"
+     "thousandths of a unit); archived products only with --archived."},
+    {"stock", cmd_stock, "duka stock --db DB --business ID [--negative] [--json]",
+     "Stock levels per SKU (the sum of the SKU's stock movements: imports less sales) for every\n"
+     "product of the catalog and every SKU sold: {\"products\": [{\"sku\", \"name\",\n"
+     "\"stock_milli\", \"negative\"}], \"negative\": N}. A level may be below zero: sales are\n"
+     "never refused for stock, so those are flagged NEGATIVE to be counted and reconciled.\n"
+     "--negative lists only those."},
     {"till init", cmd_till_init,
      "duka till init --db FILE --hub URL --terminal T01 --token TOKEN [--ca-file PEM]\n"
      "               [--allow-plain-http] [--offline] [--replace] [--json]",
      "Creates the till database, checks the token with the hub and pulls the catalog (and the\n"
      "shop's name and KRA PIN for the receipts). A token belongs to one till database: the hub\n"
      "binds it to this one, and refuses it to any other (their receipt numbers would collide).\n"
-     "--replace moves the token to this database and retires the one that had it (a till\n"
-     "replaced by a new machine). --offline skips the check (the catalog arrives with the\n"
+     "--replace moves the token to this database and retires the one that had it: for a till\n"
+     "replaced by a new machine, when the old one is gone or all its sales reached the hub\n"
+     "(sales it still holds are refused from then on; duka status there shows them).\n"
+     "--offline skips the check (the catalog arrives with the\n"
      "first sync). The hub's HTTPS certificate is always verified; --ca-file trusts a\n"
      "self-signed one. Plain http:// to a hub that is not on this machine is refused unless\n"
      "--allow-plain-http (a trusted LAN). Run it again with a new --token after duka device\n"

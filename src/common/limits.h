@@ -19,7 +19,18 @@
 #define DUKA_URL_MAX 512
 #define DUKA_TOKEN_MAX 128
 #define DUKA_ERROR_TEXT_MAX 300          /* stored last_error of an outbox item */
-#define DUKA_KRA_PIN_MAX 11             /* P051234567X: a letter, 9 digits, a letter */
+/* A KRA PIN, as printed on every receipt: A (a person) or P (any other taxpayer), 9 digits, a
+ * letter (P051234567X). */
+#define DUKA_KRA_PIN_LEN 11
+/* The id a till database makes for itself once (a random UUID, lowercase, with dashes): the
+ * hub binds a device token to the first till database that uses it (Duka-Till-Id). */
+#define DUKA_TILL_ID_LEN DUKA_UUID_STR_LEN
+
+/* The conflicts `duka hub report` lists one by one, newest first (it counts and adds up all of
+ * them): a person reads the list, and a till restored from the wrong backup can make
+ * thousands. Conflicts' payloads are also read this many at a time to add them up, so the
+ * report holds at most this many sales' payloads in memory (each bounded like a sale). */
+#define DUKA_REPORT_CONFLICTS_MAX 100
 #define DUKA_TILL_HEADER_MAX 64          /* "Duka-Till-Id: " and a UUID */
 #define DUKA_PATH_MAX 4096               /* a path duka builds (a database's lock files) */
 

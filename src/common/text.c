@@ -163,3 +163,22 @@ size_t duka_text_fit(char *out, size_t out_size, const char *s, int columns)
     out[used] = '\0';
     return used;
 }
+
+size_t duka_utf8_sequence(const char *s)
+{
+    uint32_t cp;
+    return utf8_decode((const unsigned char *)s, &cp);
+}
+
+char *duka_utf8_sanitize(char *s)
+{
+    for (char *p = s; *p;) {
+        size_t n = duka_utf8_sequence(p);
+        if (n == 0) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+    return s;
+}

@@ -25,5 +25,12 @@ int duka_text_width(const char *s);
  * on one letter, and a smaller buffer ends early at a character boundary. Returns the bytes
  * written, without the NUL. */
 size_t duka_text_fit(char *out, size_t out_size, const char *s, int columns);
+/* Length of the UTF-8 sequence s starts with (1-4), or 0 when it is not well formed: a stray
+ * continuation byte, a sequence cut short, an overlong form, a surrogate, past U+10FFFF. */
+size_t duka_utf8_sequence(const char *s);
+
+/* Replaces, in place, every byte that does not start a well-formed UTF-8 sequence with '?',
+ * so the text can go into JSON (jansson refuses invalid UTF-8). Returns s. */
+char *duka_utf8_sanitize(char *s);
 
 #endif

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "hub/hub_push.h"
 #include "hub/hub_store.h"
+#include "hub/till_binding.h"
 #include "net/http_server.h"
 
 #define DUKA_VERSION_STRING "0.1.0"
@@ -123,6 +124,58 @@ static bool authenticate(hub_app *app, duka_hub_store *store, duka_http_exchange
     return true;
 }
 
+/* The till database a request comes from (till_binding.h): a request naming none is not
+ * checked (older tills, raw tools); one naming another than the token's is refused, on
+ * every endpoint, before anything is applied. On refusal fills the reply and returns false.
+ * The common request — the bound till — compares two strings: authentication returned the
+ * binding with the device. */
+static bool check_till(hub_app *app, duka_hub_store *store, duka_http_exchange *ex,
+                       duka_hub_device *dev, bool whoami)
+{
+    const char *till_id = duka_http_header(ex, DUKA_TILL_ID_HEADER);
+    if (till_id == NULL)
+        return true;
+    const char *replace = whoami ? duka_http_header(ex, DUKA_TILL_REPLACE_HEADER) : NULL;
+    char request[64];
+    snprintf(request, sizeof(request), "%s %s", ex->method, ex->path);
+    duka_err err = {0};
+    duka_till_outcome outcome = DUKA_TILL_SAME;
+    duka_rc rc = duka_hub_till_check(store, dev, till_id, replace && strcmp(replace, "1") == 0,
+                                     request, duka_clock_now_ms(app->clock), &outcome, &err);
+    switch (rc) {
+    case DUKA_OK:
+        if (outcome != DUKA_TILL_SAME)
+            duka_log(DUKA_LOG_INFO, "hub", "business=%s terminal=%s: token %s till %s",
+                     dev->business_id, dev->terminal,
+                     outcome == DUKA_TILL_BOUND ? "bound to" : "moved to", till_id);
+        return true;
+    case DUKA_INPUT:
+        duka_http_error(ex, 400, "invalid_till_id", "%s", err.msg);
+        return false;
+    case DUKA_CONFLICT:
+        duka_log(DUKA_LOG_WARN, "hub", "business=%s terminal=%s: %s refused: token in use by "
+                 "till %s, not %s", dev->business_id, dev->terminal, request, dev->till_id,
+                 till_id);
+        duka_http_error(ex, 409, "token_in_use", "%s", err.msg);
+        return false;
+    case DUKA_AUTH:
+        duka_http_error(ex, 401, "unauthorized", "token rejected");
+        return false;
+    default:
+        duka_http_error(ex, 503, "store_unavailable", "%s", err.msg);
+        ex->retry_after_s = 1;
+        return false;
+    }
+}
+
+/* What a till prints on its receipts of the business: in every pull reply, so a change
+ * (duka business set) reaches the tills with their next pull. */
+static json_t *business_of(const duka_hub_device *dev)
+{
+    return json_pack("{s:o, s:o}", "name", duka_hub_json_text(dev->business_name), "kra_pin",
+                     duka_hub_json_text(dev->kra_pin));
+}
+
 /* A push holds a store only to apply: the body is parsed, checked and its payloads hashed
  * before one is borrowed (the caller gave back the one it authenticated with). On a SQLite
  * hub, with its single store, the next push is thus made ready while one is applied. */
@@ -222,6 +275,7 @@ static void handle_pull(hub_app *app, duka_hub_store *store, duka_http_exchange 
         return;
     }
     json_object_set_new(reply, "receipt_floor", floor);
+    json_object_set_new(reply, "business", business_of(dev));
     ex->status = 200;
     ex->reply = reply;
 }
@@ -290,20 +344,24 @@ void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex)
         duka_http_error(ex, 404, "not_found", "no endpoint %s %s", ex->method, ex->path);
         return;
     }
+    bool whoami = strcmp(ex->path, "/v1/whoami") == 0;
     duka_hub_store *store = borrow_store(app);
     duka_hub_device dev;
-    if (authenticate(app, store, ex, &dev)) {
+    if (authenticate(app, store, ex, &dev) && check_till(app, store, ex, &dev, whoami)) {
         if (strcmp(ex->path, "/v1/push") == 0) {
             return_store(app, store);
             handle_push(app, ex, &dev);
             return;
         }
-        if (strcmp(ex->path, "/v1/pull") == 0)
+        if (!whoami) {
             handle_pull(app, store, ex, &dev);
-        else {
+        } else {
             ex->status = 200;
-            ex->reply = json_pack("{s:s, s:s, s:I}", "business_id", dev.business_id, "terminal",
-                                  dev.terminal, "device_id", (json_int_t)dev.id);
+            ex->reply = json_pack(
+                "{s:s, s:s, s:I, s:o, s:o, s:b}", "business_id", dev.business_id, "terminal",
+                dev.terminal, "device_id", (json_int_t)dev.id, "business_name",
+                duka_hub_json_text(dev.business_name), "kra_pin", duka_hub_json_text(dev.kra_pin),
+                "till_bound", dev.till_id[0] != '\0');
         }
     }
     return_store(app, store);

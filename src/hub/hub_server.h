@@ -4,6 +4,8 @@
  *   GET  /v1/whoami              the device a token belongs to
  *   POST /v1/push                apply a batch of commands exactly once
  *   GET  /v1/pull?cursor=&limit= catalog changes since a cursor
+ * An authenticated request carrying Duka-Till-Id is checked against the till database its
+ * token is bound to (till_binding.h): another one gets 409 token_in_use.
  * Each request borrows one store connection for its whole duration: SQLite has one (requests
  * take turns: the single writer), PostgreSQL DUKA_HUB_PG_CONNECTIONS (4).
  */

@@ -5,7 +5,10 @@
 #include "hub/hub_store_impl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/text.h"
 
 bool duka_hub_store_is_postgres(const char *location)
 {
@@ -83,6 +86,19 @@ void duka_hub_store_redact(const char *location, char *out, size_t outlen)
     out[n] = '\0';
 }
 
+json_t *duka_hub_json_text(const char *s)
+{
+    json_t *v = json_string(s ? s : "");
+    if (v != NULL)
+        return v;
+    char *copy = strdup(s);
+    if (copy == NULL)
+        return NULL;
+    v = json_string(duka_utf8_sanitize(copy));
+    free(copy);
+    return v;
+}
+
 const char *duka_hub_store_kind(const duka_hub_store *s)
 {
     return s->ops->name;
@@ -153,12 +169,60 @@ void duka_hub_store_rollback_to(duka_hub_store *s)
 duka_rc duka_hub_business_create(duka_hub_store *s, const char *name,
                                  char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err)
 {
-    return s->ops->business_create(s, name, id_out, err);
+    return s->ops->business_create(s, name, "", id_out, err);
+}
+
+duka_rc duka_hub_business_create_with_pin(duka_hub_store *s, const char *name,
+                                          const char *kra_pin,
+                                          char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err)
+{
+    return s->ops->business_create(s, name, kra_pin ? kra_pin : "", id_out, err);
 }
 
 duka_rc duka_hub_business_check(duka_hub_store *s, const char *business_id, duka_err *err)
 {
     return s->ops->business_check(s, business_id, err);
+}
+
+duka_rc duka_hub_business_list(duka_hub_store *s, bool lock, json_t **out, duka_err *err)
+{
+    return s->ops->business_list(s, lock, out, err);
+}
+
+duka_rc duka_hub_business_update(duka_hub_store *s, const char *business_id, const char *name,
+                                 const char *kra_pin, duka_err *err)
+{
+    return s->ops->business_update(s, business_id, name, kra_pin, err);
+}
+
+duka_rc duka_hub_device_list(duka_hub_store *s, const char *business_id, json_t **out,
+                             duka_err *err)
+{
+    return s->ops->device_list(s, business_id, out, err);
+}
+
+duka_rc duka_hub_device_bind_till(duka_hub_store *s, duka_hub_device *dev, const char *till_id,
+                                  int64_t now_ms, bool *changed, duka_err *err)
+{
+    return s->ops->device_bind_till(s, dev, till_id, now_ms, changed, err);
+}
+
+duka_rc duka_hub_product_list(duka_hub_store *s, const char *business_id, bool archived,
+                              json_t **out, duka_err *err)
+{
+    return s->ops->product_list(s, business_id, archived, out, err);
+}
+
+duka_rc duka_hub_stock_levels(duka_hub_store *s, const char *business_id, json_t **out,
+                              duka_err *err)
+{
+    return s->ops->stock_levels(s, business_id, out, err);
+}
+
+duka_rc duka_hub_conflict_page(duka_hub_store *s, const char *business_id, int64_t before_id,
+                               int limit, json_t **out, duka_err *err)
+{
+    return s->ops->conflict_page(s, business_id, before_id, limit, out, err);
 }
 
 duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const char *terminal,
@@ -249,7 +313,3 @@ duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const
     return s->ops->receipt_floor(s, business_id, terminal, since_day, out, err);
 }
 
-duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out, duka_err *err)
-{
-    return s->ops->report(s, business_id, out, err);
-}

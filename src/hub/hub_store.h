@@ -5,8 +5,9 @@
  * the catalog with its change sequence, sales with lines and payments, the stock ledger,
  * processed command ids and conflicts. The embedded implementation is SQLite
  * (hub_store_sqlite.c); PostgreSQL implements the same interface for deployments at scale.
- * The logic above it — what a push means, what is a duplicate or a conflict — lives in
- * hub_push.c and is written once.
+ * The logic above it is written once: what a push means, what is a duplicate or a conflict
+ * (hub_push.c); a business's name and KRA PIN (hub_business.c); a token's till database
+ * (till_binding.c); the report's conflicts and the stock flags (hub_report.c).
  *
  * Threads: a store is one connection; the server serialises access with its own mutex.
  * Transactions: duka_hub_store_begin/commit/rollback; a push wraps each command in a
@@ -39,6 +40,11 @@ const char *duka_hub_store_location(const duka_hub_store *s);
  * (postgres://user:secret@host/db -> postgres://user@host/db; a password= parameter is
  * dropped). Never print a --db as given: print this. */
 void duka_hub_store_redact(const char *location, char *out, size_t outlen);
+/* A JSON string of s for a listing or a reply: names in the store before names were checked
+ * (a business's, a product's from a CSV) may not be UTF-8, and jansson refuses such a string;
+ * here every byte that is not UTF-8 becomes '?', so the row is shown rather than dropped. */
+json_t *duka_hub_json_text(const char *s);
+
 /* "sqlite" or "postgres". */
 const char *duka_hub_store_kind(const duka_hub_store *s);
 void duka_hub_store_close(duka_hub_store *store);
@@ -64,18 +70,52 @@ void duka_hub_store_rollback_to(duka_hub_store *s);
 
 /* ---- businesses and devices ---- */
 
+/* Creates a business with no KRA PIN. The primitive, with no check of its name: duka hub init
+ * goes through duka_hub_business_register (hub_business.h), which refuses a name already
+ * used. */
 duka_rc duka_hub_business_create(duka_hub_store *s, const char *name,
                                  char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err);
+/* As duka_hub_business_create, with a KRA PIN ("" for none; the caller validated it). */
+duka_rc duka_hub_business_create_with_pin(duka_hub_store *s, const char *name,
+                                          const char *kra_pin,
+                                          char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err);
 /* DUKA_NOTFOUND ("business 'x' not found") when absent. */
 duka_rc duka_hub_business_check(duka_hub_store *s, const char *business_id, duka_err *err);
 
+/* Every business of the hub, oldest first: {"businesses":[{"business_id","name","kra_pin",
+ * "created" (ISO 8601 UTC),"devices" (active ones)}]} (a new reference in *out). For the
+ * admin commands only: on PostgreSQL, row-level security shows a transaction one business's
+ * rows, and this reads all of them through the one narrow exception made for it
+ * (duka_business_directory(): names, PINs, creation times and device counts, nothing else).
+ * lock: the caller is about to add or rename a business in its open transaction; the list is
+ * then held until that transaction ends, so two of them cannot both find a name free. */
+duka_rc duka_hub_business_list(duka_hub_store *s, bool lock, json_t **out, duka_err *err);
+
+/* Sets a business's name and/or KRA PIN (NULL: unchanged; the caller validated them).
+ * DUKA_NOTFOUND when absent. The primitive: duka_hub_business_change (hub_business.h) checks
+ * the name against the others. */
+duka_rc duka_hub_business_update(duka_hub_store *s, const char *business_id, const char *name,
+                                 const char *kra_pin, duka_err *err);
+
+/* A device as authentication finds it, with what a request needs of its business and its
+ * till binding: one read, so the common request (a bound till, the same till id) costs no
+ * round trip more than the token check. */
 typedef struct duka_hub_device {
     int64_t id;
     char business_id[DUKA_BUSINESS_ID_LEN + 1];
     char terminal[DUKA_TERMINAL_ID_MAX + 1];
+    /* The till database the token is bound to ("" until a request names one; see
+     * till_binding.h) and since when (0 when unbound). */
+    char till_id[DUKA_TILL_ID_LEN + 1];
+    int64_t till_bound_ms;
+    /* The business's name and KRA PIN ("" when none), for whoami and every pull reply. */
+    char business_name[DUKA_BUSINESS_NAME_MAX + 1];
+    char kra_pin[DUKA_KRA_PIN_LEN + 1];
 } duka_hub_device;
 
-/* Registers a terminal and returns its token (shown once; only its hash is stored). */
+/* Registers a terminal and returns its token (shown once; only its hash is stored). A
+ * revoked terminal gets a new token on the same device row, and its till binding is cleared:
+ * the first till database to use the new token is bound to it. */
 duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const char *terminal,
                             char token_out[DUKA_TOKEN_MAX + 1], duka_err *err);
 
@@ -83,6 +123,19 @@ duka_rc duka_hub_device_add(duka_hub_store *s, const char *business_id, const ch
  * its queue). DUKA_NOTFOUND when there is none. */
 duka_rc duka_hub_device_revoke(duka_hub_store *s, const char *business_id, const char *terminal,
                                int64_t now_ms, duka_err *err);
+
+/* The devices of a business, by terminal: {"devices":[{"terminal","device_id","status"
+ * ("active"|"revoked"),"created","till_bound"}]}. */
+duka_rc duka_hub_device_list(duka_hub_store *s, const char *business_id, json_t **out,
+                             duka_err *err);
+
+/* Binds dev's token to till_id if it is still bound to what dev->till_id says ("": unbound),
+ * in the caller's transaction (or one of its own): a compare-and-set, so of two requests
+ * binding at once one wins. *changed says whether this call bound it; either way dev's
+ * till_id and till_bound_ms are the binding after the call (the winner's when another request
+ * bound it first). DUKA_AUTH when the device was revoked meanwhile. */
+duka_rc duka_hub_device_bind_till(duka_hub_store *s, duka_hub_device *dev, const char *till_id,
+                                  int64_t now_ms, bool *changed, duka_err *err);
 
 /* Appends to the audit log (authentication failures, refused commands). business_id may be
  * NULL and device_id 0 when unknown (a malformed token). */
@@ -125,6 +178,19 @@ duka_rc duka_hub_product_archive(duka_hub_store *s, const char *business_id, con
 duka_rc duka_hub_changes_since(duka_hub_store *s, const char *business_id, int64_t cursor,
                                int limit, json_t **out, duka_err *err);
 
+/* The catalog of a business by SKU, with each product's stock level (the sum of its
+ * stock_movements): {"products":[{"sku","name","price","tax","category","archived",
+ * "stock_milli"}]}; archived products only when archived is true. */
+duka_rc duka_hub_product_list(duka_hub_store *s, const char *business_id, bool archived,
+                              json_t **out, duka_err *err);
+
+/* Stock levels by SKU: every SKU of the catalog not archived and every SKU with stock
+ * movements (sold, imported, even if archived or never in the catalog):
+ * {"products":[{"sku","name" ("" when not in the catalog),"stock_milli"}]}. The store part
+ * of duka_hub_stock (hub_report.h), which flags the negative ones. */
+duka_rc duka_hub_stock_levels(duka_hub_store *s, const char *business_id, json_t **out,
+                              duka_err *err);
+
 /* ---- commands and sales ---- */
 
 typedef struct duka_hub_command {
@@ -165,8 +231,18 @@ duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev,
 duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const char *terminal,
                                int since_day, json_t **out, duka_err *err);
 
-/* {"sales":N,"receipts":[…],"conflicts":N,"total_cents":N,"tax_cents":N} for a business.
- * DUKA_LIMIT when its sales add up past int64 cents (each sale is bounded, their sum is not). */
+/* The conflicts of a business, newest first, at most limit of those with a row id below
+ * before_id (0: from the newest): {"conflicts":[{"id","kind","receipt_no","command_id",
+ * "existing_command_id","terminal","payload" (the text stored),"detected" (ms)}]}. Pages
+ * with the last id of the page before. */
+duka_rc duka_hub_conflict_page(duka_hub_store *s, const char *business_id, int64_t before_id,
+                               int limit, json_t **out, duka_err *err);
+
+/* {"sales":N,"receipts":[…],"conflicts":N,"total_cents":N,"tax_cents":N,
+ * "conflict_details":[…],"conflict_details_omitted":N,"conflict_total_cents":N} for a business
+ * (hub_report.c: the store's totals, then its conflicts read page by page). Conflict sales
+ * are not in the totals. DUKA_LIMIT when its sales add up past int64 cents (each sale is
+ * bounded, their sum is not). */
 duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out,
                         duka_err *err);
 

@@ -5,7 +5,9 @@
  * hub_store_sqlite.c (one SQLite file) and hub_store_pg.c (PostgreSQL) fill the table. Each
  * implementation's struct starts with a duka_hub_store (the base), so a pointer to it is a
  * pointer to the base. Generic behaviour — the simulator's injected commit faults — lives
- * in hub_store.c, once.
+ * in hub_store.c, once; what a command means over several operations (a business's name
+ * checked against the others, a till binding, the report's conflicts) lives above the stores
+ * (hub_business.c, till_binding.c, hub_report.c), once.
  */
 #ifndef DUKA_HUB_STORE_IMPL_H
 #define DUKA_HUB_STORE_IMPL_H
@@ -26,15 +28,22 @@ typedef struct duka_hub_store_ops {
     duka_rc (*prefetch)(duka_hub_store *s, const char *business_id,
                         const char *const *command_ids, const char *const *receipt_nos, int n,
                         duka_err *err);
-    duka_rc (*business_create)(duka_hub_store *s, const char *name,
+    duka_rc (*business_create)(duka_hub_store *s, const char *name, const char *kra_pin,
                                char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err);
     duka_rc (*business_check)(duka_hub_store *s, const char *business_id, duka_err *err);
+    duka_rc (*business_list)(duka_hub_store *s, bool lock, json_t **out, duka_err *err);
+    duka_rc (*business_update)(duka_hub_store *s, const char *business_id, const char *name,
+                               const char *kra_pin, duka_err *err);
     duka_rc (*device_add)(duka_hub_store *s, const char *business_id, const char *terminal,
                           char token_out[DUKA_TOKEN_MAX + 1], duka_err *err);
     duka_rc (*device_revoke)(duka_hub_store *s, const char *business_id, const char *terminal,
                              int64_t now_ms, duka_err *err);
     duka_rc (*device_authenticate)(duka_hub_store *s, const char *token, duka_hub_device *out,
                                    duka_err *err);
+    duka_rc (*device_list)(duka_hub_store *s, const char *business_id, json_t **out,
+                           duka_err *err);
+    duka_rc (*device_bind_till)(duka_hub_store *s, duka_hub_device *dev, const char *till_id,
+                                int64_t now_ms, bool *changed, duka_err *err);
     duka_rc (*audit)(duka_hub_store *s, const char *business_id, int64_t device_id,
                      const char *event, const char *detail, int64_t now_ms, duka_err *err);
     duka_rc (*audit_list)(duka_hub_store *s, const char *business_id, int limit, json_t **out,
@@ -45,6 +54,10 @@ typedef struct duka_hub_store_ops {
                                int64_t now_ms, duka_err *err);
     duka_rc (*changes_since)(duka_hub_store *s, const char *business_id, int64_t cursor,
                              int limit, json_t **out, duka_err *err);
+    duka_rc (*product_list)(duka_hub_store *s, const char *business_id, bool archived,
+                            json_t **out, duka_err *err);
+    duka_rc (*stock_levels)(duka_hub_store *s, const char *business_id, json_t **out,
+                            duka_err *err);
     duka_rc (*command_find)(duka_hub_store *s, const char *command_id, duka_hub_command *out,
                             bool *found, duka_err *err);
     duka_rc (*command_record)(duka_hub_store *s, const char *command_id,
@@ -62,6 +75,10 @@ typedef struct duka_hub_store_ops {
                                const char *detail, int64_t now_ms, duka_err *err);
     duka_rc (*receipt_floor)(duka_hub_store *s, const char *business_id, const char *terminal,
                              int since_day, json_t **out, duka_err *err);
+    duka_rc (*conflict_page)(duka_hub_store *s, const char *business_id, int64_t before_id,
+                             int limit, json_t **out, duka_err *err);
+    /* The report's totals: {"sales","receipts","conflicts","total_cents","tax_cents"}
+     * (hub_report.c adds the conflicts). */
     duka_rc (*report)(duka_hub_store *s, const char *business_id, json_t **out, duka_err *err);
 } duka_hub_store_ops;
 

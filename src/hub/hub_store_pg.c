@@ -53,6 +53,9 @@
 #define DUKA_PG_APP_ROLE "duka_hub"
 /* pg_advisory_xact_lock key serialising two `duka hub init` migrating one database ("duka"). */
 #define DUKA_PG_MIGRATION_LOCK 0x64756b61LL
+/* pg_advisory_xact_lock key serialising the commands that check a business's name against
+ * the others before writing it ("dukaname", 0x64756b616e616d65; in decimal, for the SQL). */
+#define DUKA_PG_BUSINESS_NAME_LOCK 7238810042275818853
 
 /* ---- schema ---- */
 
@@ -264,6 +267,88 @@ static const char pg_schema_v2[] =
     "    FROM sale_lines l JOIN sales s ON s.id = l.sale_id;"
     "GRANT SELECT ON stock_movements TO " DUKA_PG_APP_ROLE ";";
 
+/* Version 3 (issue 10, what a new user hit), as on SQLite: a business's KRA PIN, and a
+ * device's till binding (till_id: the Duka-Till-Id of the one till database its token
+ * belongs to, NULL until one is seen; till_bound_ms: since when). And two things only
+ * PostgreSQL needs, for row-level security:
+ *
+ * - The business directory, the third narrow exception. The admin commands must list every
+ *   business (duka business list, so a lost business id is found without SQL) and check a
+ *   new name against all of them (duka hub init), which a transaction naming one business
+ *   cannot see. While duka.directory is 'on' — only inside duka_business_directory(), which
+ *   sets it, reads, and clears it — the businesses rows may be read (not written); the
+ *   function returns their ids, names, KRA PINs and creation times, and for each its number
+ *   of active devices, counted with duka.business_id set to that business in turn (no policy
+ *   on devices changes). It reads nothing else: no catalog, no sale, no token hash. With
+ *   p_lock it first takes a transaction-scoped advisory lock, so two `duka hub init` (or
+ *   `business set`) checking the same name at once take turns. The HTTP API never calls it.
+ * - Token authentication returns what a request needs besides the device, so a push, pull
+ *   or whoami costs no round trip more than before: the device's till binding, and its
+ *   business's name and KRA PIN (read with duka.business_id set to the device's business for
+ *   that one read, then set back). The function keeps its name and its first three columns,
+ *   so a hub of the version before, still serving while the owner migrates, goes on
+ *   authenticating with it. */
+static const char pg_schema_v3[] =
+    "ALTER TABLE businesses ADD COLUMN kra_pin text NOT NULL DEFAULT '';"
+    "ALTER TABLE devices ADD COLUMN till_id text, ADD COLUMN till_bound_ms bigint;"
+    "CREATE POLICY businesses_directory ON businesses FOR SELECT"
+    "  USING (current_setting('duka.directory', true) = 'on');"
+    "CREATE FUNCTION duka_business_directory(p_lock boolean)"
+    "  RETURNS TABLE (o_id text, o_name text, o_kra_pin text, o_created_ms bigint,"
+    "                 o_devices bigint)"
+    "  LANGUAGE plpgsql AS $$"
+    "DECLARE"
+    "  saved text := coalesce(current_setting('duka.business_id', true), '');"
+    "  ids text[]; names text[]; pins text[]; created bigint[];"
+    "BEGIN"
+    "  IF p_lock THEN"
+    "    PERFORM pg_advisory_xact_lock(" DUKA_STRINGIFY(DUKA_PG_BUSINESS_NAME_LOCK) ");"
+    "  END IF;"
+    "  PERFORM set_config('duka.directory', 'on', true);"
+    "  SELECT coalesce(array_agg(b.id ORDER BY b.created_ms, b.id COLLATE \"C\"), '{}'),"
+    "         coalesce(array_agg(b.name ORDER BY b.created_ms, b.id COLLATE \"C\"), '{}'),"
+    "         coalesce(array_agg(b.kra_pin ORDER BY b.created_ms, b.id COLLATE \"C\"), '{}'),"
+    "         coalesce(array_agg(b.created_ms ORDER BY b.created_ms, b.id COLLATE \"C\"), '{}')"
+    "    INTO ids, names, pins, created FROM businesses b;"
+    "  PERFORM set_config('duka.directory', '', true);"
+    "  FOR i IN 1 .. coalesce(array_length(ids, 1), 0) LOOP"
+    "    PERFORM set_config('duka.business_id', ids[i], true);"
+    "    o_id := ids[i]; o_name := names[i]; o_kra_pin := pins[i]; o_created_ms := created[i];"
+    "    SELECT count(*) INTO o_devices FROM devices d"
+    "     WHERE d.business_id = ids[i] AND d.revoked_ms IS NULL;"
+    "    RETURN NEXT;"
+    "  END LOOP;"
+    "  PERFORM set_config('duka.business_id', saved, true);"
+    "END $$;"
+    "REVOKE ALL ON FUNCTION duka_business_directory(boolean) FROM PUBLIC;"
+    "GRANT EXECUTE ON FUNCTION duka_business_directory(boolean) TO " DUKA_PG_APP_ROLE ";";
+
+static const char pg_schema_v3_auth[] =
+    "DROP FUNCTION duka_device_for_token(bigint);"
+    "CREATE FUNCTION duka_device_for_token(p_device_id bigint)"
+    "  RETURNS TABLE (o_business_id text, o_terminal text, o_token_hash text, o_till_id text,"
+    "                 o_till_bound_ms bigint, o_business_name text, o_kra_pin text)"
+    "  LANGUAGE plpgsql AS $$"
+    "DECLARE"
+    "  saved text := coalesce(current_setting('duka.business_id', true), '');"
+    "BEGIN"
+    "  PERFORM set_config('duka.auth_device_id', p_device_id::text, true);"
+    "  SELECT d.business_id, d.terminal, d.token_hash, d.till_id, d.till_bound_ms"
+    "    INTO o_business_id, o_terminal, o_token_hash, o_till_id, o_till_bound_ms"
+    "    FROM devices d WHERE d.id = p_device_id AND d.revoked_ms IS NULL;"
+    "  PERFORM set_config('duka.auth_device_id', '', true);"
+    "  IF o_business_id IS NULL THEN"
+    "    RETURN;"
+    "  END IF;"
+    "  PERFORM set_config('duka.business_id', o_business_id, true);"
+    "  SELECT b.name, b.kra_pin INTO o_business_name, o_kra_pin"
+    "    FROM businesses b WHERE b.id = o_business_id;"
+    "  PERFORM set_config('duka.business_id', saved, true);"
+    "  RETURN NEXT;"
+    "END $$;"
+    "REVOKE ALL ON FUNCTION duka_device_for_token(bigint) FROM PUBLIC;"
+    "GRANT EXECUTE ON FUNCTION duka_device_for_token(bigint) TO " DUKA_PG_APP_ROLE ";";
+
 /* A version's SQL comes in parts (a C string literal is kept under 4,095 characters), all
  * run in the version's one transaction. */
 #define PG_MIGRATION_PARTS_MAX 4
@@ -277,25 +362,45 @@ typedef struct pg_migration {
 static const pg_migration pg_migrations[] = {
     {1, {pg_schema_v1, pg_schema_v1_security, pg_schema_v1_grants, NULL}},
     {2, {pg_schema_v2, NULL}},
+    {3, {pg_schema_v3, pg_schema_v3_auth, NULL}},
 };
-#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_VERSION 3
 
 /* ---- statements, prepared once per connection ---- */
 
 #define PG_STATEMENTS(X)                                                                         \
     X(SET_BUSINESS, "SELECT set_config('duka.business_id', $1, true)")                          \
-    X(BUSINESS_CREATE, "INSERT INTO businesses(id, name, created_ms) VALUES($1, $2, $3)")        \
+    X(BUSINESS_CREATE,                                                                           \
+      "INSERT INTO businesses(id, name, kra_pin, created_ms) VALUES($1, $2, $3, $4)")          \
     X(BUSINESS_CHECK, "SELECT 1 FROM businesses WHERE id = $1")                                  \
+    X(BUSINESS_LIST,                                                                             \
+      "SELECT o_id, o_name, o_kra_pin, o_created_ms, o_devices"                                 \
+      " FROM duka_business_directory($1::boolean)")                                             \
+    X(BUSINESS_UPDATE,                                                                           \
+      "UPDATE businesses SET name = coalesce($2, name), kra_pin = coalesce($3, kra_pin)"       \
+      " WHERE id = $1")                                                                          \
     X(DEVICE_ADD,                                                                                \
       "INSERT INTO devices(business_id, terminal, token_hash, created_ms) VALUES($1, $2, $3, $4)" \
       " ON CONFLICT (business_id, terminal) DO UPDATE SET token_hash = excluded.token_hash,"    \
-      "   revoked_ms = NULL WHERE devices.revoked_ms IS NOT NULL"                              \
+      "   revoked_ms = NULL, till_id = NULL, till_bound_ms = NULL"                             \
+      "   WHERE devices.revoked_ms IS NOT NULL"                                                 \
       " RETURNING id")                                                                          \
     X(DEVICE_AUTH,                                                                               \
-      "SELECT o_business_id, o_terminal, o_token_hash FROM duka_device_for_token($1)")          \
+      "SELECT o_business_id, o_terminal, o_token_hash, o_till_id, o_till_bound_ms,"            \
+      " o_business_name, o_kra_pin FROM duka_device_for_token($1)")                             \
     X(DEVICE_REVOKE,                                                                             \
       "UPDATE devices SET revoked_ms = $3"                                                       \
       " WHERE business_id = $1 AND terminal = $2 AND revoked_ms IS NULL")                       \
+    X(DEVICE_LIST,                                                                               \
+      "SELECT terminal, id, revoked_ms IS NULL, created_ms, till_id IS NOT NULL FROM devices"  \
+      " WHERE business_id = $1 ORDER BY terminal COLLATE \"C\", id")                            \
+    X(DEVICE_BIND,                                                                               \
+      "UPDATE devices SET till_id = $3, till_bound_ms = $4::bigint"                             \
+      " WHERE id = $1::bigint AND business_id = $2 AND revoked_ms IS NULL"                     \
+      "   AND coalesce(till_id, '') = $5")                                                       \
+    X(DEVICE_BINDING,                                                                            \
+      "SELECT till_id, till_bound_ms FROM devices"                                               \
+      " WHERE id = $1::bigint AND business_id = $2 AND revoked_ms IS NULL")                     \
     X(AUDIT,                                                                                     \
       "INSERT INTO audit_log(created_ms, business_id, device_id, event, detail)"                \
       " VALUES($1, $2, $3, $4, $5)")                                                             \
@@ -315,6 +420,14 @@ static const pg_migration pg_migrations[] = {
       "SELECT sku, name, price_cents, tax_band, category, deleted, change_seq"                  \
       " FROM products WHERE business_id = $1 AND change_seq > $2"                               \
       " ORDER BY change_seq LIMIT $3")                                                           \
+    X(PRODUCT_LIST, product_list_sql)                                                            \
+    X(STOCK_LEVELS, stock_levels_sql)                                                            \
+    X(CONFLICT_PAGE,                                                                             \
+      "SELECT c.id, c.kind, c.entity_id, c.command_id, c.existing_command_id,"                  \
+      " coalesce(d.terminal, ''), c.payload, c.created_ms"                                       \
+      " FROM conflicts c LEFT JOIN devices d ON d.id = c.device_id"                              \
+      " WHERE c.business_id = $1 AND ($2::bigint = 0 OR c.id < $2::bigint)"                    \
+      " ORDER BY c.id DESC LIMIT $3")                                                            \
     X(COMMAND_FIND,                                                                              \
       "SELECT p.device_id, p.status, p.payload_hash, p.receipt_no"                              \
       " FROM command_ids r LEFT JOIN processed_commands p ON p.command_id = r.command_id"      \
@@ -353,6 +466,26 @@ static const char product_upsert_sql[] =
     "            SELECT $1, $2, $8::bigint - level.milli, 'import', '', $7 FROM level, seq"
     "            WHERE $9::boolean AND level.milli <> $8::bigint RETURNING 1)"
     " SELECT (SELECT count(*) FROM seq), (SELECT count(*) FROM up), (SELECT count(*) FROM ledger)";
+
+/* The catalog with each product's level: its ledger movements less the quantities sold
+ * (stock_movements, taken apart so each half probes its index by business and SKU). */
+static const char product_list_sql[] =
+    "SELECT p.sku, p.name, p.price_cents, p.tax_band, p.category, p.deleted,"
+    " ((SELECT coalesce(sum(g.delta_milli), 0) FROM stock_ledger g"
+    "    WHERE g.business_id = p.business_id AND g.sku = p.sku)"
+    "  - (SELECT coalesce(sum(l.qty_milli), 0) FROM sale_lines l"
+    "    WHERE l.business_id = p.business_id AND l.sku = p.sku))::bigint"
+    " FROM products p WHERE p.business_id = $1 AND ($2::boolean OR p.deleted = 0)"
+    " ORDER BY p.sku COLLATE \"C\"";
+
+/* Every SKU of the catalog not archived and every SKU with movements, with its level. */
+static const char stock_levels_sql[] =
+    "SELECT v.sku, coalesce(p.name, ''), sum(v.milli)::bigint FROM ("
+    "   SELECT sku, delta_milli AS milli FROM stock_movements WHERE business_id = $1"
+    "   UNION ALL"
+    "   SELECT sku, 0 FROM products WHERE business_id = $1 AND deleted = 0) v"
+    " LEFT JOIN products p ON p.business_id = $1 AND p.sku = v.sku"
+    " GROUP BY v.sku, p.name ORDER BY v.sku COLLATE \"C\"";
 
 /* What a batch will look up, in one round trip: for each command id, whether the hub has it
  * (command_ids) and, when it is this business's, its outcome (processed_commands: another
@@ -1148,7 +1281,7 @@ out:
 
 /* ---- operations ---- */
 
-static duka_rc pg_business_create(duka_hub_store *hs, const char *name,
+static duka_rc pg_business_create(duka_hub_store *hs, const char *name, const char *kra_pin,
                                   char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err)
 {
     pg_store *s = pgs(hs);
@@ -1159,8 +1292,8 @@ static duka_rc pg_business_create(duka_hub_store *hs, const char *name,
         return rc;
     char now[24];
     snprintf(now, sizeof(now), "%lld", (long long)duka_clock_now_ms(NULL));
-    const char *v[3] = {id_out, name, now};
-    PGresult *res = run_stmt(s, ST_BUSINESS_CREATE, 3, v, PGRES_COMMAND_OK,
+    const char *v[4] = {id_out, name, kra_pin, now};
+    PGresult *res = run_stmt(s, ST_BUSINESS_CREATE, 4, v, PGRES_COMMAND_OK,
                              "creating the business", err);
     rc = res ? DUKA_OK : DUKA_STORE;
     PQclear(res);
@@ -1180,6 +1313,62 @@ static duka_rc pg_business_check(duka_hub_store *hs, const char *business_id, du
     if (res == NULL)
         rc = DUKA_STORE;
     else if (PQntuples(res) == 0)
+        rc = duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found (see: duka hub init)",
+                          business_id);
+    PQclear(res);
+    return op_end(s, own, rc, err);
+}
+
+/* Every business, through the directory exception (duka_business_directory, schema v3):
+ * no business is set for it, and lock takes the names' advisory lock for the rest of the
+ * caller's transaction. */
+static duka_rc pg_business_list(duka_hub_store *hs, bool lock, json_t **out, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, NULL, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    const char *v[1] = {lock ? "true" : "false"};
+    PGresult *res =
+        run_stmt(s, ST_BUSINESS_LIST, 1, v, PGRES_TUPLES_OK, "reading businesses", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    json_t *arr = json_array();
+    for (int r = 0; r < PQntuples(res); r++) {
+        char iso[40];
+        duka_clock_format_iso(value_int(res, r, 3), iso, sizeof(iso));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:o, s:s, s:I}", "business_id", PQgetvalue(res, r, 0),
+                           "name", duka_hub_json_text(PQgetvalue(res, r, 1)), "kra_pin",
+                           duka_hub_json_text(PQgetvalue(res, r, 2)), "created", iso,
+                           "devices", (json_int_t)value_int(res, r, 4)));
+    }
+    PQclear(res);
+    rc = op_end(s, own, DUKA_OK, err);
+    if (rc != DUKA_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "businesses", arr);
+    return DUKA_OK;
+}
+
+static duka_rc pg_business_update(duka_hub_store *hs, const char *business_id, const char *name,
+                                  const char *kra_pin, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    const char *v[3] = {business_id, name, kra_pin};
+    PGresult *res =
+        run_stmt(s, ST_BUSINESS_UPDATE, 3, v, PGRES_COMMAND_OK, "changing the business", err);
+    if (res == NULL)
+        rc = DUKA_STORE;
+    else if (strcmp(PQcmdTuples(res), "0") == 0)
         rc = duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found (see: duka hub init)",
                           business_id);
     PQclear(res);
@@ -1262,11 +1451,16 @@ static duka_rc pg_device_authenticate(duka_hub_store *hs, const char *token,
         }
     }
     bool found = PQntuples(res) == 1;
+    memset(out, 0, sizeof(*out));
     if (found) {
         out->id = id;
         value_copy(res, 0, 0, out->business_id, sizeof(out->business_id));
         value_copy(res, 0, 1, out->terminal, sizeof(out->terminal));
         value_copy(res, 0, 2, want, sizeof(want));
+        value_copy(res, 0, 3, out->till_id, sizeof(out->till_id)); /* NULL reads "" */
+        out->till_bound_ms = value_int(res, 0, 4);
+        value_copy(res, 0, 5, out->business_name, sizeof(out->business_name));
+        value_copy(res, 0, 6, out->kra_pin, sizeof(out->kra_pin));
     }
     PQclear(res);
     hash_secret(secret, have);
@@ -1276,6 +1470,82 @@ static duka_rc pg_device_authenticate(duka_hub_store *hs, const char *token,
     if (!found || strlen(want) != 64 || sodium_memcmp(want, have, 64) != 0)
         return duka_err_set(err, DUKA_AUTH, "token rejected");
     return DUKA_OK;
+}
+
+static duka_rc pg_device_list(duka_hub_store *hs, const char *business_id, json_t **out,
+                              duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    const char *v[1] = {business_id};
+    PGresult *res = run_stmt(s, ST_DEVICE_LIST, 1, v, PGRES_TUPLES_OK, "reading devices", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    json_t *arr = json_array();
+    for (int r = 0; r < PQntuples(res); r++) {
+        char iso[40];
+        duka_clock_format_iso(value_int(res, r, 3), iso, sizeof(iso));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:I, s:s, s:s, s:b}", "terminal", PQgetvalue(res, r, 0),
+                           "device_id", (json_int_t)value_int(res, r, 1), "status",
+                           PQgetvalue(res, r, 2)[0] == 't' ? "active" : "revoked", "created",
+                           iso, "till_bound", PQgetvalue(res, r, 4)[0] == 't'));
+    }
+    PQclear(res);
+    rc = op_end(s, own, DUKA_OK, err);
+    if (rc != DUKA_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "devices", arr);
+    return DUKA_OK;
+}
+
+/* A compare-and-set on the binding dev was read with. When it finds the binding changed, the
+ * binding another request left is read back by a statement of its own: under READ COMMITTED
+ * a new statement sees what committed while the update waited for the row, where the
+ * update's own snapshot might not. A rare write (a till's first request, a replacement): the
+ * common request never comes here. */
+static duka_rc pg_device_bind_till(duka_hub_store *hs, duka_hub_device *dev,
+                                   const char *till_id, int64_t now_ms, bool *changed,
+                                   duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *changed = false;
+    bool own = false;
+    duka_rc rc = op_begin(s, dev->business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char id[24], now[24];
+    snprintf(id, sizeof(id), "%lld", (long long)dev->id);
+    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
+    const char *v[5] = {id, dev->business_id, till_id, now, dev->till_id};
+    PGresult *res =
+        run_stmt(s, ST_DEVICE_BIND, 5, v, PGRES_COMMAND_OK, "binding the till", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    *changed = strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    if (*changed) {
+        snprintf(dev->till_id, sizeof(dev->till_id), "%s", till_id);
+        dev->till_bound_ms = now_ms;
+        return op_end(s, own, DUKA_OK, err);
+    }
+    res = run_stmt(s, ST_DEVICE_BINDING, 2, v, PGRES_TUPLES_OK, "reading devices", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    if (PQntuples(res) == 1) {
+        value_copy(res, 0, 0, dev->till_id, sizeof(dev->till_id));
+        dev->till_bound_ms = value_int(res, 0, 1);
+    } else {
+        rc = duka_err_set(err, DUKA_AUTH, "token rejected");
+    }
+    PQclear(res);
+    return op_end(s, own, rc, err);
 }
 
 static duka_rc pg_device_revoke(duka_hub_store *hs, const char *business_id,
@@ -1481,6 +1751,68 @@ static duka_rc pg_changes_since(duka_hub_store *hs, const char *business_id, int
     }
     *out = json_pack("{s:o, s:I, s:b}", "changes", changes, "cursor", (json_int_t)last, "more",
                      more);
+    return DUKA_OK;
+}
+
+static duka_rc pg_product_list(duka_hub_store *hs, const char *business_id, bool archived,
+                               json_t **out, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    const char *v[2] = {business_id, archived ? "true" : "false"};
+    PGresult *res =
+        run_stmt(s, ST_PRODUCT_LIST, 2, v, PGRES_TUPLES_OK, "reading products", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    json_t *arr = json_array();
+    for (int r = 0; r < PQntuples(res); r++)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:I, s:s, s:o, s:b, s:I}", "sku", PQgetvalue(res, r, 0),
+                           "name", duka_hub_json_text(PQgetvalue(res, r, 1)), "price",
+                           (json_int_t)value_int(res, r, 2), "tax", PQgetvalue(res, r, 3),
+                           "category", duka_hub_json_text(PQgetvalue(res, r, 4)), "archived",
+                           value_int(res, r, 5) != 0, "stock_milli",
+                           (json_int_t)value_int(res, r, 6)));
+    PQclear(res);
+    rc = op_end(s, own, DUKA_OK, err);
+    if (rc != DUKA_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "products", arr);
+    return DUKA_OK;
+}
+
+static duka_rc pg_stock_levels(duka_hub_store *hs, const char *business_id, json_t **out,
+                               duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    const char *v[1] = {business_id};
+    PGresult *res =
+        run_stmt(s, ST_STOCK_LEVELS, 1, v, PGRES_TUPLES_OK, "reading stock levels", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    json_t *arr = json_array();
+    for (int r = 0; r < PQntuples(res); r++)
+        json_array_append_new(arr, json_pack("{s:s, s:o, s:I}", "sku", PQgetvalue(res, r, 0),
+                                             "name", duka_hub_json_text(PQgetvalue(res, r, 1)),
+                                             "stock_milli", (json_int_t)value_int(res, r, 2)));
+    PQclear(res);
+    rc = op_end(s, own, DUKA_OK, err);
+    if (rc != DUKA_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "products", arr);
     return DUKA_OK;
 }
 
@@ -1696,6 +2028,44 @@ static duka_rc pg_receipt_floor(duka_hub_store *hs, const char *business_id,
     return DUKA_OK;
 }
 
+static duka_rc pg_conflict_page(duka_hub_store *hs, const char *business_id, int64_t before_id,
+                                int limit, json_t **out, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char before[24], lim[16];
+    snprintf(before, sizeof(before), "%lld", (long long)before_id);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *v[3] = {business_id, before, lim};
+    PGresult *res =
+        run_stmt(s, ST_CONFLICT_PAGE, 3, v, PGRES_TUPLES_OK, "reading conflicts", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    json_t *arr = json_array();
+    for (int r = 0; r < PQntuples(res); r++)
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id",
+                           (json_int_t)value_int(res, r, 0), "kind", PQgetvalue(res, r, 1),
+                           "receipt_no", PQgetvalue(res, r, 2), "command_id",
+                           PQgetvalue(res, r, 3), "existing_command_id",
+                           PQgetisnull(res, r, 4) ? json_null()
+                                                  : json_string(PQgetvalue(res, r, 4)),
+                           "terminal", PQgetvalue(res, r, 5), "payload", PQgetvalue(res, r, 6),
+                           "detected", (json_int_t)value_int(res, r, 7)));
+    PQclear(res);
+    rc = op_end(s, own, DUKA_OK, err);
+    if (rc != DUKA_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "conflicts", arr);
+    return DUKA_OK;
+}
+
 /* A sum of the sales' column for the report: PostgreSQL adds bigints as numeric, so a sum
  * past int64 arrives as text too long for it — said in a sentence (DUKA_LIMIT), as SQLite's
  * integer overflow is. */
@@ -1786,20 +2156,27 @@ static const duka_hub_store_ops pg_ops = {
     .prefetch = pg_prefetch,
     .business_create = pg_business_create,
     .business_check = pg_business_check,
+    .business_list = pg_business_list,
+    .business_update = pg_business_update,
     .device_add = pg_device_add,
     .device_revoke = pg_device_revoke,
     .device_authenticate = pg_device_authenticate,
+    .device_list = pg_device_list,
+    .device_bind_till = pg_device_bind_till,
     .audit = pg_audit,
     .audit_list = pg_audit_list,
     .product_upsert = pg_product_upsert,
     .product_archive = pg_product_archive,
     .changes_since = pg_changes_since,
+    .product_list = pg_product_list,
+    .stock_levels = pg_stock_levels,
     .command_find = pg_command_find,
     .command_record = pg_command_record,
     .sale_owner = pg_sale_owner,
     .sale_insert = pg_sale_insert,
     .conflict_insert = pg_conflict_insert,
     .receipt_floor = pg_receipt_floor,
+    .conflict_page = pg_conflict_page,
     .report = pg_report,
 };
 

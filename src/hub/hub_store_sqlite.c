@@ -157,7 +157,17 @@ static const char hub_schema_v2[] =
     "  SELECT s.business_id, l.sku, -l.qty_milli, 'sale', s.receipt_no, s.received_ms"
     "    FROM sale_lines l JOIN sales s ON s.id = l.sale_id;";
 
-static const duka_migration hub_migrations[] = {{1, hub_schema_v1}, {2, hub_schema_v2}};
+/* Version 3 (issue 10, what a new user hit): a business has a KRA PIN (printed on its tills'
+ * receipts; '' until set), and a device's token is bound to the one till database that uses
+ * it (till_id, the Duka-Till-Id it sent first; NULL until then, and again after a new token;
+ * see till_binding.h). */
+static const char hub_schema_v3[] =
+    "ALTER TABLE businesses ADD COLUMN kra_pin TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE devices ADD COLUMN till_id TEXT;"
+    "ALTER TABLE devices ADD COLUMN till_bound_ms INTEGER;";
+
+static const duka_migration hub_migrations[] = {
+    {1, hub_schema_v1}, {2, hub_schema_v2}, {3, hub_schema_v3}};
 
 /* A cached prepared statement (see duka_stmt_cache): reset after use, never finalized. */
 static duka_rc stmt_get(sqlite_store *s, const char *sql, sqlite3_stmt **out, duka_err *err)
@@ -235,20 +245,79 @@ static duka_rc step_done(sqlite_store *s, sqlite3_stmt *st, const char *what, du
     return DUKA_OK;
 }
 
-static duka_rc sq_business_create(duka_hub_store *hs, const char *name,
-                                 char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err)
+static duka_rc sq_business_create(duka_hub_store *hs, const char *name, const char *kra_pin,
+                                  char id_out[DUKA_BUSINESS_ID_LEN + 1], duka_err *err)
 {
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     duka_random_hex(id_out, DUKA_BUSINESS_ID_LEN);
     if (stmt_get(s,
-                        "INSERT INTO businesses(id, name, created_ms) VALUES(?1, ?2, ?3)", &st,
-                        err) != DUKA_OK)
+                 "INSERT INTO businesses(id, name, kra_pin, created_ms) VALUES(?1, ?2, ?3, ?4)",
+                 &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, id_out);
     duka_db_bind_text(st, 2, name);
-    sqlite3_bind_int64(st, 3, duka_clock_now_ms(NULL));
+    duka_db_bind_text(st, 3, kra_pin);
+    sqlite3_bind_int64(st, 4, duka_clock_now_ms(NULL));
     return step_done(s, st, "creating the business", err);
+}
+
+/* Every business, oldest first. The caller's BEGIN IMMEDIATE already holds the one write
+ * lock, so lock needs nothing more here. */
+static duka_rc sq_business_list(duka_hub_store *hs, bool lock, json_t **out, duka_err *err)
+{
+    (void)lock;
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (stmt_get(s,
+                 "SELECT b.id, b.name, b.kra_pin, b.created_ms,"
+                 " (SELECT count(*) FROM devices d WHERE d.business_id = b.id"
+                 "   AND d.revoked_ms IS NULL)"
+                 " FROM businesses b ORDER BY b.created_ms, b.id",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char iso[40];
+        duka_clock_format_iso(sqlite3_column_int64(st, 3), iso, sizeof(iso));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:o, s:s, s:I}", "business_id",
+                           (const char *)sqlite3_column_text(st, 0), "name",
+                           duka_hub_json_text((const char *)sqlite3_column_text(st, 1)),
+                           "kra_pin",
+                           duka_hub_json_text((const char *)sqlite3_column_text(st, 2)),
+                           "created", iso, "devices", (json_int_t)sqlite3_column_int64(st, 4)));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return duka_db_fail(s->db, "reading businesses", err);
+    }
+    *out = json_pack("{s:o}", "businesses", arr);
+    return DUKA_OK;
+}
+
+static duka_rc sq_business_update(duka_hub_store *hs, const char *business_id, const char *name,
+                                  const char *kra_pin, duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    if (stmt_get(s,
+                 "UPDATE businesses SET name = coalesce(?2, name),"
+                 " kra_pin = coalesce(?3, kra_pin) WHERE id = ?1",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, name);
+    duka_db_bind_text(st, 3, kra_pin);
+    if (step_done(s, st, "changing the business", err) != DUKA_OK)
+        return DUKA_STORE;
+    if (sqlite3_changes(s->db) == 0)
+        return duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found (see: duka hub init)",
+                            business_id);
+    return DUKA_OK;
 }
 
 static duka_rc sq_business_check(duka_hub_store *hs, const char *business_id, duka_err *err)
@@ -286,12 +355,14 @@ static duka_rc sq_device_add(duka_hub_store *hs, const char *business_id, const 
     duka_random_hex(secret, 64);
     hash_secret(secret, hash);
     /* A revoked terminal gets a new token on the same device row: the commands it sent
-     * before stay its own (a resend after a lost reply is still a duplicate, not foreign). */
+     * before stay its own (a resend after a lost reply is still a duplicate, not foreign).
+     * The new token is bound to no till database yet: the first one to use it. */
     if (stmt_get(s,
                  "INSERT INTO devices(business_id, terminal, token_hash, created_ms)"
                  " VALUES(?1, ?2, ?3, ?4)"
                  " ON CONFLICT(business_id, terminal) DO UPDATE SET token_hash = excluded.token_hash,"
-                 "   revoked_ms = NULL WHERE devices.revoked_ms IS NOT NULL"
+                 "   revoked_ms = NULL, till_id = NULL, till_bound_ms = NULL"
+                 "   WHERE devices.revoked_ms IS NOT NULL"
                  " RETURNING id",
                  &st, err) != DUKA_OK)
         return DUKA_STORE;
@@ -326,10 +397,12 @@ static duka_rc sq_device_authenticate(duka_hub_store *hs, const char *token,
         (size_t)used != strlen(token) || strlen(secret) != 64)
         return duka_err_set(err, DUKA_AUTH, "token rejected: malformed token");
     sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof(*out));
     if (stmt_get(s,
-                        "SELECT business_id, terminal, token_hash FROM devices"
-                        " WHERE id = ?1 AND revoked_ms IS NULL",
-                        &st, err) != DUKA_OK)
+                 "SELECT d.business_id, d.terminal, d.token_hash, d.till_id, d.till_bound_ms,"
+                 " b.name, b.kra_pin FROM devices d JOIN businesses b ON b.id = d.business_id"
+                 " WHERE d.id = ?1 AND d.revoked_ms IS NULL",
+                 &st, err) != DUKA_OK)
         return DUKA_STORE;
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
@@ -338,6 +411,10 @@ static duka_rc sq_device_authenticate(duka_hub_store *hs, const char *token,
         duka_db_column_copy(st, 0, out->business_id, sizeof(out->business_id));
         duka_db_column_copy(st, 1, out->terminal, sizeof(out->terminal));
         duka_db_column_copy(st, 2, want, sizeof(want));
+        duka_db_column_copy(st, 3, out->till_id, sizeof(out->till_id));
+        out->till_bound_ms = sqlite3_column_int64(st, 4);
+        duka_db_column_copy(st, 5, out->business_name, sizeof(out->business_name));
+        duka_db_column_copy(st, 6, out->kra_pin, sizeof(out->kra_pin));
     }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -347,6 +424,87 @@ static duka_rc sq_device_authenticate(duka_hub_store *hs, const char *token,
         memcpy(want, "x", 2);
     if (rc != SQLITE_ROW || strlen(want) != 64 || sodium_memcmp(want, have, 64) != 0)
         return duka_err_set(err, DUKA_AUTH, "token rejected");
+    return DUKA_OK;
+}
+
+static duka_rc sq_device_list(duka_hub_store *hs, const char *business_id, json_t **out,
+                              duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (stmt_get(s,
+                 "SELECT terminal, id, revoked_ms IS NULL, created_ms, till_id IS NOT NULL"
+                 " FROM devices WHERE business_id = ?1 ORDER BY terminal, id",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char iso[40];
+        duka_clock_format_iso(sqlite3_column_int64(st, 3), iso, sizeof(iso));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:I, s:s, s:s, s:b}", "terminal",
+                           (const char *)sqlite3_column_text(st, 0), "device_id",
+                           (json_int_t)sqlite3_column_int64(st, 1), "status",
+                           sqlite3_column_int(st, 2) ? "active" : "revoked", "created", iso,
+                           "till_bound", sqlite3_column_int(st, 4)));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return duka_db_fail(s->db, "reading devices", err);
+    }
+    *out = json_pack("{s:o}", "devices", arr);
+    return DUKA_OK;
+}
+
+/* A compare-and-set on the binding dev was read with; when another request changed it first,
+ * the binding it left is read back into dev. */
+static duka_rc sq_device_bind_till(duka_hub_store *hs, duka_hub_device *dev,
+                                   const char *till_id, int64_t now_ms, bool *changed,
+                                   duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    *changed = false;
+    if (stmt_get(s,
+                 "UPDATE devices SET till_id = ?3, till_bound_ms = ?4"
+                 " WHERE id = ?1 AND business_id = ?2 AND revoked_ms IS NULL"
+                 "   AND coalesce(till_id, '') = ?5",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    sqlite3_bind_int64(st, 1, dev->id);
+    duka_db_bind_text(st, 2, dev->business_id);
+    duka_db_bind_text(st, 3, till_id);
+    sqlite3_bind_int64(st, 4, now_ms);
+    duka_db_bind_text(st, 5, dev->till_id);
+    if (step_done(s, st, "binding the till", err) != DUKA_OK)
+        return DUKA_STORE;
+    if (sqlite3_changes(s->db) == 1) {
+        *changed = true;
+        snprintf(dev->till_id, sizeof(dev->till_id), "%s", till_id);
+        dev->till_bound_ms = now_ms;
+        return DUKA_OK;
+    }
+    if (stmt_get(s,
+                 "SELECT till_id, till_bound_ms FROM devices"
+                 " WHERE id = ?1 AND business_id = ?2 AND revoked_ms IS NULL",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    sqlite3_bind_int64(st, 1, dev->id);
+    duka_db_bind_text(st, 2, dev->business_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        duka_db_column_copy(st, 0, dev->till_id, sizeof(dev->till_id));
+        dev->till_bound_ms = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return duka_err_set(err, DUKA_AUTH, "token rejected");
+    if (rc != SQLITE_ROW)
+        return duka_db_fail(s->db, "reading devices", err);
     return DUKA_OK;
 }
 
@@ -519,6 +677,82 @@ static duka_rc sq_changes_since(duka_hub_store *hs, const char *business_id, int
     }
     *out = json_pack("{s:o, s:I, s:b}", "changes", changes, "cursor", (json_int_t)last, "more",
                      more);
+    return DUKA_OK;
+}
+
+/* A product's level: its ledger movements less the quantities sold (stock_movements, taken
+ * apart so each half probes its index). */
+static duka_rc sq_product_list(duka_hub_store *hs, const char *business_id, bool archived,
+                               json_t **out, duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (stmt_get(s,
+                 "SELECT p.sku, p.name, p.price_cents, p.tax_band, p.category, p.deleted,"
+                 " (SELECT coalesce(sum(g.delta_milli), 0) FROM stock_ledger g"
+                 "   WHERE g.business_id = p.business_id AND g.sku = p.sku)"
+                 " - (SELECT coalesce(sum(l.qty_milli), 0) FROM sale_lines l"
+                 "   JOIN sales x ON x.id = l.sale_id"
+                 "   WHERE l.sku = p.sku AND x.business_id = p.business_id)"
+                 " FROM products p WHERE p.business_id = ?1 AND (?2 OR p.deleted = 0)"
+                 " ORDER BY p.sku",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    sqlite3_bind_int(st, 2, archived ? 1 : 0);
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:I, s:s, s:o, s:b, s:I}", "sku",
+                           (const char *)sqlite3_column_text(st, 0), "name",
+                           duka_hub_json_text((const char *)sqlite3_column_text(st, 1)),
+                           "price", (json_int_t)sqlite3_column_int64(st, 2), "tax",
+                           (const char *)sqlite3_column_text(st, 3), "category",
+                           duka_hub_json_text((const char *)sqlite3_column_text(st, 4)),
+                           "archived",
+                           sqlite3_column_int(st, 5), "stock_milli",
+                           (json_int_t)sqlite3_column_int64(st, 6)));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return duka_db_fail(s->db, "reading products", err);
+    }
+    *out = json_pack("{s:o}", "products", arr);
+    return DUKA_OK;
+}
+
+static duka_rc sq_stock_levels(duka_hub_store *hs, const char *business_id, json_t **out,
+                               duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (stmt_get(s,
+                 "SELECT v.sku, coalesce(p.name, ''), sum(v.milli) FROM ("
+                 "   SELECT sku, delta_milli AS milli FROM stock_movements"
+                 "    WHERE business_id = ?1"
+                 "   UNION ALL"
+                 "   SELECT sku, 0 FROM products WHERE business_id = ?1 AND deleted = 0) v"
+                 " LEFT JOIN products p ON p.business_id = ?1 AND p.sku = v.sku"
+                 " GROUP BY v.sku, p.name ORDER BY v.sku",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:I}", "sku", (const char *)sqlite3_column_text(st, 0),
+                           "name", duka_hub_json_text((const char *)sqlite3_column_text(st, 1)),
+                           "stock_milli", (json_int_t)sqlite3_column_int64(st, 2)));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return duka_db_fail(s->db, "reading stock levels", err);
+    }
+    *out = json_pack("{s:o}", "products", arr);
     return DUKA_OK;
 }
 
@@ -777,6 +1011,47 @@ static duka_rc sq_report(duka_hub_store *hs, const char *business_id, json_t **o
     return DUKA_OK;
 }
 
+static duka_rc sq_conflict_page(duka_hub_store *hs, const char *business_id, int64_t before_id,
+                                int limit, json_t **out, duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (stmt_get(s,
+                 "SELECT c.id, c.kind, c.entity_id, c.command_id, c.existing_command_id,"
+                 " coalesce(d.terminal, ''), c.payload, c.created_ms"
+                 " FROM conflicts c LEFT JOIN devices d ON d.id = c.device_id"
+                 " WHERE c.business_id = ?1 AND (?2 = 0 OR c.id < ?2)"
+                 " ORDER BY c.id DESC LIMIT ?3",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    sqlite3_bind_int64(st, 2, before_id);
+    sqlite3_bind_int(st, 3, limit);
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *existing = sqlite3_column_text(st, 4);
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id",
+                           (json_int_t)sqlite3_column_int64(st, 0), "kind",
+                           (const char *)sqlite3_column_text(st, 1), "receipt_no",
+                           (const char *)sqlite3_column_text(st, 2), "command_id",
+                           (const char *)sqlite3_column_text(st, 3), "existing_command_id",
+                           existing ? json_string((const char *)existing) : json_null(),
+                           "terminal", (const char *)sqlite3_column_text(st, 5), "payload",
+                           (const char *)sqlite3_column_text(st, 6), "detected",
+                           (json_int_t)sqlite3_column_int64(st, 7)));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return duka_db_fail(s->db, "reading conflicts", err);
+    }
+    *out = json_pack("{s:o}", "conflicts", arr);
+    return DUKA_OK;
+}
+
 static duka_rc sq_receipt_floor(duka_hub_store *hs, const char *business_id, const char *terminal,
                                int since_day, json_t **out, duka_err *err)
 {
@@ -902,20 +1177,27 @@ static const duka_hub_store_ops sqlite_ops = {
     .prefetch = NULL, /* lookups are in-process: nothing to gain */
     .business_create = sq_business_create,
     .business_check = sq_business_check,
+    .business_list = sq_business_list,
+    .business_update = sq_business_update,
     .device_add = sq_device_add,
     .device_revoke = sq_device_revoke,
     .device_authenticate = sq_device_authenticate,
+    .device_list = sq_device_list,
+    .device_bind_till = sq_device_bind_till,
     .audit = sq_audit,
     .audit_list = sq_audit_list,
     .product_upsert = sq_product_upsert,
     .product_archive = sq_product_archive,
     .changes_since = sq_changes_since,
+    .product_list = sq_product_list,
+    .stock_levels = sq_stock_levels,
     .command_find = sq_command_find,
     .command_record = sq_command_record,
     .sale_owner = sq_sale_owner,
     .sale_insert = sq_sale_insert,
     .conflict_insert = sq_conflict_insert,
     .receipt_floor = sq_receipt_floor,
+    .conflict_page = sq_conflict_page,
     .report = sq_report,
 };
 

@@ -132,9 +132,9 @@ static duka_rc store_shop(sqlite3 *db, const json_t *business, duka_err *err)
     const char *name = json_string_value(json_object_get(business, "name"));
     const char *pin = json_string_value(json_object_get(business, "kra_pin"));
     if (!json_is_object(business) || name == NULL || pin == NULL ||
-        strlen(name) > DUKA_BUSINESS_NAME_MAX || strlen(pin) > DUKA_KRA_PIN_MAX)
+        strlen(name) > DUKA_BUSINESS_NAME_MAX || strlen(pin) > DUKA_KRA_PIN_LEN)
         return duka_err_set(err, DUKA_PROTOCOL, "hub pull reply has an invalid business member");
-    char old_name[DUKA_BUSINESS_NAME_MAX + 1], old_pin[DUKA_KRA_PIN_MAX + 1];
+    char old_name[DUKA_BUSINESS_NAME_MAX + 1], old_pin[DUKA_KRA_PIN_LEN + 1];
     if (duka_meta_get(db, DUKA_META_SHOP_NAME, old_name, sizeof(old_name), NULL, err) ||
         duka_meta_get(db, DUKA_META_KRA_PIN, old_pin, sizeof(old_pin), NULL, err))
         return DUKA_STORE;

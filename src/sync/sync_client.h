@@ -80,7 +80,7 @@ duka_rc duka_sync_pull(sqlite3 *db, int64_t *pulled, duka_err *err);
 /* What GET /v1/whoami tells a till being set up about its business. */
 typedef struct duka_hub_whoami {
     char business_name[DUKA_BUSINESS_NAME_MAX + 1];
-    char kra_pin[DUKA_KRA_PIN_MAX + 1];
+    char kra_pin[DUKA_KRA_PIN_LEN + 1];
 } duka_hub_whoami;
 
 /* Asks hub_url who token belongs to and checks it is terminal (till init), presenting the

@@ -31,11 +31,14 @@
 #include "common/limits.h"
 #include "common/money.h"
 #include "common/uuid.h"
+#include "hub/hub_business.h"
 #include "hub/hub_push.h"
+#include "hub/hub_report.h"
 #include "hub/hub_store_impl.h"
 #include "hub/payload_hash.h"
 #include "hub/hub_store.h"
 #include "hub/product_import.h"
+#include "hub/till_binding.h"
 #include "protocol/sale.h"
 #include "test_util.h"
 #include "test_hub_db.h"
@@ -660,6 +663,50 @@ static void test_stock_ledger(void **state)
     hub_peek_close(db);
 }
 
+/* Takes the schema back from version 3 to 2 by hand: the columns, and on PostgreSQL the
+ * directory exception and the token function as version 1 made it. */
+static void schema_back_to_v2(const fixture *f, hub_peek *db)
+{
+    if (!f->db.pg) {
+        hub_peek_exec(db, "ALTER TABLE businesses DROP COLUMN kra_pin;"
+                          "ALTER TABLE devices DROP COLUMN till_id;"
+                          "ALTER TABLE devices DROP COLUMN till_bound_ms;"
+                          "PRAGMA user_version = 2");
+        return;
+    }
+    hub_peek_exec(db,
+                  "DROP POLICY businesses_directory ON businesses;"
+                  "DROP FUNCTION duka_business_directory(boolean);"
+                  "DROP FUNCTION duka_device_for_token(bigint);"
+                  "CREATE FUNCTION duka_device_for_token(p_device_id bigint)"
+                  "  RETURNS TABLE (o_business_id text, o_terminal text, o_token_hash text)"
+                  "  LANGUAGE plpgsql AS $$"
+                  "BEGIN"
+                  "  PERFORM set_config('duka.auth_device_id', p_device_id::text, true);"
+                  "  RETURN QUERY SELECT d.business_id, d.terminal, d.token_hash FROM devices d"
+                  "    WHERE d.id = p_device_id AND d.revoked_ms IS NULL;"
+                  "  PERFORM set_config('duka.auth_device_id', '', true);"
+                  "END $$;"
+                  "REVOKE ALL ON FUNCTION duka_device_for_token(bigint) FROM PUBLIC;"
+                  "GRANT EXECUTE ON FUNCTION duka_device_for_token(bigint) TO duka_hub;"
+                  "ALTER TABLE businesses DROP COLUMN kra_pin;"
+                  "ALTER TABLE devices DROP COLUMN till_id, DROP COLUMN till_bound_ms;"
+                  "DELETE FROM schema_migrations WHERE version = 3");
+}
+
+/* duka hub init's step on a hub taken back by hand: the owner opens it and migrates; then the
+ * fixture's store is the hub's again. */
+static void migrate_as_hub_init(fixture *f)
+{
+    duka_hub_store_close(f->store);
+    f->store = NULL;
+    duka_err err = {0};
+    assert_ok(duka_hub_store_open(f->db.pg ? f->db.admin_url : f->db.url, true, &f->store, &err),
+              &err);
+    duka_hub_store_close(f->store);
+    assert_ok(duka_hub_store_open(f->db.url, false, &f->store, &err), &err);
+}
+
 /* A hub from before version 2 wrote a stock-ledger row for every sale line. Migrating it
  * (the schema is taken back to version 1 by hand: the view and index gone, the ledger's sale
  * rows written as they were, and on PostgreSQL the unique command id) keeps every level:
@@ -675,6 +722,7 @@ static void test_migration_to_lines_as_deltas_keeps_levels(void **state)
     }
     hub_peek *db = peek(f);
     assert_int_equal(stock_of(db, "SUGAR1KG"), 40000 - 4000);
+    schema_back_to_v2(f, db);
     static const char as_v1[] =
         "DROP VIEW stock_movements; DROP INDEX sale_lines_sku;"
         "INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref, created_ms)"
@@ -694,15 +742,7 @@ static void test_migration_to_lines_as_deltas_keeps_levels(void **state)
     assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM stock_ledger WHERE reason = 'sale'"),
                      4);
     hub_peek_close(db);
-
-    /* duka hub init's step: the owner opens it and migrates. */
-    duka_hub_store_close(f->store);
-    f->store = NULL;
-    duka_err err = {0};
-    assert_ok(duka_hub_store_open(f->db.pg ? f->db.admin_url : f->db.url, true, &f->store, &err),
-              &err);
-    duka_hub_store_close(f->store);
-    assert_ok(duka_hub_store_open(f->db.url, false, &f->store, &err), &err);
+    migrate_as_hub_init(f);
 
     db = peek(f);
     assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM stock_ledger WHERE reason = 'sale'"),
@@ -1327,6 +1367,672 @@ static void test_late_commit_cannot_be_skipped(void **state)
     duka_hub_store_close(reader);
 }
 
+/* ---- what a new user hit (issue 10): businesses, lists, stock, conflicts, till binding ---- */
+
+/* The businesses of the list whose id is id (NULL when absent). */
+static const json_t *business_in(const json_t *list, const char *id)
+{
+    size_t i;
+    const json_t *b;
+    json_array_foreach(json_object_get(list, "businesses"), i, b)
+        if (strcmp(json_string_value(json_object_get(b, "business_id")), id) == 0)
+            return b;
+    return NULL;
+}
+
+static size_t business_count(fixture *f)
+{
+    json_t *list = NULL;
+    duka_err err = {0};
+    assert_ok(duka_hub_business_list(f->store, false, &list, &err), &err);
+    size_t n = json_array_size(json_object_get(list, "businesses"));
+    json_decref(list);
+    return n;
+}
+
+static void test_kra_pins_and_business_names(void **state)
+{
+    (void)state;
+    const struct {
+        const char *in, *out; /* out NULL: refused */
+    } pins[] = {
+        {"P051234567X", "P051234567X"}, {"A123456789Z", "A123456789Z"},
+        {"p051234567x", "P051234567X"}, {"B051234567X", NULL},
+        {"P05123456X", NULL},           {"P0512345678X", NULL},
+        {"P051234567", NULL},           {"P05123456AX", NULL},
+        {"P0512345679", NULL},          {" P051234567X", NULL},
+        {"", NULL},                     {"P051234567\xc3\x89", NULL},
+    };
+    for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
+        char out[DUKA_KRA_PIN_LEN + 1] = "unchanged";
+        bool ok = duka_kra_pin_normalize(pins[i].in, out);
+        if (ok != (pins[i].out != NULL) || (ok && strcmp(out, pins[i].out) != 0))
+            fail_msg("KRA PIN '%s': %s '%s'", pins[i].in, ok ? "accepted as" : "refused",
+                     out);
+    }
+    assert_false(duka_kra_pin_normalize(NULL, (char[DUKA_KRA_PIN_LEN + 1]){0}));
+
+    assert_true(duka_business_names_equal("Test", "test"));
+    assert_true(duka_business_names_equal("  Test ", "TEST"));
+    assert_true(duka_business_names_equal("Mama Njeri's Duka", "mama njeri's duka\t"));
+    assert_true(duka_business_names_equal("Caf\xc3\xa9", "CAF\xc3\xa9"));
+    assert_false(duka_business_names_equal("Test", "Test 2"));
+    assert_false(duka_business_names_equal("Test", "Te st"));
+    assert_false(duka_business_names_equal("Caf\xc3\xa9", "Caf\xc3\x89")); /* ASCII only */
+
+    char out[DUKA_BUSINESS_NAME_MAX + 1];
+    duka_err err = {0};
+    assert_ok(duka_business_name_clean("  Duka ya Mama \n", "--business", out, &err), &err);
+    assert_string_equal(out, "Duka ya Mama");
+    char longest[DUKA_BUSINESS_NAME_MAX + 2];
+    memset(longest, 'x', sizeof(longest));
+    longest[DUKA_BUSINESS_NAME_MAX] = '\0';
+    assert_ok(duka_business_name_clean(longest, "--business", out, &err), &err);
+    longest[DUKA_BUSINESS_NAME_MAX] = 'x';
+    longest[DUKA_BUSINESS_NAME_MAX + 1] = '\0';
+    const struct {
+        const char *name, *says;
+    } bad[] = {
+        {"", "needs a name"},
+        {"   ", "needs a name"},
+        {longest, "longer than 128"},
+        {"Duka\nya Mama", "control character at byte 5"},
+        {"Duka\xff", "not UTF-8 at byte 5"},
+        {"Duka \xc3", "not UTF-8 at byte 6"},
+        {"\xed\xa0\x80", "not UTF-8 at byte 1"}, /* a surrogate */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        duka_err_clear(&err);
+        assert_int_equal(duka_business_name_clean(bad[i].name, "--name", out, &err), DUKA_USAGE);
+        assert_contains(err.msg, "--name");
+        assert_contains(err.msg, bad[i].says);
+    }
+
+    /* What the store already holds unchecked is shown, its bytes that are not UTF-8 as '?'. */
+    const char *shown[][2] = {{"Caf\xc3\xa9", "Caf\xc3\xa9"}, {"Duka\xff", "Duka?"},
+                              {"\xc3", "?"}, {"a\xed\xa0\x80z", "a???z"}, {"", ""}};
+    for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+        json_t *v = duka_hub_json_text(shown[i][0]);
+        assert_non_null(v);
+        assert_string_equal(json_string_value(v), shown[i][1]);
+        json_decref(v);
+    }
+}
+
+/* A name is one business's unless asked otherwise: trimmed and in any case the same name,
+ * refused with nothing written and the existing id named; renaming follows the same rule. */
+static void test_business_names_are_unique(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    /* Unique on this hub (on PostgreSQL the tests share one schema, one business each). */
+    char name[64], shout[64], other_name[64];
+    snprintf(name, sizeof(name), "Kiosk %s", f->business);
+    snprintf(shout, sizeof(shout), "  KIOSK %s ", f->business);
+    snprintf(other_name, sizeof(other_name), "Stall %s", f->business);
+    char a[DUKA_BUSINESS_ID_LEN + 1], b[DUKA_BUSINESS_ID_LEN + 1], c[DUKA_BUSINESS_ID_LEN + 1];
+    assert_ok(duka_hub_business_register(f->store, name, "P051234567X", false, a, &err), &err);
+    size_t before = business_count(f);
+
+    char refused[DUKA_BUSINESS_ID_LEN + 1] = "";
+    assert_int_equal(duka_hub_business_register(f->store, shout, "", false, refused, &err),
+                     DUKA_CONFLICT);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "a business named '%s' already exists (business id %s); use that id, or pass "
+             "--allow-duplicate-name",
+             name, a);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(business_count(f), before); /* nothing written */
+
+    duka_err_clear(&err);
+    assert_ok(duka_hub_business_register(f->store, shout, "", true, b, &err), &err);
+    assert_string_not_equal(a, b);
+    assert_ok(duka_hub_business_register(f->store, other_name, NULL, false, c, &err), &err);
+    assert_int_equal(business_count(f), before + 2);
+
+    /* The list: every business, oldest first, with its PIN, creation time and devices. */
+    json_t *list = NULL;
+    assert_ok(duka_hub_business_list(f->store, false, &list, &err), &err);
+    const json_t *ba = business_in(list, a), *mine = business_in(list, f->business);
+    assert_non_null(ba);
+    assert_non_null(mine);
+    assert_non_null(business_in(list, b));
+    assert_string_equal(json_string_value(json_object_get(ba, "name")), name);
+    assert_string_equal(json_string_value(json_object_get(ba, "kra_pin")), "P051234567X");
+    assert_int_equal(json_integer_value(json_object_get(ba, "devices")), 0);
+    assert_string_equal(json_string_value(json_object_get(mine, "name")), "Duka ya Mama");
+    assert_string_equal(json_string_value(json_object_get(mine, "kra_pin")), "");
+    assert_int_equal(json_integer_value(json_object_get(mine, "devices")), 2);
+    const char *created = json_string_value(json_object_get(mine, "created"));
+    assert_non_null(created);
+    assert_int_equal(strlen(created), 24); /* 2026-11-21T09:00:00.000Z */
+    assert_int_equal(created[23], 'Z');
+    size_t i, at_mine = 0, at_a = 0;
+    const json_t *x;
+    json_array_foreach(json_object_get(list, "businesses"), i, x) {
+        if (x == mine)
+            at_mine = i;
+        if (x == ba)
+            at_a = i;
+    }
+    assert_true(at_mine < at_a);
+    json_decref(list);
+    /* A revoked device is not counted. */
+    assert_ok(duka_hub_device_revoke(f->store, f->business, "T02", T0, &err), &err);
+    assert_ok(duka_hub_business_list(f->store, false, &list, &err), &err);
+    assert_int_equal(json_integer_value(json_object_get(business_in(list, f->business), "devices")),
+                     1);
+    json_decref(list);
+
+    /* Renaming: to a name another business has is refused, nothing changed; its own name in
+     * another case is fine; the PIN alone; an unknown business. */
+    duka_err_clear(&err);
+    assert_int_equal(duka_hub_business_change(f->store, c, name, NULL, false, &err),
+                     DUKA_CONFLICT);
+    assert_contains(err.msg, "already exists (business id ");
+    assert_ok(duka_hub_business_list(f->store, false, &list, &err), &err);
+    assert_string_equal(json_string_value(json_object_get(business_in(list, c), "name")),
+                        other_name);
+    json_decref(list);
+    duka_err_clear(&err);
+    char upper[64];
+    snprintf(upper, sizeof(upper), "STALL %s", f->business);
+    assert_ok(duka_hub_business_change(f->store, c, upper, "A123456789Z", false, &err), &err);
+    assert_ok(duka_hub_business_change(f->store, a, NULL, "", false, &err), &err);
+    assert_ok(duka_hub_business_list(f->store, false, &list, &err), &err);
+    assert_string_equal(json_string_value(json_object_get(business_in(list, c), "name")), upper);
+    assert_string_equal(json_string_value(json_object_get(business_in(list, c), "kra_pin")),
+                        "A123456789Z");
+    assert_string_equal(json_string_value(json_object_get(business_in(list, a), "kra_pin")), "");
+    assert_string_equal(json_string_value(json_object_get(business_in(list, a), "name")), name);
+    json_decref(list);
+    assert_int_equal(duka_hub_business_change(f->store, "0000000000000000", "X", NULL, false,
+                                              &err),
+                     DUKA_NOTFOUND);
+    assert_contains(err.msg, "0000000000000000");
+
+    /* SQLite: a name stored before names were checked, not UTF-8, is listed, not dropped
+     * (PostgreSQL never stores such text). */
+    if (!f->db.pg) {
+        char odd[DUKA_BUSINESS_ID_LEN + 1];
+        assert_ok(duka_hub_business_create(f->store, "Duka\xff", odd, &err), &err);
+        assert_ok(duka_hub_business_list(f->store, false, &list, &err), &err);
+        assert_non_null(business_in(list, odd));
+        assert_string_equal(json_string_value(json_object_get(business_in(list, odd), "name")),
+                            "Duka?");
+        json_decref(list);
+    }
+
+    /* The change is audited, and a token's device carries the business's name and PIN. */
+    duka_err_clear(&err);
+    assert_ok(duka_hub_business_change(f->store, f->business, NULL, "P051234567X", false, &err),
+              &err);
+    json_t *events = NULL;
+    assert_ok(duka_hub_audit_list(f->store, c, 10, &events, &err), &err);
+    const json_t *e = json_array_get(json_object_get(events, "events"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "event")), "business_changed");
+    assert_contains(json_string_value(json_object_get(e, "detail")), upper);
+    assert_contains(json_string_value(json_object_get(e, "detail")), "A123456789Z");
+    json_decref(events);
+    duka_hub_device dev;
+    assert_ok(duka_hub_device_authenticate(f->store, f->token1, &dev, &err), &err);
+    assert_string_equal(dev.business_name, "Duka ya Mama");
+    assert_string_equal(dev.kra_pin, "P051234567X");
+}
+
+/* Two registrations of one name at the same instant, on two stores (two hub init): the
+ * check and the insert are one transaction that holds the names, so one of them is refused. */
+typedef struct registrar {
+    duka_hub_store *store;
+    const char *name;
+    duka_rc rc;
+    duka_err err;
+    char id[DUKA_BUSINESS_ID_LEN + 1];
+    pthread_barrier_t *barrier;
+} registrar;
+
+static void *registrar_run(void *arg)
+{
+    registrar *r = arg;
+    pthread_barrier_wait(r->barrier);
+    r->rc = duka_hub_business_register(r->store, r->name, "", false, r->id, &r->err);
+    return NULL;
+}
+
+static void test_one_name_registered_at_once_twice(void **state)
+{
+    fixture *f = *state;
+    char name[64];
+    snprintf(name, sizeof(name), "Twice %s", f->business);
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, 2);
+    registrar r[2] = {{.name = name, .barrier = &barrier}, {.name = name, .barrier = &barrier}};
+    duka_err err = {0};
+    for (int k = 0; k < 2; k++)
+        assert_ok(duka_hub_store_open(f->db.url, false, &r[k].store, &err), &err);
+    pthread_t th[2];
+    for (int round = 0; round < 5; round++) {
+        char this_name[80];
+        snprintf(this_name, sizeof(this_name), "%s %d", name, round);
+        for (int k = 0; k < 2; k++) {
+            r[k].name = this_name;
+            duka_err_clear(&r[k].err);
+            assert_int_equal(pthread_create(&th[k], NULL, registrar_run, &r[k]), 0);
+        }
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(pthread_join(th[k], NULL), 0);
+        int ok = (r[0].rc == DUKA_OK) + (r[1].rc == DUKA_OK);
+        int refused = (r[0].rc == DUKA_CONFLICT) + (r[1].rc == DUKA_CONFLICT);
+        if (ok != 1 || refused != 1)
+            fail_msg("round %d: rc %d (%s) and %d (%s), want one registered, one refused", round,
+                     r[0].rc, r[0].err.msg, r[1].rc, r[1].err.msg);
+    }
+    pthread_barrier_destroy(&barrier);
+    for (int k = 0; k < 2; k++)
+        duka_hub_store_close(r[k].store);
+}
+
+static const json_t *entry_with(const json_t *list, const char *array, const char *key,
+                                const char *value)
+{
+    size_t i;
+    const json_t *x;
+    json_array_foreach(json_object_get(list, array), i, x)
+        if (strcmp(json_string_value(json_object_get(x, key)), value) == 0)
+            return x;
+    return NULL;
+}
+
+static void test_device_and_product_lists(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    json_t *devices = NULL;
+    assert_ok(duka_hub_device_list(f->store, f->business, &devices, &err), &err);
+    const json_t *arr = json_object_get(devices, "devices");
+    assert_int_equal(json_array_size(arr), 2);
+    const json_t *d1 = json_array_get(arr, 0), *d2 = json_array_get(arr, 1);
+    assert_string_equal(json_string_value(json_object_get(d1, "terminal")), "T01");
+    assert_string_equal(json_string_value(json_object_get(d2, "terminal")), "T02");
+    assert_int_equal(json_integer_value(json_object_get(d1, "device_id")), f->t01.id);
+    assert_string_equal(json_string_value(json_object_get(d1, "status")), "active");
+    assert_true(json_is_false(json_object_get(d1, "till_bound")));
+    assert_int_equal(json_string_length(json_object_get(d1, "created")), 24);
+    json_decref(devices);
+
+    /* T02 revoked; T01 bound to a till. Another business's devices are not listed. */
+    assert_ok(duka_hub_device_revoke(f->store, f->business, "T02", T0, &err), &err);
+    duka_hub_device dev = f->t01;
+    bool changed = false;
+    assert_ok(duka_hub_device_bind_till(f->store, &dev, "0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b",
+                                        T0, &changed, &err),
+              &err);
+    assert_true(changed);
+    char other[DUKA_BUSINESS_ID_LEN + 1], token[DUKA_TOKEN_MAX + 1];
+    assert_ok(duka_hub_business_create(f->store, "Other shop", other, &err), &err);
+    assert_ok(duka_hub_device_add(f->store, other, "T09", token, &err), &err);
+    assert_ok(duka_hub_device_list(f->store, f->business, &devices, &err), &err);
+    arr = json_object_get(devices, "devices");
+    assert_int_equal(json_array_size(arr), 2);
+    assert_true(json_is_true(json_object_get(json_array_get(arr, 0), "till_bound")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 1), "status")),
+                        "revoked");
+    json_decref(devices);
+
+    /* Products by SKU, each with its level; archived ones only when asked. */
+    char id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id);
+    json_decref(push(f, &f->t01, body1(command(id, sale_of(f, "T01", 1, NULL, 0)))));
+    assert_ok(duka_hub_store_begin(f->store, &err), &err);
+    assert_ok(duka_hub_product_archive(f->store, f->business, "MILK500", T0, &err), &err);
+    assert_ok(duka_hub_store_commit(f->store, &err), &err);
+    json_t *products = NULL;
+    assert_ok(duka_hub_product_list(f->store, f->business, false, &products, &err), &err);
+    arr = json_object_get(products, "products");
+    assert_int_equal(json_array_size(arr), 2);
+    const json_t *rice = json_array_get(arr, 0), *sugar = json_array_get(arr, 1);
+    assert_string_equal(json_string_value(json_object_get(rice, "sku")), "RICE");
+    assert_string_equal(json_string_value(json_object_get(sugar, "sku")), "SUGAR1KG");
+    assert_string_equal(json_string_value(json_object_get(sugar, "name")), "Sugar 1 kg");
+    assert_int_equal(json_integer_value(json_object_get(sugar, "price")), 23050);
+    assert_string_equal(json_string_value(json_object_get(sugar, "tax")), "B");
+    assert_string_equal(json_string_value(json_object_get(sugar, "category")), "Groceries");
+    assert_true(json_is_false(json_object_get(sugar, "archived")));
+    assert_int_equal(json_integer_value(json_object_get(sugar, "stock_milli")), 40000 - 2000);
+    assert_int_equal(json_integer_value(json_object_get(rice, "stock_milli")), 10000 - 500);
+    json_decref(products);
+    assert_ok(duka_hub_product_list(f->store, f->business, true, &products, &err), &err);
+    arr = json_object_get(products, "products");
+    assert_int_equal(json_array_size(arr), 3);
+    const json_t *milk = entry_with(products, "products", "sku", "MILK500");
+    assert_non_null(milk);
+    assert_true(json_is_true(json_object_get(milk, "archived")));
+    assert_int_equal(json_integer_value(json_object_get(milk, "stock_milli")), 100000);
+    json_decref(products);
+    assert_ok(duka_hub_product_list(f->store, other, true, &products, &err), &err);
+    assert_int_equal(json_array_size(json_object_get(products, "products")), 0);
+    json_decref(products);
+}
+
+/* Levels per SKU with the negative ones flagged: a sale beyond the stock is a fact, and so is
+ * a SKU sold that the catalog does not have. */
+static void test_stock_flags_the_negative(void **state)
+{
+    fixture *f = *state;
+    const line_spec lines[] = {{"RICE", 12000, 18000, 'E'}, {"GHOST", 1000, 100, 'A'}};
+    char id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id);
+    json_decref(push(f, &f->t01, body1(command(id, sale_of(f, "T01", 1, lines, 2)))));
+    duka_err err = {0};
+    json_t *stock = NULL;
+    assert_ok(duka_hub_stock(f->store, f->business, false, &stock, &err), &err);
+    const json_t *arr = json_object_get(stock, "products");
+    assert_int_equal(json_array_size(arr), 4);
+    const char *order[] = {"GHOST", "MILK500", "RICE", "SUGAR1KG"};
+    const int64_t level[] = {-1000, 100000, 10000 - 12000, 40000};
+    for (size_t i = 0; i < 4; i++) {
+        const json_t *p = json_array_get(arr, i);
+        assert_string_equal(json_string_value(json_object_get(p, "sku")), order[i]);
+        assert_int_equal(json_integer_value(json_object_get(p, "stock_milli")), level[i]);
+        assert_int_equal(json_is_true(json_object_get(p, "negative")), level[i] < 0);
+    }
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "name")), "");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 2), "name")),
+                        "Rice (per kg)");
+    assert_int_equal(json_integer_value(json_object_get(stock, "negative")), 2);
+    json_decref(stock);
+    assert_ok(duka_hub_stock(f->store, f->business, true, &stock, &err), &err);
+    arr = json_object_get(stock, "products");
+    assert_int_equal(json_array_size(arr), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "sku")),
+                        "GHOST");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 1), "sku")), "RICE");
+    assert_int_equal(json_integer_value(json_object_get(stock, "negative")), 2);
+    json_decref(stock);
+    /* An archived product with stock still shows; without stock or movements it does not. */
+    assert_ok(duka_hub_store_begin(f->store, &err), &err);
+    assert_ok(duka_hub_product_archive(f->store, f->business, "MILK500", T0, &err), &err);
+    assert_ok(duka_hub_store_commit(f->store, &err), &err);
+    assert_ok(duka_hub_stock(f->store, f->business, false, &stock, &err), &err);
+    assert_non_null(entry_with(stock, "products", "sku", "MILK500"));
+    json_decref(stock);
+}
+
+/* Conflicts are in the report, newest first, with what they add up to; never in the totals. */
+static void test_report_lists_conflicts(void **state)
+{
+    fixture *f = *state;
+    enum { CONFLICTS = DUKA_REPORT_CONFLICTS_MAX + 3 };
+    const line_spec milk[] = {{"MILK500", 1000, 6500, 'A'}};
+    char first[DUKA_UUID_STR_LEN + 1], last[DUKA_UUID_STR_LEN + 1];
+    new_id(f, first);
+    json_t *cmds = json_array();
+    json_array_append_new(cmds, command(first, sale_of(f, "T01", 1, NULL, 0)));
+    for (int i = 0; i < CONFLICTS; i++) {
+        new_id(f, last);
+        json_array_append_new(cmds, command(last, sale_of(f, "T01", 1, milk, 1)));
+    }
+    json_decref(push(f, &f->t01, json_pack("{s:o}", "commands", cmds)));
+    /* One more, on T02, whose payload is then damaged: counted, listed, not added up. */
+    char damaged[DUKA_UUID_STR_LEN + 1], t02first[DUKA_UUID_STR_LEN + 1];
+    new_id(f, t02first);
+    new_id(f, damaged);
+    cmds = json_array();
+    json_array_append_new(cmds, command(t02first, sale_of(f, "T02", 1, milk, 1)));
+    json_array_append_new(cmds, command(damaged, sale_of(f, "T02", 1, NULL, 0)));
+    json_decref(push(f, &f->t02, json_pack("{s:o}", "commands", cmds)));
+    hub_peek *db = peek(f);
+    char sql[160];
+    snprintf(sql, sizeof(sql), "UPDATE conflicts SET payload = '{\"total_cents\": ' WHERE "
+             "command_id = '%s'", damaged);
+    hub_peek_exec(db, sql);
+    hub_peek_close(db);
+
+    duka_err err = {0};
+    json_t *rep = NULL;
+    assert_ok(duka_hub_report(f->store, f->business, &rep, &err), &err);
+    /* The fields the report always had, as they were. */
+    assert_int_equal(json_integer_value(json_object_get(rep, "sales")), 2);
+    assert_int_equal(json_integer_value(json_object_get(rep, "conflicts")), CONFLICTS + 1);
+    assert_int_equal(json_integer_value(json_object_get(rep, "total_cents")), 55100 + 6500);
+    const json_t *details = json_object_get(rep, "conflict_details");
+    assert_int_equal(json_array_size(details), DUKA_REPORT_CONFLICTS_MAX);
+    assert_int_equal(json_integer_value(json_object_get(rep, "conflict_details_omitted")),
+                     CONFLICTS + 1 - DUKA_REPORT_CONFLICTS_MAX);
+    assert_int_equal(json_integer_value(json_object_get(rep, "conflict_total_cents")),
+                     6500LL * CONFLICTS);
+    const json_t *newest = json_array_get(details, 0), *next = json_array_get(details, 1);
+    assert_string_equal(json_string_value(json_object_get(newest, "command_id")), damaged);
+    assert_true(json_is_null(json_object_get(newest, "total_cents")));
+    assert_string_equal(json_string_value(json_object_get(newest, "terminal")), "T02");
+    assert_string_equal(json_string_value(json_object_get(newest, "receipt_no")),
+                        "T02-20261121-00001");
+    assert_string_equal(json_string_value(json_object_get(next, "command_id")), last);
+    assert_string_equal(json_string_value(json_object_get(next, "existing_command_id")), first);
+    assert_string_equal(json_string_value(json_object_get(next, "kind")), "receipt_reused");
+    assert_string_equal(json_string_value(json_object_get(next, "terminal")), "T01");
+    assert_string_equal(json_string_value(json_object_get(next, "receipt_no")),
+                        "T01-20261121-00001");
+    assert_int_equal(json_integer_value(json_object_get(next, "total_cents")), 6500);
+    assert_int_equal(json_string_length(json_object_get(next, "detected")), 24);
+    json_decref(rep);
+
+    /* No conflicts: empty details, zeros. */
+    char other[DUKA_BUSINESS_ID_LEN + 1];
+    assert_ok(duka_hub_business_create(f->store, "Quiet shop", other, &err), &err);
+    assert_ok(duka_hub_report(f->store, other, &rep, &err), &err);
+    assert_int_equal(json_array_size(json_object_get(rep, "conflict_details")), 0);
+    assert_int_equal(json_integer_value(json_object_get(rep, "conflict_details_omitted")), 0);
+    assert_int_equal(json_integer_value(json_object_get(rep, "conflict_total_cents")), 0);
+    json_decref(rep);
+
+    int64_t t = 0;
+    assert_true(duka_hub_conflict_payload_total("{\"total_cents\":42}", &t));
+    assert_int_equal(t, 42);
+    const char *unreadable[] = {"", "[", "[]", "{\"total_cents\":\"42\"}",
+                                "{\"total_cents\":-1}", "{\"total_cents\":1,\"total_cents\":2}",
+                                "{\"total_cents\":999999999999999999}"};
+    for (size_t i = 0; i < sizeof(unreadable) / sizeof(unreadable[0]); i++)
+        if (duka_hub_conflict_payload_total(unreadable[i], &t))
+            fail_msg("payload '%s' read as a total", unreadable[i]);
+    assert_false(duka_hub_conflict_payload_total(NULL, &t));
+}
+
+/* ---- a token belongs to one till database ---- */
+
+#define TILL_A "0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b"
+#define TILL_B "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
+
+static int audit_count(fixture *f, const char *event)
+{
+    json_t *events = NULL;
+    duka_err err = {0};
+    assert_ok(duka_hub_audit_list(f->store, f->business, 1000, &events, &err), &err);
+    int n = 0;
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(events, "events"), i, e)
+        n += strcmp(json_string_value(json_object_get(e, "event")), event) == 0;
+    json_decref(events);
+    return n;
+}
+
+static duka_hub_device authenticated(fixture *f, const char *token)
+{
+    duka_hub_device dev;
+    duka_err err = {0};
+    assert_ok(duka_hub_device_authenticate(f->store, token, &dev, &err), &err);
+    return dev;
+}
+
+static void test_till_ids(void **state)
+{
+    (void)state;
+    assert_true(duka_till_id_valid(TILL_A));
+    assert_true(duka_till_id_valid("00000000-0000-0000-0000-000000000000"));
+    const char *bad[] = {
+        NULL,
+        "",
+        "0F8E2A4C-1B3D-4E5F-8A9B-0C1D2E3F4A5B", /* upper case */
+        "0f8e2a4c1b3d4e5f8a9b0c1d2e3f4a5b",     /* no dashes */
+        "0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5",  /* short */
+        "0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b0",
+        "0f8e2a4c-1b3d-4e5f-8a9b_0c1d2e3f4a5b",
+        "0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5g",
+        " 0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5",
+        "0f8e2a4c-1b3d4-e5f-8a9b-0c1d2e3f4a5b", /* a dash out of place */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (duka_till_id_valid(bad[i]))
+            fail_msg("till id '%s' accepted", bad[i] ? bad[i] : "(null)");
+}
+
+static void test_token_bound_to_one_till(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    duka_till_outcome outcome;
+    /* Unbound until a request names a till; authentication says so. */
+    duka_hub_device dev = authenticated(f, f->token1);
+    assert_string_equal(dev.till_id, "");
+    assert_int_equal(dev.till_bound_ms, 0);
+    assert_string_equal(dev.business_name, "Duka ya Mama");
+
+    /* A malformed id: refused, nothing written. */
+    assert_int_equal(duka_hub_till_check(f->store, &dev, "not-a-uuid", false, "GET /v1/pull",
+                                         T0, &outcome, &err),
+                     DUKA_INPUT);
+    assert_contains(err.msg, "Duka-Till-Id: 'not-a-uuid' is not a till id");
+    assert_string_equal(authenticated(f, f->token1).till_id, "");
+
+    /* The first id binds (audited); authentication returns it from then on. */
+    duka_err_clear(&err);
+    assert_ok(duka_hub_till_check(f->store, &dev, TILL_A, false, "GET /v1/whoami", T0, &outcome,
+                                  &err),
+              &err);
+    assert_int_equal(outcome, DUKA_TILL_BOUND);
+    assert_string_equal(dev.till_id, TILL_A);
+    dev = authenticated(f, f->token1);
+    assert_string_equal(dev.till_id, TILL_A);
+    assert_int_equal(dev.till_bound_ms, T0);
+    assert_int_equal(audit_count(f, "till_bound"), 1);
+
+    /* The same id: fine, nothing written. */
+    assert_ok(duka_hub_till_check(f->store, &dev, TILL_A, false, "POST /v1/push", T0 + 1,
+                                  &outcome, &err),
+              &err);
+    assert_int_equal(outcome, DUKA_TILL_SAME);
+    assert_int_equal(authenticated(f, f->token1).till_bound_ms, T0);
+
+    /* Another till database with the same token: refused, audited, binding unchanged. */
+    assert_int_equal(duka_hub_till_check(f->store, &dev, TILL_B, false, "POST /v1/push", T0 + 2,
+                                         &outcome, &err),
+                     DUKA_CONFLICT);
+    assert_string_equal(err.msg,
+                        "the token of terminal T01 is in use by another till database (since "
+                        "2026-11-21T09:00:00Z): run duka till init --replace on the till that "
+                        "should keep it, or issue a new token (duka device revoke, then duka "
+                        "device add)");
+    assert_int_equal(audit_count(f, "token_in_use"), 1);
+    assert_string_equal(authenticated(f, f->token1).till_id, TILL_A);
+    /* Another device of the business is not affected. */
+    duka_hub_device t02 = authenticated(f, f->token2);
+    duka_err_clear(&err);
+    assert_ok(duka_hub_till_check(f->store, &t02, TILL_B, false, "GET /v1/pull", T0, &outcome,
+                                  &err),
+              &err);
+    assert_int_equal(outcome, DUKA_TILL_BOUND);
+
+    /* Replace: the token moves to the new till database, audited naming both. */
+    dev = authenticated(f, f->token1);
+    assert_ok(duka_hub_till_check(f->store, &dev, TILL_B, true, "GET /v1/whoami", T0 + 3,
+                                  &outcome, &err),
+              &err);
+    assert_int_equal(outcome, DUKA_TILL_REPLACED);
+    dev = authenticated(f, f->token1);
+    assert_string_equal(dev.till_id, TILL_B);
+    assert_int_equal(dev.till_bound_ms, T0 + 3);
+    json_t *events = NULL;
+    assert_ok(duka_hub_audit_list(f->store, f->business, 1, &events, &err), &err);
+    const json_t *e = json_array_get(json_object_get(events, "events"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "event")), "till_replaced");
+    assert_contains(json_string_value(json_object_get(e, "detail")), TILL_A);
+    assert_contains(json_string_value(json_object_get(e, "detail")), TILL_B);
+    json_decref(events);
+    /* ... and the old one is the other database now. */
+    assert_int_equal(duka_hub_till_check(f->store, &dev, TILL_A, false, "GET /v1/pull", T0 + 4,
+                                         &outcome, &err),
+                     DUKA_CONFLICT);
+
+    /* A stale read (another request bound it meanwhile): the compare-and-set finds the winner's
+     * id, and this request is judged against it. */
+    duka_hub_device stale = authenticated(f, f->token1);
+    snprintf(stale.till_id, sizeof(stale.till_id), "%s", "");
+    bool changed = true;
+    duka_err_clear(&err);
+    assert_ok(duka_hub_device_bind_till(f->store, &stale, TILL_A, T0 + 5, &changed, &err), &err);
+    assert_false(changed);
+    assert_string_equal(stale.till_id, TILL_B);
+    snprintf(stale.till_id, sizeof(stale.till_id), "%s", "");
+    assert_int_equal(duka_hub_till_check(f->store, &stale, TILL_A, false, "GET /v1/pull", T0 + 5,
+                                         &outcome, &err),
+                     DUKA_CONFLICT);
+    duka_err_clear(&err);
+    snprintf(stale.till_id, sizeof(stale.till_id), "%s", "");
+    assert_ok(duka_hub_till_check(f->store, &stale, TILL_B, false, "GET /v1/pull", T0 + 5,
+                                  &outcome, &err),
+              &err);
+    assert_int_equal(outcome, DUKA_TILL_SAME);
+
+    /* A new token for the terminal (revoke, then add) starts unbound: any till may take it. */
+    assert_ok(duka_hub_device_revoke(f->store, f->business, "T01", T0 + 6, &err), &err);
+    assert_int_equal(duka_hub_device_bind_till(f->store, &dev, TILL_A, T0 + 6, &changed, &err),
+                     DUKA_AUTH);
+    duka_err_clear(&err);
+    char token[DUKA_TOKEN_MAX + 1];
+    assert_ok(duka_hub_device_add(f->store, f->business, "T01", token, &err), &err);
+    dev = authenticated(f, token);
+    assert_int_equal(dev.id, f->t01.id);
+    assert_string_equal(dev.till_id, "");
+    assert_int_equal(dev.till_bound_ms, 0);
+    assert_ok(duka_hub_till_check(f->store, &dev, TILL_A, false, "GET /v1/whoami", T0 + 7,
+                                  &outcome, &err),
+              &err);
+    assert_int_equal(outcome, DUKA_TILL_BOUND);
+}
+
+/* Schema version 3 on a hub of version 2: businesses get an empty KRA PIN, devices no till
+ * binding; tokens, sales and lists work on. */
+static void test_migration_to_v3_binds_no_till(void **state)
+{
+    fixture *f = *state;
+    char id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, id);
+    json_decref(push(f, &f->t01, body1(command(id, sale_of(f, "T01", 1, NULL, 0)))));
+    hub_peek *db = peek(f);
+    schema_back_to_v2(f, db);
+    hub_peek_close(db);
+    migrate_as_hub_init(f);
+
+    duka_hub_device dev = authenticated(f, f->token1);
+    assert_int_equal(dev.id, f->t01.id);
+    assert_string_equal(dev.till_id, "");
+    assert_string_equal(dev.kra_pin, "");
+    assert_string_equal(dev.business_name, "Duka ya Mama");
+    duka_err err = {0};
+    json_t *list = NULL;
+    assert_ok(duka_hub_business_list(f->store, false, &list, &err), &err);
+    assert_string_equal(
+        json_string_value(json_object_get(business_in(list, f->business), "kra_pin")), "");
+    json_decref(list);
+    new_id(f, id);
+    json_t *reply = push(f, &f->t01, body1(command(id, sale_of(f, "T01", 2, NULL, 0))));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "sales"), 2);
+}
+
 /* ---- PostgreSQL only: two hubs, row security, roles, reconnecting ---- */
 
 static bool skip_unless_pg(const fixture *f)
@@ -1558,6 +2264,19 @@ static void test_row_security_hides_every_business_row(void **state)
     assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM devices WHERE revoked_ms IS NOT NULL"),
                      0);
     hub_peek_close(db);
+    /* The directory exception shows the businesses rows, and only them, and only to read. */
+    assert_string_equal(raw_state(app, "RESET duka.auth_device_id", state6), "");
+    assert_string_equal(raw_state(app, "SET duka.directory = 'on'", state6), "");
+    assert_true(raw_count(app, "businesses") >= 2);
+    for (size_t i = 0; i < sizeof(business_tables) / sizeof(business_tables[0]); i++)
+        if (strcmp(business_tables[i], "businesses") != 0 && raw_count(app, business_tables[i]))
+            fail_msg("%s: rows visible through the directory exception", business_tables[i]);
+    PGresult *up = PQexec(app, "UPDATE businesses SET name = 'renamed'");
+    assert_int_equal(PQresultStatus(up), PGRES_COMMAND_OK);
+    assert_string_equal(PQcmdTuples(up), "0");
+    PQclear(up);
+    assert_string_equal(raw_state(app, "RESET duka.directory", state6), "");
+    assert_int_equal(raw_count(app, "businesses"), 0);
     PQfinish(app);
     PQfinish(owner);
 }
@@ -1832,6 +2551,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_savepoint_rollback_forgets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeats_inside_one_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_commit_cannot_be_skipped, setup, teardown),
+        cmocka_unit_test(test_kra_pins_and_business_names),
+        cmocka_unit_test_setup_teardown(test_business_names_are_unique, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_name_registered_at_once_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_and_product_lists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stock_flags_the_negative, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_lists_conflicts, setup, teardown),
+        cmocka_unit_test(test_till_ids),
+        cmocka_unit_test_setup_teardown(test_token_bound_to_one_till, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_to_v3_binds_no_till, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_hubs_race_on_one_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_security_hides_every_business_row, setup,
                                         teardown),
