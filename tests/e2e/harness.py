@@ -574,12 +574,13 @@ class Business:
 
 
 def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, products=None,
-                   name="Duka Test Shop", hub_env=None):
+                   name="Duka Test Shop", hub_env=None, offline_init=False):
     """hub init + product import + device add (per terminal) + start the hub (with hub_env,
     extra environment) + till init (per terminal). The hub is left running (business.hub).
     Till DBs are tmp/till-<T>.db. The hub's database is new_hub_db(tmp): SQLite, or
     PostgreSQL with DUKA_E2E_HUB_DB=pg (hub init as the owner, everything else as the hub's
-    role)."""
+    role). offline_init: `till init --offline`, so no token is bound to a till database yet
+    (the first request with the till's id binds it)."""
     hub_db, init_db = new_hub_db(tmp)
     bid = run_json(["hub", "init", "--db", init_db, "--business", name, "--json"])["business_id"]
     check(isinstance(bid, str) and bid, "hub init: business_id %r" % bid)
@@ -598,7 +599,8 @@ def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, product
     tills = {}
     for t in terminals:
         db = os.path.join(tmp, "till-%s.db" % t)
-        run_ok(["till", "init", "--db", db, "--hub", url, "--terminal", t, "--token", tokens[t]])
+        run_ok(["till", "init", "--db", db, "--hub", url, "--terminal", t, "--token", tokens[t]]
+               + (["--offline"] if offline_init else []))
         tills[t] = db
     return Business(tmp, hub, hub_db, bid, tokens, tills, url)
 

@@ -112,7 +112,7 @@ def business_set_renames_and_sets_the_kra_pin(ctx):
 
 @suite.test
 def devices_and_products_are_listed(ctx):
-    biz = setup_business(ctx.tmp, free_port(), terminals=("T01", "T02"))
+    biz = setup_business(ctx.tmp, free_port(), terminals=("T01", "T02"), offline_init=True)
     db = biz.hub_db
     run_ok(["device", "revoke", "--db", db, "--business", biz.business_id, "--terminal", "T02"])
     devices = run_json(["device", "list", "--db", db, "--business", biz.business_id,

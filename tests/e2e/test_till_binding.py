@@ -74,7 +74,7 @@ def check_in_use(status, body, what):
 
 @suite.test
 def another_till_database_is_refused_on_whoami_push_and_pull(ctx):
-    biz = setup_business(ctx.tmp, free_port())
+    biz = setup_business(ctx.tmp, free_port(), offline_init=True)
     check(not bound(biz), "a new token is bound to no till")
     status, who = req(biz, "GET", "/v1/whoami", till=TILL_A)
     check_eq(status, 200, "whoami from the first till (body %r)" % who)
@@ -118,7 +118,7 @@ def another_till_database_is_refused_on_whoami_push_and_pull(ctx):
 
 @suite.test
 def replace_moves_the_token_to_the_new_database(ctx):
-    biz = setup_business(ctx.tmp, free_port())
+    biz = setup_business(ctx.tmp, free_port(), offline_init=True)
     check_eq(req(biz, "GET", "/v1/pull?cursor=0", till=TILL_A)[0], 200, "pull binds")
     status, who = req(biz, "GET", "/v1/whoami", till=TILL_B, replace=True)
     check_eq((status, who.get("till_bound")), (200, True), "whoami with Duka-Till-Replace: 1")
@@ -136,7 +136,7 @@ def replace_moves_the_token_to_the_new_database(ctx):
 
 @suite.test
 def a_malformed_till_id_is_refused_and_binds_nothing(ctx):
-    biz = setup_business(ctx.tmp, free_port())
+    biz = setup_business(ctx.tmp, free_port(), offline_init=True)
     for bad in ("", "not-a-uuid", TILL_A.upper(), TILL_A.replace("-", ""), TILL_A + "0"):
         for method, path, body in (("GET", "/v1/whoami", None), ("GET", "/v1/pull", None),
                                    ("POST", "/v1/push", a_sale(1))):
@@ -155,7 +155,7 @@ def a_malformed_till_id_is_refused_and_binds_nothing(ctx):
 
 @suite.test
 def a_new_token_for_the_terminal_starts_unbound(ctx):
-    biz = setup_business(ctx.tmp, free_port(), terminals=("T01", "T02"))
+    biz = setup_business(ctx.tmp, free_port(), terminals=("T01", "T02"), offline_init=True)
     check_eq(req(biz, "GET", "/v1/whoami", till=TILL_A)[0], 200, "T01 binds to A")
     # Another terminal is another token: its own binding.
     check_eq(req(biz, "GET", "/v1/whoami", till=TILL_B, terminal="T02")[0], 200, "T02 binds to B")
@@ -171,7 +171,7 @@ def a_new_token_for_the_terminal_starts_unbound(ctx):
 
 @suite.test
 def whoami_and_every_pull_page_name_the_business(ctx):
-    biz = setup_business(ctx.tmp, free_port(), name="Mama Njeri's Duka")
+    biz = setup_business(ctx.tmp, free_port(), name="Mama Njeri's Duka", offline_init=True)
     status, who = req(biz, "GET", "/v1/whoami")
     check_eq(status, 200, "whoami")
     check_eq((who["business_id"], who["business_name"], who["kra_pin"], who["till_bound"]),
