@@ -369,7 +369,9 @@ int cmd_demo(int argc, char **argv)
     if (f == NULL || fputs(demo_catalog, f) < 0 || fclose(f) != 0)
         return fail("cannot write the demo catalog");
     if (duka_hub_store_open(hub_db, true, &store, &err) ||
-        duka_hub_business_create(store, "Mama Njeri's Duka", business, &err) ||
+        /* A demo KRA PIN, so the receipts show where the shop's own goes. */
+        duka_hub_business_create_with_pin(store, "Mama Njeri's Duka", "P051234567X", business,
+                                          &err) ||
         duka_product_import_file(store, business, csv, &imported, &err) ||
         duka_hub_device_add(store, business, "T01", token, &err)) {
         duka_hub_store_close(store);
