@@ -216,14 +216,6 @@ static void row_end(void)
     row_used = 0;
 }
 
-/* A quantity in thousandths as units, "-1.5", "40" (money.h's formatter takes no sign). */
-static void format_units(int64_t milli, char *buf, size_t n)
-{
-    char abs_text[32];
-    duka_format_qty(milli < 0 ? -milli : milli, abs_text, sizeof(abs_text));
-    snprintf(buf, n, "%s%s", milli < 0 ? "-" : "", abs_text);
-}
-
 static const char *str_of(const json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
@@ -672,7 +664,7 @@ int cmd_product_list(int argc, char **argv)
     json_array_foreach(json_object_get(list, "products"), i, p) {
         char price[32], stock[40];
         format_cents_field(p, "price", price, sizeof(price));
-        format_units((int64_t)json_integer_value(json_object_get(p, "stock_milli")), stock,
+        duka_format_qty((int64_t)json_integer_value(json_object_get(p, "stock_milli")), stock,
                      sizeof(stock));
         cell(str_of(p, "sku"), 16, false);
         cell(str_of(p, "name"), 32, false);
@@ -722,7 +714,7 @@ int cmd_stock(int argc, char **argv)
     const json_t *p;
     json_array_foreach(json_object_get(stock, "products"), i, p) {
         char level[40];
-        format_units((int64_t)json_integer_value(json_object_get(p, "stock_milli")), level,
+        duka_format_qty((int64_t)json_integer_value(json_object_get(p, "stock_milli")), level,
                      sizeof(level));
         cell(str_of(p, "sku"), 16, false);
         cell(str_of(p, "name"), 32, false);

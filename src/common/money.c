@@ -163,11 +163,14 @@ void duka_format_cents_grouped(int64_t cents, char *buf, unsigned long buflen)
 
 void duka_format_qty(int64_t milli, char *buf, unsigned long buflen)
 {
-    if (milli % 1000 == 0) {
-        snprintf(buf, buflen, "%" PRId64, milli / 1000);
+    /* A stock level may be below zero: the sign once, then the magnitude. */
+    const char *sign = milli < 0 ? "-" : "";
+    uint64_t a = milli < 0 ? (uint64_t)0 - (uint64_t)milli : (uint64_t)milli;
+    if (a % 1000 == 0) {
+        snprintf(buf, buflen, "%s%" PRIu64, sign, a / 1000);
         return;
     }
-    snprintf(buf, buflen, "%" PRId64 ".%03" PRId64, milli / 1000, milli % 1000);
+    snprintf(buf, buflen, "%s%" PRIu64 ".%03" PRIu64, sign, a / 1000, a % 1000);
     /* trim trailing zeros of the fraction */
     size_t n = strlen(buf);
     while (n > 0 && buf[n - 1] == '0')

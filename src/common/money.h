@@ -57,7 +57,7 @@ duka_rc duka_parse_qty(const char *text, int64_t *milli_out, const char *what, d
 /* Formats cents as "1234.50" (buf >= 32). */
 void duka_format_cents(int64_t cents, char *buf, unsigned long buflen);
 
-/* Formats a quantity in thousandths as "2" or "0.5" (buf >= 32). */
+/* Formats a quantity in thousandths as "2", "0.5" or "-2.5" (a stock level) (buf >= 32). */
 void duka_format_qty(int64_t milli, char *buf, unsigned long buflen);
 
 #endif

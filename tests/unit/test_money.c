@@ -297,6 +297,8 @@ static void test_format_qty(void **state)
         {2000, "2"},   {500, "0.5"},   {1250, "1.25"}, {1, "0.001"},  {1010, "1.01"},
         {100, "0.1"},  {0, "0"},       {1000, "1"},    {999, "0.999"},
         {DUKA_QTY_MILLI_MAX, "1000000"}, {12300, "12.3"},
+        /* a stock level below zero: one sign ("-2.-500" before) */
+        {-2500, "-2.5"}, {-1000, "-1"}, {-1, "-0.001"}, {INT64_MIN, "-9223372036854775.808"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char buf[32];
