@@ -94,6 +94,19 @@ static duka_rc check_header(char **f, int n, const char *name, duka_err *err)
     return DUKA_OK;
 }
 
+/* The offset of the first byte of s that does not start a well-formed UTF-8 character (a
+ * control character counts as bad too), or -1. */
+static long utf8_error_at(const char *s)
+{
+    for (const char *q = s; *q;) {
+        size_t n = duka_utf8_sequence(q);
+        if (n == 0 || (unsigned char)*q < 0x20 || *q == 0x7f)
+            return (long)(q - s);
+        q += n;
+    }
+    return -1;
+}
+
 static duka_rc parse_row(char **f, int n, int cols, long line, const char *name,
                          duka_hub_product *p, duka_err *err)
 {
@@ -130,6 +143,17 @@ static duka_rc parse_row(char **f, int n, int cols, long line, const char *name,
     if (strlen(cat) > DUKA_CATEGORY_MAX)
         return duka_err_set(err, DUKA_INPUT, "%s line %ld, field category: longer than %d", name,
                             line, DUKA_CATEGORY_MAX);
+    /* Names travel as JSON (pull replies, listings), which must be UTF-8: a file saved in
+     * Latin-1 would otherwise lose its products from every till without a word. */
+    const char *texts[] = {pname, cat}, *fields[] = {"name", "category"};
+    for (int i = 0; i < 2; i++) {
+        long at = utf8_error_at(texts[i]);
+        if (at >= 0)
+            return duka_err_set(err, DUKA_INPUT,
+                                "%s line %ld, field %s: not UTF-8 at byte %ld (save the file as "
+                                "UTF-8)",
+                                name, line, fields[i], at + 1);
+    }
     snprintf(p->sku, sizeof(p->sku), "%s", sku);
     snprintf(p->name, sizeof(p->name), "%s", pname);
     snprintf(p->category, sizeof(p->category), "%s", cat);

@@ -198,6 +198,12 @@ static void test_errors(void **state)
          {"line 2, field stock", "'ten'", NULL}},
         {"stock too big", "sku,name,price,tax,stock\nA,a,1,A,1000001\n", DUKA_INPUT,
          {"line 2, field stock", "'1000001'", NULL}},
+        /* Latin-1 "Caf\xe9" (a file not saved as UTF-8): its products would vanish from every
+         * till's pull, so the line is named instead. */
+        {"name not UTF-8", "sku,name,price,tax,stock\nA,a,1,A,1\nB,Caf\xe9 Touba,1,A,1\n",
+         DUKA_INPUT, {"line 3, field name", "not UTF-8 at byte 4", NULL}},
+        {"category not UTF-8", "sku,name,price,tax,stock,category\nA,a,1,A,1,D\xe9j\n",
+         DUKA_INPUT, {"line 2, field category", "not UTF-8", NULL}},
         {"stock huge", "sku,name,price,tax,stock\nA,a,1,A,99999999999999999999999\n",
          DUKA_INPUT, {"line 2, field stock", NULL, NULL}},
         {"bad sku", "sku,name,price,tax,stock\nSU GAR,a,1,A,1\n", DUKA_INPUT,
