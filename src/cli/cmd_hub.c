@@ -94,8 +94,8 @@ int cmd_hub_serve(int argc, char **argv)
     }
     /* Several hubs on one port only when each of them asks (SO_REUSEPORT): stateless hubs
      * over one PostgreSQL database. Without it a busy port is refused with one line. */
-    duka_http_server_set_reuse_port(cli_get(&args, "reuse-port") != NULL);
-    rc = duka_hub_serve(db, listen, cert, key, &cfg, &err);
+    rc = duka_hub_serve(db, listen, cert, key, &cfg, cli_get(&args, "reuse-port") != NULL,
+                        &err);
     free(cert);
     if (key != NULL)
         sodium_memzero(key, strlen(key));

@@ -368,7 +368,8 @@ void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex)
 }
 
 duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
-                       const char *key_pem, const duka_config *cfg, duka_err *err)
+                       const char *key_pem, const duka_config *cfg, bool reuse_port,
+                       duka_err *err)
 {
     duka_config defaults;
     if (cfg == NULL) {
@@ -383,6 +384,7 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
         .connection_timeout_s = (unsigned)((timeout_ms + 999) / 1000),
         .connections_per_ip_max =
             (unsigned)duka_config_get(cfg, DUKA_SETTING_HUB_CONNECTIONS_PER_IP),
+        .reuse_port = reuse_port,
     };
     hub_app *app = NULL;
     duka_hub_store *store = NULL;

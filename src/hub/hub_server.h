@@ -32,8 +32,10 @@ void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex);
 
 /* Serves the hub store at db on listen until SIGINT/SIGTERM; over HTTPS when cert_pem and
  * key_pem (PEM contents) are given. cfg gives the connection settings (HUB_CONNECTION_TIMEOUT,
- * HUB_CONNECTIONS_PER_IP); NULL: their defaults. */
+ * HUB_CONNECTIONS_PER_IP); NULL: their defaults. reuse_port: share the port with other hubs
+ * that ask too (`duka hub --reuse-port`; http_server.h). */
 duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
-                       const char *key_pem, const duka_config *cfg, duka_err *err);
+                       const char *key_pem, const duka_config *cfg, bool reuse_port,
+                       duka_err *err);
 
 #endif

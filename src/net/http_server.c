@@ -473,14 +473,6 @@ static duka_rc parse_listen(const char *listen, struct sockaddr_in *sa, duka_err
     return DUKA_OK;
 }
 
-/* Set once by `duka hub --reuse-port` before any server starts (see http_server.h). */
-static bool process_reuse_port = false;
-
-void duka_http_server_set_reuse_port(bool on)
-{
-    process_reuse_port = on;
-}
-
 duka_rc duka_http_listen_open(const char *address, bool reuse_port, int *fd_out, duka_err *err)
 {
     *fd_out = -1;
@@ -559,7 +551,7 @@ duka_rc duka_http_server_start_opts(const char *listen, const duka_http_server_o
      * it is never opened with SO_REUSEPORT unless asked (duka_http_listen_open). */
     int fd = opt->have_listen_fd ? opt->listen_fd : -1;
     if (!opt->have_listen_fd) {
-        duka_rc rc = duka_http_listen_open(listen, opt->reuse_port || process_reuse_port, &fd, err);
+        duka_rc rc = duka_http_listen_open(listen, opt->reuse_port, &fd, err);
         if (rc != DUKA_OK)
             return rc;
     }

@@ -96,10 +96,6 @@ duka_rc duka_http_server_start_opts(const char *listen, const duka_http_server_o
  * uses it to check its addresses are free before it creates anything. */
 duka_rc duka_http_listen_open(const char *listen, bool reuse_port, int *fd, duka_err *err);
 
-/* Makes every server this process starts from now on share its port (reuse_port above), for
- * `duka hub --reuse-port`. Call before starting any server or thread. */
-void duka_http_server_set_reuse_port(bool on);
-
 /* Stops accepting, finishes requests in flight, frees. NULL is fine. */
 void duka_http_server_stop(duka_http_server *server);
 
