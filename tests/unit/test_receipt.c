@@ -37,23 +37,12 @@ typedef struct fixture {
     fake_clock clock;
 } fixture;
 
-static void set_identity(sqlite3 *db, const char *terminal)
-{
-    duka_err err = {0};
-    assert_ok(duka_meta_set(db, DUKA_META_TERMINAL, terminal, &err), &err);
-    assert_ok(duka_meta_set(db, DUKA_META_HUB_URL, "http://127.0.0.1:1", &err), &err);
-    assert_ok(duka_meta_set(db, DUKA_META_TOKEN, "duka1.1.x", &err), &err);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     test_dir_make(&f->dir);
-    test_dir_file(&f->dir, "till.db", f->path, sizeof(f->path));
-    duka_err err = {0};
-    assert_ok(duka_till_db_open(f->path, true, &f->db, &err), &err);
-    set_identity(f->db, "T01");
+    f->db = test_till_db(&f->dir, f->path, sizeof(f->path), "T01");
     fake_clock_init(&f->clock, T_2026_11_21_NOON_MS);
     *state = f;
     return 0;

@@ -37,9 +37,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     test_dir_make(&f->dir);
-    test_dir_file(&f->dir, "till.db", f->path, sizeof(f->path));
-    duka_err err = {0};
-    assert_ok(duka_till_db_open(f->path, true, &f->db, &err), &err);
+    f->db = test_till_db(&f->dir, f->path, sizeof(f->path), NULL);
     *state = f;
     return 0;
 }

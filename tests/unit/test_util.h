@@ -22,6 +22,8 @@
 #include "common/money.h"
 #include "outbox/outbox.h"
 #include "protocol/sale.h"
+#include "store/db.h"
+#include "till/till_db.h"
 
 /* ---- temp directory ---- */
 
@@ -236,6 +238,25 @@ static inline void assert_counts(sqlite3 *db, int64_t pending, int64_t processin
                  (long long)c.failed, (long long)c.conflict, (long long)pending,
                  (long long)processing, (long long)done, (long long)failed,
                  (long long)conflict);
+}
+
+/* ---- a till database ---- */
+
+/* Creates dir/till.db (its path into path) as a till of terminal, pointed at a hub that is
+ * never reached; terminal NULL leaves it uninitialised. Fails the test on error. */
+static inline sqlite3 *test_till_db(const test_dir *d, char *path, size_t pathlen,
+                                    const char *terminal)
+{
+    sqlite3 *db = NULL;
+    duka_err err = {0};
+    test_dir_file(d, "till.db", path, pathlen);
+    assert_ok(duka_till_db_open(path, true, &db, &err), &err);
+    if (terminal != NULL) {
+        assert_ok(duka_meta_set(db, DUKA_META_TERMINAL, terminal, &err), &err);
+        assert_ok(duka_meta_set(db, DUKA_META_HUB_URL, "http://127.0.0.1:1", &err), &err);
+        assert_ok(duka_meta_set(db, DUKA_META_TOKEN, "duka1.1.x", &err), &err);
+    }
+    return db;
 }
 
 #endif
