@@ -22,7 +22,7 @@ What runs (all on 127.0.0.1, free ports, in --dir or a temp dir kept on failure)
             OFFLINE_QUEUE_BACKOFF_BASE 100ms, OFFLINE_QUEUE_BACKOFF_MAX 1s,
             CONNECTIVITY_CHECK_INTERVAL 1s, CONNECTIVITY_OFFLINE_RECHECK_MAX 250ms) so that a
             minute holds many syncs.
-  sellers   --sellers `duka sell --db Tnn.db SKU*QTY… [--pay mpesa:CODE] --json` processes at
+  sellers   --sellers `duka sell --db Tnn.db SKU*QTY… [--pay TENDER]… (M-Pesa, split tenders with change) --json` processes at
             a time per till, one after another; every one that exits 0 is acknowledged: its
             receipt_no and total (cents) are appended to DIR/acked.txt ("RECEIPT_NO TOTAL").
             With --api-sellers 1 (default) also one client per till selling through the serving
@@ -591,9 +591,16 @@ class Chaos:
             else:
                 qty = str(rng.randint(1, 3))
             items.append(sku if qty == "1" else "%s*%s" % (sku, qty))
-        if rng.random() < 0.3:
-            code = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(10))
+        code = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(10))
+        kind = rng.random()
+        if kind < 0.3:
             items += ["--pay", "mpesa:" + code]
+        elif kind < 0.45:
+            # split tender: part by M-Pesa, the rest in cash handed over (with change: no cart
+            # comes to KES 5,000)
+            items += ["--pay", "mpesa:%s:10" % code, "--pay", "cash:5000"]
+        elif kind < 0.55:
+            items += ["--pay", "card:AUTH-%s:5.50" % code, "--pay", "cash"]
         return items
 
     def _finish_sell(self, i, p, cart):
@@ -664,17 +671,17 @@ class Chaos:
         while not self.stop_traffic.is_set():
             cart = self.cart(rng)
             pause = API_PAUSE_S[0] + rng.random() * (API_PAUSE_S[1] - API_PAUSE_S[0])
-            items, pay = [], "cash"
+            items, pay = [], []
             k = 0
             while k < len(cart):
                 if cart[k] == "--pay":
-                    pay = cart[k + 1]
+                    pay.append(cart[k + 1])
                     k += 2
                     continue
                 sku, _, qty = cart[k].partition("*")
                 items.append({"sku": sku, "qty": float(qty) if "." in qty else int(qty or 1)})
                 k += 1
-            body = json.dumps({"items": items, "pay": pay})
+            body = json.dumps({"items": items, "pay": pay or "cash"})
             try:
                 status, data = http("POST", srv.port, "/api/sales", body=body,
                                     headers={"Content-Type": "application/json"}, timeout=60)

@@ -4,7 +4,7 @@
  * Everything is read into temporary tables of one in-memory SQLite connection, the tills'
  * and the hub's databases attached read-only one at a time, and compared with SQL; receipt
  * sequences are checked in C. Sales are identified by receipt number (unique per business
- * by construction) and compared by command id, totals and a signature of their lines.
+ * by construction) and compared by command id, totals and a signature of their lines and payments.
  */
 #include "checker.h"
 
@@ -13,12 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A sale's lines as one comparable string (in line order). */
+/* A sale's lines, then its payments (method, amount, reference: a split tender must reach
+ * the hub as it was taken), as one comparable string, each in its order. */
 #define LINES_SIG(alias, schema)                                                             \
-    "(SELECT group_concat(x, ';') FROM (SELECT line_no || ':' || sku || ':' || qty_milli ||" \
+    "((SELECT group_concat(x, ';') FROM (SELECT line_no || ':' || sku || ':' || qty_milli ||" \
     " ':' || unit_price_cents || ':' || tax_band || ':' || line_total_cents || ':' ||"       \
     " tax_cents AS x FROM " schema ".sale_lines WHERE sale_id = " alias ".id"              \
-    " ORDER BY line_no))"
+    " ORDER BY line_no)) || '|' || coalesce((SELECT group_concat(x, ';') FROM (SELECT"      \
+    " method || ':' || amount_cents || ':' || reference AS x FROM " schema ".payments"      \
+    " WHERE sale_id = " alias ".id ORDER BY id)), ''))"
 
 static duka_rc fail_sql(sqlite3 *db, const char *what, duka_err *err)
 {

@@ -107,6 +107,9 @@ def checker_sees_every_fault(ctx):
         ("mismatched (line changed at hub)", "mismatched",
          [("hub", "UPDATE sale_lines SET line_total_cents = line_total_cents + 1"
                   " WHERE sale_id = (SELECT id FROM sales WHERE receipt_no = ?) AND line_no = 1", victim)], None),
+        ("mismatched (payment changed at hub)", "mismatched",
+         [("hub", "UPDATE payments SET method = CASE method WHEN 'cash' THEN 'card' ELSE 'cash' END"
+                  " WHERE sale_id = (SELECT id FROM sales WHERE receipt_no = ?)", victim)], None),
         ("mismatched (acknowledged total differs)", "mismatched", [], ("replace", victim)),
         ("receipt acknowledged twice", "receipt_dupes", [], "%s %d" % (victim, acked[5]["total"])),
         ("receipt gap (till and hub lost one)", "receipt_gaps",

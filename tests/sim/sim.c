@@ -437,28 +437,42 @@ static void add_ack(sim *s, const duka_sale *sale)
 static void till_sell(sim *s, int i)
 {
     sim_till *t = &s->tills[i];
-    duka_checkout_item items[3];
-    int n = 1 + below(s, 3);
-    for (int k = 0; k < n; k++) {
-        snprintf(items[k].sku, sizeof(items[k].sku), "SKU%02d", below(s, SIM_SKUS));
-        items[k].qty_milli = (1 + below(s, 3)) * 1000;
+    /* The sale as the cashier asks for it (till/sale_input.h), through the checkout that
+     * `duka sell` and POST /api/sales use: its tenders spread over the total. */
+    duka_sale_input *in = duka_sale_input_new();
+    duka_sale *sale = duka_sale_new();
+    if (in == NULL || sale == NULL) {
+        fprintf(stderr, "duka-sim: out of memory\n");
+        exit(1);
     }
-    duka_checkout_payment pay = {0};
-    if (below(s, 4) == 0) {
-        snprintf(pay.method, sizeof(pay.method), "mpesa");
-        snprintf(pay.reference, sizeof(pay.reference), "QK%08d", below(s, 100000000));
-    } else {
-        snprintf(pay.method, sizeof(pay.method), "cash");
+    in->item_count = 1 + below(s, 3);
+    for (int k = 0; k < in->item_count; k++) {
+        snprintf(in->items[k].sku, sizeof(in->items[k].sku), "SKU%02d", below(s, SIM_SKUS));
+        in->items[k].qty_milli = (1 + below(s, 3)) * 1000;
     }
+    int tender = below(s, 8);
+    if (tender < 2) { /* M-Pesa for all */
+        duka_checkout_payment *p = &in->payments[in->payment_count++];
+        snprintf(p->method, sizeof(p->method), "mpesa");
+        snprintf(p->reference, sizeof(p->reference), "QK%08d", below(s, 100000000));
+    } else if (tender == 2) { /* split: KES 1.00 by M-Pesa, cash handed over with change */
+        duka_checkout_payment *p = &in->payments[in->payment_count++];
+        snprintf(p->method, sizeof(p->method), "mpesa");
+        snprintf(p->reference, sizeof(p->reference), "QK%08d", below(s, 100000000));
+        p->amount_cents = 100;
+        p = &in->payments[in->payment_count++];
+        snprintf(p->method, sizeof(p->method), "cash");
+        p->amount_cents = 10000000; /* KES 100,000: more than any sale here comes to */
+    } /* else cash for all */
     bool storage_fault = chance(s, s->rates.storage);
     if (storage_fault) {
         t->fail_next_commit = true;
         count(s, EV_till_storage_fault);
     }
-    duka_sale *sale = duka_sale_new();
-    char command_id[DUKA_UUID_STR_LEN + 1];
     duka_err err = {0};
-    duka_rc rc = duka_checkout_commit(t->db, &s->clock, items, n, &pay, sale, command_id, &err);
+    duka_checkout_result res;
+    duka_rc rc = duka_checkout_sell(t->db, &s->clock, in, NULL, sale, &res, &err);
+    duka_sale_input_free(in);
     bool fault_hit = storage_fault && !t->fail_next_commit; /* the hook consumed it */
     t->fail_next_commit = false;
     if (fault_hit && rc != DUKA_STORE) {
