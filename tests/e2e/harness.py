@@ -573,6 +573,13 @@ class Business:
         return self.report()["sales"]
 
 
+# The cashier every business of setup_business has (issue 11): tills get it by pull and log in
+# with it (POST /api/login {"cashier_id", "pin"}); `duka sell --cashier Tester` names it.
+DEFAULT_CASHIER = "Tester"
+DEFAULT_CASHIER_ROLE = "manager"
+DEFAULT_CASHIER_PIN = "2468"
+
+
 def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, products=None,
                    name="Duka Test Shop", hub_env=None, offline_init=False):
     """hub init + product import + device add (per terminal) + start the hub (with hub_env,
@@ -594,6 +601,9 @@ def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, product
                         "--json"])["token"]
         check(isinstance(tok, str) and tok, "device add: token %r" % tok)
         tokens[t] = tok
+    cashier = run_json(["cashier", "add", "--db", hub_db, "--business", bid, "--name",
+                        DEFAULT_CASHIER, "--role", DEFAULT_CASHIER_ROLE, "--pin",
+                        DEFAULT_CASHIER_PIN, "--json"])
     hub = Hub(hub_db, hub_port, logdir=tmp, env=hub_env).start()
     url = till_hub_url or hub.url
     tills = {}
@@ -602,7 +612,9 @@ def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, product
         run_ok(["till", "init", "--db", db, "--hub", url, "--terminal", t, "--token", tokens[t]]
                + (["--offline"] if offline_init else []))
         tills[t] = db
-    return Business(tmp, hub, hub_db, bid, tokens, tills, url)
+    business = Business(tmp, hub, hub_db, bid, tokens, tills, url)
+    business.cashier_id = cashier["cashier_id"]
+    return business
 
 
 # --------------------------------------------------------------------------------------------
@@ -735,10 +747,12 @@ def tally_push_together(round_label, senders, windows, replies, expected, answer
 # --------------------------------------------------------------------------------------------
 # till-side helpers
 # --------------------------------------------------------------------------------------------
-def sell(db, *items, pay=None):
+def sell(db, *items, pay=None, cashier=None):
     args = ["sell", "--db", db] + list(items)
     if pay:
         args += ["--pay", pay]
+    if cashier:
+        args += ["--cashier", cashier]
     args.append("--json")
     r = run_json(args)
     rn = r.get("receipt_no")
