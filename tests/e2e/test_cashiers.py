@@ -19,8 +19,8 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (DEFAULT_CASHIER, DEFAULT_CASHIER_PIN, Suite, check, check_eq,  # noqa: E402
-                     expect_error, free_port, is_url, new_hub_db, run, run_json, run_ok, sell,
+from harness import (DEFAULT_CASHIER, Suite, check, check_eq, expect_error,  # noqa: E402
+                     free_port, http_json, is_url, new_hub_db, run, run_json, run_ok, sell,
                      setup_business)
 
 suite = Suite("cashiers")
@@ -177,6 +177,27 @@ def pull_offline_sell_and_report_per_cashier(ctx):
     check(v2 > v1, "the version moved: %r -> %r" % (v1, v2))
     run_ok(["sync", "--db", till])
     check_eq(till_cashiers(till)[1], v2, "an unchanged list keeps its version")
+
+    # The wire: the member only when the version differs, the whole list with hashes.
+    con = sqlite3.connect("file:%s?mode=ro" % till, uri=True)
+    till_id = con.execute("SELECT value FROM meta WHERE key = 'till_id'").fetchone()[0]
+    con.close()
+    hdrs = {"Authorization": "Bearer " + b.tokens["T01"], "Duka-Till-Id": till_id}
+    st, body = http_json("GET", b.hub.port, "/v1/pull?cursor=0&cashiers_version=%d" % v2,
+                         headers=hdrs)
+    check(st == 200 and "cashiers" not in body, "pull at the hub's version: %r %r" % (st, body))
+    st, body = http_json("GET", b.hub.port, "/v1/pull?cursor=0&cashiers_version=0", headers=hdrs)
+    check_eq(st, 200, "pull status")
+    check_eq(body["cashiers"]["version"], v2, "the member's version")
+    check_eq([(c["name"], c["role"], c["active"]) for c in body["cashiers"]["list"]],
+             [("Amina", "cashier", True), (DEFAULT_CASHIER, "manager", True)], "the member's list")
+    check(all(c["pin_hash"].startswith("$argon2id$") and len(c["id"]) == 36
+              for c in body["cashiers"]["list"]), "hashes and ids: %r" % body["cashiers"])
+    st, body = http_json("GET", b.hub.port, "/v1/pull?cursor=0", headers=hdrs)
+    check(st == 200 and "cashiers" not in body, "a till that sends no version gets no member")
+    for bad in ("-1", "x", "1.5"):
+        st, body = http_json("GET", b.hub.port, "/v1/pull?cashiers_version=" + bad, headers=hdrs)
+        check_eq((st, body["error"]["code"]), (400, "invalid_cashiers_version"), "bad version")
 
     r = sell(till, "SUGAR1KG", cashier="amina")
     check_eq(r.get("cashier"), {"id": amina["cashier_id"], "name": "Amina"}, "sell --json cashier")
