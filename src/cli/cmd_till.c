@@ -707,7 +707,7 @@ int cmd_history(int argc, char **argv)
         return 1;
     duka_err err = {0};
     json_t *h = NULL;
-    duka_rc rc = duka_till_history_json(db, limit, &h, &err);
+    duka_rc rc = duka_till_history_json(db, limit, 0, &h, &err);
     duka_db_close(db);
     if (rc != DUKA_OK)
         return cli_fail(cmd, &err);
