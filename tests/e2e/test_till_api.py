@@ -16,6 +16,7 @@ screens; this checks the rules under them:
 
 import json
 import os
+import re
 import sqlite3
 import sys
 
@@ -230,7 +231,13 @@ def routes_and_assets(ctx):
                             ("/favicon.svg", "image/svg+xml")):
             conn.request("GET", path)
             r = conn.getresponse()
-            n = len(r.read())
+            body = r.read()
+            n = len(body)
+            # Nothing the page loads comes from elsewhere (the till works with no internet):
+            # no absolute URL but the SVG namespace.
+            for m in re.finditer(rb"(https?:)?//[A-Za-z0-9.-]+\.[a-z]{2,}", body + page):
+                check(m.group(0) == b"http://www.w3.org",
+                      "%s refers outside the till: %r" % (path, m.group(0)))
             check(r.status == 200 and r.getheader("Content-Type", "").startswith(ctype) and n > 100,
                   "GET %s: %s %s %d bytes" % (path, r.status, r.getheader("Content-Type"), n))
     finally:

@@ -319,6 +319,18 @@ async function loadCatalog() {
   const r = await api('GET', '/api/catalog');
   if (r.status === 200) {
     state.catalog = r.data.products || [];
+    // The till charges its catalog's price at commit: the cart shows the same (a price the
+    // hub changed arrives by pull and is taken here too).
+    const bySku = new Map(state.catalog.map((p) => [p.sku, p]));
+    let changed = false;
+    for (const l of state.cart) {
+      const p = bySku.get(l.sku);
+      if (p && (p.price !== l.price || p.tax !== l.tax || p.name !== l.name)) {
+        Object.assign(l, { price: p.price, tax: p.tax, name: p.name });
+        changed = true;
+      }
+    }
+    if (changed) { saveCart(); renderCart(); }
     renderCategories();
     if (state.screen === 'sell') renderResults();
   }
