@@ -475,14 +475,15 @@ static void route_retry(void *cls, void *vctx, duka_http_exchange *ex)
     int retried = 0;
     duka_rc rc = duka_outbox_retry(ctx->db, all ? NULL : id, duka_clock_now_ms(NULL), &retried,
                                    &err);
-    json_decref(body);
+    if (rc == DUKA_OK)
+        duka_log(DUKA_LOG_INFO, "till", "retry of %.60s by %s: %d items",
+                 all ? "every failed item" : id, ctx->session.cashier.name, retried);
+    json_decref(body); /* id pointed into it */
     if (rc != DUKA_OK) {
         duka_http_error(ex, rc == DUKA_NOTFOUND ? 404 : status_of(rc),
                         rc == DUKA_NOTFOUND ? "not_found" : "error", "%s", err.msg);
         return;
     }
-    duka_log(DUKA_LOG_INFO, "till", "retry of %s by %s: %d items", all ? "every failed item" : id,
-             ctx->session.cashier.name, retried);
     duka_sync_worker_request_sync(app->worker);
     ex->status = 200;
     ex->reply = json_pack("{s:i}", "retried", retried);
@@ -560,9 +561,12 @@ static void route_login(void *cls, void *vctx, duka_http_exchange *ex)
     if (name != NULL) {
         duka_rc frc = duka_cashier_find_by_name(ctx->db, name, &named, &err);
         if (frc != DUKA_OK) {
-            json_decref(body);
-            duka_http_error(ex, frc == DUKA_NOTFOUND ? 404 : 500,
-                            frc == DUKA_NOTFOUND ? "unknown_cashier" : "store", "%s", err.msg);
+            if (frc == DUKA_NOTFOUND)
+                duka_http_error(ex, 404, "unknown_cashier",
+                                "cashier: no active cashier '%.*s' on this till", 60, name);
+            else
+                duka_http_error(ex, 500, "store", "%s", err.msg);
+            json_decref(body); /* name pointed into it */
             return;
         }
         id = named.id;
