@@ -118,6 +118,8 @@
 #define DUKA_PUSH_BODY_TARGET_BYTES (DUKA_PUSH_BODY_MAX_BYTES / 2u)
 #define DUKA_PULL_PAGE_DEFAULT 1000
 #define DUKA_PULL_PAGE_MAX 5000
+#define DUKA_API_PAGE_MAX 1000 /* rows one page of the till's local API lists at most */
+#define DUKA_HTTP_PATH_MAX 512 /* a request path a route table matches (longer: 404) */
 #define DUKA_HTTP_REPLY_MAX_BYTES (16u * 1024u * 1024u)
 #define DUKA_SYNC_ROUNDS_MAX 100000      /* batches in one sync run; a bound, not a goal */
 
