@@ -93,6 +93,23 @@ static const command commands[] = {
      "same terminal issues one (same device, so its earlier commands stay its own; the new\n"
      "token is bound to no till database until one uses it), and duka till init --token sets\n"
      "it on the till."},
+    {"cashier add", cmd_cashier_add,
+     "duka cashier add --db DB --business ID --name NAME --role cashier|manager --pin PIN|-\n"
+     "                 [--json]",
+     "Adds a cashier of the business (--json: {\"cashier_id\", \"name\", \"role\"}). NAME: 1 to 40\n"
+     "bytes of text, unique in the business (letter case aside). PIN: 4 to 8 digits; --pin -\n"
+     "reads it from stdin's first line, so it is not seen in ps. The hub keeps only its argon2id\n"
+     "hash; tills get the cashier at their next sync and log in with the PIN offline too. At\n"
+     "most 100 cashiers a business. A manager may also switch the till offline."},
+    {"cashier list", cmd_cashier_list, "duka cashier list --db DB --business ID [--json]",
+     "The business's cashiers by name, inactive ones too: {\"cashiers\": [{\"cashier_id\",\n"
+     "\"name\", \"role\", \"active\"}]} (never a PIN or its hash)."},
+    {"cashier set", cmd_cashier_set,
+     "duka cashier set --db DB --business ID --name NAME [--pin PIN|-] [--role R]\n"
+     "                 [--active yes|no] [--json]",
+     "Changes a cashier's PIN, role or both, or deactivates one who left (--active no: the\n"
+     "till refuses their login and ends their session at its next sync; past sales keep\n"
+     "their name). A wrong-PIN lockout on a till is not reset by a new PIN: it runs out."},
     {"product import", cmd_product_import,
      "duka product import --db DB --business ID FILE.csv [--json]",
      "Loads products from CSV with header sku,name,price,tax,stock[,category]. price: KES with\n"

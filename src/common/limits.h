@@ -26,6 +26,38 @@
  * hub binds a device token to the first till database that uses it (Duka-Till-Id). */
 #define DUKA_TILL_ID_LEN DUKA_UUID_STR_LEN
 
+/* Cashiers (issue 11). A cashier logs in on a till by picking their name and typing a PIN:
+ * 4 to 8 ASCII digits, short enough to type between customers. A name is printed on receipts
+ * (40 columns, after "Cashier: ") and shown on a login button, so 40 bytes of UTF-8. A business
+ * has at most 100: the whole list travels in a pull reply and sits on every till's login
+ * screen, so it stays a screenful, not a staff database. */
+#define DUKA_PIN_LEN_MIN 4
+#define DUKA_PIN_LEN_MAX 8
+#define DUKA_CASHIER_NAME_MAX 40
+#define DUKA_CASHIERS_MAX 100
+/* The PIN's argon2id cost (libsodium crypto_pwhash_str_alg, ALG_ARGON2ID13). The honest
+ * limit: a 4-8 digit PIN has at most 10^8 values, so whoever holds the database file tries
+ * them all offline whatever the cost; the hash only keeps the PIN out of sight (no plain PIN
+ * on disk, in a backup or a pull reply) and slows a thief from seconds to hours at best. The
+ * defence against guessing at the till is the lockout below, against the file its
+ * permissions (docs/SECURITY.md). So the cost is set for the till, not for an attacker:
+ * 3 passes over 8 MiB verify in ~20 ms on a small till CPU and keep the valgrind and ASan
+ * runs of the tests fast (libsodium's INTERACTIVE preset, 64 MiB, takes seconds there).
+ * The hash string records its own parameters, so raising these later still verifies old
+ * hashes. */
+#define DUKA_PIN_HASH_OPSLIMIT 3ULL
+#define DUKA_PIN_HASH_MEMLIMIT (8u * 1024u * 1024u)
+/* Wrong PINs in a row before a cashier is locked on a till, and for how long: 5 tries of a
+ * 4-digit PIN every 5 minutes is 10,000 PINs in a week of trying, at the till, in sight. */
+#define DUKA_LOGIN_FAILURES_MAX 5
+#define DUKA_LOGIN_LOCK_MS (5 * 60 * 1000LL)
+/* A till session idle this long ends (setting TILL_SESSION_IDLE_TIMEOUT): a shift. */
+#define DUKA_SESSION_IDLE_DEFAULT_MS (12 * 3600 * 1000LL)
+#define DUKA_SESSION_IDLE_MIN_MS 60000LL
+#define DUKA_SESSION_IDLE_MAX_MS (7 * 86400 * 1000LL)
+/* crypto_pwhash_str's output (crypto_pwhash_STRBYTES is 128, NUL included). */
+#define DUKA_PIN_HASH_MAX 127
+
 /* The conflicts `duka hub report` lists one by one, newest first (it counts and adds up all of
  * them): a person reads the list, and a till restored from the wrong backup can make
  * thousands. Conflicts' payloads are also read this many at a time to add them up, so the
@@ -86,6 +118,8 @@
 #define DUKA_PUSH_BODY_TARGET_BYTES (DUKA_PUSH_BODY_MAX_BYTES / 2u)
 #define DUKA_PULL_PAGE_DEFAULT 1000
 #define DUKA_PULL_PAGE_MAX 5000
+#define DUKA_API_PAGE_MAX 1000 /* rows one page of the till's local API lists at most */
+#define DUKA_HTTP_PATH_MAX 512 /* a request path a route table matches (longer: 404) */
 #define DUKA_HTTP_REPLY_MAX_BYTES (16u * 1024u * 1024u)
 #define DUKA_SYNC_ROUNDS_MAX 100000      /* batches in one sync run; a bound, not a goal */
 
@@ -156,6 +190,11 @@ _Static_assert(DUKA_PG_STATEMENT_TIMEOUT_MS < DUKA_PG_IDLE_IN_TRANSACTION_TIMEOU
                "a statement that waits on a lock ends before the server ends its transaction");
 _Static_assert(DUKA_PG_CONNECT_TIMEOUT_S * 1000 < DUKA_HTTP_TOTAL_TIMEOUT_MS,
                "a hub reconnecting to PostgreSQL still answers within the till's HTTP timeout");
+_Static_assert(DUKA_PIN_LEN_MIN >= 4 && DUKA_PIN_LEN_MIN <= DUKA_PIN_LEN_MAX,
+               "a PIN has at least 4 digits");
+_Static_assert(DUKA_SESSION_IDLE_MIN_MS <= DUKA_SESSION_IDLE_DEFAULT_MS &&
+                   DUKA_SESSION_IDLE_DEFAULT_MS <= DUKA_SESSION_IDLE_MAX_MS,
+               "the session default within its range");
 _Static_assert(DUKA_HUB_CONNECTIONS_PER_IP_DEFAULT <= DUKA_HUB_CONNECTIONS_MAX,
                "one address gets at most every connection");
 

@@ -84,6 +84,9 @@ typedef enum duka_setting_unit {
     X(SALE_MAX, "SALE_MAX_AMOUNT", DUKA_UNIT_KES, DUKA_SALE_MAX_CENTS_DEFAULT, 100,              \
       DUKA_SALE_BOUND_CENTS_MAX,                                                               \
       "a sale above this many KES is refused unless the cashier confirms it")                  \
+    X(TILL_SESSION_IDLE_TIMEOUT, "TILL_SESSION_IDLE_TIMEOUT", DUKA_UNIT_MS,                    \
+      DUKA_SESSION_IDLE_DEFAULT_MS, DUKA_SESSION_IDLE_MIN_MS, DUKA_SESSION_IDLE_MAX_MS,          \
+      "a cashier's session on the till ends after this long without a request (12h: a shift)") \
     X(HUB_CONNECTION_TIMEOUT, "HUB_CONNECTION_TIMEOUT", DUKA_UNIT_SECONDS,                     \
       DUKA_HUB_CONNECTION_TIMEOUT_S * 1000LL, 1000, DUKA_HUB_CONNECTION_TIMEOUT_S_MAX * 1000LL, \
       "duka hub: close a connection on which nothing arrived for this long (whole seconds, "   \

@@ -110,6 +110,12 @@ duka_rc duka_hub_report(duka_hub_store *s, const char *business_id, json_t **out
     duka_rc rc = s->ops->report(s, business_id, &report, err);
     if (rc == DUKA_OK)
         rc = add_conflicts(s, business_id, report, err);
+    json_t *cashiers = NULL;
+    if (rc == DUKA_OK)
+        rc = duka_hub_report_cashiers(s, business_id, &cashiers, err);
+    if (rc == DUKA_OK)
+        json_object_set(report, "cashiers", json_object_get(cashiers, "cashiers"));
+    json_decref(cashiers);
     if (rc != DUKA_OK) {
         json_decref(report);
         return rc;

@@ -13,6 +13,7 @@
 #include "hub/hub_push.h"
 #include "hub/hub_store.h"
 #include "hub/till_binding.h"
+#include "net/http_router.h"
 #include "net/http_server.h"
 
 #define DUKA_VERSION_STRING "0.1.0"
@@ -327,44 +328,77 @@ static void handle(void *cls, duka_http_exchange *ex)
     duka_hub_handle(cls, ex);
 }
 
+/* What a device route works with: the store borrowed for it (NULL once given back) and the
+ * device its token authenticated. */
+typedef struct hub_request {
+    duka_hub_store *store;
+    duka_hub_device dev;
+} hub_request;
+
+static void route_health(void *app, void *ctx, duka_http_exchange *ex)
+{
+    (void)app;
+    (void)ctx;
+    ex->status = 200;
+    ex->reply = json_pack("{s:s, s:s, s:s}", "status", "ok", "service", "duka-hub", "version",
+                          DUKA_VERSION_STRING);
+}
+
+/* A push gives back the store it authenticated with: it prepares its batch before borrowing
+ * one to apply it (handle_push). */
+static void route_push(void *app, void *ctx, duka_http_exchange *ex)
+{
+    hub_request *rq = ctx;
+    return_store(app, rq->store);
+    rq->store = NULL;
+    handle_push(app, ex, &rq->dev);
+}
+
+static void route_pull(void *app, void *ctx, duka_http_exchange *ex)
+{
+    hub_request *rq = ctx;
+    handle_pull(app, rq->store, ex, &rq->dev);
+}
+
+static void route_whoami(void *app, void *ctx, duka_http_exchange *ex)
+{
+    (void)app;
+    const duka_hub_device *dev = &((hub_request *)ctx)->dev;
+    ex->status = 200;
+    ex->reply = json_pack("{s:s, s:s, s:I, s:o, s:o, s:b}", "business_id", dev->business_id,
+                          "terminal", dev->terminal, "device_id", (json_int_t)dev->id,
+                          "business_name", duka_hub_json_text(dev->business_name), "kra_pin",
+                          duka_hub_json_text(dev->kra_pin), "till_bound", dev->till_id[0] != '\0');
+}
+
+/* Route flags: ROUTE_DEVICE needs a till's token and its database id (check_till); with
+ * ROUTE_WHOAMI that id may move the token to another database (Duka-Till-Replace). */
+enum { ROUTE_DEVICE = 1u << 0, ROUTE_WHOAMI = 1u << 1 };
+
+/* The hub's endpoints (docs/PROTOCOL.md). */
+static const duka_http_route hub_routes[] = {
+    {"GET", "/v1/health", route_health, 0},
+    {"POST", "/v1/push", route_push, ROUTE_DEVICE},
+    {"GET", "/v1/pull", route_pull, ROUTE_DEVICE},
+    {"GET", "/v1/whoami", route_whoami, ROUTE_DEVICE | ROUTE_WHOAMI},
+};
+
 void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex)
 {
-    bool get = strcmp(ex->method, "GET") == 0;
-    bool post = strcmp(ex->method, "POST") == 0;
-    if (strcmp(ex->path, "/v1/health") == 0 && get) {
-        ex->status = 200;
-        ex->reply = json_pack("{s:s, s:s, s:s}", "status", "ok", "service", "duka-hub",
-                              "version", DUKA_VERSION_STRING);
+    const duka_http_route *r =
+        duka_http_route_find(hub_routes, sizeof(hub_routes) / sizeof(hub_routes[0]), ex);
+    if (r == NULL)
+        return; /* 404 / 405 set */
+    if (!(r->flags & ROUTE_DEVICE)) {
+        r->fn(app, NULL, ex);
         return;
     }
-    bool known = (strcmp(ex->path, "/v1/push") == 0 && post) ||
-                 (strcmp(ex->path, "/v1/pull") == 0 && get) ||
-                 (strcmp(ex->path, "/v1/whoami") == 0 && get);
-    if (!known) {
-        duka_http_error(ex, 404, "not_found", "no endpoint %s %s", ex->method, ex->path);
-        return;
-    }
-    bool whoami = strcmp(ex->path, "/v1/whoami") == 0;
-    duka_hub_store *store = borrow_store(app);
-    duka_hub_device dev;
-    if (authenticate(app, store, ex, &dev) && check_till(app, store, ex, &dev, whoami)) {
-        if (strcmp(ex->path, "/v1/push") == 0) {
-            return_store(app, store);
-            handle_push(app, ex, &dev);
-            return;
-        }
-        if (!whoami) {
-            handle_pull(app, store, ex, &dev);
-        } else {
-            ex->status = 200;
-            ex->reply = json_pack(
-                "{s:s, s:s, s:I, s:o, s:o, s:b}", "business_id", dev.business_id, "terminal",
-                dev.terminal, "device_id", (json_int_t)dev.id, "business_name",
-                duka_hub_json_text(dev.business_name), "kra_pin", duka_hub_json_text(dev.kra_pin),
-                "till_bound", dev.till_id[0] != '\0');
-        }
-    }
-    return_store(app, store);
+    hub_request rq = {.store = borrow_store(app)};
+    if (authenticate(app, rq.store, ex, &rq.dev) &&
+        check_till(app, rq.store, ex, &rq.dev, (r->flags & ROUTE_WHOAMI) != 0))
+        r->fn(app, &rq, ex);
+    if (rq.store != NULL)
+        return_store(app, rq.store);
 }
 
 duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,

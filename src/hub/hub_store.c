@@ -313,3 +313,22 @@ duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const
     return s->ops->receipt_floor(s, business_id, terminal, since_day, out, err);
 }
 
+
+duka_rc duka_hub_cashier_list(duka_hub_store *s, const char *business_id, int64_t known_version,
+                              json_t **out, duka_err *err)
+{
+    return s->ops->cashier_list(s, business_id, known_version, out, err);
+}
+
+duka_rc duka_hub_cashier_put(duka_hub_store *s, const char *business_id,
+                             const duka_hub_cashier *c, bool insert, int64_t now_ms,
+                             duka_err *err)
+{
+    return s->ops->cashier_put(s, business_id, c, insert, now_ms, err);
+}
+
+duka_rc duka_hub_report_cashiers(duka_hub_store *s, const char *business_id, json_t **out,
+                                 duka_err *err)
+{
+    return s->ops->report_cashiers(s, business_id, out, err);
+}

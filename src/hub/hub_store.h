@@ -191,6 +191,34 @@ duka_rc duka_hub_product_list(duka_hub_store *s, const char *business_id, bool a
 duka_rc duka_hub_stock_levels(duka_hub_store *s, const char *business_id, json_t **out,
                               duka_err *err);
 
+/* ---- cashiers (issue 11; the rules are in hub_cashiers.h) ---- */
+
+/* A cashier as stored: the PIN only as its argon2id hash (crypto_pwhash_str). */
+typedef struct duka_hub_cashier {
+    char id[DUKA_UUID_STR_LEN + 1];
+    char name[DUKA_CASHIER_NAME_MAX + 1];
+    char role[8]; /* "cashier" | "manager" */
+    char pin_hash[DUKA_PIN_HASH_MAX + 1];
+    bool active;
+} duka_hub_cashier;
+
+/* The cashiers of a business, by name, inactive ones too, when the business's cashier version
+ * differs from known_version (-1: always): {"version": V, "list": [{"id","name","role",
+ * "pin_hash","active"}]}, the pull member as it is sent; *out NULL when the version is
+ * known_version (the common pull: one read, nothing listed). DUKA_NOTFOUND when the business
+ * is absent. */
+duka_rc duka_hub_cashier_list(duka_hub_store *s, const char *business_id, int64_t known_version,
+                              json_t **out, duka_err *err);
+
+/* Inserts (insert true) or updates by id a cashier of a business, raising the business's
+ * cashier version, inside the caller's transaction (or one of its own). The primitive, no
+ * checks: duka_hub_cashier_add / _set (hub_cashiers.h) validate. DUKA_NOTFOUND when an update
+ * finds no such cashier; DUKA_CONFLICT when the name is taken (ASCII case ignored: a unique
+ * index backs the check above). */
+duka_rc duka_hub_cashier_put(duka_hub_store *s, const char *business_id,
+                             const duka_hub_cashier *c, bool insert, int64_t now_ms,
+                             duka_err *err);
+
 /* ---- commands and sales ---- */
 
 typedef struct duka_hub_command {
@@ -237,6 +265,12 @@ duka_rc duka_hub_receipt_floor(duka_hub_store *s, const char *business_id, const
  * with the last id of the page before. */
 duka_rc duka_hub_conflict_page(duka_hub_store *s, const char *business_id, int64_t before_id,
                                int limit, json_t **out, duka_err *err);
+
+/* {"cashiers": [{"cashier_id" ("" for none),"name","sales","total_cents"}]}: the sales of a
+ * business per cashier of the sale (as the sale recorded it), by name. Conflict sales are not
+ * counted (they are not stored as sales). */
+duka_rc duka_hub_report_cashiers(duka_hub_store *s, const char *business_id, json_t **out,
+                                 duka_err *err);
 
 /* {"sales":N,"receipts":[…],"conflicts":N,"total_cents":N,"tax_cents":N,
  * "conflict_details":[…],"conflict_details_omitted":N,"conflict_total_cents":N} for a business

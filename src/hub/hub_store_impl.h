@@ -77,6 +77,13 @@ typedef struct duka_hub_store_ops {
                              int since_day, json_t **out, duka_err *err);
     duka_rc (*conflict_page)(duka_hub_store *s, const char *business_id, int64_t before_id,
                              int limit, json_t **out, duka_err *err);
+    duka_rc (*cashier_list)(duka_hub_store *s, const char *business_id, int64_t known_version,
+                            json_t **out, duka_err *err);
+    duka_rc (*cashier_put)(duka_hub_store *s, const char *business_id,
+                           const duka_hub_cashier *c, bool insert, int64_t now_ms,
+                           duka_err *err);
+    duka_rc (*report_cashiers)(duka_hub_store *s, const char *business_id, json_t **out,
+                               duka_err *err);
     /* The report's totals: {"sales","receipts","conflicts","total_cents","tax_cents"}
      * (hub_report.c adds the conflicts). */
     duka_rc (*report)(duka_hub_store *s, const char *business_id, json_t **out, duka_err *err);

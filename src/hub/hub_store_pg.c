@@ -349,6 +349,33 @@ static const char pg_schema_v3_auth[] =
     "REVOKE ALL ON FUNCTION duka_device_for_token(bigint) FROM PUBLIC;"
     "GRANT EXECUTE ON FUNCTION duka_device_for_token(bigint) TO " DUKA_PG_APP_ROLE ";";
 
+/* Version 4 (issue 11), as on SQLite: a business's cashiers (each PIN only as its argon2id
+ * hash) with their own row-level security policy like every business table, the business's
+ * cashiers_version (raised by every change; a pull compares it with the till's), and each
+ * sale's cashier. The name is unique per business ignoring case (lower(), which on PostgreSQL
+ * folds more than ASCII: stricter than the check above it, never looser). */
+static const char pg_schema_v4[] =
+    "ALTER TABLE businesses ADD COLUMN cashiers_version bigint NOT NULL DEFAULT 0;"
+    "CREATE TABLE cashiers ("
+    "  id text PRIMARY KEY,"
+    "  business_id text NOT NULL REFERENCES businesses(id),"
+    "  name text NOT NULL,"
+    "  role text NOT NULL CHECK (role IN ('cashier','manager')),"
+    "  pin_hash text NOT NULL,"
+    "  active boolean NOT NULL DEFAULT true,"
+    "  created_ms bigint NOT NULL,"
+    "  updated_ms bigint NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX cashiers_name ON cashiers(business_id, lower(name));"
+    "ALTER TABLE cashiers ENABLE ROW LEVEL SECURITY;"
+    "ALTER TABLE cashiers FORCE ROW LEVEL SECURITY;"
+    "CREATE POLICY cashiers_of_business ON cashiers"
+    "  USING (business_id = current_setting('duka.business_id', true))"
+    "  WITH CHECK (business_id = current_setting('duka.business_id', true));"
+    "GRANT SELECT, INSERT, UPDATE ON cashiers TO " DUKA_PG_APP_ROLE ";"
+    "ALTER TABLE sales ADD COLUMN cashier_id text NOT NULL DEFAULT '',"
+    "  ADD COLUMN cashier_name text NOT NULL DEFAULT '';";
+
 /* A version's SQL comes in parts (a C string literal is kept under 4,095 characters), all
  * run in the version's one transaction. */
 #define PG_MIGRATION_PARTS_MAX 4
@@ -363,8 +390,9 @@ static const pg_migration pg_migrations[] = {
     {1, {pg_schema_v1, pg_schema_v1_security, pg_schema_v1_grants, NULL}},
     {2, {pg_schema_v2, NULL}},
     {3, {pg_schema_v3, pg_schema_v3_auth, NULL}},
+    {4, {pg_schema_v4, NULL}},
 };
-#define PG_SCHEMA_VERSION 3
+#define PG_SCHEMA_VERSION 4
 
 /* ---- statements, prepared once per connection ---- */
 
@@ -442,6 +470,23 @@ static const pg_migration pg_migrations[] = {
       "SELECT count(*), coalesce(sum(total_cents), 0)::text, coalesce(sum(tax_cents), 0)::text," \
       " (SELECT count(*) FROM conflicts WHERE business_id = $1)"                                \
       " FROM sales WHERE business_id = $1")                                                      \
+    X(CASHIER_LIST,                                                                              \
+      "SELECT b.cashiers_version, c.id, c.name, c.role, c.pin_hash, c.active"                   \
+      " FROM businesses b LEFT JOIN cashiers c"                                                  \
+      "   ON c.business_id = b.id AND b.cashiers_version <> $2::bigint"                        \
+      " WHERE b.id = $1 ORDER BY lower(c.name) COLLATE \"C\", c.id COLLATE \"C\"")               \
+    X(CASHIER_INSERT,                                                                            \
+      "INSERT INTO cashiers(id, business_id, name, role, pin_hash, active, created_ms,"         \
+      " updated_ms) VALUES($1, $2, $3, $4, $5, $6::boolean, $7::bigint, $7::bigint)")          \
+    X(CASHIER_UPDATE,                                                                            \
+      "UPDATE cashiers SET name = $3, role = $4, pin_hash = $5, active = $6::boolean,"          \
+      " updated_ms = $7::bigint WHERE id = $1 AND business_id = $2")                            \
+    X(CASHIERS_BUMP,                                                                             \
+      "UPDATE businesses SET cashiers_version = cashiers_version + 1 WHERE id = $1")            \
+    X(REPORT_CASHIERS,                                                                           \
+      "SELECT cashier_id, max(cashier_name), count(*), sum(total_cents)::text FROM sales"      \
+      " WHERE business_id = $1 GROUP BY cashier_id"                                              \
+      " ORDER BY lower(max(cashier_name)) COLLATE \"C\", cashier_id COLLATE \"C\"")              \
     X(REPORT_RECEIPTS,                                                                           \
       "SELECT receipt_no FROM sales WHERE business_id = $1 ORDER BY receipt_no COLLATE \"C\"")
 
@@ -516,8 +561,8 @@ static const char prefetch_sql[] =
 
 /* The whole push in one statement. $1 is the business; then each buffered table (pg_rows.h)
  * column by column as binary arrays, turned back into rows by unnest: the commands $2-$8,
- * the sales $9-$19, their lines $20-$28 and payments $29-$33 (each naming its sale by the
- * sale's row number), conflicts $34-$41, audit rows $42-$46. The command ids are claimed
+ * the sales $9-$21, their lines $22-$30 and payments $31-$35 (each naming its sale by the
+ * sale's row number), conflicts $36-$43, audit rows $44-$48. The command ids are claimed
  * first (in id order, so two hubs claiming overlapping batches wait for each other instead of
  * deadlocking); a sale or conflict is written only when its command id was claimed (or has no
  * command in this flush); sales skip a receipt number another hub stored first. The caller
@@ -539,14 +584,17 @@ static const char flush_sql[] =
     "  ON CONFLICT DO NOTHING RETURNING 1"
     "), sale_in AS ("
     "  SELECT * FROM unnest($9::int4[], $10::text[], $11::int8[], $12::text[], $13::text[],"
-    "    $14::int4[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[])"
+    "    $14::int4[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[],"
+    "    $20::text[], $21::text[])"
     "    AS x(sale_no, command_id, device_id, receipt_no, terminal, receipt_day, receipt_seq,"
-    "    created_ms, received_ms, total_cents, tax_cents)"
+    "    created_ms, received_ms, total_cents, tax_cents, cashier_id, cashier_name)"
     "), sale_new AS ("
     "  INSERT INTO sales(business_id, device_id, command_id, receipt_no, terminal, receipt_day,"
-    "    receipt_seq, created_ms, received_ms, total_cents, tax_cents)"
+    "    receipt_seq, created_ms, received_ms, total_cents, tax_cents, cashier_id,"
+    "    cashier_name)"
     "  SELECT $1, s.device_id, s.command_id, s.receipt_no, s.terminal, s.receipt_day,"
-    "    s.receipt_seq, s.created_ms, s.received_ms, s.total_cents, s.tax_cents"
+    "    s.receipt_seq, s.created_ms, s.received_ms, s.total_cents, s.tax_cents, s.cashier_id,"
+    "    s.cashier_name"
     "    FROM sale_in s"
     "   WHERE s.command_id IN (SELECT command_id FROM claimed)"
     "      OR s.command_id NOT IN (SELECT command_id FROM cmd)"
@@ -557,8 +605,8 @@ static const char flush_sql[] =
     "  SELECT n.id, s.sale_no, s.receipt_no, s.received_ms"
     "    FROM sale_new n JOIN sale_in s ON s.command_id = n.command_id"
     "), line_in AS ("
-    "  SELECT * FROM unnest($20::int4[], $21::int4[], $22::text[], $23::text[], $24::int8[],"
-    "    $25::int8[], $26::text[], $27::int8[], $28::int8[]) AS l(sale_no, line_no, sku, name,"
+    "  SELECT * FROM unnest($22::int4[], $23::int4[], $24::text[], $25::text[], $26::int8[],"
+    "    $27::int8[], $28::text[], $29::int8[], $30::int8[]) AS l(sale_no, line_no, sku, name,"
     "    qty_milli, unit_price_cents, tax_band, line_total_cents, tax_cents)"
     "), line_new AS ("
     "  INSERT INTO sale_lines(sale_id, line_no, business_id, sku, name, qty_milli,"
@@ -570,8 +618,8 @@ static const char flush_sql[] =
     "), payment_new AS ("
     "  INSERT INTO payments(sale_id, business_id, method, amount_cents, reference, status)"
     "  SELECT n.id, $1, p.method, p.amount_cents, p.reference, p.status"
-    "    FROM stored n JOIN unnest($29::int4[], $30::text[], $31::int8[], $32::text[],"
-    "      $33::text[]) WITH ORDINALITY AS p(sale_no, method, amount_cents, reference, status,"
+    "    FROM stored n JOIN unnest($31::int4[], $32::text[], $33::int8[], $34::text[],"
+    "      $35::text[]) WITH ORDINALITY AS p(sale_no, method, amount_cents, reference, status,"
     "      k) ON p.sale_no = n.sale_no"
     "   ORDER BY p.k"
     "  RETURNING 1"
@@ -580,8 +628,8 @@ static const char flush_sql[] =
     "    existing_command_id, payload, detail, created_ms)"
     "  SELECT $1, c.device_id, c.kind, c.entity_id, c.command_id, c.existing_command_id,"
     "    c.payload, c.detail, c.created_ms"
-    "    FROM unnest($34::int8[], $35::text[], $36::text[], $37::text[], $38::text[],"
-    "      $39::text[], $40::text[], $41::int8[]) WITH ORDINALITY AS c(device_id, kind,"
+    "    FROM unnest($36::int8[], $37::text[], $38::text[], $39::text[], $40::text[],"
+    "      $41::text[], $42::text[], $43::int8[]) WITH ORDINALITY AS c(device_id, kind,"
     "      entity_id, command_id, existing_command_id, payload, detail, created_ms, k)"
     "   WHERE c.command_id IN (SELECT command_id FROM claimed)"
     "      OR c.command_id NOT IN (SELECT command_id FROM cmd)"
@@ -590,7 +638,7 @@ static const char flush_sql[] =
     "), audit_new AS ("
     "  INSERT INTO audit_log(created_ms, business_id, device_id, event, detail)"
     "  SELECT a.created_ms, a.business_id, a.device_id, a.event, a.detail"
-    "    FROM unnest($42::int8[], $43::text[], $44::int8[], $45::text[], $46::text[])"
+    "    FROM unnest($44::int8[], $45::text[], $46::int8[], $47::text[], $48::text[])"
     "      WITH ORDINALITY AS a(created_ms, business_id, device_id, event, detail, k)"
     "   ORDER BY a.k"
     "  RETURNING 1"
@@ -635,7 +683,8 @@ enum { BUF_COMMANDS, BUF_SALES, BUF_LINES, BUF_PAYMENTS, BUF_CONFLICTS, BUF_AUDI
 enum { CMD_ID, CMD_DEVICE, CMD_TYPE, CMD_STATUS, CMD_HASH, CMD_RECEIPT, CMD_PROCESSED, CMD_COLS };
 enum {
     SALE_NO, SALE_COMMAND, SALE_DEVICE, SALE_RECEIPT, SALE_TERMINAL, SALE_DAY, SALE_SEQ,
-    SALE_CREATED, SALE_RECEIVED, SALE_TOTAL, SALE_TAX, SALE_COLS
+    SALE_CREATED, SALE_RECEIVED, SALE_TOTAL, SALE_TAX, SALE_CASHIER_ID, SALE_CASHIER_NAME,
+    SALE_COLS
 };
 enum {
     LINE_SALE, LINE_NO, LINE_SKU, LINE_NAME, LINE_QTY, LINE_PRICE, LINE_BAND, LINE_TOTAL,
@@ -652,7 +701,7 @@ enum { AUDIT_CREATED, AUDIT_BUSINESS, AUDIT_DEVICE, AUDIT_EVENT, AUDIT_DETAIL, A
 #define I8 PG_COL_INT8
 #define I4 PG_COL_INT4
 static const pg_col_type cmd_types[CMD_COLS] = {T, I8, T, T, T, T, I8};
-static const pg_col_type sale_types[SALE_COLS] = {I4, T, I8, T, T, I4, I8, I8, I8, I8, I8};
+static const pg_col_type sale_types[SALE_COLS] = {I4, T, I8, T, T, I4, I8, I8, I8, I8, I8, T, T};
 static const pg_col_type line_types[LINE_COLS] = {I4, I4, T, T, I8, I8, T, I8, I8};
 static const pg_col_type pay_types[PAY_COLS] = {I4, T, I8, T, T};
 static const pg_col_type conflict_types[CONFLICT_COLS] = {I8, T, T, T, T, T, T, I8};
@@ -672,7 +721,7 @@ static const struct {
 
 /* The flush's parameters: the business, then every column of every buffer. */
 #define FLUSH_PARAMS (1 + CMD_COLS + SALE_COLS + LINE_COLS + PAY_COLS + CONFLICT_COLS + AUDIT_COLS)
-_Static_assert(FLUSH_PARAMS == 46, "flush_sql numbers its parameters $1..$46");
+_Static_assert(FLUSH_PARAMS == 48, "flush_sql numbers its parameters $1..$48");
 
 /* A cache entry a savepoint changed: put back (old, or removed when NULL) on rollback_to.
  * A command writes at most a command id and a receipt number. */
@@ -814,7 +863,8 @@ static PGresult *run_stmt_bin(pg_store *s, pg_stmt id, int nparams, const char *
     }
     PGresult *res = PQexecPrepared(s->conn, stmt_name[id], nparams, values, lengths, formats, 0);
     if (PQresultStatus(res) != want) {
-        pg_fail(s, res, what, id == ST_FLUSH, err);
+        pg_fail(s, res, what,
+                id == ST_FLUSH || id == ST_CASHIER_INSERT || id == ST_CASHIER_UPDATE, err);
         PQclear(res);
         return NULL;
     }
@@ -1965,6 +2015,8 @@ static duka_rc pg_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
         pg_rows_int(r, SALE_RECEIVED, now_ms);
         pg_rows_int(r, SALE_TOTAL, sale->total_cents);
         pg_rows_int(r, SALE_TAX, sale->tax_cents);
+        pg_rows_text(r, SALE_CASHIER_ID, sale->cashier_id);
+        pg_rows_text(r, SALE_CASHIER_NAME, sale->cashier_name);
         rc = buffer_row(s, BUF_SALES, err);
     }
     if (rc == DUKA_OK)
@@ -2129,6 +2181,112 @@ static duka_rc pg_report(duka_hub_store *hs, const char *business_id, json_t **o
     return DUKA_OK;
 }
 
+static duka_rc pg_cashier_list(duka_hub_store *hs, const char *business_id,
+                               int64_t known_version, json_t **out, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char known[24];
+    snprintf(known, sizeof(known), "%lld", (long long)known_version);
+    const char *v[2] = {business_id, known};
+    PGresult *res = run_stmt(s, ST_CASHIER_LIST, 2, v, PGRES_TUPLES_OK, "reading cashiers", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    int n = PQntuples(res);
+    int64_t version = n > 0 ? value_int(res, 0, 0) : -1;
+    json_t *list = json_array();
+    for (int r = 0; r < n; r++) {
+        if (PQgetisnull(res, r, 1))
+            continue;
+        json_array_append_new(
+            list, json_pack("{s:s, s:o, s:s, s:s, s:b}", "id", PQgetvalue(res, r, 1), "name",
+                            duka_hub_json_text(PQgetvalue(res, r, 2)), "role",
+                            PQgetvalue(res, r, 3), "pin_hash", PQgetvalue(res, r, 4), "active",
+                            PQgetvalue(res, r, 5)[0] == 't'));
+    }
+    PQclear(res);
+    if (version < 0)
+        rc = duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found (see: duka hub init)",
+                          business_id);
+    rc = op_end(s, own, rc, err);
+    if (rc != DUKA_OK || version == known_version) {
+        json_decref(list);
+        return rc;
+    }
+    *out = json_pack("{s:I, s:o}", "version", (json_int_t)version, "list", list);
+    return DUKA_OK;
+}
+
+static duka_rc pg_cashier_put(duka_hub_store *hs, const char *business_id,
+                              const duka_hub_cashier *c, bool insert, int64_t now_ms,
+                              duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    char now[24];
+    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
+    const char *v[7] = {c->id, business_id, c->name, c->role, c->pin_hash,
+                        c->active ? "true" : "false", now};
+    PGresult *res = run_stmt(s, insert ? ST_CASHIER_INSERT : ST_CASHIER_UPDATE, 7, v, PGRES_COMMAND_OK,
+                   "writing the cashier", err);
+    if (res == NULL)
+        return op_end(s, own, err && err->rc ? err->rc : DUKA_STORE, err);
+    bool changed = strcmp(PQcmdTuples(res), "0") != 0;
+    PQclear(res);
+    if (!changed)
+        return op_end(s, own,
+                      duka_err_set(err, DUKA_NOTFOUND, "no cashier %s in business %s", c->id,
+                                   business_id),
+                      err);
+    const char *b[1] = {business_id};
+    res = run_stmt(s, ST_CASHIERS_BUMP, 1, b, PGRES_COMMAND_OK, "raising the cashier version",
+                   err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    PQclear(res);
+    return op_end(s, own, DUKA_OK, err);
+}
+
+static duka_rc pg_report_cashiers(duka_hub_store *hs, const char *business_id, json_t **out,
+                                  duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    *out = NULL;
+    bool own = false;
+    duka_rc rc = op_begin(s, business_id, &own, err);
+    if (rc != DUKA_OK)
+        return rc;
+    const char *v[1] = {business_id};
+    PGresult *res =
+        run_stmt(s, ST_REPORT_CASHIERS, 1, v, PGRES_TUPLES_OK, "reading the report", err);
+    if (res == NULL)
+        return op_end(s, own, DUKA_STORE, err);
+    json_t *arr = json_array();
+    for (int r = 0; r < PQntuples(res) && rc == DUKA_OK; r++) {
+        int64_t total = 0;
+        rc = report_sum(s, PQgetvalue(res, r, 3), "total_cents", business_id, &total, err);
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:I, s:I}", "cashier_id", PQgetvalue(res, r, 0), "name",
+                           duka_hub_json_text(PQgetvalue(res, r, 1)), "sales",
+                           (json_int_t)value_int(res, r, 2), "total_cents", (json_int_t)total));
+    }
+    PQclear(res);
+    rc = op_end(s, own, rc, err);
+    if (rc != DUKA_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "cashiers", arr);
+    return DUKA_OK;
+}
+
 static void pg_close(duka_hub_store *hs)
 {
     pg_store *s = pgs(hs);
@@ -2178,6 +2336,9 @@ static const duka_hub_store_ops pg_ops = {
     .receipt_floor = pg_receipt_floor,
     .conflict_page = pg_conflict_page,
     .report = pg_report,
+    .cashier_list = pg_cashier_list,
+    .cashier_put = pg_cashier_put,
+    .report_cashiers = pg_report_cashiers,
 };
 
 /* ---- migrations ---- */

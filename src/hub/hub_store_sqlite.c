@@ -166,8 +166,28 @@ static const char hub_schema_v3[] =
     "ALTER TABLE devices ADD COLUMN till_id TEXT;"
     "ALTER TABLE devices ADD COLUMN till_bound_ms INTEGER;";
 
+/* Version 4 (issue 11): a business's cashiers, managed here and pulled by its tills (each
+ * PIN only as its argon2id hash), and cashiers_version, raised by every change, which a pull
+ * compares with the till's; each sale records its cashier as the till sent it ('' for
+ * none). A name is unique per business ignoring ASCII case (lower() is ASCII on SQLite). */
+static const char hub_schema_v4[] =
+    "ALTER TABLE businesses ADD COLUMN cashiers_version INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE cashiers ("
+    "  id TEXT PRIMARY KEY,"
+    "  business_id TEXT NOT NULL REFERENCES businesses(id),"
+    "  name TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role IN ('cashier','manager')),"
+    "  pin_hash TEXT NOT NULL,"
+    "  active INTEGER NOT NULL DEFAULT 1,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX cashiers_name ON cashiers(business_id, lower(name));"
+    "ALTER TABLE sales ADD COLUMN cashier_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE sales ADD COLUMN cashier_name TEXT NOT NULL DEFAULT '';";
+
 static const duka_migration hub_migrations[] = {
-    {1, hub_schema_v1}, {2, hub_schema_v2}, {3, hub_schema_v3}};
+    {1, hub_schema_v1}, {2, hub_schema_v2}, {3, hub_schema_v3}, {4, hub_schema_v4}};
 
 /* A cached prepared statement (see duka_stmt_cache): reset after use, never finalized. */
 static duka_rc stmt_get(sqlite_store *s, const char *sql, sqlite3_stmt **out, duka_err *err)
@@ -838,8 +858,8 @@ static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
     if (stmt_get(s,
                         "INSERT INTO sales(business_id, device_id, command_id, receipt_no,"
                         " terminal, created_ms, received_ms, total_cents, tax_cents,"
-                        " receipt_day, receipt_seq)"
-                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) RETURNING id",
+                        " receipt_day, receipt_seq, cashier_id, cashier_name)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) RETURNING id",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, dev->business_id);
@@ -855,6 +875,8 @@ static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
     const char *day = sale->receipt_no + strlen(sale->terminal) + 1;
     sqlite3_bind_int64(st, 10, strtoll(day, NULL, 10));
     sqlite3_bind_int64(st, 11, strtoll(day + 9, NULL, 10));
+    duka_db_bind_text(st, 12, sale->cashier_id);
+    duka_db_bind_text(st, 13, sale->cashier_name);
     int rc = sqlite3_step(st);
     int64_t sale_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
@@ -1164,6 +1186,132 @@ static duka_rc sq_audit_list(duka_hub_store *hs, const char *business_id, int li
     return DUKA_OK;
 }
 
+static duka_rc sq_cashier_list(duka_hub_store *hs, const char *business_id,
+                               int64_t known_version, json_t **out, duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    /* One read: the version, and the rows only when it is not the one the till knows. */
+    if (stmt_get(s,
+                 "SELECT b.cashiers_version, c.id, c.name, c.role, c.pin_hash, c.active"
+                 " FROM businesses b LEFT JOIN cashiers c"
+                 "   ON c.business_id = b.id AND b.cashiers_version <> ?2"
+                 " WHERE b.id = ?1 ORDER BY lower(c.name), c.id",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    sqlite3_bind_int64(st, 2, known_version);
+    json_t *list = json_array();
+    int64_t version = -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        version = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+            continue;
+        json_array_append_new(
+            list, json_pack("{s:s, s:o, s:s, s:s, s:b}", "id", sqlite3_column_text(st, 1), "name",
+                            duka_hub_json_text((const char *)sqlite3_column_text(st, 2)), "role",
+                            sqlite3_column_text(st, 3), "pin_hash", sqlite3_column_text(st, 4),
+                            "active", sqlite3_column_int(st, 5)));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(list);
+        return duka_db_fail(s->db, "reading cashiers", err);
+    }
+    if (version < 0) {
+        json_decref(list);
+        return duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found (see: duka hub init)",
+                            business_id);
+    }
+    if (version == known_version) {
+        json_decref(list);
+        return DUKA_OK;
+    }
+    *out = json_pack("{s:I, s:o}", "version", (json_int_t)version, "list", list);
+    return DUKA_OK;
+}
+
+static duka_rc sq_cashier_put(duka_hub_store *hs, const char *business_id,
+                              const duka_hub_cashier *c, bool insert, int64_t now_ms,
+                              duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    if (stmt_get(s,
+                 insert ? "INSERT INTO cashiers(id, business_id, name, role, pin_hash, active,"
+                          " created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
+                        : "UPDATE cashiers SET name = ?3, role = ?4, pin_hash = ?5, active = ?6,"
+                          " updated_ms = ?7 WHERE id = ?1 AND business_id = ?2",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, c->id);
+    duka_db_bind_text(st, 2, business_id);
+    duka_db_bind_text(st, 3, c->name);
+    duka_db_bind_text(st, 4, c->role);
+    duka_db_bind_text(st, 5, c->pin_hash);
+    sqlite3_bind_int(st, 6, c->active ? 1 : 0);
+    sqlite3_bind_int64(st, 7, now_ms);
+    int rc = sqlite3_step(st);
+    int ext = sqlite3_extended_errcode(s->db);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        if (ext == SQLITE_CONSTRAINT_UNIQUE)
+            return duka_err_set(err, DUKA_CONFLICT, "--name: a cashier '%s' exists already in "
+                                "business %s", c->name, business_id);
+        return duka_db_fail(s->db, "writing the cashier", err);
+    }
+    if (sqlite3_changes(s->db) == 0)
+        return duka_err_set(err, DUKA_NOTFOUND, "no cashier %s in business %s", c->id,
+                            business_id);
+    if (stmt_get(s,
+                 "UPDATE businesses SET cashiers_version = cashiers_version + 1 WHERE id = ?1",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    if (step_done(s, st, "raising the cashier version", err) != DUKA_OK)
+        return DUKA_STORE;
+    if (sqlite3_changes(s->db) == 0)
+        return duka_err_set(err, DUKA_NOTFOUND, "business '%s' not found (see: duka hub init)",
+                            business_id);
+    return DUKA_OK;
+}
+
+static duka_rc sq_report_cashiers(duka_hub_store *hs, const char *business_id, json_t **out,
+                                  duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (stmt_get(s,
+                 "SELECT cashier_id, max(cashier_name), count(*), sum(total_cents) FROM sales"
+                 " WHERE business_id = ?1 GROUP BY cashier_id ORDER BY lower(max(cashier_name)),"
+                 " cashier_id",
+                 &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:I, s:I}", "cashier_id", sqlite3_column_text(st, 0),
+                           "name", duka_hub_json_text((const char *)sqlite3_column_text(st, 1)),
+                           "sales", (json_int_t)sqlite3_column_int64(st, 2), "total_cents",
+                           (json_int_t)sqlite3_column_int64(st, 3)));
+    bool overflow = rc != SQLITE_DONE && strstr(sqlite3_errmsg(s->db), "integer overflow") != NULL;
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        if (overflow)
+            return duka_err_set(err, DUKA_LIMIT, "report of business %s: a cashier's sales add "
+                                "up to more than a report can show", business_id);
+        return duka_db_fail(s->db, "reading the report", err);
+    }
+    *out = json_pack("{s:o}", "cashiers", arr);
+    return DUKA_OK;
+}
+
 static const duka_hub_store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_store_close,
@@ -1199,6 +1347,9 @@ static const duka_hub_store_ops sqlite_ops = {
     .receipt_floor = sq_receipt_floor,
     .conflict_page = sq_conflict_page,
     .report = sq_report,
+    .cashier_list = sq_cashier_list,
+    .cashier_put = sq_cashier_put,
+    .report_cashiers = sq_report_cashiers,
 };
 
 duka_rc duka_hub_store_sqlite_open(const char *path, bool create, duka_hub_store **out,

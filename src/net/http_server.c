@@ -147,8 +147,28 @@ void duka_http_error(duka_http_exchange *ex, unsigned status, const char *code,
     ex->reply = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
 }
 
+/* Adds Retry-After and the handler's own headers, queues and frees the response. */
+static enum MHD_Result queue_reply(struct MHD_Connection *conn, unsigned status,
+                                   struct MHD_Response *resp, const char *content_type,
+                                   long retry_after_s, const duka_http_exchange *ex)
+{
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (retry_after_s >= 0) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%ld", retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    for (int i = 0; ex != NULL && i < ex->header_count; i++)
+        MHD_add_response_header(resp, ex->headers[i].name, ex->headers[i].value);
+    enum MHD_Result r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *obj,
-                                 long retry_after_s)
+                                 long retry_after_s, const duka_http_exchange *ex)
 {
     /* The text is dumped in an arena (json_arena.h) and copied into the response. */
     duka_json_arena arena = {0};
@@ -164,24 +184,81 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
         MHD_create_response_from_buffer(strlen(out), (void *)(uintptr_t)out, MHD_RESPMEM_MUST_COPY);
     duka_json_free(text);
     duka_json_arena_end(&arena);
-    if (resp == NULL)
-        return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (retry_after_s >= 0) {
-        char ra[24];
-        snprintf(ra, sizeof(ra), "%ld", retry_after_s);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    return queue_reply(conn, status, resp, "application/json", retry_after_s, ex);
+}
+
+/* A reply of bytes (duka_http_reply_bytes): static ones are sent from where they are, owned
+ * ones freed by libmicrohttpd once sent. */
+static enum MHD_Result send_bytes(struct MHD_Connection *conn, duka_http_exchange *ex)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        ex->bytes_len, (void *)(uintptr_t)ex->bytes,
+        ex->bytes_owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL && ex->bytes_owned)
+        free((void *)(uintptr_t)ex->bytes);
+    ex->bytes = NULL;
+    return queue_reply(conn, ex->status, resp, ex->content_type, ex->retry_after_s, ex);
+}
+
+void duka_http_reply_bytes(duka_http_exchange *ex, unsigned status, const char *content_type,
+                           const void *bytes, size_t len, bool owned)
+{
+    json_decref(ex->reply);
+    ex->reply = NULL;
+    if (ex->bytes_owned)
+        free((void *)(uintptr_t)ex->bytes);
+    ex->status = status;
+    ex->content_type = content_type;
+    ex->bytes = bytes;
+    ex->bytes_len = len;
+    ex->bytes_owned = owned;
+}
+
+bool duka_http_reply_header(duka_http_exchange *ex, const char *name, const char *value)
+{
+    if (ex->header_count >= DUKA_HTTP_REPLY_HEADERS_MAX ||
+        strlen(name) >= sizeof(ex->headers[0].name) ||
+        strlen(value) >= sizeof(ex->headers[0].value) || strpbrk(name, "\r\n:") != NULL ||
+        strpbrk(value, "\r\n") != NULL)
+        return false;
+    duka_http_reply_header_kv *h = &ex->headers[ex->header_count++];
+    snprintf(h->name, sizeof(h->name), "%s", name);
+    snprintf(h->value, sizeof(h->value), "%s", value);
+    return true;
+}
+
+const char *duka_http_cookie(const duka_http_exchange *ex, const char *name)
+{
+    if (ex->conn == NULL)
+        return NULL;
+    return MHD_lookup_connection_value(ex->conn, MHD_COOKIE_KIND, name);
+}
+
+bool duka_http_peer_is_loopback(const duka_http_exchange *ex)
+{
+    if (ex->conn == NULL)
+        return true;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return false;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
     }
-    enum MHD_Result r = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return r;
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+    }
+    return false;
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
                                   const char *message)
 {
     json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-    enum MHD_Result r = send_json(conn, status, o, -1);
+    enum MHD_Result r = send_json(conn, status, o, -1, NULL);
     json_decref(o);
     return r;
 }
@@ -252,9 +329,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         .retry_after_s = -1,
     };
     srv->handler(srv->app, &ex);
+    if (ex.bytes != NULL)
+        return send_bytes(conn, &ex);
     if (ex.reply == NULL)
         duka_http_error(&ex, 500, "internal", "no reply");
-    enum MHD_Result r = send_json(conn, ex.status, ex.reply, ex.retry_after_s);
+    enum MHD_Result r = send_json(conn, ex.status, ex.reply, ex.retry_after_s, &ex);
     json_decref(ex.reply);
     return r;
 }

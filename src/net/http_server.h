@@ -21,6 +21,15 @@
 
 struct MHD_Connection;
 
+/* Headers a handler may add to its reply, and the longest of each (name: value). */
+#define DUKA_HTTP_REPLY_HEADERS_MAX 4
+#define DUKA_HTTP_REPLY_HEADER_MAX 512
+
+typedef struct duka_http_reply_header_kv {
+    char name[64];
+    char value[DUKA_HTTP_REPLY_HEADER_MAX];
+} duka_http_reply_header_kv;
+
 typedef struct duka_http_exchange {
     struct MHD_Connection *conn;
     const char *method;
@@ -31,6 +40,15 @@ typedef struct duka_http_exchange {
     unsigned status;
     json_t *reply;       /* owned by the exchange once set */
     long retry_after_s;  /* >= 0 adds a Retry-After header */
+    /* A reply that is not JSON (set with duka_http_reply_bytes; reply then stays NULL). */
+    const char *content_type;
+    const void *bytes;
+    size_t bytes_len;
+    bool bytes_owned; /* free(bytes) once sent */
+    int header_count;
+    duka_http_reply_header_kv headers[DUKA_HTTP_REPLY_HEADERS_MAX];
+    /* The path segment a route's '*' matched (http_router.h), "" when none. */
+    char param[128];
     /* Requests made in-process (the deterministic simulator, tests/sim) have no connection
      * (conn NULL): their query arguments and headers are NULL-terminated key, value, key,
      * value … arrays instead. */
@@ -102,6 +120,21 @@ void duka_http_server_stop(duka_http_server *server);
 /* Request accessors. */
 const char *duka_http_query(const duka_http_exchange *ex, const char *key);
 const char *duka_http_header(const duka_http_exchange *ex, const char *key);
+/* The value of a cookie the request carries, or NULL. */
+const char *duka_http_cookie(const duka_http_exchange *ex, const char *name);
+/* True when the client connected from a loopback address (127.0.0.0/8, ::1), and for requests
+ * made in-process. */
+bool duka_http_peer_is_loopback(const duka_http_exchange *ex);
+
+/* Sets a reply of len bytes of the content type (e.g. "text/plain; charset=utf-8"), replacing
+ * any JSON reply. With owned the exchange frees bytes once sent (malloc'd); without, they must
+ * outlive the request (static data: the embedded web assets). */
+void duka_http_reply_bytes(duka_http_exchange *ex, unsigned status, const char *content_type,
+                           const void *bytes, size_t len, bool owned);
+
+/* Adds a header to the reply. False (and nothing added) beyond DUKA_HTTP_REPLY_HEADERS_MAX, or
+ * for a name or value too long or holding CR / LF (no header injection). */
+bool duka_http_reply_header(duka_http_exchange *ex, const char *name, const char *value);
 
 /* Sets an error reply {"error":{"code","message"}}. */
 void duka_http_error(duka_http_exchange *ex, unsigned status, const char *code,

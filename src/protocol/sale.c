@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "common/money.h"
+#include "common/text.h"
+#include "common/uuid.h"
 
 duka_sale *duka_sale_new(void)
 {
@@ -41,6 +43,42 @@ int duka_sku_valid(const char *s)
             return 0;
     }
     return 1;
+}
+
+int duka_cashier_name_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > DUKA_CASHIER_NAME_MAX || s[0] == ' ' || s[n - 1] == ' ')
+        return 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return 0;
+        size_t len = duka_utf8_sequence(s + i);
+        if (len == 0)
+            return 0;
+        /* C1 controls (U+0080..U+009F) are two bytes, C2 80..C2 9F. */
+        if (len == 2 && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0)
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+int duka_pin_valid(const char *pin)
+{
+    size_t n = pin ? strlen(pin) : 0;
+    if (n < DUKA_PIN_LEN_MIN || n > DUKA_PIN_LEN_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (pin[i] < '0' || pin[i] > '9')
+            return 0;
+    return 1;
+}
+
+int duka_cashier_role_valid(const char *role)
+{
+    return role && (strcmp(role, "cashier") == 0 || strcmp(role, "manager") == 0);
 }
 
 int duka_payment_reference_valid(const char *ref)
@@ -104,6 +142,14 @@ duka_rc duka_sale_validate(const duka_sale *s, duka_err *err)
     if (s->created_ms < 0 || s->created_ms > DUKA_TIME_MS_MAX)
         return duka_err_set(err, DUKA_INPUT, "created_ms: %lld out of range 0..%lld",
                             (long long)s->created_ms, DUKA_TIME_MS_MAX);
+    if (s->cashier_id[0] != '\0' || s->cashier_name[0] != '\0') {
+        if (!duka_uuid_valid(s->cashier_id))
+            return duka_err_set(err, DUKA_INPUT, "cashier.id: '%s' is not a UUID", s->cashier_id);
+        if (!duka_cashier_name_valid(s->cashier_name))
+            return duka_err_set(err, DUKA_INPUT,
+                                "cashier.name: 1 to %d bytes of UTF-8 text, no control characters",
+                                DUKA_CASHIER_NAME_MAX);
+    }
     if (s->line_count < 1 || s->line_count > DUKA_SALE_LINES_MAX)
         return duka_err_set(err, DUKA_INPUT, "lines: a sale has 1 to %d lines, not %d",
                             DUKA_SALE_LINES_MAX, s->line_count);
@@ -185,10 +231,20 @@ json_t *duka_sale_to_json(const duka_sale *s)
                                               "amount_cents", (json_int_t)p->amount_cents,
                                               "reference", p->reference, "status", p->status));
     }
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "receipt_no", s->receipt_no,
-                     "terminal", s->terminal, "created_ms", (json_int_t)s->created_ms,
-                     "total_cents", (json_int_t)s->total_cents, "tax_cents",
-                     (json_int_t)s->tax_cents, "lines", lines, "payments", pays);
+    json_t *js = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "receipt_no", s->receipt_no,
+                           "terminal", s->terminal, "created_ms", (json_int_t)s->created_ms,
+                           "total_cents", (json_int_t)s->total_cents, "tax_cents",
+                           (json_int_t)s->tax_cents, "lines", lines, "payments", pays);
+    /* Absent for a sale with no cashier: the payload of such a sale is byte for byte what it
+     * was before cashiers, so a resend from an older queue hashes the same. */
+    if (js != NULL && s->cashier_id[0] != '\0' &&
+        json_object_set_new(js, "cashier",
+                            json_pack("{s:s, s:s}", "id", s->cashier_id, "name",
+                                      s->cashier_name)) != 0) {
+        json_decref(js);
+        return NULL;
+    }
+    return js;
 }
 
 /* Copies a string member into buf, failing when missing, not a string, or too long. */
@@ -229,6 +285,16 @@ duka_rc duka_sale_from_json(const json_t *obj, duka_sale *s, duka_err *err)
         get_int(obj, "total_cents", &s->total_cents, "", err) ||
         get_int(obj, "tax_cents", &s->tax_cents, "", err))
         return DUKA_INPUT;
+    const json_t *cashier = json_object_get(obj, "cashier");
+    if (cashier != NULL && !json_is_null(cashier)) {
+        if (!json_is_object(cashier))
+            return duka_err_set(err, DUKA_INPUT, "cashier: not an object");
+        if (get_str(cashier, "id", s->cashier_id, sizeof(s->cashier_id), "cashier.", err) ||
+            get_str(cashier, "name", s->cashier_name, sizeof(s->cashier_name), "cashier.", err))
+            return DUKA_INPUT;
+        if (s->cashier_id[0] == '\0')
+            return duka_err_set(err, DUKA_INPUT, "cashier.id: '' is not a UUID");
+    }
     const json_t *lines = json_object_get(obj, "lines");
     const json_t *pays = json_object_get(obj, "payments");
     if (!json_is_array(lines) || json_array_size(lines) < 1 ||

@@ -45,6 +45,11 @@ typedef struct duka_sale {
     int64_t created_ms;
     int64_t total_cents;
     int64_t tax_cents;
+    /* Who rang it up: the till's cashier logged in (or named by `duka sell --cashier`), as
+     * the cashier was then — a later rename on the hub does not rewrite history. Both ""
+     * for none; on the wire the optional member "cashier": {"id", "name"}. */
+    char cashier_id[DUKA_UUID_STR_LEN + 1];
+    char cashier_name[DUKA_CASHIER_NAME_MAX + 1];
     int line_count;
     int payment_count;
     duka_payment payments[DUKA_SALE_PAYMENTS_MAX];
@@ -58,7 +63,8 @@ void duka_sale_free(duka_sale *sale);
 /* Checks bounds and arithmetic: lines present and within limits, each line total and tax as
  * money.h computes them, totals their sums, payments adding up to the total, receipt number
  * shaped {terminal}-{YYYYMMDD}-{seq}, created_ms within 0..DUKA_TIME_MS_MAX. Quantities are
- * 1..DUKA_QTY_MILLI_MAX, prices 0..DUKA_PRICE_CENTS_MAX, payments 0..the total; with those
+ * 1..DUKA_QTY_MILLI_MAX, prices 0..DUKA_PRICE_CENTS_MAX, payments 0..the total, a cashier
+ * either none (both "") or a UUID with a valid name; with those
  * bounds no sum can overflow int64 (the _Static_asserts in limits.h). */
 duka_rc duka_sale_validate(const duka_sale *sale, duka_err *err);
 
@@ -73,6 +79,16 @@ int duka_terminal_id_valid(const char *s);
 
 /* True when s is a SKU: 1..64 printable ASCII characters, no spaces, commas or '*'. */
 int duka_sku_valid(const char *s);
+
+/* True when s is a cashier's name: 1..DUKA_CASHIER_NAME_MAX bytes of well-formed UTF-8 with no
+ * control character, not starting or ending with a space. */
+int duka_cashier_name_valid(const char *s);
+
+/* True when pin is DUKA_PIN_LEN_MIN..DUKA_PIN_LEN_MAX ASCII digits. */
+int duka_pin_valid(const char *pin);
+
+/* True for "cashier" or "manager". */
+int duka_cashier_role_valid(const char *role);
 
 /* Payment methods and states, for validation. */
 int duka_payment_method_valid(const char *method);

@@ -88,10 +88,47 @@ static const char till_schema_v2[] =
     " substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random() % 4), 1) ||"
     " substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6))));";
 
+/* Version 3 (issue 11):
+ * - cashiers: the business's cashiers as the last pull left them (the whole list, inactive
+ *   ones too, each with its argon2id PIN hash; never a plain PIN), replaced in one transaction
+ *   with meta cashiers_version;
+ * - login_failures: wrong PINs in a row per cashier and until when the cashier is locked, apart
+ *   from the pulled list so that a pull (which replaces every cashiers row) resets no lockout;
+ * - sessions: a cashier logged in on this till, by the BLAKE2b hash of its token (the token
+ *   itself is only in the browser's cookie), so a session survives a till restart;
+ * - sales.cashier_id / cashier_name: who rang the sale up, as they were then ('' for none);
+ * - connectivity_log: the connectivity state changes over the day, for the sync screen. */
+static const char till_schema_v3[] =
+    "CREATE TABLE cashiers ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role IN ('cashier','manager')),"
+    "  pin_hash TEXT NOT NULL,"
+    "  active INTEGER NOT NULL CHECK (active IN (0, 1))"
+    ");"
+    "CREATE TABLE login_failures ("
+    "  cashier_id TEXT PRIMARY KEY,"
+    "  failures INTEGER NOT NULL,"
+    "  locked_until_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE sessions ("
+    "  token_hash TEXT PRIMARY KEY,"
+    "  cashier_id TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  last_seen_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX sessions_cashier ON sessions(cashier_id);"
+    "ALTER TABLE sales ADD COLUMN cashier_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE sales ADD COLUMN cashier_name TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE connectivity_log (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
+    " state TEXT NOT NULL, error TEXT);";
+
 duka_rc duka_till_db_open(const char *path, bool create, sqlite3 **out, duka_err *err)
 {
-    const duka_migration migrations[] = {{1, till_schema_v1}, {2, till_schema_v2}};
-    return duka_db_open(path, DUKA_DB_TILL, create, migrations, 2, out, err);
+    const duka_migration migrations[] = {
+        {1, till_schema_v1}, {2, till_schema_v2}, {3, till_schema_v3}};
+    return duka_db_open(path, DUKA_DB_TILL, create, migrations,
+                        (int)(sizeof(migrations) / sizeof(migrations[0])), out, err);
 }
 
 duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *id, duka_err *err)

@@ -44,5 +44,6 @@ duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *out, duka_err *
 #define DUKA_META_TILL_ID "till_id"             /* made by schema version 2, never changed */
 #define DUKA_META_SHOP_NAME "shop_name"         /* the business's name, from the hub */
 #define DUKA_META_KRA_PIN "kra_pin"             /* the business's KRA PIN, from the hub */
+#define DUKA_META_CASHIERS_VERSION "cashiers_version" /* of the list in cashiers, from the hub */
 
 #endif
