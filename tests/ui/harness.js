@@ -385,6 +385,28 @@ async function outboxUnsynced(db) {
   return (await dukaQueue(db, 'pending')).length + (await dukaQueue(db, 'processing')).length;
 }
 
+/* Rewrites the JSON payload of the outbox row of `commandId` in a till database, as the Python
+ * tests do with sqlite3 (python3 is in scripts/deps.sh test): mode 'poison' adds one cent to
+ * total_cents (the hub refuses it: the total no longer adds up), 'heal' takes it off again. */
+async function editOutboxPayload(db, commandId, mode) {
+  const code = [
+    'import json, sqlite3, sys',
+    'db, cid, mode = sys.argv[1:4]',
+    'con = sqlite3.connect(db, timeout=30)',
+    'row = con.execute("SELECT id, payload FROM outbox WHERE command_id = ?", (cid,)).fetchone()',
+    'assert row is not None, "no outbox row for command " + cid',
+    'p = json.loads(row[1])',
+    'p["total_cents"] += 1 if mode == "poison" else -1',
+    'with con:',
+    '    con.execute("UPDATE outbox SET payload = ? WHERE id = ?", (json.dumps(p, separators=(",", ":")), row[0]))',
+  ].join('\n');
+  const r = await new Promise((resolve) => {
+    childProcess.execFile('python3', ['-c', code, db, commandId, mode], { timeout: 30000 },
+      (err, stdout, stderr) => resolve({ err, stderr }));
+  });
+  check(!r.err, `editing the outbox payload of ${commandId} (${mode}): ${r.stderr || r.err}`);
+}
+
 // --------------------------------------------------------------------------------------------
 // a business: hub, catalog, cashiers, till
 // --------------------------------------------------------------------------------------------
@@ -487,14 +509,29 @@ async function launchBrowser(ctx, { viewport = { width: 1280, height: 860 } } = 
   return context;
 }
 
+/* A plain Chromium (playwright's own fresh temp profile) for fresh, cache-less contexts one
+ * after the other (browser.newContext()); closed at the test's cleanup. */
+async function launchPlainBrowser(ctx) {
+  const { chromium } = loadPlaywright();
+  check(fs.existsSync(chromiumPath()), `chromium not found at ${chromiumPath()}`);
+  const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true,
+    args: CHROMIUM_FLAGS, timeout: 60000 * SLOWDOWN, env: childEnv() });
+  ctx.browsers.push(browser);
+  return browser;
+}
+
 /* A page of the context that records uncaught errors and console errors (a test fails on any,
  * at its cleanup, unless ctx.allowConsoleErrors matches them). */
 async function newPage(ctx, context) {
   const page = context.pages().length && !context.pages()[0].url().startsWith('http') ?
     context.pages()[0] : await context.newPage();
   page.on('pageerror', (e) => ctx.pageErrors.push(`uncaught in page: ${e.message}`));
+  // The browser's own "Failed to load resource: … 401" lines are not the page's errors (a
+  // 401 of GET /api/session is how the page learns it has no session); tests check statuses.
   page.on('console', (m) => {
-    if (m.type() === 'error') ctx.consoleErrors.push(`console.error: ${m.text()}`);
+    if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) {
+      ctx.consoleErrors.push(`console.error: ${m.text()}`);
+    }
   });
   return page;
 }
@@ -541,6 +578,70 @@ async function statusBar(page) {
       bannerText: banner ? banner.textContent.trim() : null,
     };
   });
+}
+
+/* The id of the element that has the keyboard focus ('' for none). */
+async function focusedId(page) {
+  return page.evaluate(() => (document.activeElement && document.activeElement.id) || '');
+}
+
+/* Types text into #search (which must have the focus: keyboard only) and presses Enter;
+ * waits until the cart has `lines` lines (when given). */
+async function scan(page, text, lines) {
+  checkEq(await focusedId(page), 'search', `the focus before typing ${text}`);
+  await page.keyboard.type(text);
+  await page.keyboard.press('Enter');
+  if (lines !== undefined) {
+    await waitFor(async () => (await page.$$('#cart .cart-line')).length === lines, 5,
+      `${lines} lines in #cart after ${text}`);
+  }
+}
+
+/* The receipt number once #receipt is shown after a sale (checked against RECEIPT_RE). */
+async function receiptNo(page, seconds = 10) {
+  return waitFor(async () => {
+    if (!(await page.isVisible('#receipt'))) return '';
+    const t = ((await page.textContent('#receipt-no')) || '').trim();
+    return RECEIPT_RE.test(t) ? t : '';
+  }, seconds, '#receipt shown with a receipt number in #receipt-no');
+}
+
+/* A cash sale with the keyboard only, from the sell screen: each entry typed into #search with
+ * Enter, F2, the tendered amount ('' for none), Enter. Returns the receipt number, then Enter
+ * for a new sale (the search has the focus again). */
+async function keyboardSale(page, entries, tendered = '') {
+  for (let i = 0; i < entries.length; i++) await scan(page, entries[i], i + 1);
+  await page.keyboard.press('F2');
+  await waitFor(async () => (await focusedId(page)) === 'tendered', 5, 'F2 to focus #tendered');
+  if (tendered) await page.keyboard.type(tendered);
+  await page.keyboard.press('Enter');
+  const rn = await receiptNo(page);
+  await page.keyboard.press('Enter');
+  await waitFor(async () => (await focusedId(page)) === 'search' &&
+    (await page.$$('#cart .cart-line')).length === 0, 5, 'Enter on the receipt: a new sale');
+  return rn;
+}
+
+/* Records every state of the status bar the page shows, from the first paint on and across
+ * reloads, into the returned array: {t, light, pending, failed} (a MutationObserver on the
+ * status bar installed before the page's own scripts run). */
+async function recordStatusBar(page) {
+  const seen = [];
+  await page.exposeBinding('__dukaStatusSeen', (_src, s) => { seen.push(s); });
+  await page.addInitScript(() => {
+    const report = () => {
+      const light = document.getElementById('light');
+      if (!light) return;
+      const t = (id) => { const e = document.getElementById(id); return e ? e.textContent.trim() : null; };
+      const s = { t: Date.now(), light: light.getAttribute('data-state'), pending: t('pending-count'),
+        failed: t('failed-count') };
+      const k = JSON.stringify([s.light, s.pending, s.failed]);
+      if (k !== window.__dukaLastStatus) { window.__dukaLastStatus = k; window.__dukaStatusSeen(s); }
+    };
+    new MutationObserver(report).observe(document, { subtree: true, childList: true,
+      characterData: true, attributes: true, attributeFilter: ['data-state'] });
+  });
+  return seen;
 }
 
 /* Saves a screenshot of the page as the test's next NN-state.png; returns its path. */
@@ -616,6 +717,23 @@ class Context {
   }
 }
 
+/* Runs fn(ctx) outside a suite (the bench): a Context in tmp, its cleanup afterwards, even on
+ * failure. Returns the cleanup's problems; fn's error is thrown after the cleanup. */
+async function withContext(suiteName, name, tmp, fn) {
+  const ctx = new Context(suiteName, name, tmp);
+  current = ctx;
+  let error = null;
+  try {
+    await fn(ctx);
+  } catch (e) {
+    error = e;
+  }
+  const problems = await ctx.cleanup();
+  current = null;
+  if (error) throw error;
+  return problems;
+}
+
 function suite(name) {
   const tests = [];
   return {
@@ -670,5 +788,6 @@ module.exports = {
   check, checkEq, log, sleep, waitFor, deadline, dukaBin, chromiumPath, childEnv, spawnDuka,
   run, runOk, runJson, freePort, request, portAccepts, Hub, Till, dukaStatus, dukaQueue,
   outboxUnsynced, setupBusiness, apiLogin, apiSales, loadPlaywright, launchBrowser, newPage,
-  openTill, login, statusBar, shot, suite, fmtCmd,
+  openTill, login, statusBar, shot, suite, fmtCmd, focusedId, scan, receiptNo, keyboardSale,
+  recordStatusBar, editOutboxPayload, launchPlainBrowser, withContext, Context,
 };
