@@ -455,24 +455,14 @@ static void format_age(long long s, char *buf, size_t n)
 }
 
 /* An ISO time from the status as local "2026-12-03 14:02:05", or "never". */
-static void local_time_of(const json_t *iso, char *buf, size_t n)
+/* An epoch-ms time in the shop's zone, or "never" for 0. */
+static void local_time_of(int64_t ms, char *buf, size_t n)
 {
-    const char *t = json_string_value(iso);
-    if (t == NULL) {
+    if (ms <= 0) {
         snprintf(buf, n, "never");
         return;
     }
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    int ms = 0;
-    if (sscanf(t, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &ms) < 6) {
-        snprintf(buf, n, "%s", t);
-        return;
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    duka_clock_format_local((int64_t)timegm(&tm) * 1000, buf, n);
+    duka_clock_format_local(ms, buf, n);
 }
 
 int cmd_status(int argc, char **argv)
@@ -496,52 +486,51 @@ int cmd_status(int argc, char **argv)
     if (open_till(cmd, path, &db))
         return 1;
     duka_err err = {0};
-    json_t *st = NULL;
-    duka_rc rc = duka_till_status_json(db, &as, &st, &err);
+    duka_till_status *st = malloc(sizeof(*st));
+    duka_rc rc = st == NULL ? duka_err_set(&err, DUKA_NOMEM, "out of memory")
+                            : duka_till_status_load(db, &as, st, &err);
     duka_db_close(db);
-    if (rc != DUKA_OK)
+    if (rc != DUKA_OK) {
+        free(st);
         return cli_fail(cmd, &err);
+    }
     /* The connectivity is what was last recorded: live while a `duka till` serves this
      * database (its worker records every change), old news otherwise — say which. */
     pid_t service = duka_till_service_pid(path);
-    json_object_set_new(st, "service", json_string(service > 0 ? "running" : "not_running"));
-    json_object_set_new(st, "service_pid", service > 0 ? json_integer(service) : json_null());
     if (args.json) {
-        cli_print_json(st);
+        json_t *o = duka_till_status_to_json(st);
+        free(st);
+        if (o == NULL)
+            return cli_error(cmd, DUKA_NOMEM, "out of memory building the status");
+        json_object_set_new(o, "service", json_string(service > 0 ? "running" : "not_running"));
+        json_object_set_new(o, "service_pid", service > 0 ? json_integer(service) : json_null());
+        cli_print_json(o);
         return 0;
     }
     char last_sync[40], seen[40], age[32] = "";
-    local_time_of(json_object_get(st, "last_sync"), last_sync, sizeof(last_sync));
-    local_time_of(json_object_get(st, "connectivity_seen"), seen, sizeof(seen));
-    const json_t *age_s = json_object_get(st, "connectivity_age_s");
-    if (json_is_integer(age_s))
-        format_age((long long)json_integer_value(age_s), age, sizeof(age));
+    local_time_of(st->last_sync_ms, last_sync, sizeof(last_sync));
+    local_time_of(st->connectivity_seen_ms, seen, sizeof(seen));
+    if (st->connectivity_seen_ms > 0)
+        format_age((long long)((st->now_ms - st->connectivity_seen_ms) / 1000), age, sizeof(age));
     char conn[160];
-    const char *state = json_string_value(json_object_get(st, "connectivity"));
     if (service > 0)
-        snprintf(conn, sizeof(conn), "%s (live: duka till pid %ld serves this till)", state,
-                 (long)service);
+        snprintf(conn, sizeof(conn), "%s (live: duka till pid %ld serves this till)",
+                 st->connectivity, (long)service);
     else if (age[0])
         snprintf(conn, sizeof(conn), "%s as of %s, %s ago (duka till is not running here)",
-                 state, seen, age);
+                 st->connectivity, seen, age);
     else
-        snprintf(conn, sizeof(conn), "%s (never observed; duka till is not running here)", state);
-    printf("terminal %s   hub %s\nconnectivity: %s\nlast sync: %s\n"
+        snprintf(conn, sizeof(conn), "%s (never observed; duka till is not running here)",
+                 st->connectivity);
+    printf("terminal %s   hub %s\nconnectivity: %s\nlight: %s (%s)\nlast sync: %s\n"
            "pending: %lld   failed: %lld   conflicts: %lld\n",
-           json_string_value(json_object_get(st, "terminal")),
-           json_string_value(json_object_get(st, "hub")), conn, last_sync,
-           (long long)json_integer_value(json_object_get(st, "pending")),
-           (long long)json_integer_value(json_object_get(st, "failed")),
-           (long long)json_integer_value(json_object_get(st, "conflicts")));
-    const char *le = json_string_value(json_object_get(st, "last_error"));
-    if (le && le[0])
-        printf("last error: %s\n", le);
-    size_t i;
-    const json_t *a;
-    json_array_foreach(json_object_get(st, "alerts"), i, a)
-        printf("ALERT %s: %s\n", json_string_value(json_object_get(a, "code")),
-               json_string_value(json_object_get(a, "message")));
-    json_decref(st);
+           st->terminal, st->hub, conn, st->light, st->light_reason, last_sync,
+           (long long)st->pending, (long long)st->failed, (long long)st->conflicts);
+    if (st->last_error[0])
+        printf("last error: %s\n", st->last_error);
+    for (int i = 0; i < st->alert_count; i++)
+        printf("ALERT %s: %s\n", st->alerts[i].code, st->alerts[i].message);
+    free(st);
     return 0;
 }
 
@@ -707,7 +696,7 @@ int cmd_history(int argc, char **argv)
         return 1;
     duka_err err = {0};
     json_t *h = NULL;
-    duka_rc rc = duka_till_history_json(db, limit, &h, &err);
+    duka_rc rc = duka_till_history_json(db, limit, 0, &h, &err);
     duka_db_close(db);
     if (rc != DUKA_OK)
         return cli_fail(cmd, &err);

@@ -36,6 +36,16 @@ int duka_clock_local_day(int64_t ms)
     return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
 }
 
+int64_t duka_clock_local_midnight_ms(int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * 1000;
+}
+
 void duka_clock_format_iso(int64_t ms, char *buf, unsigned long buflen)
 {
     time_t t = (time_t)(ms / 1000);

@@ -25,6 +25,9 @@ int64_t duka_monotonic_ms(void);
 /* Local calendar day of ms as YYYYMMDD (e.g. 20261121). */
 int duka_clock_local_day(int64_t ms);
 
+/* The start of ms's local day (the shop's time zone), epoch ms. */
+int64_t duka_clock_local_midnight_ms(int64_t ms);
+
 /* True when zone is a time zone this machine can use: a name with a file under the zone
  * database ($TZDIR or /usr/share/zoneinfo; letters, digits, '/', '_', '-', '+' only, no
  * "..": "Africa/Nairobi"), "Africa/Nairobi" itself even without that database (below), or a

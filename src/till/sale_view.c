@@ -284,3 +284,34 @@ duka_rc duka_till_sale_load(sqlite3 *db, const char *receipt_no, duka_sale *s, d
         return duka_db_fail(db, "reading the sale's payments", err);
     return DUKA_OK;
 }
+
+json_t *duka_sale_detail_json(const duka_sale *s)
+{
+    json_t *lines = json_array();
+    int64_t gross[5] = {0}, tax[5] = {0};
+    for (int i = 0; i < s->line_count; i++) {
+        const duka_sale_line *l = &s->lines[i];
+        json_array_append_new(
+            lines, json_pack("{s:s, s:s, s:I, s:I, s:s#, s:I, s:I}", "sku", l->sku, "name", l->name,
+                             "qty_milli", (json_int_t)l->qty_milli, "unit_price",
+                             (json_int_t)l->unit_price_cents, "tax_band", &l->tax_band, 1,
+                             "total", (json_int_t)l->line_total_cents, "tax",
+                             (json_int_t)l->tax_cents));
+        int b = l->tax_band - 'A';
+        if (b >= 0 && b < 5) {
+            gross[b] += l->line_total_cents;
+            tax[b] += l->tax_cents;
+        }
+    }
+    json_t *bands = json_array();
+    for (int b = 0; b < 5; b++)
+        if (gross[b] > 0 || tax[b] > 0)
+            json_array_append_new(
+                bands, json_pack("{s:s#, s:i, s:I, s:I}", "band", &"ABCDE"[b], 1, "rate",
+                                 duka_tax_band_rate((duka_tax_band)("ABCDE"[b])), "gross",
+                                 (json_int_t)gross[b], "tax", (json_int_t)tax[b]));
+    char iso[40];
+    duka_clock_format_iso(s->created_ms, iso, sizeof(iso));
+    return json_pack("{s:o, s:o, s:s, s:I, s:s}", "lines", lines, "bands", bands, "created", iso,
+                     "created_ms", (json_int_t)s->created_ms, "terminal", s->terminal);
+}

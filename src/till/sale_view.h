@@ -35,6 +35,11 @@ const char *duka_sale_payment_status(const duka_sale *sale);
  *  "message"}]} — amounts in cents. res may be NULL (a reprint: no change, no warnings). */
 json_t *duka_sale_reply_json(const duka_sale *sale, const duka_checkout_result *res);
 
+/* What the web UI's receipt shows besides the reply: {"lines":[{"sku","name","qty_milli",
+ * "unit_price","tax_band","total","tax"}],"bands":[{"band","rate","gross","tax"}],"created",
+ * "created_ms","terminal"} (cents). */
+json_t *duka_sale_detail_json(const duka_sale *sale);
+
 /* The receipt as text into buf (NUL-terminated, truncated to buflen). Times in the process's
  * time zone (the shop's: duka_config_apply_timezone). Lines: unit price x quantity and the
  * line total with its band, the total, VAT per band, each payment (M-Pesa code, card

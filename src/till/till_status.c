@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <stdlib.h>
 
 #include "common/clock.h"
@@ -11,101 +12,261 @@
 #include "store/db.h"
 #include "till/till_db.h"
 
-/* Appends {"code","message"} to alerts. */
-static void alert(json_t *alerts, const char *code, const char *fmt, ...)
+/* Appends an alert (beyond DUKA_STATUS_ALERTS_MAX they are dropped: the counts still say). */
+static void alert(duka_till_status *s, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void alert(json_t *alerts, const char *code, const char *fmt, ...)
+static void alert(duka_till_status *s, const char *code, const char *fmt, ...)
 {
-    char msg[256];
+    if (s->alert_count == DUKA_STATUS_ALERTS_MAX)
+        return;
+    snprintf(s->alerts[s->alert_count].code, sizeof(s->alerts[0].code), "%s", code);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(s->alerts[s->alert_count].message, sizeof(s->alerts[0].message), fmt, ap);
     va_end(ap);
-    json_array_append_new(alerts, json_pack("{s:s, s:s}", "code", code, "message", msg));
+    s->alert_count++;
 }
 
-static json_t *iso_or_null(bool has, const char *ms_text)
+static int64_t meta_ms(const char *text, bool has)
 {
-    if (!has || ms_text[0] == '\0')
+    return has && text[0] != '\0' ? strtoll(text, NULL, 10) : 0;
+}
+
+/* Pending and processing items by queue type. */
+static duka_rc load_by_type(sqlite3 *db, duka_till_status *s, duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(db,
+                        "SELECT queue_type, count(*) FROM outbox"
+                        " WHERE status IN ('pending','processing') GROUP BY queue_type"
+                        " ORDER BY queue_type",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int i = s->type_count < DUKA_STATUS_TYPES_MAX ? s->type_count++ : DUKA_STATUS_TYPES_MAX - 1;
+        if (i == DUKA_STATUS_TYPES_MAX - 1 && s->pending_by_type[i].type[0] != '\0')
+            snprintf(s->pending_by_type[i].type, sizeof(s->pending_by_type[i].type), "other");
+        else
+            snprintf(s->pending_by_type[i].type, sizeof(s->pending_by_type[i].type), "%s",
+                     (const char *)sqlite3_column_text(st, 0));
+        s->pending_by_type[i].count += sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return duka_db_fail(db, "reading the outbox", err);
+    return DUKA_OK;
+}
+
+duka_rc duka_till_status_load(sqlite3 *db, const duka_alert_settings *as, duka_till_status *s,
+                              duka_err *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->now_ms = duka_clock_now_ms(NULL);
+    duka_outbox_counts c;
+    char last_ms[32], since[32], forced[8], seen[32];
+    bool has_ms = false, has_state = false, has_since = false, has_seen = false;
+    bool has_oldest = false;
+    if (duka_outbox_count(db, &c, err) ||
+        duka_outbox_oldest_pending(db, &s->oldest_pending_ms, &has_oldest, err) ||
+        duka_meta_get(db, DUKA_META_LAST_SYNC_MS, last_ms, sizeof(last_ms), &has_ms, err) ||
+        duka_meta_get(db, DUKA_META_LAST_SYNC_STATE, s->connectivity, sizeof(s->connectivity),
+                      &has_state, err) ||
+        duka_meta_get(db, DUKA_META_CONNECTIVITY_SINCE, since, sizeof(since), &has_since, err) ||
+        duka_meta_get(db, DUKA_META_CONNECTIVITY_SEEN, seen, sizeof(seen), &has_seen, err) ||
+        duka_meta_get(db, DUKA_META_FORCED_OFFLINE, forced, sizeof(forced), NULL, err) ||
+        duka_meta_get(db, DUKA_META_LAST_ERROR, s->last_error, sizeof(s->last_error), NULL, err) ||
+        duka_meta_get(db, DUKA_META_TERMINAL, s->terminal, sizeof(s->terminal), NULL, err) ||
+        duka_meta_get(db, DUKA_META_HUB_URL, s->hub, sizeof(s->hub), NULL, err))
+        return DUKA_STORE;
+    if (!has_state)
+        snprintf(s->connectivity, sizeof(s->connectivity), "unknown");
+    if (!has_oldest)
+        s->oldest_pending_ms = 0;
+    s->connectivity_since_ms = meta_ms(since, has_since);
+    s->connectivity_seen_ms = meta_ms(seen, has_seen);
+    s->last_sync_ms = meta_ms(last_ms, has_ms);
+    s->offline_switch = strcmp(forced, "1") == 0;
+    s->pending = c.pending + c.processing;
+    s->processing = c.processing;
+    s->failed = c.failed;
+    s->conflicts = c.conflict;
+    s->done = c.done;
+    if (load_by_type(db, s, err) != DUKA_OK)
+        return DUKA_STORE;
+    if (as != NULL && s->pending > as->pending_threshold)
+        alert(s, "queue_backlog", "%lld items waiting for the hub (alert above %lld)",
+              (long long)s->pending, (long long)as->pending_threshold);
+    if (as != NULL && strcmp(s->connectivity, "offline") == 0 && s->connectivity_since_ms > 0 &&
+        s->now_ms - s->connectivity_since_ms > as->offline_after_ms)
+        alert(s, "offline_long", "offline for %lld min (alert after %lld min)",
+              (long long)((s->now_ms - s->connectivity_since_ms) / 60000),
+              (long long)(as->offline_after_ms / 60000));
+    if (c.failed > 0)
+        alert(s, "items_failed",
+              "%lld items failed; see duka queue --status failed, retry with duka queue retry",
+              (long long)c.failed);
+    if (c.conflict > 0)
+        alert(s, "conflicts", "%lld items are conflicts logged at the hub", (long long)c.conflict);
+    if (as != NULL && as->config_problems != NULL && as->config_problems[0] != '\0')
+        alert(s, "config_invalid", "%s; see duka config", as->config_problems);
+    duka_till_status_light(s);
+    return DUKA_OK;
+}
+
+void duka_till_status_light(duka_till_status *s)
+{
+    const char *light = "green";
+    char why[sizeof(s->light_reason)];
+    const char *sales = s->pending == 1 ? "item waits" : "items wait";
+    if (strcmp(s->connectivity, "offline") == 0 || strcmp(s->connectivity, "unknown") == 0) {
+        light = "red";
+        snprintf(why, sizeof(why), "%s; selling continues, %lld %s for the hub",
+                 s->offline_switch ? "switched offline" : "hub not reachable",
+                 (long long)s->pending, sales);
+    } else if (s->failed > 0) {
+        light = "yellow";
+        snprintf(why, sizeof(why), "%lld %s failed and need a retry (Sync screen)",
+                 (long long)s->failed, s->failed == 1 ? "item" : "items");
+    } else if (s->pending > 0) {
+        light = "yellow";
+        snprintf(why, sizeof(why), "%lld %s to be synced", (long long)s->pending, sales);
+    } else if (strcmp(s->connectivity, "degraded") == 0) {
+        light = "yellow";
+        snprintf(why, sizeof(why), "hub slow or answering with errors%s%s",
+                 s->last_error[0] ? ": " : "", s->last_error);
+    } else {
+        snprintf(why, sizeof(why), "online; everything is at the hub");
+    }
+    snprintf(s->light, sizeof(s->light), "%s", light);
+    snprintf(s->light_reason, sizeof(s->light_reason), "%s", why);
+}
+
+static json_t *iso_or_null(int64_t ms)
+{
+    if (ms <= 0)
         return json_null();
     char iso[40];
-    duka_clock_format_iso(strtoll(ms_text, NULL, 10), iso, sizeof(iso));
+    duka_clock_format_iso(ms, iso, sizeof(iso));
     return json_string(iso);
+}
+
+json_t *duka_till_status_to_json(const duka_till_status *s)
+{
+    json_t *by_type = json_object();
+    for (int i = 0; i < s->type_count; i++)
+        json_object_set_new(by_type, s->pending_by_type[i].type,
+                            json_integer(s->pending_by_type[i].count));
+    json_t *alerts = json_array();
+    for (int i = 0; i < s->alert_count; i++)
+        json_array_append_new(alerts, json_pack("{s:s, s:s}", "code", s->alerts[i].code,
+                                                "message", s->alerts[i].message));
+    json_t *o = json_pack(
+        "{s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o, s:o, s:s, s:s}",
+        "connectivity", s->connectivity, "connectivity_since",
+        iso_or_null(s->connectivity_since_ms), "offline_switch", s->offline_switch, "pending",
+        (json_int_t)s->pending, "processing", (json_int_t)s->processing, "failed",
+        (json_int_t)s->failed, "conflicts", (json_int_t)s->conflicts, "done", (json_int_t)s->done,
+        "last_sync", iso_or_null(s->last_sync_ms), "last_error", s->last_error,
+        "oldest_pending_age_s",
+        s->oldest_pending_ms > 0 ? json_integer((s->now_ms - s->oldest_pending_ms) / 1000)
+                                 : json_null(),
+        "pending_by_type", by_type, "alerts", alerts, "terminal", s->terminal, "hub", s->hub);
+    if (o == NULL)
+        return NULL;
+    /* When the connectivity was last observed (a sync or the worker), and how long ago. */
+    json_object_set_new(o, "connectivity_seen", iso_or_null(s->connectivity_seen_ms));
+    json_object_set_new(o, "connectivity_age_s",
+                        s->connectivity_seen_ms > 0
+                            ? json_integer((s->now_ms - s->connectivity_seen_ms) / 1000)
+                            : json_null());
+    json_object_set_new(o, "last_sync_ms",
+                        s->last_sync_ms > 0 ? json_integer(s->last_sync_ms) : json_null());
+    json_object_set_new(o, "now_ms", json_integer(s->now_ms));
+    /* The shop's offset from UTC now, so a screen shows times as the receipts print them. */
+    time_t t = (time_t)(s->now_ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    json_object_set_new(o, "utc_offset_min", json_integer(tm.tm_gmtoff / 60));
+    json_object_set_new(o, "light", json_string(s->light));
+    json_object_set_new(o, "light_reason", json_string(s->light_reason));
+    json_object_set_new(o, "etims_pending", json_integer(s->etims_pending));
+    return o;
 }
 
 duka_rc duka_till_status_json(sqlite3 *db, const duka_alert_settings *as, json_t **out,
                               duka_err *err)
 {
     *out = NULL;
-    duka_outbox_counts c;
-    char last_ms[32], state[16], since[32], forced[8], last_error[DUKA_ERR_MSG_MAX];
-    char terminal[32], hub[DUKA_URL_MAX + 1], seen[32];
-    bool has_ms = false, has_state = false, has_since = false, has_seen = false;
-    int64_t oldest = 0, now = duka_clock_now_ms(NULL);
-    bool has_oldest = false;
-    if (duka_outbox_count(db, &c, err) ||
-        duka_outbox_oldest_pending(db, &oldest, &has_oldest, err) ||
-        duka_meta_get(db, DUKA_META_LAST_SYNC_MS, last_ms, sizeof(last_ms), &has_ms, err) ||
-        duka_meta_get(db, DUKA_META_LAST_SYNC_STATE, state, sizeof(state), &has_state, err) ||
-        duka_meta_get(db, DUKA_META_CONNECTIVITY_SINCE, since, sizeof(since), &has_since, err) ||
-        duka_meta_get(db, DUKA_META_CONNECTIVITY_SEEN, seen, sizeof(seen), &has_seen, err) ||
-        duka_meta_get(db, DUKA_META_FORCED_OFFLINE, forced, sizeof(forced), NULL, err) ||
-        duka_meta_get(db, DUKA_META_LAST_ERROR, last_error, sizeof(last_error), NULL, err) ||
-        duka_meta_get(db, DUKA_META_TERMINAL, terminal, sizeof(terminal), NULL, err) ||
-        duka_meta_get(db, DUKA_META_HUB_URL, hub, sizeof(hub), NULL, err))
-        return DUKA_STORE;
+    duka_till_status *s = malloc(sizeof(*s));
+    if (s == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory building the status");
+    duka_rc rc = duka_till_status_load(db, as, s, err);
+    if (rc == DUKA_OK && (*out = duka_till_status_to_json(s)) == NULL)
+        rc = duka_err_set(err, DUKA_NOMEM, "out of memory building the status");
+    free(s);
+    return rc;
+}
+
+/* One row of connectivity_log per change of state (the Sync screen's "over the day"). */
+static duka_rc log_connectivity_change(sqlite3 *db, int64_t at_ms, const char *state,
+                                       const char *error, duka_err *err)
+{
     sqlite3_stmt *st = NULL;
+    /* "unknown" is a till starting, not a state of the link; a state the log already ends
+     * with (online, a restart, online) is no change. */
+    if (strcmp(state, "unknown") == 0)
+        return DUKA_OK;
     if (duka_db_prepare(db,
-                        "SELECT queue_type, count(*) FROM outbox"
-                        " WHERE status IN ('pending','processing') GROUP BY queue_type",
+                        "INSERT INTO connectivity_log(at_ms, state, error) SELECT ?1, ?2, ?3"
+                        " WHERE NOT EXISTS (SELECT 1 FROM connectivity_log WHERE"
+                        " id = (SELECT max(id) FROM connectivity_log) AND state = ?2)",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
-    json_t *by_type = json_object();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_object_set_new(by_type, (const char *)sqlite3_column_text(st, 0),
-                            json_integer(sqlite3_column_int64(st, 1)));
+    sqlite3_bind_int64(st, 1, at_ms);
+    duka_db_bind_text(st, 2, state);
+    if (error != NULL && error[0] != '\0')
+        duka_db_bind_text(st, 3, error);
+    int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(by_type);
-        return duka_db_fail(db, "reading the outbox", err);
+    if (rc != SQLITE_DONE)
+        return duka_db_fail(db, "recording a connectivity change", err);
+    return DUKA_OK;
+}
+
+duka_rc duka_till_connectivity_log_json(sqlite3 *db, int64_t since_ms, int limit, json_t **out,
+                                        duka_err *err)
+{
+    *out = NULL;
+    sqlite3_stmt *st = NULL;
+    if (duka_db_prepare(db,
+                        "SELECT at_ms, state, error FROM connectivity_log WHERE at_ms >= ?1"
+                        " ORDER BY id DESC LIMIT ?2",
+                        &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    sqlite3_bind_int64(st, 1, since_ms);
+    sqlite3_bind_int(st, 2, limit + 1);
+    json_t *arr = json_array();
+    int rc, n = 0;
+    bool more = false;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++ == limit) {
+            more = true;
+            break;
+        }
+        const unsigned char *e = sqlite3_column_text(st, 2);
+        json_array_append_new(arr, json_pack("{s:o, s:I, s:s, s:o}", "at",
+                                             iso_or_null(sqlite3_column_int64(st, 0)), "at_ms",
+                                             (json_int_t)sqlite3_column_int64(st, 0), "state",
+                                             (const char *)sqlite3_column_text(st, 1), "error",
+                                             e ? json_string((const char *)e) : json_null()));
     }
-    int64_t pending = c.pending + c.processing;
-    json_t *alerts = json_array();
-    if (as != NULL && pending > as->pending_threshold)
-        alert(alerts, "queue_backlog", "%lld items waiting for the hub (alert above %lld)",
-              (long long)pending, (long long)as->pending_threshold);
-    if (as != NULL && has_state && strcmp(state, "offline") == 0 && has_since &&
-        now - strtoll(since, NULL, 10) > as->offline_after_ms)
-        alert(alerts, "offline_long", "offline for %lld min (alert after %lld min)",
-              (long long)((now - strtoll(since, NULL, 10)) / 60000),
-              (long long)(as->offline_after_ms / 60000));
-    if (c.failed > 0)
-        alert(alerts, "items_failed",
-              "%lld items failed; see duka queue --status failed, retry with duka queue retry",
-              (long long)c.failed);
-    if (c.conflict > 0)
-        alert(alerts, "conflicts", "%lld items are conflicts logged at the hub",
-              (long long)c.conflict);
-    if (as != NULL && as->config_problems != NULL && as->config_problems[0] != '\0')
-        alert(alerts, "config_invalid", "%s; see duka config", as->config_problems);
-    *out = json_pack("{s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o, s:o, s:s, s:s}",
-                     "connectivity", has_state ? state : "unknown", "connectivity_since",
-                     iso_or_null(has_since, since), "offline_switch", strcmp(forced, "1") == 0,
-                     "pending", (json_int_t)pending, "processing", (json_int_t)c.processing,
-                     "failed", (json_int_t)c.failed, "conflicts", (json_int_t)c.conflict, "done",
-                     (json_int_t)c.done, "last_sync", iso_or_null(has_ms, last_ms),
-                     "last_error", last_error, "oldest_pending_age_s",
-                     has_oldest ? json_integer((now - oldest) / 1000) : json_null(),
-                     "pending_by_type", by_type, "alerts", alerts, "terminal", terminal, "hub",
-                     hub);
-    if (*out == NULL)
-        return duka_err_set(err, DUKA_NOMEM, "out of memory building the status");
-    /* When the connectivity was last observed (a sync or the worker), and how long ago. */
-    json_object_set_new(*out, "connectivity_seen", iso_or_null(has_seen, seen));
-    json_object_set_new(*out, "connectivity_age_s",
-                        has_seen && seen[0] ? json_integer((now - strtoll(seen, NULL, 10)) / 1000)
-                                            : json_null());
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        json_decref(arr);
+        return duka_db_fail(db, "reading the connectivity log", err);
+    }
+    *out = json_pack("{s:o, s:b}", "changes", arr, "more", more);
     return DUKA_OK;
 }
 
@@ -119,8 +280,11 @@ duka_rc duka_till_record_connectivity(sqlite3 *db, const char *state, int64_t si
         return DUKA_STORE;
     duka_rc rc = duka_meta_get(db, DUKA_META_LAST_SYNC_STATE, old, sizeof(old), &has, err);
     snprintf(since, sizeof(since), "%lld", (long long)since_ms);
-    if (rc == DUKA_OK && (!has || strcmp(old, state) != 0))
+    bool changed = !has || strcmp(old, state) != 0;
+    if (rc == DUKA_OK && changed)
         rc = duka_meta_set(db, DUKA_META_CONNECTIVITY_SINCE, since, err);
+    if (rc == DUKA_OK && changed)
+        rc = log_connectivity_change(db, since_ms, state, last_error, err);
     if (rc == DUKA_OK)
         rc = duka_meta_set(db, DUKA_META_LAST_SYNC_STATE, state, err);
     char seen[32];
@@ -138,17 +302,25 @@ duka_rc duka_till_record_connectivity(sqlite3 *db, const char *state, int64_t si
     return rc;
 }
 
-duka_rc duka_till_history_json(sqlite3 *db, int limit, json_t **out, duka_err *err)
+duka_rc duka_till_history_json(sqlite3 *db, int limit, int64_t offset, json_t **out,
+                               duka_err *err)
 {
     *out = NULL;
     sqlite3_stmt *st = NULL;
+    int64_t total = 0;
+    if (duka_db_prepare(db, "SELECT count(*) FROM sync_log", &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
     if (duka_db_prepare(db,
                         "SELECT started_ms, direction, items, ok, duplicates, failed, conflicts,"
                         " http_status, duration_ms, error, repeats, coalesce(last_ms, started_ms)"
-                        " FROM sync_log ORDER BY id DESC LIMIT ?1",
+                        " FROM sync_log ORDER BY id DESC LIMIT ?1 OFFSET ?2",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     sqlite3_bind_int(st, 1, limit);
+    sqlite3_bind_int64(st, 2, offset);
     json_t *arr = json_array();
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -177,20 +349,26 @@ duka_rc duka_till_history_json(sqlite3 *db, int limit, json_t **out, duka_err *e
         json_decref(arr);
         return duka_db_fail(db, "reading the sync history", err);
     }
-    *out = json_pack("{s:o}", "attempts", arr);
+    *out = json_pack("{s:o, s:I, s:I, s:b}", "attempts", arr, "total", (json_int_t)total,
+                     "offset", (json_int_t)offset,
+                     "more", offset + (int64_t)json_array_size(arr) < total);
     return DUKA_OK;
 }
 
 duka_rc duka_till_history_cleanup(sqlite3 *db, int64_t before_ms, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (duka_db_prepare(db, "DELETE FROM sync_log WHERE started_ms < ?1", &st, err) != DUKA_OK)
-        return DUKA_STORE;
-    sqlite3_bind_int64(st, 1, before_ms);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return duka_db_fail(db, "cleaning the sync history", err);
+    const char *const sql[] = {"DELETE FROM sync_log WHERE started_ms < ?1",
+                               "DELETE FROM connectivity_log WHERE at_ms < ?1"};
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        if (duka_db_prepare(db, sql[i], &st, err) != DUKA_OK)
+            return DUKA_STORE;
+        sqlite3_bind_int64(st, 1, before_ms);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return duka_db_fail(db, "cleaning the sync history", err);
+    }
     return DUKA_OK;
 }
 

@@ -100,6 +100,8 @@ import faultproxy  # noqa: E402
 from faultproxy import CHAOS_FAULTS, FaultProxy  # noqa: E402
 from harness import PRODUCTS, child_env, free_port, http, write_csv  # noqa: E402
 
+CHAOS_PIN = "1357"  # the API sellers' cashier
+
 # Settings given to every duka process (tills, CLI): retries fast enough that a minute of
 # chaos holds many syncs. The defaults (1 s base, 300 s cap, 30 s probes) are for shops.
 FAST_SETTINGS = {
@@ -402,6 +404,10 @@ class Chaos:
                                              "Chaos Duka"])["business_id"]
         csv = write_csv(self.path("products.csv"), PRODUCTS)
         self.procs.run_json(["product", "import", "--db", hub_db, "--business", self.business, csv])
+        # The API sellers' cashier: every write of a till's local API needs a session.
+        self.cashier_id = self.procs.run_json(
+            ["cashier", "add", "--db", hub_db, "--business", self.business, "--name", "Chaos",
+             "--role", "cashier", "--pin", CHAOS_PIN, "--json"])["cashier_id"]
         tokens = []
         for i in range(a.tills):
             t = "T%02d" % (i + 1)
@@ -668,7 +674,13 @@ class Chaos:
         connection (the till is down) is no sale at all."""
         rng = random.Random("%d:api-seller:%d" % (self.seed, i))
         srv = self.tills[i]
+        token = None
         while not self.stop_traffic.is_set():
+            if token is None:
+                token = self._login(srv)
+                if token is None:
+                    self.stop_traffic.wait(0.05)
+                    continue
             cart = self.cart(rng)
             pause = API_PAUSE_S[0] + rng.random() * (API_PAUSE_S[1] - API_PAUSE_S[0])
             items, pay = [], []
@@ -684,7 +696,8 @@ class Chaos:
             body = json.dumps({"items": items, "pay": pay or "cash"})
             try:
                 status, data = http("POST", srv.port, "/api/sales", body=body,
-                                    headers={"Content-Type": "application/json"}, timeout=60)
+                                    headers={"Content-Type": "application/json",
+                                             "Authorization": "Bearer " + token}, timeout=60)
             except ConnectionRefusedError:
                 self.stop_traffic.wait(0.05)
                 continue
@@ -711,6 +724,20 @@ class Chaos:
                 self.problem("POST /api/sales on %s (%s) -> %s %s" % (
                     self.terminals[i], body, status, data[:300]))
             self.stop_traffic.wait(pause)
+
+    def _login(self, srv):
+        """A session on the till (kept in its database: it outlives a kill of the till); None
+        while the till is down."""
+        try:
+            status, data = http("POST", srv.port, "/api/login",
+                                body=json.dumps({"cashier_id": self.cashier_id, "pin": CHAOS_PIN}),
+                                headers={"Content-Type": "application/json"}, timeout=30)
+        except OSError:
+            return None
+        if status != 200:
+            self.problem("POST /api/login on %s -> %s %s" % (srv.name, status, data[:300]))
+            return None
+        return json.loads(data)["token"]
 
     def _syncer(self, i, j):
         rng = random.Random("%d:syncer:%d:%d" % (self.seed, i, j))

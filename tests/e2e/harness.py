@@ -41,6 +41,11 @@ SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitiz
 RECEIPT_RE = re.compile(r"^(?P<term>[A-Za-z0-9]+)-(?P<date>\d{8})-(?P<seq>\d{5,})$")
 
 # Slower machines / sanitizer builds can scale every deadline with DUKA_E2E_SLOWDOWN=2.
+# The cashier every setup_business creates (a manager): Till.login() logs in as it, since every
+# write of the till's local API needs a cashier's session.
+DEFAULT_CASHIER_NAME = "Tester"
+DEFAULT_CASHIER_PIN = "2468"
+
 SLOWDOWN = float(os.environ.get("DUKA_E2E_SLOWDOWN", "1"))
 
 
@@ -484,6 +489,39 @@ class Till(_Server):
         check_eq(status, 200, "GET /api/status")
         return body
 
+    _token = None
+
+    def login(self, name=None, pin=None):
+        """Logs in through POST /api/login as the cashier `name` (the default cashier every
+        setup_business creates when None); returns the session token, kept for auth()."""
+        name = name or DEFAULT_CASHIER_NAME
+        pin = pin or DEFAULT_CASHIER_PIN
+        status, body = http_json("GET", self.port, "/api/cashiers", timeout=5)
+        check_eq(status, 200, "GET /api/cashiers")
+        ids = [c["id"] for c in body["cashiers"] if c["name"] == name]
+        check(ids, "cashier %r not on the till (GET /api/cashiers: %r)" % (name, body))
+        status, body = http_json("POST", self.port, "/api/login",
+                                 body=json.dumps({"cashier_id": ids[0], "pin": pin}),
+                                 headers={"Content-Type": "application/json"}, timeout=10)
+        check(status == 200 and body.get("token"), "POST /api/login as %s -> %s %r"
+              % (name, status, body))
+        self._token = body["token"]
+        return self._token
+
+    def auth(self):
+        """Headers of a cashier's session (logged in once, on first use): every write of the
+        till's local API needs one."""
+        if self._token is None:
+            self.login()
+        return {"Content-Type": "application/json", "Authorization": "Bearer " + self._token}
+
+    def post(self, path, body, timeout=30):
+        """POST a JSON body (a dict, or bytes/str as they are) with the session; (status, json)."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        return http_json("POST", self.port, path, body=body, headers=self.auth(),
+                         timeout=timeout)
+
     def history(self):
         status, body = http_json("GET", self.port, "/api/history", timeout=5)
         check_eq(status, 200, "GET /api/history")
@@ -497,9 +535,7 @@ class Till(_Server):
         for it in items:
             sku, _, qty = it.partition("*")
             lines.append({"sku": sku, "qty": float(qty) if "." in qty else int(qty or 1)})
-        status, body = http_json("POST", self.port, "/api/sales",
-                                 body=json.dumps({"items": lines, "pay": pay}),
-                                 headers={"Content-Type": "application/json"}, timeout=30)
+        status, body = self.post("/api/sales", {"items": lines, "pay": pay})
         check(status == 201 and isinstance(body, dict), "POST /api/sales %r -> %s %r"
               % (items, status, body))
         rn = body.get("receipt_no")
@@ -522,9 +558,7 @@ class Till(_Server):
         return out
 
     def set_offline(self, offline):
-        status, body = http_json("POST", self.port, "/api/offline",
-                                 body=json.dumps({"offline": bool(offline)}),
-                                 headers={"Content-Type": "application/json"})
+        status, body = self.post("/api/offline", {"offline": bool(offline)})
         check(status == 200 and isinstance(body, dict),
               "POST /api/offline %s -> %s %r" % (offline, status, body))
         return body

@@ -81,8 +81,7 @@ def till_api_bodies_have_the_same_depth_limit(ctx):
     till = Till(biz.tills["T01"], free_port()).start()
 
     def post(path, obj):
-        return http_json("POST", till.port, path, body=json.dumps(obj),
-                         headers={"Content-Type": "application/json"})
+        return till.post(path, obj)
 
     # body {1} items [2] an item {3} x [4..8]: exactly the limit, so the depth check lets it
     # through to the sale reader, which refuses the member it does not know (a misspelt

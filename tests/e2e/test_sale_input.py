@@ -43,8 +43,7 @@ def shop(ctx, env=None):
 def post_sale(till, body):
     """POST /api/sales with body (a dict, or raw text); returns (status, reply)."""
     text = body if isinstance(body, str) else json.dumps(body)
-    return http_json("POST", till.port, "/api/sales", body=text,
-                     headers={"Content-Type": "application/json"}, timeout=30)
+    return http_json("POST", till.port, "/api/sales", body=text, headers=till.auth(), timeout=30)
 
 
 def written(db):

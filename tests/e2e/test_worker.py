@@ -163,7 +163,7 @@ def offline_switch_holds_sync_until_switched_back(ctx):
              "duka status (connectivity, offline_switch) while switched offline")
 
     expect_error(["sync", "--db", db, "--json"], ["switched offline"])
-    code, body = http_json("POST", till.port, "/api/sync", body=b"{}")
+    code, body = till.post("/api/sync", b"{}")
     check_eq(code, 409, "POST /api/sync while switched offline: HTTP status (body %r)" % (body,))
 
     time.sleep(3)  # an observation window: nothing may happen in it
