@@ -175,12 +175,12 @@ function table(r) {
     [`first load of / to interactive (ms, median of ${r.loadMs.length})`, `${fmt(load, 0)} (max ${fmt(Math.max(...r.loadMs), 0)})`, `<= ${TARGET_LOAD_MS}`],
     ['  load / target', `${fmt(load / TARGET_LOAD_MS, 2)}x`, ''],
     [`page weight of / (KB uncompressed, ${r.loads[0].responses} responses)`, `${fmt(weightKb)} (${fmt(weightKb / TARGET_WEIGHT_KB, 2)}x of target)`, `<= ${TARGET_WEIGHT_KB}`],
-    [`till RSS, UI open, ${Math.max(args.rssSales, args.sales)} UI sales (MB)`, `${fmt(r.rssStart.rss)} -> ${fmt(r.rssEnd.rss)} (peak ${fmt(r.rssEnd.hwm)}; own ${fmt(r.rssEnd.anon)})`, ''],
+    [`till RSS, UI open, ${Math.max(args.rssSales, args.sales).toLocaleString("en-US")} UI sales (MB)`, `${fmt(r.rssStart.rss)} -> ${fmt(r.rssEnd.rss)} (peak ${fmt(r.rssEnd.hwm)}; own ${fmt(r.rssEnd.anon)})`, ''],
   ];
   const w0 = Math.max(...rows.map((x) => x[0].length)) + 2;
   const w1 = Math.max(...rows.map((x) => x[1].length)) + 2;
   return rows.map((x) => (x[0].padEnd(w0) + x[1].padEnd(w1) + x[2]).trimEnd()).join('\n') + '\n' +
-    `Chromium ${r.version} headless (Debian) via playwright-core on loopback; ${r.sales} sales in all, ` +
+    `Chromium ${r.version} headless (Debian) via playwright-core on loopback; ${r.sales.toLocaleString("en-US")} sales in all, ` +
     `${fmt(r.uiSeconds)} s of UI selling; hub and till with the default settings, the hub up\n`;
 }
 
@@ -199,7 +199,9 @@ function table(r) {
   const text = table(result);
   process.stdout.write('\n' + text);
   if (args.results) {
-    fs.appendFileSync(args.results, '\nWeb UI figures (issue 11): `bench/ui_bench.js`, a real till in Chromium.\n\n```\n' + text + '```\n');
+    const day = new Date().toISOString().slice(0, 10);
+    fs.appendFileSync(args.results, `\nWeb UI figures (issue 11, ${day}): \`bench/ui_bench.js\`, a real till in Chromium ` +
+      '(what each figure means: [README.md](README.md#the-web-uis-figures-issue-11)).\n\n```\n' + text + '```\n');
   }
   process.exit(0);
 })();
