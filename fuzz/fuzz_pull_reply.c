@@ -3,7 +3,8 @@
  *
  * Each input is a hub's reply body. It is taken apart as sync_client.c (pull_locked) does:
  * "changes" must be an array and "cursor" an integer, then the page goes to
- * duka_catalog_apply_page() and "receipt_floor" to duka_receipt_apply_floor(), on an
+ * duka_catalog_apply_page(), "receipt_floor" to duka_receipt_apply_floor() and "cashiers" to
+ * duka_cashiers_apply_pull() (whole or nothing: a malformed member must change nothing), on an
  * in-memory till database opened once per process (recreated every DUKA_FUZZ_RESET_EVERY
  * inputs so the catalog and receipt days stay bounded). The cursor check against the stored
  * one is skipped on purpose: the fuzzer should reach the appliers with any cursor.
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "till/cashier.h"
 #include "till/catalog.h"
 #include "till/receipt.h"
 #include "till/till_db.h"
@@ -59,6 +61,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                              &applied, &err);
         if (rc == DUKA_OK)
             rc = duka_receipt_apply_floor(db, json_object_get(js, "receipt_floor"), &err);
+        if (rc == DUKA_OK) {
+            int64_t before = 0, after = 0;
+            duka_cashiers_version(db, &before, NULL);
+            rc = duka_cashiers_apply_pull(db, json_object_get(js, "cashiers"), &err);
+            duka_cashiers_version(db, &after, NULL);
+            if (rc == DUKA_PROTOCOL && after != before)
+                abort(); /* a refused list changed the till's */
+        }
         if (rc != DUKA_OK && err.rc == DUKA_OK)
             abort(); /* refused without saying why */
         /* A failed page must not leave a transaction open for the next one. */

@@ -40,8 +40,10 @@ static const command commands[] = {
     {"hub report", cmd_hub_report, "duka hub report --db DB --business ID [--json]",
      "Sales the hub holds for a business: {\"sales\", \"receipts\", \"conflicts\",\n"
      "\"total_cents\", \"tax_cents\", \"conflict_details\", \"conflict_details_omitted\",\n"
-     "\"conflict_total_cents\"}. A conflict (a receipt number sent again under another command:\n"
-     "a restored or cloned till) is not in the totals and cannot be resolved yet; each is\n"
+     "\"conflict_total_cents\", \"cashiers\"}; cashiers: the sales per cashier of the sale\n"
+     "[{\"cashier_id\" (\"\" for none), \"name\", \"sales\", \"total_cents\"}]. A conflict (a\n"
+     "receipt number sent again under another command: a restored or cloned till) is not in\n"
+     "the totals and cannot be resolved yet; each is\n"
      "listed, newest first (the newest 100; conflict_details_omitted counts the rest), with\n"
      "what it was for, and conflict_total_cents adds them all up. Safe while the hub serves DB\n"
      "(a file or a postgres:// URL)."},
@@ -152,7 +154,8 @@ static const command commands[] = {
      "while online (OFFLINE_QUEUE_PROCESS_INTERVAL, default 30 s), and when sales are made.\n"
      "--offline starts with the offline switch on (drills, tests)."},
     {"sell", cmd_sell,
-     "duka sell --db FILE SKU[*QTY]... [--pay TENDER]... [--confirm-amount] [--json]",
+     "duka sell --db FILE SKU[*QTY]... [--pay TENDER]... [--cashier NAME] [--confirm-amount]\n"
+     "          [--json]",
      "Commits a sale on the till, with no network: the receipt number is shown only once the\n"
      "sale and its outbox command are on disk, then the receipt is printed. QTY may have up to\n"
      "3 decimals (RICE*0.5). TENDER: cash | cash:AMOUNT (cash handed over: the change is\n"
@@ -160,12 +163,15 @@ static const command commands[] = {
      "bill; the one without an amount pays the rest (default: cash for all). A line above\n"
      "SALE_MAX_LINE_AMOUNT or a sale above SALE_MAX_AMOUNT is refused unless --confirm-amount.\n"
      "An M-Pesa code already used on this till is sold with a warning. A `duka till` serving\n"
-     "FILE is told to sync at once. --json: {\"receipt_no\", \"total\", \"tax\", \"sync\",\n"
-     "\"command_id\", \"payment_status\", \"change\", \"payments\", \"warnings\"} (cents)."},
+     "FILE is told to sync at once. --cashier NAME records an active cashier of this till\n"
+     "(duka cashier add on the hub, then a sync) on the sale and its receipt; no PIN here:\n"
+     "whoever runs this holds the till's database. --json: {\"receipt_no\", \"total\", \"tax\",\n"
+     "\"sync\", \"command_id\", \"payment_status\", \"change\", \"payments\", \"warnings\",\n"
+     "\"cashier\"} (cents; cashier {\"id\", \"name\"} or null)."},
     {"receipt", cmd_receipt, "duka receipt --db FILE RECEIPT_NO [--json]",
      "Prints a committed sale's receipt again (shop, KRA PIN, date and time in SHOP_TIMEZONE,\n"
-     "unit price x quantity, VAT per band, payments with M-Pesa code, change). --json adds the\n"
-     "sale as it goes to the hub and the receipt as \"text\"."},
+     "cashier, unit price x quantity, VAT per band, payments with M-Pesa code, change). --json\n"
+     "adds the sale as it goes to the hub and the receipt as \"text\"."},
     {"sync", cmd_sync, "duka sync --db FILE [--batch N] [--config F] [--json]",
      "Pushes pending sales to the hub and pulls catalog changes now. Exit 1 when the hub is\n"
      "unreachable (nothing is lost; selling goes on). --json: {\"pushed\", \"pulled\", \"failed\",\n"

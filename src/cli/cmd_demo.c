@@ -21,6 +21,7 @@
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "common/money.h"
+#include "hub/hub_cashiers.h"
 #include "hub/hub_store.h"
 #include "hub/product_import.h"
 #include "net/http_client.h"
@@ -32,6 +33,12 @@
 #include "till/till_status.h"
 
 #define DEMO_WAIT_MS 30000
+
+/* The demo's cashiers, printed with their PINs: a new user logs in on the till's screen with
+ * them. Demo PINs only — a shop sets its own with duka cashier add / set. */
+static const struct {
+    const char *name, *role, *pin;
+} demo_cashiers[] = {{"Amina", "cashier", "1234"}, {"Baraka", "manager", "5678"}};
 
 /* A corner shop in Nairobi: prices in KES, VAT inclusive, eTIMS bands. */
 static const char demo_catalog[] =
@@ -377,10 +384,19 @@ int cmd_demo(int argc, char **argv)
         duka_hub_store_close(store);
         return cli_fail(cmd, &err);
     }
+    for (size_t i = 0; i < sizeof(demo_cashiers) / sizeof(demo_cashiers[0]); i++)
+        if (duka_hub_cashier_add(store, business, demo_cashiers[i].name, demo_cashiers[i].role,
+                                 demo_cashiers[i].pin, duka_clock_now_ms(NULL), NULL, &err)) {
+            duka_hub_store_close(store);
+            return cli_fail(cmd, &err);
+        }
     duka_hub_store_close(store);
 
     say("duka demo — everything lives in %s", dir);
     say("  business  Mama Njeri's Duka (%s), %d products", business, imported);
+    for (size_t i = 0; i < sizeof(demo_cashiers) / sizeof(demo_cashiers[0]); i++)
+        say("  cashier   %-7s (%s) PIN %s", demo_cashiers[i].name, demo_cashiers[i].role,
+            demo_cashiers[i].pin);
     pid_t hub = 0, till = 0;
     char *hub_args[] = {"duka", "hub", "--db", hub_db, "--listen", hub_listen, NULL};
     char till_listen[96];

@@ -447,6 +447,29 @@ static void print_conflicts(const json_t *report, long long conflicts)
                omitted == 1 ? "" : "s", DUKA_REPORT_CONFLICTS_MAX);
 }
 
+/* The report's sales per cashier, once any sale has one (a hub whose tills sell with no
+ * cashier prints what it printed before). */
+static void print_cashiers(const json_t *report)
+{
+    const json_t *all = json_object_get(report, "cashiers");
+    size_t i;
+    const json_t *c;
+    bool any = false;
+    json_array_foreach(all, i, c)
+        any = any || json_string_length(json_object_get(c, "cashier_id")) > 0;
+    if (!any)
+        return;
+    json_array_foreach(all, i, c)
+    {
+        char total[32];
+        format_cents_field(c, "total_cents", total, sizeof(total));
+        const char *name = json_string_value(json_object_get(c, "name"));
+        printf("  cashier %-20s sales: %lld   total: KES %s\n",
+               name && name[0] ? name : "(none)",
+               (long long)json_integer_value(json_object_get(c, "sales")), total);
+    }
+}
+
 int cmd_hub_report(int argc, char **argv)
 {
     const char *cmd = "hub report";
@@ -480,6 +503,7 @@ int cmd_hub_report(int argc, char **argv)
     printf("sales: %lld   total: KES %s   VAT: KES %s   conflicts: %lld\n",
            (long long)json_integer_value(json_object_get(report, "sales")), total, tax,
            conflicts);
+    print_cashiers(report);
     if (conflicts > 0)
         print_conflicts(report, conflicts);
     json_decref(report);

@@ -265,7 +265,7 @@ int cmd_sell(int argc, char **argv)
 {
     const char *cmd = "sell";
     OPTS({"db", true, NULL}, {"pay", true, NULL}, {"config", true, NULL},
-         {"confirm-amount", false, NULL});
+         {"confirm-amount", false, NULL}, {"cashier", true, NULL});
     args.repeatable = "pay";
     const char *path = NULL;
     duka_config cfg;
@@ -299,6 +299,13 @@ int cmd_sell(int argc, char **argv)
     duka_checkout_options co = checkout_options(&cfg);
     duka_receipt_shop shop;
     memset(&shop, 0, sizeof(shop));
+    /* --cashier NAME: an active cashier of this till, with no PIN — whoever runs this holds
+     * the database file already (docs/SECURITY.md). */
+    duka_cashier cashier;
+    const char *cashier_name = cli_get(&args, "cashier");
+    if (rc == DUKA_OK && cashier_name != NULL &&
+        (rc = duka_cashier_find_by_name(db, cashier_name, &cashier, &err)) == DUKA_OK)
+        co.cashier = &cashier;
     if (rc == DUKA_OK)
         rc = duka_checkout_sell(db, NULL, in, &co, sale, &res, &err);
     if (rc == DUKA_OK)

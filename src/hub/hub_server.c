@@ -253,6 +253,15 @@ static void handle_pull(hub_app *app, duka_hub_store *store, duka_http_exchange 
     long long cursor = 0, limit = DUKA_PULL_PAGE_DEFAULT;
     const char *c = duka_http_query(ex, "cursor");
     const char *l = duka_http_query(ex, "limit");
+    /* The till's cashier version (0 before its first list); absent from a till that predates
+     * cashiers, which gets no cashiers member. */
+    const char *cv = duka_http_query(ex, "cashiers_version");
+    long long cashiers_version = -1;
+    if (cv != NULL && !parse_int_arg(cv, 0, INT64_MAX, &cashiers_version)) {
+        duka_http_error(ex, 400, "invalid_cashiers_version",
+                        "cashiers_version '%s' is not a non-negative integer", cv);
+        return;
+    }
     if (c != NULL && !parse_int_arg(c, 0, INT64_MAX, &cursor)) {
         duka_http_error(ex, 400, "invalid_cursor", "cursor '%s' is not a non-negative integer", c);
         return;
@@ -264,19 +273,26 @@ static void handle_pull(hub_app *app, duka_hub_store *store, duka_http_exchange 
     duka_err err = {0};
     json_t *reply = NULL;
     json_t *floor = NULL;
+    json_t *cashiers = NULL; /* the whole list, when the till's version is not the hub's */
     int since_day =
         duka_clock_local_day(duka_clock_now_ms(app->clock) - RECEIPT_FLOOR_DAYS * 86400000LL);
     if (duka_hub_changes_since(store, dev->business_id, cursor, (int)limit, &reply, &err) !=
             DUKA_OK ||
         duka_hub_receipt_floor(store, dev->business_id, dev->terminal, since_day, &floor, &err) !=
-            DUKA_OK) {
+            DUKA_OK ||
+        (cashiers_version >= 0 &&
+         duka_hub_cashier_list(store, dev->business_id, cashiers_version, &cashiers, &err) !=
+             DUKA_OK)) {
         json_decref(reply);
+        json_decref(floor);
         duka_http_error(ex, 503, "store_unavailable", "%s", err.msg);
         ex->retry_after_s = 1;
         return;
     }
     json_object_set_new(reply, "receipt_floor", floor);
     json_object_set_new(reply, "business", business_of(dev));
+    if (cashiers != NULL)
+        json_object_set_new(reply, "cashiers", cashiers);
     ex->status = 200;
     ex->reply = reply;
 }

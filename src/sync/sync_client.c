@@ -15,6 +15,7 @@
 #include "net/http_client.h"
 #include "outbox/outbox.h"
 #include "store/db.h"
+#include "till/cashier.h"
 #include "till/catalog.h"
 #include "till/receipt.h"
 #include "till/till_db.h"
@@ -462,9 +463,14 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id,
         return DUKA_STORE;
     long long cursor = found ? strtoll(cursor_text, NULL, 10) : 0;
     for (int page = 0; page < DUKA_SYNC_ROUNDS_MAX; page++) {
-        char url[DUKA_URL_MAX + 64];
-        snprintf(url, sizeof(url), "%s/v1/pull?cursor=%lld&limit=%d", id->hub_url, cursor,
-                 DUKA_PULL_PAGE_DEFAULT);
+        char url[DUKA_URL_MAX + 96];
+        /* The version of the cashier list this till holds: the hub sends the whole list only
+         * when its own differs (cashier.h). */
+        int64_t cashiers_version = 0;
+        if (duka_cashiers_version(db, &cashiers_version, err) != DUKA_OK)
+            return DUKA_STORE;
+        snprintf(url, sizeof(url), "%s/v1/pull?cursor=%lld&limit=%d&cashiers_version=%lld",
+                 id->hub_url, cursor, DUKA_PULL_PAGE_DEFAULT, (long long)cashiers_version);
         duka_http_reply reply = {0};
         int64_t t0 = duka_monotonic_ms();
         duka_http_options ho = {.ca_file = id->ca_file};
@@ -491,6 +497,8 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id,
             rc = duka_receipt_apply_floor(db, json_object_get(js, "receipt_floor"), err);
         if (rc == DUKA_OK && page == 0)
             rc = store_shop(db, json_object_get(js, "business"), err);
+        if (rc == DUKA_OK)
+            rc = duka_cashiers_apply_pull(db, json_object_get(js, "cashiers"), err);
         bool more = json_is_true(json_object_get(js, "more"));
         cursor = (long long)json_integer_value(next);
         json_decref(js);

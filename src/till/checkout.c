@@ -223,7 +223,7 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
     duka_rc result = DUKA_STORE;
     if (duka_db_stmt(db,
                         "INSERT INTO sales(receipt_no, created_ms, total_cents, tax_cents,"
-                        " command_id) VALUES(?1,?2,?3,?4,?5)",
+                        " command_id, cashier_id, cashier_name) VALUES(?1,?2,?3,?4,?5,?6,?7)",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, s->receipt_no);
@@ -231,6 +231,8 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
     sqlite3_bind_int64(st, 3, s->total_cents);
     sqlite3_bind_int64(st, 4, s->tax_cents);
     duka_db_bind_text(st, 5, command_id);
+    duka_db_bind_text(st, 6, s->cashier_id);
+    duka_db_bind_text(st, 7, s->cashier_name);
     if (sqlite3_step(st) != SQLITE_DONE)
         goto fail;
     sqlite3_int64 sale_id = sqlite3_last_insert_rowid(db);
@@ -317,6 +319,10 @@ static duka_rc checkout(sqlite3 *db, const duka_clock *clock, const duka_checkou
         goto out;
     sale->created_ms = duka_clock_now_ms(clock);
     snprintf(sale->terminal, sizeof(sale->terminal), "%s", id.terminal);
+    if (opt != NULL && opt->cashier != NULL) {
+        snprintf(sale->cashier_id, sizeof(sale->cashier_id), "%s", opt->cashier->id);
+        snprintf(sale->cashier_name, sizeof(sale->cashier_name), "%s", opt->cashier->name);
+    }
     if ((rc = duka_receipt_next(db, id.terminal, sale->created_ms, sale->receipt_no, err)) !=
         DUKA_OK)
         goto out;

@@ -14,12 +14,16 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "protocol/sale.h"
+#include "till/cashier.h"
 #include "till/sale_input.h"
 
-/* How a sale is checked before it commits (from the till's settings). */
+/* How a sale is checked before it commits (from the till's settings), and who rings it up. */
 typedef struct duka_checkout_options {
     int64_t line_max_cents; /* SALE_MAX_LINE_AMOUNT: a line above it needs confirm; 0: none */
     int64_t sale_max_cents; /* SALE_MAX_AMOUNT: a total above it needs confirm; 0: none */
+    /* The cashier of the sale (the session's, or `duka sell --cashier`'s), stored on the sale
+     * in its transaction and sent with it; NULL: none. Not kept past the call. */
+    const duka_cashier *cashier;
 } duka_checkout_options;
 
 #define DUKA_CHECKOUT_WARNINGS_MAX 4

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/money.h"
+#include "common/text.h"
 #include "store/db.h"
 #include "till/till_db.h"
 
@@ -65,6 +66,12 @@ json_t *duka_sale_reply_json(const duka_sale *s, const duka_checkout_result *res
                           warnings);
     if (o != NULL && res != NULL && res->command_id[0] != '\0')
         json_object_set_new(o, "command_id", json_string(res->command_id));
+    if (o != NULL)
+        json_object_set_new(o, "cashier",
+                            s->cashier_id[0] != '\0'
+                                ? json_pack("{s:s, s:s}", "id", s->cashier_id, "name",
+                                            s->cashier_name)
+                                : json_null());
     return o;
 }
 
@@ -130,6 +137,13 @@ void duka_receipt_text(const duka_sale *s, const duka_receipt_shop *shop,
     duka_clock_format_local(s->created_ms, when, sizeof(when));
     snprintf(row, sizeof(row), "Till %s", s->terminal);
     put_row(&b, when, row);
+    if (s->cashier_name[0] != '\0') {
+        /* "Cashier: " and the name fitted to the rest of the line (a name is 40 bytes, and
+         * may be wider than the 31 columns left). */
+        char fit[4 * DUKA_RECEIPT_WIDTH + 1];
+        duka_text_fit(fit, sizeof(fit), s->cashier_name, DUKA_RECEIPT_WIDTH - 9);
+        put(&b, "Cashier: %s\n", duka_trim(fit));
+    }
     put_rule(&b);
     for (int i = 0; i < s->line_count; i++) {
         const duka_sale_line *l = &s->lines[i];
@@ -223,8 +237,8 @@ duka_rc duka_till_sale_load(sqlite3 *db, const char *receipt_no, duka_sale *s, d
     memset(s, 0, offsetof(duka_sale, lines));
     sqlite3_stmt *st = NULL;
     if (duka_db_prepare(db,
-                        "SELECT id, receipt_no, created_ms, total_cents, tax_cents FROM sales"
-                        " WHERE receipt_no = ?1",
+                        "SELECT id, receipt_no, created_ms, total_cents, tax_cents, cashier_id,"
+                        " cashier_name FROM sales WHERE receipt_no = ?1",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, receipt_no);
@@ -236,6 +250,8 @@ duka_rc duka_till_sale_load(sqlite3 *db, const char *receipt_no, duka_sale *s, d
         s->created_ms = sqlite3_column_int64(st, 2);
         s->total_cents = sqlite3_column_int64(st, 3);
         s->tax_cents = sqlite3_column_int64(st, 4);
+        duka_db_column_copy(st, 5, s->cashier_id, sizeof(s->cashier_id));
+        duka_db_column_copy(st, 6, s->cashier_name, sizeof(s->cashier_name));
     }
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)

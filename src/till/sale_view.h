@@ -32,7 +32,7 @@ const char *duka_sale_payment_status(const duka_sale *sale);
 
 /* {"receipt_no","total","tax","sync":"pending","command_id","payment_status","change",
  *  "payments":[{"method","amount","reference","status"[,"tendered"]}],"warnings":[{"code",
- *  "message"}]} — amounts in cents. res may be NULL (a reprint: no change, no warnings). */
+ *  "message"}],"cashier":{"id","name"}|null} — amounts in cents. res may be NULL (a reprint: no change, no warnings). */
 json_t *duka_sale_reply_json(const duka_sale *sale, const duka_checkout_result *res);
 
 /* What the web UI's receipt shows besides the reply: {"lines":[{"sku","name","qty_milli",
@@ -41,7 +41,8 @@ json_t *duka_sale_reply_json(const duka_sale *sale, const duka_checkout_result *
 json_t *duka_sale_detail_json(const duka_sale *sale);
 
 /* The receipt as text into buf (NUL-terminated, truncated to buflen). Times in the process's
- * time zone (the shop's: duka_config_apply_timezone). Lines: unit price x quantity and the
+ * time zone (the shop's: duka_config_apply_timezone). Under the date "Cashier: NAME" when the
+ * sale has one. Lines: unit price x quantity and the
  * line total with its band, the total, VAT per band, each payment (M-Pesa code, card
  * reference, cash tendered and change), warnings, then "eTIMS: pending" and sync_state (the
  * sale's outbox status: "pending", "done" …; NULL leaves it out). */

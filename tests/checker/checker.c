@@ -13,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A sale's lines, then its payments (method, amount, reference: a split tender must reach
- * the hub as it was taken), as one comparable string, each in its order. */
+/* A sale's cashier (id and name: who rang it up must reach the hub as the till recorded it),
+ * its lines, then its payments (method, amount, reference: a split tender must reach the hub
+ * as it was taken), as one comparable string, each in its order. */
 #define LINES_SIG(alias, schema)                                                             \
-    "((SELECT group_concat(x, ';') FROM (SELECT line_no || ':' || sku || ':' || qty_milli ||" \
+    "(" alias ".cashier_id || ':' || " alias ".cashier_name || '|' ||"                    \
+    " (SELECT group_concat(x, ';') FROM (SELECT line_no || ':' || sku || ':' || qty_milli ||" \
     " ':' || unit_price_cents || ':' || tax_band || ':' || line_total_cents || ':' ||"       \
     " tax_cents AS x FROM " schema ".sale_lines WHERE sale_id = " alias ".id"              \
     " ORDER BY line_no)) || '|' || coalesce((SELECT group_concat(x, ';') FROM (SELECT"      \

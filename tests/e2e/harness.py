@@ -40,12 +40,14 @@ SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitiz
                           r"==\d+== ERROR SUMMARY: [1-9]")  # valgrind (tests/valgrind-duka.sh)
 RECEIPT_RE = re.compile(r"^(?P<term>[A-Za-z0-9]+)-(?P<date>\d{8})-(?P<seq>\d{5,})$")
 
-# Slower machines / sanitizer builds can scale every deadline with DUKA_E2E_SLOWDOWN=2.
 # The cashier every setup_business creates (a manager): Till.login() logs in as it, since every
 # write of the till's local API needs a cashier's session.
 DEFAULT_CASHIER_NAME = "Tester"
 DEFAULT_CASHIER_PIN = "2468"
+DEFAULT_CASHIER_ROLE = "manager"
+DEFAULT_CASHIER = DEFAULT_CASHIER_NAME  # what `duka sell --cashier` takes
 
+# Slower machines / sanitizer builds can scale every deadline with DUKA_E2E_SLOWDOWN=2.
 SLOWDOWN = float(os.environ.get("DUKA_E2E_SLOWDOWN", "1"))
 
 
@@ -628,6 +630,9 @@ def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, product
                         "--json"])["token"]
         check(isinstance(tok, str) and tok, "device add: token %r" % tok)
         tokens[t] = tok
+    cashier = run_json(["cashier", "add", "--db", hub_db, "--business", bid, "--name",
+                        DEFAULT_CASHIER, "--role", DEFAULT_CASHIER_ROLE, "--pin",
+                        DEFAULT_CASHIER_PIN, "--json"])
     hub = Hub(hub_db, hub_port, logdir=tmp, env=hub_env).start()
     url = till_hub_url or hub.url
     tills = {}
@@ -636,7 +641,9 @@ def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, product
         run_ok(["till", "init", "--db", db, "--hub", url, "--terminal", t, "--token", tokens[t]]
                + (["--offline"] if offline_init else []))
         tills[t] = db
-    return Business(tmp, hub, hub_db, bid, tokens, tills, url)
+    business = Business(tmp, hub, hub_db, bid, tokens, tills, url)
+    business.cashier_id = cashier["cashier_id"]
+    return business
 
 
 # --------------------------------------------------------------------------------------------
@@ -769,10 +776,12 @@ def tally_push_together(round_label, senders, windows, replies, expected, answer
 # --------------------------------------------------------------------------------------------
 # till-side helpers
 # --------------------------------------------------------------------------------------------
-def sell(db, *items, pay=None):
+def sell(db, *items, pay=None, cashier=None):
     args = ["sell", "--db", db] + list(items)
     if pay:
         args += ["--pay", pay]
+    if cashier:
+        args += ["--cashier", cashier]
     args.append("--json")
     r = run_json(args)
     rn = r.get("receipt_no")

@@ -24,7 +24,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Suite, check, check_eq, duka_bin, free_port, log, sell_many,  # noqa: E402
+from harness import (DEFAULT_CASHIER, Suite, check, check_eq, duka_bin, free_port, log,  # noqa: E402
+                     sell, sell_many,
                      setup_business, sync_until_ok)
 
 suite = Suite("checker")
@@ -74,7 +75,8 @@ def checker_sees_every_fault(ctx):
     biz = setup_business(ctx.tmp, free_port(), terminals=["T01", "T02"])
     acked = []
     for t, db in sorted(biz.tills.items()):
-        acked += sell_many(db, 12, label=t + ": ")
+        acked += sell_many(db, 11, label=t + ": ")
+        acked.append(sell(db, "SUGAR1KG", cashier=DEFAULT_CASHIER))
         sync_until_ok(db)
     ack_path = ctx.path("acked.txt")
     with open(ack_path, "w") as f:
@@ -110,6 +112,12 @@ def checker_sees_every_fault(ctx):
         ("mismatched (payment changed at hub)", "mismatched",
          [("hub", "UPDATE payments SET method = CASE method WHEN 'cash' THEN 'card' ELSE 'cash' END"
                   " WHERE sale_id = (SELECT id FROM sales WHERE receipt_no = ?)", victim)], None),
+        ("mismatched (cashier lost at hub)", "mismatched",
+         [("hub", "UPDATE sales SET cashier_id = '', cashier_name = '' WHERE receipt_no = ?",
+           acked[11]["receipt_no"])], None),
+        ("mismatched (cashier changed at hub)", "mismatched",
+         [("hub", "UPDATE sales SET cashier_name = 'Someone Else' WHERE receipt_no = ?", victim)],
+         None),
         ("mismatched (acknowledged total differs)", "mismatched", [], ("replace", victim)),
         ("receipt acknowledged twice", "receipt_dupes", [], "%s %d" % (victim, acked[5]["total"])),
         ("receipt gap (till and hub lost one)", "receipt_gaps",

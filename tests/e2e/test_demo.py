@@ -15,6 +15,7 @@ import os
 import queue
 import re
 import shlex
+import sqlite3
 import signal
 import socket
 import subprocess
@@ -99,6 +100,16 @@ def demo_prints_commands_that_work_from_anywhere(ctx):
           "the demo never got to its suggestions; output: %r" % d.seen[-20:])
     d.take_until(lambda l: False, 1)
     text = "\n".join(d.seen)
+    # Two cashiers seeded, printed with their PINs, and on the till by its first pull.
+    for words in (("Amina", "cashier", "PIN 1234"), ("Baraka", "manager", "PIN 5678")):
+        check(any(all(w in l for w in words) for l in d.seen),
+              "the demo prints cashier %r: %r" % (words, d.seen[:12]))
+    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(demo_dir, "till.db"), uri=True)
+    try:
+        got = con.execute("SELECT name, role FROM cashiers WHERE active = 1 ORDER BY name").fetchall()
+    finally:
+        con.close()
+    check_eq(got, [("Amina", "cashier"), ("Baraka", "manager")], "the demo till's cashiers")
     try_lines = [l.strip() for l in d.seen if l.startswith("  ") and
                  (" sell " in l or " status " in l or " queue " in l or " report " in l)]
     check(len(try_lines) >= 4, "the demo suggests duka commands: %r" % d.seen)

@@ -32,6 +32,7 @@
 #include "common/money.h"
 #include "common/uuid.h"
 #include "hub/hub_business.h"
+#include "hub/hub_cashiers.h"
 #include "hub/hub_push.h"
 #include "hub/hub_report.h"
 #include "hub/hub_store_impl.h"
@@ -810,6 +811,141 @@ static void test_businesses_are_isolated(void **state)
     assert_contains(err.msg, "0000000000000000");
     duka_err_clear(&err);
     assert_ok(duka_hub_business_check(f->store, other, &err), &err);
+}
+
+/* ---- cashiers (issue 11) ---- */
+
+static json_t *cashiers_of(fixture *f, const char *business, int64_t known)
+{
+    json_t *m = NULL;
+    duka_err err = {0};
+    assert_ok(duka_hub_cashier_list(f->store, business, known, &m, &err), &err);
+    return m;
+}
+
+static int64_t cashiers_version(fixture *f, const char *business)
+{
+    json_t *m = cashiers_of(f, business, -1);
+    int64_t v = (int64_t)json_integer_value(json_object_get(m, "version"));
+    json_decref(m);
+    return v;
+}
+
+/* Add, list, set on either store: the version rises with each change, an unchanged version
+ * lists nothing, names are unique ignoring case, a business sees only its own cashiers (on
+ * PostgreSQL by row-level security too), and a pushed sale keeps its cashier for the report. */
+static void test_cashiers_at_the_hub(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    duka_hub_cashier amina, baraka;
+    assert_int_equal(cashiers_version(f, f->business), 0);
+    assert_ok(duka_hub_cashier_add(f->store, f->business, "Amina", "cashier", "1234", T0, &amina,
+                                   &err),
+              &err);
+    assert_ok(duka_hub_cashier_add(f->store, f->business, " Baraka ", "manager", "56781234", T0,
+                                   &baraka, &err),
+              &err);
+    assert_string_equal(baraka.name, "Baraka");
+    assert_true(duka_uuid_valid(amina.id));
+    json_t *m = cashiers_of(f, f->business, 0);
+    assert_int_equal(json_integer_value(json_object_get(m, "version")), 2);
+    const json_t *list = json_object_get(m, "list");
+    assert_int_equal(json_array_size(list), 2);
+    const json_t *a = json_array_get(list, 0);
+    assert_string_equal(json_string_value(json_object_get(a, "id")), amina.id);
+    assert_string_equal(json_string_value(json_object_get(a, "name")), "Amina");
+    assert_string_equal(json_string_value(json_object_get(a, "role")), "cashier");
+    assert_true(json_is_true(json_object_get(a, "active")));
+    const char *hash = json_string_value(json_object_get(a, "pin_hash"));
+    assert_int_equal(strncmp(hash, "$argon2id$", 10), 0);
+    assert_int_equal(crypto_pwhash_str_verify(hash, "1234", 4), 0);
+    json_decref(m);
+    assert_null(cashiers_of(f, f->business, 2)); /* the till's version: nothing to send */
+
+    /* refusals change nothing */
+    assert_rc(duka_hub_cashier_add(f->store, f->business, "AMINA", "cashier", "1234", T0, NULL,
+                                   &err),
+              DUKA_CONFLICT, &err);
+    assert_contains(err.msg, "--name: a cashier 'Amina' exists already");
+    duka_err_clear(&err);
+    assert_rc(duka_hub_cashier_add(f->store, f->business, "Neema", "cashier", "12", T0, NULL,
+                                   &err),
+              DUKA_INPUT, &err);
+    duka_err_clear(&err);
+    assert_rc(duka_hub_cashier_set(f->store, f->business, "Nobody", NULL, NULL, 0, T0, NULL,
+                                   &err),
+              DUKA_NOTFOUND, &err);
+    duka_err_clear(&err);
+    assert_int_equal(cashiers_version(f, f->business), 2);
+
+    /* set: deactivated, by any case of the name; the version moves */
+    duka_hub_cashier after;
+    assert_ok(duka_hub_cashier_set(f->store, f->business, "amina", "4321", NULL, 0, T0 + 1,
+                                   &after, &err),
+              &err);
+    assert_false(after.active);
+    assert_string_equal(after.role, "cashier");
+    m = cashiers_of(f, f->business, 2);
+    assert_non_null(m);
+    a = json_array_get(json_object_get(m, "list"), 0);
+    assert_false(json_is_true(json_object_get(a, "active")));
+    assert_int_equal(crypto_pwhash_str_verify(json_string_value(json_object_get(a, "pin_hash")),
+                                              "4321", 4),
+                     0);
+    json_decref(m);
+    assert_int_equal(cashiers_version(f, f->business), 3);
+
+    /* another business sees none of them */
+    char other[DUKA_BUSINESS_ID_LEN + 1];
+    assert_ok(duka_hub_business_create(f->store, "Other shop", other, &err), &err);
+    assert_int_equal(cashiers_version(f, other), 0);
+    m = cashiers_of(f, other, -1);
+    assert_int_equal(json_array_size(json_object_get(m, "list")), 0);
+    json_decref(m);
+    assert_rc(duka_hub_cashier_set(f->store, other, "Amina", NULL, NULL, 1, T0, NULL, &err),
+              DUKA_NOTFOUND, &err);
+    duka_err_clear(&err);
+    assert_ok(duka_hub_cashier_add(f->store, other, "Amina", "cashier", "1234", T0, NULL, &err),
+              &err); /* the same name in another business is fine */
+    assert_rc(duka_hub_cashier_list(f->store, "0000000000000000", 0, &m, &err), DUKA_NOTFOUND,
+              &err);
+    duka_err_clear(&err);
+    if (f->db.pg) {
+        hub_peek *db = hub_peek_open(&f->db, other);
+        assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM cashiers"), 1);
+        hub_peek_close(db);
+    }
+
+    /* a sale pushed with a cashier keeps it; the report counts per cashier */
+    char id[DUKA_UUID_STR_LEN + 1];
+    sale_of(f, "T01", 1, NULL, 0);
+    duka_sale *s = f->sale;
+    snprintf(s->cashier_id, sizeof(s->cashier_id), "%s", amina.id);
+    snprintf(s->cashier_name, sizeof(s->cashier_name), "%s", "Amina");
+    new_id(f, id);
+    json_t *reply = push(f, &f->t01, body1(command(id, s)));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+    new_id(f, id);
+    reply = push(f, &f->t01, body1(command(id, sale_of(f, "T01", 2, NULL, 0))));
+    assert_result(reply, 0, id, "applied", NULL);
+    json_decref(reply);
+    json_t *rep = NULL;
+    assert_ok(duka_hub_report(f->store, f->business, &rep, &err), &err);
+    const json_t *per = json_object_get(rep, "cashiers");
+    assert_int_equal(json_array_size(per), 2);
+    const json_t *none = json_array_get(per, 0), *am = json_array_get(per, 1);
+    assert_string_equal(json_string_value(json_object_get(none, "cashier_id")), "");
+    assert_string_equal(json_string_value(json_object_get(am, "cashier_id")), amina.id);
+    assert_string_equal(json_string_value(json_object_get(am, "name")), "Amina");
+    assert_int_equal(json_integer_value(json_object_get(am, "sales")), 1);
+    assert_int_equal(json_integer_value(json_object_get(am, "total_cents")), 55100);
+    json_decref(rep);
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM sales WHERE cashier_name = 'Amina'"),
+                     1);
+    hub_peek_close(db);
 }
 
 /* ---- limits: JSON depth, numeric ranges, string lengths ---- */
@@ -2561,6 +2697,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_to_lines_as_deltas_keeps_levels, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_businesses_are_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cashiers_at_the_hub, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_since_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_depth_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_largest_sale_is_applied, setup, teardown),

@@ -439,6 +439,55 @@ static void test_receipt_text_and_reprint(void **state)
     duka_sale_free(again);
 }
 
+/* The cashier of the options is stored with the sale in its transaction, sent in its payload,
+ * shown by the reply and the receipt, and read back; with none, the reply says null. */
+static void test_sale_records_its_cashier(void **state)
+{
+    fixture *f = *state;
+    duka_cashier amina = {"01a23c44-f77d-7c0d-89ca-4d6dc6bc2690", "Amina", "cashier"};
+    duka_checkout_options opt = {.cashier = &amina};
+    duka_err err = {0};
+    assert_ok(duka_sale_input_add_item(f->in, "SODA500*2", &err), &err);
+    duka_checkout_result res;
+    assert_ok(duka_checkout_sell(f->db, &f->clock.clock, f->in, &opt, f->sale, &res, &err), &err);
+    assert_string_equal(f->sale->cashier_id, amina.id);
+    assert_string_equal(f->sale->cashier_name, "Amina");
+    json_t *reply = duka_sale_reply_json(f->sale, &res);
+    const json_t *c = json_object_get(reply, "cashier");
+    assert_string_equal(json_string_value(json_object_get(c, "id")), amina.id);
+    assert_string_equal(json_string_value(json_object_get(c, "name")), "Amina");
+    json_decref(reply);
+    char text[4096];
+    duka_receipt_text(f->sale, NULL, &res, "pending", text, sizeof(text));
+    assert_contains(text, "2026-11-21 12:00:00");
+    assert_contains(text, "\nCashier: Amina\n");
+    /* in the payload the hub gets */
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM outbox WHERE payload LIKE"
+                                    " '%\"cashier\":{\"id\":\"01a23c44-f77d-7c0d-89ca-4d6dc6bc2690\","
+                                    "\"name\":\"Amina\"}%'"),
+                     1);
+    duka_sale *again = duka_sale_new();
+    assert_ok(duka_till_sale_load(f->db, f->sale->receipt_no, again, &err), &err);
+    assert_string_equal(again->cashier_id, amina.id);
+    assert_string_equal(again->cashier_name, "Amina");
+    /* a name wider than the receipt's line is fitted to it */
+    duka_cashier wide = {"01a23c44-f77d-7c0d-89ca-4d6dc6bc2690",
+                         "Wanjiru Njeri Kamau Achieng Otieno Mwangi", "manager"};
+    snprintf(again->cashier_name, sizeof(again->cashier_name), "%s", wide.name);
+    duka_receipt_text(again, NULL, NULL, NULL, text, sizeof(text));
+    const char *line = strstr(text, "Cashier: ");
+    assert_non_null(line);
+    assert_true(strcspn(line, "\n") <= DUKA_RECEIPT_WIDTH + 2); /* "…" is 3 bytes, 1 column */
+    duka_sale_free(again);
+    /* none */
+    assert_ok(duka_checkout_sell(f->db, &f->clock.clock, f->in, NULL, f->sale, &res, &err), &err);
+    reply = duka_sale_reply_json(f->sale, &res);
+    assert_true(json_is_null(json_object_get(reply, "cashier")));
+    json_decref(reply);
+    duka_receipt_text(f->sale, NULL, &res, "pending", text, sizeof(text));
+    assert_not_contains(text, "Cashier");
+}
+
 /* ---- the shop's day ---- */
 
 static void test_business_day_follows_the_shop_zone(void **state)
@@ -484,6 +533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bounds_refuse_or_confirm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mpesa_code_reused_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_text_and_reprint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sale_records_its_cashier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_business_day_follows_the_shop_zone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

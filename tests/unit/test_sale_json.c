@@ -43,6 +43,8 @@ static void assert_sales_equal(const duka_sale *a, const duka_sale *b)
     assert_int_equal(a->tax_cents, b->tax_cents);
     assert_int_equal(a->line_count, b->line_count);
     assert_int_equal(a->payment_count, b->payment_count);
+    assert_string_equal(a->cashier_id, b->cashier_id);
+    assert_string_equal(a->cashier_name, b->cashier_name);
     for (int i = 0; i < a->line_count; i++) {
         const duka_sale_line *x = &a->lines[i], *y = &b->lines[i];
         assert_string_equal(x->sku, y->sku);
@@ -146,6 +148,102 @@ static void test_json_round_trip_max_lines(void **state)
     assert_ok(duka_sale_from_json(js, d, &err), &err);
     assert_sales_equal(s, d);
     json_decref(js);
+    duka_sale_free(d);
+    duka_sale_free(s);
+}
+
+/* ---- the cashier of a sale ---- */
+
+#define CASHIER_ID "01a23c44-f77d-7c0d-89ca-4d6dc6bc2690"
+
+static duka_sale *cashier_sale(const char *id, const char *name)
+{
+    duka_sale *s = duka_sale_new();
+    sale_build(s, "T01", "T01-20261121-00042", T_2026_11_21_NOON_MS, base_lines, 3, "cash", NULL);
+    snprintf(s->cashier_id, sizeof(s->cashier_id), "%s", id);
+    snprintf(s->cashier_name, sizeof(s->cashier_name), "%s", name);
+    return s;
+}
+
+/* With a cashier the payload carries "cashier": {"id","name"} and decodes back to it; with
+ * none the member is absent (a payload byte for byte as before cashiers), and absent or null
+ * decodes to none. */
+static void test_json_round_trip_cashier(void **state)
+{
+    (void)state;
+    duka_err err = {0};
+    duka_sale *s = cashier_sale(CASHIER_ID, "Zoë Wanjiru");
+    assert_ok(duka_sale_validate(s, &err), &err);
+    json_t *js = duka_sale_to_json(s);
+    const json_t *c = json_object_get(js, "cashier");
+    assert_string_equal(json_string_value(json_object_get(c, "id")), CASHIER_ID);
+    assert_string_equal(json_string_value(json_object_get(c, "name")), "Zoë Wanjiru");
+    char *text = json_dumps(js, JSON_COMPACT);
+    json_t *back = json_loads(text, 0, NULL);
+    free(text);
+    duka_sale *d = duka_sale_new();
+    memset(d, 0x5a, sizeof(*d));
+    assert_ok(duka_sale_from_json(back, d, &err), &err);
+    assert_sales_equal(s, d);
+    json_decref(back);
+    json_decref(js);
+
+    duka_sale *none = cashier_sale("", "");
+    js = duka_sale_to_json(none);
+    assert_null(json_object_get(js, "cashier"));
+    memset(d, 0x5a, sizeof(*d));
+    assert_ok(duka_sale_from_json(js, d, &err), &err);
+    assert_string_equal(d->cashier_id, "");
+    assert_string_equal(d->cashier_name, "");
+    json_object_set_new(js, "cashier", json_null());
+    assert_ok(duka_sale_from_json(js, d, &err), &err);
+    assert_string_equal(d->cashier_id, "");
+    json_decref(js);
+    duka_sale_free(none);
+    duka_sale_free(d);
+    duka_sale_free(s);
+}
+
+/* A bad cashier member is refused naming its field. */
+static void test_from_json_bad_cashier(void **state)
+{
+    (void)state;
+    char long_name[DUKA_CASHIER_NAME_MAX + 2];
+    memset(long_name, 'n', sizeof(long_name));
+    long_name[DUKA_CASHIER_NAME_MAX + 1] = '\0';
+    struct {
+        json_t *cashier;
+        const char *field;
+    } bad[] = {
+        {json_string("Amina"), "cashier: not an object"},
+        {json_pack("{s:s}", "name", "Amina"), "cashier.id"},
+        {json_pack("{s:s}", "id", CASHIER_ID), "cashier.name"},
+        {json_pack("{s:s, s:s}", "id", "not-a-uuid", "name", "Amina"), "cashier.id"},
+        {json_pack("{s:s, s:s}", "id", "", "name", "Amina"), "cashier.id"},
+        {json_pack("{s:s, s:s}", "id", CASHIER_ID, "name", ""), "cashier.name"},
+        {json_pack("{s:s, s:s}", "id", CASHIER_ID, "name", "A\nB"), "cashier.name"},
+        {json_pack("{s:s, s:s}", "id", CASHIER_ID, "name", long_name), "cashier.name"},
+        {json_pack("{s:s, s:i}", "id", CASHIER_ID, "name", 7), "cashier.name"},
+    };
+    duka_sale *s = cashier_sale("", "");
+    duka_sale *d = duka_sale_new();
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *js = duka_sale_to_json(s);
+        json_object_set_new(js, "cashier", bad[i].cashier);
+        duka_err err = {0};
+        assert_rc(duka_sale_from_json(js, d, &err), DUKA_INPUT, &err);
+        assert_contains(err.msg, bad[i].field);
+        json_decref(js);
+    }
+    /* at the edge: a 40-byte name */
+    long_name[DUKA_CASHIER_NAME_MAX] = '\0';
+    duka_sale *edge = cashier_sale(CASHIER_ID, long_name);
+    duka_err err = {0};
+    json_t *js = duka_sale_to_json(edge);
+    assert_ok(duka_sale_from_json(js, d, &err), &err);
+    assert_string_equal(d->cashier_name, long_name);
+    json_decref(js);
+    duka_sale_free(edge);
     duka_sale_free(d);
     duka_sale_free(s);
 }
@@ -548,6 +646,8 @@ int main(void)
         cmocka_unit_test(test_from_json_missing_fields),
         cmocka_unit_test(test_from_json_wrong_types),
         cmocka_unit_test(test_sku_valid),
+        cmocka_unit_test(test_json_round_trip_cashier),
+        cmocka_unit_test(test_from_json_bad_cashier),
         cmocka_unit_test(test_terminal_id_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
