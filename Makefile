@@ -59,14 +59,15 @@ tsan: deps-test
 valgrind: build-all
 	@VALGRIND_FULL=1 bash tests/valgrind.sh $(BUILD)
 
-# In order: the unit tests on the plain build that `make` ships; the deterministic simulator
-# (2,000 seeds x 500 commands, plain build, split over JOBS processes); the short chaos run
+# In order: the unit tests and the browser tests of the web UI (tests/ui) on the plain build
+# that `make` ships; the deterministic simulator (2,000 seeds x 500 commands, plain build,
+# split over JOBS processes); the short chaos run
 # (>= 1,000 kill/fault events on real processes); valgrind; a ThreadSanitizer
 # run of the tests that exercise the till's worker and the hub's threads; then the whole
 # suite (unit, end-to-end, fuzz replay) under AddressSanitizer + UndefinedBehaviorSanitizer
 # with leak checking — ctest's closing line summarises that whole suite.
 test: build-all asan tsan
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -R '^unit/'
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(unit|ui)/'
 	@bash tests/sim/run.sh $(BUILD) 1 2000 500 $(JOBS)
 	@bash tests/chaos/run.sh short $(BUILD)
 	@bash tests/valgrind.sh $(BUILD)

@@ -16,6 +16,9 @@
 # bench/node_modules); knobs BENCH_SCALE_RUNS, BENCH_SCALE_SALES, BENCH_FANIN_TILLS/_SALES/
 # _THREADS, BENCH_PRODUCTS, BENCH_PG=0, BENCH_PG_SHARED_BUFFERS (default 512MB), BENCH_POUCH=0,
 # BENCH_POUCH_RUNS, BENCH_SCALE_PARTS (e.g. catchup,pouch; default all) (bench/README.md).
+# Between the two, the web UI's figures in Chromium (bench/ui_bench.js; BENCH_UI=0 skips them):
+# BENCH_UI_SALES (timed Pay clicks, default 200), BENCH_UI_RSS_SALES (UI sales for the RSS
+# figure, default 1000), BENCH_UI_LOADS (fresh first loads of /, default 20).
 # The first part takes about 4 minutes, the scale part about 5; BENCH_RECONNECT_RUNS=1 BENCH_IDLE_PENDING=10000
 # BENCH_RUNS=1 brings it under one.
 set -euo pipefail
@@ -59,6 +62,26 @@ trap 'exit 143' TERM
   --reconnect-idle "${BENCH_RECONNECT_IDLE:-20}" --idle-pending "${BENCH_IDLE_PENDING:-100000}" \
   --idle-settle "${BENCH_IDLE_SETTLE:-5}" --idle-window "${BENCH_IDLE_WINDOW:-20}" \
   "${DRAIN[@]}"
+
+# ---- the web UI's figures (issue 11): Chromium + playwright-core, bench/ui_bench.js ----
+# playwright-core comes from npm into tests/ui/node_modules (tests/ui/install.sh, the first
+# time); the browser is Debian's chromium (scripts/deps.sh bench). Without them the table says
+# n/a and why; a wrong result (a sale without its receipt) fails the bench.
+if [ "${BENCH_UI:-1}" != 0 ]; then
+  if ! command -v node >/dev/null 2>&1 || [ ! -x "${DUKA_CHROMIUM:-/usr/bin/chromium}" ]; then
+    echo "run.sh: node or chromium not found; web UI figures n/a" >&2
+    printf '\nWeb UI figures (issue 11): n/a (node or chromium not found; scripts/deps.sh bench)\n' \
+      >>"$ROOT/bench/RESULTS.md"
+  elif ! bash "$ROOT/tests/ui/install.sh"; then
+    echo "run.sh: tests/ui/install.sh failed; web UI figures n/a" >&2
+    printf '\nWeb UI figures (issue 11): n/a (npm could not install playwright-core)\n' \
+      >>"$ROOT/bench/RESULTS.md"
+  else
+    node "$ROOT/bench/ui_bench.js" --duka "$BUILD/duka" --dir "$SCRATCH/ui" \
+      --results "$ROOT/bench/RESULTS.md" --sales "${BENCH_UI_SALES:-200}" \
+      --rss-sales "${BENCH_UI_RSS_SALES:-1000}" --loads "${BENCH_UI_LOADS:-20}"
+  fi
+fi
 
 [ "${BENCH_SCALE:-1}" = 0 ] && exit 0
 

@@ -10,9 +10,12 @@
 #          libmicrohttpd, libcurl, jansson, libsodium, libpq). A shop's machine needs no more.
 #   test   (`make test`, `make valgrind`, `make chaos`, `make asan`, `make tsan`) build, plus
 #          cmocka (unit tests), Python 3 (end-to-end tests), valgrind, openssl (test
-#          certificates), curl (the README tour), PostgreSQL 15 (the hub on PostgreSQL) and
-#          nginx-light (several hubs behind it).
-#   bench  (`make bench`) build, plus PostgreSQL 15 and Python 3 for the PostgreSQL figures.
+#          certificates), curl (the README tour), PostgreSQL 15 (the hub on PostgreSQL),
+#          nginx-light (several hubs behind it), and Node.js, npm and Chromium for the browser
+#          tests of the web UI (tests/ui; playwright-core itself comes from npm into
+#          tests/ui/node_modules, by tests/ui/install.sh: never a browser download).
+#   bench  (`make bench`) build, plus PostgreSQL 15 and Python 3 for the PostgreSQL figures,
+#          and Node.js, npm and Chromium for the web UI's figures (bench/ui_bench.js).
 #   fuzz   (`make fuzz`) build, plus clang with libFuzzer.
 #
 # --dry-run prints the packages it would install, one a line, and installs nothing.
@@ -43,11 +46,12 @@ want_pg=false want_nginx=false want_fuzzer=false
 case "$mode" in
   test)
     libs+=(cmocka=libcmocka-dev)
-    tools+=(python3=python3 valgrind=valgrind openssl=openssl curl=curl)
+    tools+=(python3=python3 valgrind=valgrind openssl=openssl curl=curl node=nodejs npm=npm
+      chromium=chromium)
     want_pg=true want_nginx=true
     ;;
   bench)
-    tools+=(python3=python3)
+    tools+=(python3=python3 node=nodejs npm=npm chromium=chromium)
     want_pg=true
     ;;
   fuzz)

@@ -5,8 +5,10 @@ for PostgreSQL, nginx and valgrind and built every test binary.
 - `scripts/deps.sh build --dry-run` on a machine with nothing (an empty PATH but for a
   pkg-config that finds no library, no PostgreSQL, no nginx) names the compiler, make, CMake
   and the six libraries duka links, and none of cmocka, valgrind, python3, PostgreSQL, nginx;
-  `test --dry-run` names those too. On a machine with the build's tools and libraries, the
-  build mode names nothing.
+  `test --dry-run` names those too, and Node.js, npm and Chromium (the browser tests, issue
+  11); `bench --dry-run` names the build's, PostgreSQL, Python, Node.js, npm and Chromium. On
+  a machine with the build's tools and libraries, the build mode names nothing; where node,
+  npm and chromium are on PATH, neither the test nor the bench mode asks for them again.
 - `make -n` (the default target) asks deps.sh for the build mode only and builds only the
   `duka` target; `make -n test` asks for the test mode and builds everything.
 - CMake configures without cmocka (and without python3): the unit tests are skipped with a
@@ -26,7 +28,10 @@ suite = Suite("build_deps", needs_duka=False)
 BUILD_PACKAGES = {"gcc", "make", "cmake", "libsqlite3-dev", "libmicrohttpd-dev",
                   "libcurl4-openssl-dev", "libjansson-dev", "libsodium-dev", "libpq-dev"}
 TEST_ONLY = {"libcmocka-dev", "valgrind", "python3", "postgresql-15", "nginx-light", "openssl",
-             "curl"}
+             "curl", "nodejs", "npm", "chromium"}
+# The bench: PostgreSQL and Python for its PostgreSQL figures, Node.js, npm and Chromium for the
+# web UI's (bench/ui_bench.js).
+BENCH_ONLY = {"python3", "postgresql-15", "nodejs", "npm", "chromium"}
 BUILD_MODULES = ("sqlite3", "libmicrohttpd", "libcurl", "jansson", "libsodium", "libpq")
 
 
@@ -66,10 +71,14 @@ def build_mode_asks_only_for_what_duka_links(ctx):
     env = fake_machine(ctx, "bare")
     build = dry_run(env, "build")
     check(BUILD_PACKAGES <= build, "build mode on a bare machine misses %s" % (BUILD_PACKAGES - build))
-    check(not (build & TEST_ONLY), "build mode asks for test-only packages: %s" % (build & TEST_ONLY))
+    check(not (build & (TEST_ONLY | BENCH_ONLY)),
+          "build mode asks for test-only packages: %s" % (build & (TEST_ONLY | BENCH_ONLY)))
     test = dry_run(env, "test")
     check(BUILD_PACKAGES | TEST_ONLY <= test,
           "test mode on a bare machine misses %s" % ((BUILD_PACKAGES | TEST_ONLY) - test))
+    bench = dry_run(env, "bench")
+    check(BUILD_PACKAGES | BENCH_ONLY <= bench,
+          "bench mode on a bare machine misses %s" % ((BUILD_PACKAGES | BENCH_ONLY) - bench))
     # No argument is the build mode.
     p = subprocess.run(["/bin/bash", os.path.join(REPO, "scripts", "deps.sh"), "--dry-run"],
                        env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
@@ -82,6 +91,17 @@ def a_machine_that_builds_needs_nothing_more_to_build(ctx):
     check_eq(dry_run(env, "build"), set(), "build mode where duka builds")
     test = dry_run(env, "test")
     check_eq(test, TEST_ONLY, "test mode where duka builds")
+    check_eq(dry_run(env, "bench"), BENCH_ONLY, "bench mode where duka builds")
+
+
+@suite.test
+def browser_tools_on_path_are_not_asked_for(ctx):
+    """Only what is missing: node, npm and chromium already there are not installed again."""
+    env = fake_machine(ctx, "browser", modules=BUILD_MODULES,
+                       tools=("cmake", "make", "cc", "node", "npm", "chromium"))
+    browser = {"nodejs", "npm", "chromium"}
+    check_eq(dry_run(env, "test"), TEST_ONLY - browser, "test mode with node, npm, chromium")
+    check_eq(dry_run(env, "bench"), BENCH_ONLY - browser, "bench mode with node, npm, chromium")
 
 
 @suite.test
