@@ -15,6 +15,7 @@
 #include "outbox/outbox.h"
 #include "store/db.h"
 #include "till/till_db.h"
+#include "till/cashier.h"
 #include "till/till_status.h"
 
 #define NEVER INT64_MAX
@@ -244,6 +245,10 @@ static void cleanup(duka_sync_worker *w)
         duka_log(DUKA_LOG_INFO, "till", "retention: removed %lld synced items older than %lld days",
                  (long long)deleted, (long long)(keep / 86400000));
     duka_till_history_cleanup(w->db, now - keep, NULL);
+    int64_t ended = 0;
+    if (duka_session_cleanup(w->db, duka_config_get(&w->config, DUKA_SETTING_TILL_SESSION_IDLE_TIMEOUT),
+                             now, &ended, &err) != DUKA_OK)
+        duka_log(DUKA_LOG_WARN, "till", "session cleanup: %s", err.msg);
 }
 
 static void wait_until(duka_sync_worker *w, int64_t wake_ms)

@@ -346,6 +346,24 @@ duka_rc duka_session_logout(sqlite3 *db, const char *token, duka_err *err)
     return session_delete(db, hash, err);
 }
 
+duka_rc duka_session_cleanup(sqlite3 *db, int64_t idle_ms, int64_t now_ms, int64_t *deleted,
+                             duka_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *deleted = 0;
+    if (duka_db_stmt(db, "DELETE FROM sessions WHERE last_seen_ms < ?1", &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    /* last_seen_ms lags by up to DUKA_SESSION_TOUCH_MS: only what is surely over. */
+    sqlite3_bind_int64(st, 1, now_ms - idle_ms - DUKA_SESSION_TOUCH_MS);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        *deleted = sqlite3_changes(db);
+    duka_db_stmt_done(db, st);
+    if (rc != SQLITE_DONE)
+        return duka_db_fail(db, "removing ended sessions", err);
+    return DUKA_OK;
+}
+
 duka_rc duka_cashiers_version(sqlite3 *db, int64_t *version, duka_err *err)
 {
     char text[32];

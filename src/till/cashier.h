@@ -82,6 +82,12 @@ duka_rc duka_session_check(sqlite3 *db, const duka_clock *clock, const char *tok
 /* Ends the session of token (nothing when there is none: logging out twice is fine). */
 duka_rc duka_session_logout(sqlite3 *db, const char *token, duka_err *err);
 
+/* Retention: removes the sessions idle longer than idle_ms (and DUKA_SESSION_TOUCH_MS, by
+ * which last_seen lags) at now_ms — a browser closed without logging out leaves one behind.
+ * One statement; *deleted the count. */
+duka_rc duka_session_cleanup(sqlite3 *db, int64_t idle_ms, int64_t now_ms, int64_t *deleted,
+                             duka_err *err);
+
 /* The version of the cashier list this till holds (0 before the first pull brought one). */
 duka_rc duka_cashiers_version(sqlite3 *db, int64_t *version, duka_err *err);
 

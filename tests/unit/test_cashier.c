@@ -242,6 +242,30 @@ static void test_session_expires_when_idle(void **state)
               DUKA_AUTH, &err);
 }
 
+/* Retention removes sessions surely over (a browser closed without logging out), never one
+ * still within its idle time and the lag of last_seen. */
+static void test_session_cleanup_removes_only_ended_ones(void **state)
+{
+    fixture *f = *state;
+    char old_token[DUKA_SESSION_TOKEN_LEN + 1], new_token[DUKA_SESSION_TOKEN_LEN + 1];
+    duka_err err = {0};
+    const int64_t idle = 600000;
+    assert_ok(login(f, AMINA, AMINA_PIN, old_token, &err), &err);
+    f->clock.now_ms += idle + DUKA_SESSION_TOUCH_MS; /* old: exactly at the edge */
+    assert_ok(login(f, BARAKA, BARAKA_PIN, new_token, &err), &err);
+    int64_t deleted = -1;
+    assert_ok(duka_session_cleanup(f->db, idle, f->clock.now_ms, &deleted, &err), &err);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sessions"), 2);
+    f->clock.now_ms += 1; /* one past it */
+    assert_ok(duka_session_cleanup(f->db, idle, f->clock.now_ms, &deleted, &err), &err);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sessions"), 1);
+    duka_session s;
+    assert_ok(duka_session_check(f->db, &f->clock.clock, new_token, idle, &s, &err), &err);
+    assert_string_equal(s.cashier.name, "baraka");
+}
+
 /* A pull that deactivates (or drops) a cashier ends their session at its next check. */
 static void test_deactivated_cashier_ends_the_session(void **state)
 {
@@ -443,6 +467,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deactivated_cashier_ends_the_session, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_malformed_pull_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_cleanup_removes_only_ended_ones, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pin_never_in_the_database_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_hash_parameters, setup, teardown),
         cmocka_unit_test(test_name_and_pin_rules),
