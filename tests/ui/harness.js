@@ -693,10 +693,8 @@ class Context {
         if (rc === null) problems.push(`${fmtCmd(srv.args)} did not exit within 15 s of SIGTERM`);
       }
     }
-    for (const p of this.procs) {
-      if (!exited(p)) killGroup(p);
-      else killGroup(p); // leftovers of its group, if any
-    }
+    // Whether it is still running or not: what is left of its process group goes too.
+    for (const p of this.procs) killGroup(p);
     const walk = (dir) => {
       for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
         const full = path.join(dir, e.name);
