@@ -392,6 +392,9 @@ int cmd_demo(int argc, char **argv)
         }
     duka_hub_store_close(store);
 
+    /* The first thing a new user needs: where the cashier's screen is, and who may log in. */
+    say("Open %s/ in a browser: the cashier's screen (log in as %s, PIN %s).", till_url,
+        demo_cashiers[0].name, demo_cashiers[0].pin);
     say("duka demo — everything lives in %s", dir);
     say("  business  Mama Njeri's Duka (%s), %d products", business, imported);
     for (size_t i = 0; i < sizeof(demo_cashiers) / sizeof(demo_cashiers[0]); i++)
@@ -498,8 +501,13 @@ int cmd_demo(int argc, char **argv)
     say("  %s queue --db %s --json", exe_word, till_word);
     say("  %s hub report --db %s --business %s", exe_word, hub_word, business);
     say("  curl -s %s/api/status", till_url);
-    say("  curl -s -X POST %s/api/sales -d '{\"items\":[{\"sku\":\"SODA500\",\"qty\":2}],\"pay\":\"cash\"}'",
-        till_url);
+    char jar[PATH_MAX + 16], jar_word[PATH_MAX * 2 + 32];
+    snprintf(jar, sizeof(jar), "%s/cookies.txt", dir);
+    shell_word(jar, jar_word, sizeof(jar_word));
+    say("  curl -s -c %s -X POST %s/api/login -d '{\"cashier\":\"%s\",\"pin\":\"%s\"}'",
+        jar_word, till_url, demo_cashiers[0].name, demo_cashiers[0].pin);
+    say("  curl -s -b %s -X POST %s/api/sales -d '{\"items\":[{\"sku\":\"SODA500\",\"qty\":2}],\"pay\":\"cash\"}'",
+        jar_word, till_url);
     say("Stop the hub (kill %d) and keep selling: the sales wait in the till's outbox.", (int)hub);
     say("Start it again with:");
     say("  %s hub --db %s --listen %s >>%s 2>&1 &", exe_word, hub_word, hub_listen, hub_log_word);

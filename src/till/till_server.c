@@ -238,6 +238,7 @@ static void route_sale(void *cls, void *vctx, duka_http_exchange *ex)
     duka_checkout_options co = {
         .line_max_cents = duka_config_get(app->opt->config, DUKA_SETTING_SALE_LINE_MAX),
         .sale_max_cents = duka_config_get(app->opt->config, DUKA_SETTING_SALE_MAX),
+        .cashier = &ctx->session.cashier, /* a session is required: ROUTE_WRITE */
     };
     if (duka_checkout_sell(ctx->db, NULL, in, &co, sale, &res, &err) != DUKA_OK) {
         duka_http_error(ex, refusal_status(res.refusal), res.refusal ? res.refusal : "internal",
@@ -475,6 +476,8 @@ static void route_retry(void *cls, void *vctx, duka_http_exchange *ex)
     int retried = 0;
     duka_rc rc = duka_outbox_retry(ctx->db, all ? NULL : id, duka_clock_now_ms(NULL), &retried,
                                    &err);
+    if (rc == DUKA_OK && !all && retried == 0) /* as `duka queue retry ID` says it */
+        rc = duka_err_set(&err, DUKA_NOTFOUND, "no failed item '%.60s' in the queue", id);
     if (rc == DUKA_OK)
         duka_log(DUKA_LOG_INFO, "till", "retry of %.60s by %s: %d items",
                  all ? "every failed item" : id, ctx->session.cashier.name, retried);

@@ -24,7 +24,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Suite, check, check_eq, deadline, free_port,  # noqa: E402
+from harness import (http, Suite, check, check_eq, deadline, free_port,  # noqa: E402
                      kill_group_leftovers, kill_proc, log, popen, port_accepts,
                      setup_business, wait_for, SLOWDOWN)
 
@@ -110,6 +110,19 @@ def demo_prints_commands_that_work_from_anywhere(ctx):
     finally:
         con.close()
     check_eq(got, [("Amina", "cashier"), ("Baraka", "manager")], "the demo till's cashiers")
+    # The first line is the cashier's screen, and it is there.
+    check_eq(d.seen[0], "Open http://127.0.0.1:%d/ in a browser: the cashier's screen (log in as "
+             "Amina, PIN 1234)." % port, "the demo's first line")
+    st, page = http("GET", port, "/")
+    check(st == 200 and b'id="statusbar"' in page, "GET / of the demo's till: %s %r" % (st, page[:200]))
+    # The curl lines it suggests log in and sell, in that order, from another folder.
+    curls = [l.strip() for l in d.seen if l.strip().startswith("curl ") and "/api/" in l]
+    login = [l for l in curls if "/api/login" in l]
+    sale = [l for l in curls if "/api/sales" in l]
+    check(login and sale, "the demo suggests a login and a sale with curl: %r" % curls)
+    for l, want in ((login[0], '"token"'), (sale[0], '"receipt_no"')):
+        p = subprocess.run(shlex.split(l), cwd="/", capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0 and want in p.stdout, "%r -> %s %r" % (l, p.returncode, p.stdout))
     try_lines = [l.strip() for l in d.seen if l.startswith("  ") and
                  (" sell " in l or " status " in l or " queue " in l or " report " in l)]
     check(len(try_lines) >= 4, "the demo suggests duka commands: %r" % d.seen)

@@ -201,9 +201,11 @@ function renderStatus() {
   const s = state.status;
   const light = $('#light');
   if (state.tillDown || !s) {
-    light.dataset.state = 'red';
-    light.title = 'the till service is not answering';
+    // Nothing known: never a number that may be wrong (a "0" while sales wait is a lie).
+    light.dataset.state = state.tillDown ? 'red' : 'unknown';
+    light.title = state.tillDown ? 'the till service is not answering' : 'waiting for the till\'s status';
     $('#conn-text').textContent = state.tillDown ? 'Till not answering' : 'Connecting…';
+    for (const id of ['#pending-count', '#failed-count', '#etims-pending']) $(id).textContent = '–';
     $('#till-down-banner').hidden = !state.tillDown;
     $('#offline-banner').hidden = true;
     return;
@@ -605,14 +607,44 @@ function renderReceipt(s) {
   $('#change-due').textContent = kes(s.change || 0);
 }
 
+// The printed page: as wide as the thermal paper and as long as this receipt (one page, one
+// cut). Set through the CSS object model: the page's CSP allows no inline style.
+let pageRule = null;
+
+function clearPageSize() {
+  if (!pageRule) return;
+  const { sheet, rule } = pageRule;
+  const i = Array.from(sheet.cssRules).indexOf(rule);
+  if (i >= 0) sheet.deleteRule(i);
+  pageRule = null;
+}
+
+function setPageSize(widthMm) {
+  clearPageSize();
+  const sheet = Array.from(document.styleSheets).find((s) => s.href && s.href.endsWith('/app.css'));
+  if (!sheet) return;
+  const paper = $('#receipt-paper');
+  const heightMm = Math.ceil((paper.scrollHeight / 96) * 25.4) + 4;
+  const i = sheet.insertRule('@page { size: ' + widthMm + 'mm ' + heightMm + 'mm; margin: 0; }', sheet.cssRules.length);
+  pageRule = { sheet, rule: sheet.cssRules[i] };
+}
+
 function printReceipt(width) {
   document.body.classList.remove('print-80mm', 'print-58mm');
   document.body.classList.add('print-' + width + 'mm');
+  setPageSize(width);
   window.print();
 }
 
+window.addEventListener('afterprint', () => {
+  clearPageSize();
+  document.body.classList.remove('print-80mm', 'print-58mm');
+  focusSearch();
+});
+
 function newSale() {
   $('#receipt').hidden = true;
+  clearPageSize();
   document.body.classList.remove('print-80mm', 'print-58mm');
   focusSearch();
 }
