@@ -11,7 +11,7 @@
  *   500 + Enter: #receipt-no is a receipt number, #change-due 170.00; the till's API has that
  *   sale with its total and the cashier, and the outbox holds one sale command for it; Enter
  *   starts a new sale (the cart empty, #search focused again).
- * cart: a .category-btn filters #results; `3*RICE`, SODA300, the soda's .qty set to 4: #total
+ * cart: a .category-btn filters #results (its label readable under the mouse: contrast >= 4.5); `3*RICE`, SODA300, the soda's .qty set to 4: #total
  *   KES 740.00 and #band-totals per eTIMS band (B 200.00 VAT 27.59, E 540.00 VAT 40.00);
  *   quantity "x": a .field-error in its line and #pay disabled; .remove drops the line and
  *   gives the focus back to #search; nothing is written meanwhile; #etims-pending shows 0.
@@ -92,6 +92,13 @@ s.test('cart_quantity_remove_categories_and_band_totals', async (ctx) => {
     const skus = await page.$$eval('#results .product', (els) => els.map((e) => e.getAttribute('data-sku')));
     return skus.length === 1 && skus[0] === '6161101234574';
   }, 5, 'the Dairy button to leave only Milk in #results');
+  // The mouse is still on the chosen button: its label must stay readable (WCAG AA, 4.5:1).
+  const dairy = '.category-btn.active:has-text("Dairy")';
+  await page.hover(dairy);
+  const contrast = await h.textContrast(page, dairy);
+  h.log(`  the chosen category under the mouse: contrast ${contrast.toFixed(1)}:1`);
+  h.check(contrast >= 4.5, `the chosen category button under the mouse has a text contrast of ` +
+    `${contrast.toFixed(1)}:1 (want >= 4.5:1): its label is hard to read`);
   await page.focus('#search');
   await h.scan(page, '3*RICE', 1);                   // 3 x 180.00, band E (8 %)
   await h.scan(page, 'SODA300', 2);                  // 50.00, band B (16 %)
