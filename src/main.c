@@ -148,8 +148,10 @@ static const command commands[] = {
      "revoke / device add."},
     {"till", cmd_till_serve,
      "duka till --db FILE --listen HOST:PORT [--sync-interval S] [--batch N] [--offline] [--config F]",
-     "Serves the till's local API (GET /api/status, /api/catalog, /api/history; POST /api/sales,\n"
-     "/api/sync, /api/offline) with the background sync worker: it probes the hub (every 30 s;\n"
+     "Serves the cashier's screen at http://HOST:PORT/ (embedded in duka: works with no\n"
+     "network) and the till's local API (docs/PROTOCOL.md: /api/login, /api/sales, /api/status,\n"
+     "/api/queue, ...; every write needs a cashier's session, reads are open on loopback), with\n"
+     "the background sync worker: it probes the hub (every 30 s;\n"
      "1 s, 2 s, 4 s while offline), syncs within seconds of the hub coming back, every S seconds\n"
      "while online (OFFLINE_QUEUE_PROCESS_INTERVAL, default 30 s), and when sales are made.\n"
      "--offline starts with the offline switch on (drills, tests)."},

@@ -232,6 +232,8 @@ function renderStatus() {
   if (s.shop && s.shop.name) $('#shop-name').textContent = s.shop.name;
   $('#terminal').textContent = s.terminal || '';
   $('#sync-now').disabled = s.light === 'red' || syncing;
+  $('#offline-switch-row').hidden = !(state.cashier && state.cashier.role === 'manager');
+  $('#offline-switch').textContent = s.offline_switch ? 'Back online' : 'Work offline';
   $('#sync-now').title = s.light === 'red' ? 'the hub cannot be reached: sales are kept and sent when it returns' : '';
 }
 
@@ -737,6 +739,13 @@ async function syncNow() {
   refreshSync();
 }
 
+async function toggleOffline() {
+  const on = !(state.status && state.status.offline_switch);
+  const r = await api('POST', '/api/offline', { offline: on });
+  if (r.status === 200) { state.status = r.data; renderStatus(); toast(on ? 'Switched offline: sales are kept on this till' : 'Back online: syncing'); }
+  else if (r.status !== 401) toast('Offline switch: ' + errorText(r), true);
+}
+
 async function pollSoon() {
   const r = await api('GET', '/api/status');
   if (r.status === 200) { state.status = r.data; state.tillDown = false; renderStatus(); }
@@ -797,6 +806,7 @@ function wire() {
   $('#nav-sync').addEventListener('click', () => show('sync'));
   $('#logout').addEventListener('click', logout);
   $('#sync-now').addEventListener('click', syncNow);
+  $('#offline-switch').addEventListener('click', toggleOffline);
   $('#retry-all').addEventListener('click', () => retry({ all: true }, $('#retry-all')));
   $('#history-more').addEventListener('click', () => { state.historyOffset += HISTORY_PAGE; refreshSync(); });
   $('#history-newer').addEventListener('click', () => { state.historyOffset = Math.max(0, state.historyOffset - HISTORY_PAGE); refreshSync(); });
