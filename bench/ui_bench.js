@@ -13,7 +13,9 @@
  * init, one sync), the till with the default settings (run.sh unsets every setting):
  * - first load: --loads times, each in a fresh browser context (no cache, no cookie), from
  *   navigation start to the login screen's first .cashier-btn in the DOM (the page has
- *   fetched its status and cashiers: a cashier can act); median and max. Page weight: the
+ *   fetched its status and cashiers: a cashier can act); median and max, and where it went
+ *   (Navigation and Resource Timing: the HTML's first byte, DOMContentLoaded, the last API
+ *   reply before the screen). Page weight: the
  *   decoded bytes of every response of the first of those loads (uncompressed).
  * - Pay: logged in, --sales sales, each one item typed into #search + Enter, then, timed in
  *   the page (performance.now()), a click on #pay until #receipt is shown with a new receipt
@@ -73,10 +75,18 @@ async function firstLoad(browser, url) {
   await page.goto(url + '/', { waitUntil: 'commit' });
   const ms = await page.waitForFunction(() => document.querySelector('.cashier-btn') && performance.now(),
     null, { polling: 'raf', timeout: 30000 }).then((hnd) => hnd.jsonValue());
+  // Where the time went: the HTML's first byte, DOMContentLoaded (HTML, CSS and JS in and
+  // run), and the last answer of the API the login screen waits for.
+  const parts = await page.evaluate(() => {
+    const n = performance.getEntriesByType('navigation')[0];
+    const api = performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/'));
+    return { firstByte: n.responseStart, dcl: n.domContentLoadedEventEnd,
+      api: api.length ? Math.max(...api.map((r) => r.responseEnd)) : NaN };
+  });
   await page.waitForLoadState('networkidle').catch(() => {});
   const sizes = await Promise.all(bodies);
   await context.close();
-  return { ms, bytes: sizes.reduce((a, b) => a + b, 0), responses: sizes.length };
+  return Object.assign({ ms, bytes: sizes.reduce((a, b) => a + b, 0), responses: sizes.length }, parts);
 }
 
 /* Click #pay; resolves with the ms until #receipt shows a receipt number other than before. */
@@ -174,6 +184,9 @@ function table(r) {
     ['Pay p99 / bare p99; Pay p99 / target', `${fmt(p99 / b99)}x; ${fmt(p99 / TARGET_PAY_P99_MS, 2)}x`, '<= 1x of target'],
     [`first load of / to interactive (ms, median of ${r.loadMs.length})`, `${fmt(load, 0)} (max ${fmt(Math.max(...r.loadMs), 0)})`, `<= ${TARGET_LOAD_MS}`],
     ['  load / target', `${fmt(load / TARGET_LOAD_MS, 2)}x`, ''],
+    ['  of which: first byte / DOMContentLoaded / last API (ms)',
+      `${fmt(median(r.loads.map((l) => l.firstByte)), 0)} / ${fmt(median(r.loads.map((l) => l.dcl)), 0)} / ` +
+      `${fmt(median(r.loads.map((l) => l.api)), 0)}`, ''],
     [`page weight of / (KB uncompressed, ${r.loads[0].responses} responses)`, `${fmt(weightKb)} (${fmt(weightKb / TARGET_WEIGHT_KB, 2)}x of target)`, `<= ${TARGET_WEIGHT_KB}`],
     [`till RSS, UI open, ${Math.max(args.rssSales, args.sales).toLocaleString("en-US")} UI sales (MB)`, `${fmt(r.rssStart.rss)} -> ${fmt(r.rssEnd.rss)} (peak ${fmt(r.rssEnd.hwm)}; own ${fmt(r.rssEnd.anon)})`, ''],
   ];

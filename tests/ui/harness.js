@@ -647,6 +647,27 @@ async function recordStatusBar(page) {
   return seen;
 }
 
+/* The WCAG contrast ratio of an element's text colour against its background (the first
+ * ancestor with a background that is not transparent), as the page shows it now (hover and
+ * focus included): 1 (invisible) to 21 (black on white). */
+async function textContrast(page, selector) {
+  return page.$eval(selector, (e) => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    let bg = null;
+    for (let n = e; n && !bg; n = n.parentElement) {
+      const c = rgb(getComputedStyle(n).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0)) bg = c;
+    }
+    const fg = lum(rgb(getComputedStyle(e).color));
+    const b = lum(bg || [255, 255, 255]);
+    return (Math.max(fg, b) + 0.05) / (Math.min(fg, b) + 0.05);
+  });
+}
+
 /* Saves a screenshot of the page as the test's next NN-state.png; returns its path. */
 async function shot(ctx, page, state, opts = {}) {
   ctx.shots += 1;
@@ -696,10 +717,8 @@ class Context {
         if (rc === null) problems.push(`${fmtCmd(srv.args)} did not exit within 15 s of SIGTERM`);
       }
     }
-    for (const p of this.procs) {
-      if (!exited(p)) killGroup(p);
-      else killGroup(p); // leftovers of its group, if any
-    }
+    // Whether it is still running or not: what is left of its process group goes too.
+    for (const p of this.procs) killGroup(p);
     const walk = (dir) => {
       for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
         const full = path.join(dir, e.name);
@@ -792,5 +811,5 @@ module.exports = {
   run, runOk, runJson, freePort, request, portAccepts, Hub, Till, dukaStatus, dukaQueue,
   outboxUnsynced, setupBusiness, apiLogin, apiSales, loadPlaywright, launchBrowser, newPage,
   openTill, login, statusBar, shot, suite, fmtCmd, focusedId, scan, receiptNo, keyboardSale,
-  recordStatusBar, editOutboxPayload, launchPlainBrowser, withContext, Context,
+  recordStatusBar, editOutboxPayload, textContrast, launchPlainBrowser, withContext, Context,
 };

@@ -11,6 +11,10 @@
  *   500 + Enter: #receipt-no is a receipt number, #change-due 170.00; the till's API has that
  *   sale with its total and the cashier, and the outbox holds one sale command for it; Enter
  *   starts a new sale (the cart empty, #search focused again).
+ * cart: a .category-btn filters #results (its label readable under the mouse: contrast >= 4.5); `3*RICE`, SODA300, the soda's .qty set to 4: #total
+ *   KES 740.00 and #band-totals per eTIMS band (B 200.00 VAT 27.59, E 540.00 VAT 40.00);
+ *   quantity "x": a .field-error in its line and #pay disabled; .remove drops the line and
+ *   gives the focus back to #search; nothing is written meanwhile; #etims-pending shows 0.
  * print view: #print-80 puts body.print-80mm; with print media the receipt's text spans at most
  *   80 mm and more than 60 mm (the printable width of 80 mm paper is about 72 mm), and the
  *   status bar and the cart are not printed; Chromium's PDF of the page (CSS page size)
@@ -73,6 +77,50 @@ s.test('three_items_with_the_keyboard_only', async (ctx) => {
     (await page.$$('#cart .cart-line')).length === 0 && !(await page.isVisible('#receipt')), 5,
   'Enter on the receipt: an empty cart, #search focused');
   await h.shot(ctx, page, 'new-sale');
+});
+
+s.test('cart_quantity_remove_categories_and_band_totals', async (ctx) => {
+  const biz = await h.setupBusiness(ctx);
+  const page = await h.openTill(ctx, biz.till);
+  await h.login(page, biz.cashiers[0]);
+  const before = (await h.dukaQueue(biz.tillDb)).length;
+  h.checkEq((await h.statusBar(page)).etims, '0', '#etims-pending shown as 0 (never hidden)');
+
+  // A category button filters #results to that category's products.
+  await page.click('.category-btn:has-text("Dairy")');
+  await h.waitFor(async () => {
+    const skus = await page.$$eval('#results .product', (els) => els.map((e) => e.getAttribute('data-sku')));
+    return skus.length === 1 && skus[0] === '6161101234574';
+  }, 5, 'the Dairy button to leave only Milk in #results');
+  // The mouse is still on the chosen button: its label must stay readable (WCAG AA, 4.5:1).
+  const dairy = '.category-btn.active:has-text("Dairy")';
+  await page.hover(dairy);
+  const contrast = await h.textContrast(page, dairy);
+  h.log(`  the chosen category under the mouse: contrast ${contrast.toFixed(1)}:1`);
+  h.check(contrast >= 4.5, `the chosen category button under the mouse has a text contrast of ` +
+    `${contrast.toFixed(1)}:1 (want >= 4.5:1): its label is hard to read`);
+  await page.focus('#search');
+  await h.scan(page, '3*RICE', 1);                   // 3 x 180.00, band E (8 %)
+  await h.scan(page, 'SODA300', 2);                  // 50.00, band B (16 %)
+  const qty = '#cart .cart-line[data-sku="SODA300"] .qty';
+  await page.fill(qty, '4');                         // 4 x 50.00
+  await h.waitFor(async () => (await page.textContent('#total')).includes('740.00'), 5,
+    '#total KES 740.00 after the soda quantity was set to 4');
+  const bands = (await page.innerText('#band-totals')).replace(/\s+/g, ' ');
+  h.check(/B\b.*200\.00/.test(bands) && /E\b.*540\.00/.test(bands) && /27\.59/.test(bands) && /40\.00/.test(bands),
+    `#band-totals (B 200.00 with VAT 27.59, E 540.00 with VAT 40.00): ${bands}`);
+  await page.fill(qty, 'x');
+  const err = await h.waitFor(async () => page.$eval('#cart .cart-line[data-sku="SODA300"] .field-error',
+    (e) => e.textContent.trim()).catch(() => ''), 5, 'a .field-error in the soda line for quantity x');
+  h.log(`  quantity x: ${err}`);
+  h.check(await page.isDisabled('#pay'), '#pay enabled with a bad quantity in the cart');
+  await h.shot(ctx, page, 'bad-quantity');
+  await page.click('#cart .cart-line[data-sku="SODA300"] .remove');
+  await h.waitFor(async () => (await page.$$('#cart .cart-line')).length === 1 &&
+    (await page.textContent('#total')).includes('540.00'), 5, 'the soda line removed, #total KES 540.00');
+  h.checkEq(await h.focusedId(page), 'search', 'the focus after removing a line');
+  h.checkEq((await h.dukaQueue(biz.tillDb)).length, before, 'outbox items while editing the cart');
+  await h.shot(ctx, page, 'cart-edited');
 });
 
 /* Chromium's PDF of the page: the width of its first page in mm (MediaBox, points). */

@@ -8,10 +8,13 @@
  *   nothing opens: GET /api/session of that browser has no cashier; the right PIN then logs
  *   in and #cashier-name shows the name; #logout goes back to #login and the page's session
  *   no longer writes (POST /api/sales with the old cookie: 401).
+ * lockout: five wrong PINs for Amina; the fifth #login-error says she is locked; the right PIN
+ *   then gets 423 `locked` from POST /api/login; Baraka still logs in.
  * no session: POST /api/sales, /api/sync, /api/queue/retry and /api/logout from a plain HTTP
  *   client without a cookie, and with a made-up bearer token, answer 401 with
  *   {"error": {"code": "unauthorized", "message"}}, and the outbox is unchanged; the same sale
- *   with a session is 201 (so the 401 is about the session, not the body).
+ *   with a session is 201 (so the 401 is about the session, not the body); POST /api/offline
+ *   with a cashier's session is 403, with a manager's 200.
  */
 const h = require('./harness');
 
@@ -69,6 +72,30 @@ s.test('wrong_pin_is_refused_then_the_right_one_logs_in', async (ctx) => {
   h.checkEq(after.status, 401, 'POST /api/sales with the cookie of a logged-out session');
 });
 
+s.test('five_wrong_pins_lock_the_cashier', async (ctx) => {
+  const biz = await h.setupBusiness(ctx);
+  const [amina, baraka] = biz.cashiers;
+  const page = await h.openTill(ctx, biz.till);
+  const messages = [];
+  for (let i = 0; i < 5; i++) {
+    await page.click(`.cashier-btn[data-cashier-id="${amina.id}"]`);
+    await page.fill('#pin', '0000');
+    await page.keyboard.press('Enter');
+    messages.push(await h.waitFor(async () => {
+      const t = ((await page.textContent('#login-error')) || '').trim();
+      return t && t !== messages[messages.length - 1] ? t : '';
+    }, 10, `#login-error after wrong PIN ${i + 1}`));
+  }
+  h.log(`  ${messages.join(' | ')}`);
+  h.check(/lock/i.test(messages[4]), `#login-error after the 5th wrong PIN does not say locked: ${messages[4]}`);
+  await h.shot(ctx, page, 'locked');
+  // Locked: even the right PIN is refused (423), and another cashier still logs in.
+  const r = await h.request('POST', biz.till.port, '/api/login', { body: { cashier_id: amina.id, pin: amina.pin } });
+  h.checkEq(r.status, 423, `POST /api/login with the right PIN while locked (${r.body.slice(0, 200)})`);
+  h.checkEq(r.json && r.json.error && r.json.error.code, 'locked', 'the error code while locked');
+  await h.login(page, baraka);
+});
+
 s.test('a_write_without_a_session_is_401_and_changes_nothing', async (ctx) => {
   const biz = await h.setupBusiness(ctx);
   const port = biz.till.port;
@@ -92,6 +119,12 @@ s.test('a_write_without_a_session_is_401_and_changes_nothing', async (ctx) => {
   const r = await h.request('POST', port, '/api/sales', { body: sale, headers: { Authorization: `Bearer ${token}` } });
   h.checkEq(r.status, 201, `the same sale with a session (${r.body.slice(0, 200)})`);
   h.checkEq((await h.dukaQueue(biz.tillDb)).length, before + 1, 'outbox items after the sale with a session');
+  // The offline switch is a manager's: a cashier's session gets 403, a manager's 200.
+  const off = await h.request('POST', port, '/api/offline', { body: { offline: true }, headers: { Authorization: `Bearer ${token}` } });
+  h.checkEq(off.status, 403, `POST /api/offline with a cashier's session (${off.body.slice(0, 200)})`);
+  const manager = await h.apiLogin(port, biz.cashiers[1]);
+  const on = await h.request('POST', port, '/api/offline', { body: { offline: false }, headers: { Authorization: `Bearer ${manager}` } });
+  h.checkEq(on.status, 200, `POST /api/offline with a manager's session (${on.body.slice(0, 200)})`);
 });
 
 s.main();
