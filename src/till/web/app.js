@@ -817,8 +817,7 @@ async function start() {
   wire();
   restoreCart();
   pollStatus();
-  await Promise.all([loadCatalog(), loadCashiers()]);
-  const r = await api('GET', '/api/session');
+  const [r] = await Promise.all([api('GET', '/api/session'), loadCatalog(), loadCashiers()]);
   state.cashier = r.status === 200 ? r.data.cashier : null;
   show(state.cashier ? 'sell' : 'login');
   setInterval(loadCatalog, CATALOG_REFRESH_MS);
