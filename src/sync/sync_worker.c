@@ -319,7 +319,9 @@ static void *worker_main(void *cls)
         pthread_mutex_unlock(&w->lock);
         duka_db_checkpoint(w->db);
         pthread_mutex_lock(&w->lock);
-        if (w->stopping || w->sync_requested || w->state_dirty || w->came_back)
+        /* A sync asked for while the hub cannot be reached waits for its return (came_back
+         * runs it): looping on it spun a core for as long as the till was offline. */
+        if (w->stopping || w->state_dirty || w->came_back || (w->sync_requested && online))
             continue;
         int64_t wake = min64(snap.next_probe_ms, w->next_cleanup_ms);
         if (online) {

@@ -142,6 +142,38 @@ def worker_drains_queue_when_hub_returns(ctx):
 
 
 # --------------------------------------------------------------------------------------------
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/PID/stat), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@suite.test
+def offline_till_with_a_sync_asked_for_sleeps(ctx):
+    """A sale (which asks the worker for a sync) made while the hub is gone must not make the
+    worker spin until the hub returns: it did, a whole core for as long as the till was
+    offline (a till on battery in a power cut). CPU time, not wall time: over 4 s of being
+    offline with syncs asked for, the till uses well under 1 s of CPU (spinning used ~4)."""
+    biz = setup_business(ctx.tmp, free_port())
+    db = biz.tills["T01"]
+    till = Till(db, free_port()).start()
+    till.sale("MILK500")
+    stop_hub(biz)
+    wait_status(till, "offline", lambda st: st["connectivity"] == "offline")
+    till.sale("MILK500")          # POST /api/sales asks the worker for a sync
+    sell_many(db, 2, "offline ")  # duka sell wakes it with SIGUSR1, asking again
+    before = cpu_seconds(till.proc.pid)
+    time.sleep(4)
+    used = cpu_seconds(till.proc.pid) - before
+    log("  CPU used by the offline till over 4 s with syncs asked for: %.2f s" % used)
+    check(used < 1.0, "an offline till with a sync asked for used %.2f s of CPU in 4 s "
+          "(the worker spins)" % used)
+    # And the asked-for sync still happens once the hub is back.
+    biz.hub.start()
+    wait_status(till, "pending 0 once the hub is back", lambda st: st["pending"] == 0, 30)
+
+
 @suite.test
 def offline_switch_holds_sync_until_switched_back(ctx):
     biz, proxy = business_behind_proxy(ctx, mode="pass")
