@@ -94,6 +94,11 @@ int cmd_product_archive(int argc, char **argv);
 int cmd_business_list(int argc, char **argv);
 int cmd_business_set(int argc, char **argv);
 int cmd_device_list(int argc, char **argv);
+/* Opens the hub store at db (cmd_hub.c); on failure prints cmd's one-line error and returns 1
+ * (the exit code), else 0. Shared by the hub's commands and `duka cashier`. */
+struct duka_hub_store;
+int cli_hub_open(const char *cmd, const char *db, bool create, struct duka_hub_store **store);
+
 int cmd_cashier_add(int argc, char **argv);
 int cmd_cashier_list(int argc, char **argv);
 int cmd_cashier_set(int argc, char **argv);

@@ -42,14 +42,6 @@ static int pin_arg(const char *cmd, const char *value, char pin[PIN_INPUT_MAX + 
     return 0;
 }
 
-static int open_hub(const char *cmd, const char *db, duka_hub_store **store)
-{
-    duka_err err = {0};
-    if (duka_hub_store_open(db, false, store, &err) != DUKA_OK)
-        return cli_fail(cmd, &err);
-    return 0;
-}
-
 static json_t *cashier_json(const duka_hub_cashier *c)
 {
     return json_pack("{s:s, s:s, s:s, s:b}", "cashier_id", c->id, "name", c->name, "role",
@@ -77,7 +69,7 @@ int cmd_cashier_add(int argc, char **argv)
     if (rc != 0)
         return rc;
     duka_hub_store *store = NULL;
-    if (open_hub(cmd, db, &store)) {
+    if (cli_hub_open(cmd, db, false, &store)) {
         sodium_memzero(pin, sizeof(pin));
         return 1;
     }
@@ -114,7 +106,7 @@ int cmd_cashier_list(int argc, char **argv)
     if (args.positional_count != 0)
         return cli_usage_error(cmd, "unexpected argument '%s'", args.positional[0]);
     duka_hub_store *store = NULL;
-    if (open_hub(cmd, db, &store))
+    if (cli_hub_open(cmd, db, false, &store))
         return 1;
     duka_err err = {0};
     json_t *list = NULL;
@@ -182,7 +174,7 @@ int cmd_cashier_set(int argc, char **argv)
             return rc;
     }
     duka_hub_store *store = NULL;
-    if (open_hub(cmd, db, &store)) {
+    if (cli_hub_open(cmd, db, false, &store)) {
         sodium_memzero(pin, sizeof(pin));
         return 1;
     }

@@ -107,7 +107,7 @@ int cmd_hub_serve(int argc, char **argv)
 
 /* Opens the hub store named by --db (must exist unless create: a file is created, a
  * PostgreSQL schema created or migrated by its owner). */
-static int open_store(const char *cmd, const char *db, bool create, duka_hub_store **store)
+int cli_hub_open(const char *cmd, const char *db, bool create, duka_hub_store **store)
 {
     duka_err err = {0};
     if (duka_hub_store_open(db, create, store, &err) != DUKA_OK)
@@ -164,7 +164,7 @@ int cmd_hub_init(int argc, char **argv)
     if (given_pin != NULL && kra_pin_arg(cmd, given_pin, false, pin))
         return 2;
     duka_hub_store *store = NULL;
-    if (open_store(cmd, db, true, &store))
+    if (cli_hub_open(cmd, db, true, &store))
         return 1;
     char id[DUKA_BUSINESS_ID_LEN + 1];
     duka_rc rc = duka_hub_business_register(store, name, pin,
@@ -236,7 +236,7 @@ int cmd_business_list(int argc, char **argv)
     if (args.positional_count > 0)
         return cli_usage_error(cmd, "unexpected argument '%s'", args.positional[0]);
     duka_hub_store *store = NULL;
-    if (open_store(cmd, db, false, &store))
+    if (cli_hub_open(cmd, db, false, &store))
         return 1;
     duka_err err = {0};
     json_t *list = NULL;
@@ -296,7 +296,7 @@ int cmd_business_set(int argc, char **argv)
     if (given_pin != NULL && kra_pin_arg(cmd, given_pin, true, pin))
         return 2;
     duka_hub_store *store = NULL;
-    if (open_store(cmd, db, false, &store))
+    if (cli_hub_open(cmd, db, false, &store))
         return 1;
     json_t *list = NULL;
     duka_rc rc = duka_hub_business_change(store, biz, given_name ? name : NULL,
@@ -335,7 +335,7 @@ int cmd_device_add(int argc, char **argv)
         return cli_usage_error(cmd, "--terminal '%s' must be 1-%d letters, digits or '_'",
                                terminal, DUKA_TERMINAL_ID_MAX);
     duka_hub_store *store = NULL;
-    if (open_store(cmd, db, false, &store))
+    if (cli_hub_open(cmd, db, false, &store))
         return 1;
     duka_err err = {0};
     char token[DUKA_TOKEN_MAX + 1];
@@ -366,7 +366,7 @@ int cmd_product_import(int argc, char **argv)
     if (args.positional_count != 1)
         return cli_usage_error(cmd, "expected one FILE.csv");
     duka_hub_store *store = NULL;
-    if (open_store(cmd, db, false, &store))
+    if (cli_hub_open(cmd, db, false, &store))
         return 1;
     duka_err err = {0};
     int imported = 0;
@@ -395,7 +395,7 @@ int cmd_product_archive(int argc, char **argv)
     if (args.positional_count != 1)
         return cli_usage_error(cmd, "expected one SKU");
     duka_hub_store *store = NULL;
-    if (open_store(cmd, db, false, &store))
+    if (cli_hub_open(cmd, db, false, &store))
         return 1;
     duka_err err = {0};
     duka_rc rc = duka_hub_store_begin(store, &err);
@@ -482,7 +482,7 @@ int cmd_hub_report(int argc, char **argv)
     if (cli_require(cmd, &args, "db", &db) || cli_require(cmd, &args, "business", &biz))
         return 2;
     duka_hub_store *store = NULL;
-    if (open_store(cmd, db, false, &store))
+    if (cli_hub_open(cmd, db, false, &store))
         return 1;
     duka_err err = {0};
     json_t *report = NULL;
@@ -523,7 +523,7 @@ int cmd_device_revoke(int argc, char **argv)
         cli_require(cmd, &args, "terminal", &terminal))
         return 2;
     duka_hub_store *store = NULL;
-    if (open_store(cmd, db, false, &store))
+    if (cli_hub_open(cmd, db, false, &store))
         return 1;
     duka_err err = {0};
     duka_rc rc = duka_hub_business_check(store, biz, &err);
@@ -563,7 +563,7 @@ int cmd_hub_audit(int argc, char **argv)
     if (l != NULL && (end == l || *end != '\0' || limit < 1 || limit > 100000))
         return cli_usage_error(cmd, "--limit '%s' must be a whole number 1..100000", l);
     duka_hub_store *store = NULL;
-    if (open_store(cmd, db, false, &store))
+    if (cli_hub_open(cmd, db, false, &store))
         return 1;
     duka_err err = {0};
     json_t *events = NULL;
@@ -589,7 +589,7 @@ int cmd_hub_audit(int argc, char **argv)
 static int open_business(const char *cmd, const char *db, const char *biz,
                          duka_hub_store **store)
 {
-    if (open_store(cmd, db, false, store))
+    if (cli_hub_open(cmd, db, false, store))
         return 1;
     duka_err err = {0};
     if (duka_hub_business_check(*store, biz, &err) != DUKA_OK) {
