@@ -167,6 +167,31 @@ _Static_assert(DUKA_HUB_PG_CONNECTIONS <= DUKA_HUB_STORE_POOL_MAX, "the pool hol
 #define DUKA_OUTBOX_CLEANUP_CHUNK 5000     /* rows per retention delete transaction */
 #define DUKA_OUTBOX_CLEANUP_ROUNDS_MAX 10000
 
+/* eTIMS, KRA's online control unit (src/tax/etims/). The hub sends each invoice from one
+ * worker thread and reads each reply whole into memory: an honest reply is a few hundred
+ * bytes (a save's signature) or a few KB (one invoice's details with its items), so 256 KiB
+ * is far above any and still small. Its JSON nests about 6 levels (reply, data, salesList,
+ * an invoice, its itemList, an item); 16 leaves room for members KRA may add, and bounds every
+ * walk over a reply from outside. */
+#define DUKA_ETIMS_REPLY_MAX_BYTES (256u * 1024u)
+#define DUKA_ETIMS_REPLY_DEPTH_MAX 16
+/* One request's timeout (setting ETIMS_TIMEOUT). KRA's servers are often congested (one
+ * integration waits 120 s); a timeout costs a selectInvoiceDetails before the next try, a
+ * short one many of them. At most 5 minutes: the worker sends nothing else meanwhile. */
+#define DUKA_ETIMS_TIMEOUT_DEFAULT_MS 30000L
+#define DUKA_ETIMS_TIMEOUT_MAX_MS 300000L
+/* A signature field of a reply (intrlData 26, rcptSign 16 characters today) is kept, stored and
+ * printed: at most this many printable ASCII characters, or the reply is not trusted. */
+#define DUKA_ETIMS_SIGNATURE_MAX 63
+/* The longest part of a reply's resultMsg quoted in a message (an outbox item's last_error
+ * holds DUKA_ERROR_TEXT_MAX): enough for KRA's sentences, not for a page of HTML. */
+#define DUKA_ETIMS_RESULT_MSG_QUOTE_MAX 160
+/* eTIMS amounts are JSON reals. A double made from cents (cents / 100.0) and printed with 15
+ * significant digits (DUKA_ETIMS_JSON_FLAGS) is the exact decimal while it has at most 15
+ * digits: below 10^15 cents, KES 10 trillion. Above it an amount can no longer be written
+ * exactly; no invoice of a duka comes near. */
+#define DUKA_ETIMS_AMOUNT_CENTS_MAX 999999999999999LL
+
 #define DUKA_STRINGIFY_(x) #x
 #define DUKA_STRINGIFY(x) DUKA_STRINGIFY_(x)
 
@@ -197,5 +222,12 @@ _Static_assert(DUKA_SESSION_IDLE_MIN_MS <= DUKA_SESSION_IDLE_DEFAULT_MS &&
                "the session default within its range");
 _Static_assert(DUKA_HUB_CONNECTIONS_PER_IP_DEFAULT <= DUKA_HUB_CONNECTIONS_MAX,
                "one address gets at most every connection");
+_Static_assert(DUKA_ETIMS_REPLY_MAX_BYTES <= DUKA_HTTP_REPLY_MAX_BYTES,
+               "the HTTP client reads a whole eTIMS reply before it is judged");
+_Static_assert(DUKA_ETIMS_TIMEOUT_DEFAULT_MS <= DUKA_ETIMS_TIMEOUT_MAX_MS,
+               "the eTIMS timeout default within its range");
+_Static_assert(DUKA_ETIMS_REPLY_DEPTH_MAX <= 64, "within duka_json_depth_check's range");
+_Static_assert(DUKA_ETIMS_RESULT_MSG_QUOTE_MAX < DUKA_ERROR_TEXT_MAX,
+               "a quoted resultMsg leaves room for the rest of the message");
 
 #endif
