@@ -402,6 +402,27 @@ static void test_retry(void **state)
     }
 }
 
+static void test_huge_and_wrong_number(void **state)
+{
+    (void)state;
+    static char big[300 * 1024];
+    memset(big, ' ', sizeof(big) - 1);
+    memcpy(big, SAVE_OK, strlen(SAVE_OK));
+    const step huge[] = {{"/saveTrnsSalesOsdc", 200, big, 0, 0}};
+    outcome o = run(huge, 1, false, 5000, NULL);
+    expect_kind(&o, DUKA_FWD_RETRY, "server", "reply too large");
+    /* selectInvoiceDetails for 17 answering invoice 18 is not an answer about ours. */
+    const step other[] = {{"/selectInvoiceDetails", 200,
+                           "{\"resultCd\":\"000\",\"data\":{\"salesList\":[{\"invcNo\":18,"
+                           "\"receipt\":{\"curRcptNo\":1,\"totRcptNo\":1,\"intrlData\":\"AB\","
+                           "\"rcptSign\":\"CD\",\"sdcDateTime\":\"20261203143005\"}}]}}",
+                           0, 0}};
+    o = run(other, 1, true, 5000, NULL);
+    expect_kind(&o, DUKA_FWD_RETRY, "server", "answered invcNo 18");
+    assert_int_equal(o.saves, 0);
+    assert_string_equal(o.d.answer.rcpt_sign, "");
+}
+
 static void test_server_down_offline(void **state)
 {
     (void)state;
@@ -524,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_then_select),
         cmocka_unit_test(test_refused_failed),
         cmocka_unit_test(test_retry),
+        cmocka_unit_test(test_huge_and_wrong_number),
         cmocka_unit_test(test_server_down_offline),
         cmocka_unit_test(test_cancel_is_unclear),
         cmocka_unit_test(test_bad_conf_and_device),

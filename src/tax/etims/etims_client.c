@@ -605,7 +605,8 @@ static duka_rc post(const duka_etims_conf *c, const duka_etims_device *d, reply_
         verdict(a, DUKA_ETIMS_OFFLINE, "eTIMS at %s: %s", url, why);
         return DUKA_OK;
     case DUKA_PROTOCOL: /* a reply beyond the HTTP client's own limit */
-        verdict(a, DUKA_ETIMS_RETRY, "eTIMS %s reply too large: %s", what, why);
+        verdict(a, DUKA_ETIMS_RETRY, "eTIMS %s reply too large: more than %u bytes", what,
+                DUKA_HTTP_REPLY_MAX_BYTES);
         return DUKA_OK;
     default:
         return request_invalid(a, err, "eTIMS %s: %s", what, herr.msg);
