@@ -30,6 +30,7 @@ import re
 import socket
 import sqlite3
 import sys
+import threading
 import time
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -555,6 +556,38 @@ def a_restart_on_the_same_state_remembers(ctx):
     body = json.loads(db.execute("SELECT body FROM invoices WHERE invc_no = 1").fetchone()[0])
     db.close()
     check_eq(body, build(1, SODA), "the body as sent")
+
+
+@suite.test
+def concurrent_saves_are_numbered_once(ctx):
+    sim = Sim(ctx, extra=["--latency-ms", "20"]).start()
+    h = sim.device()
+    results = {}
+
+    def send(key, n):
+        results[key] = sim.save(h, build(n, SODA), timeout=30)
+
+    # 40 distinct numbers at once, and 10 copies of one number at once
+    threads = [threading.Thread(target=send, args=(("d", n), n)) for n in range(1, 41)]
+    threads += [threading.Thread(target=send, args=(("s", i), 41)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    distinct = [results[("d", n)] for n in range(1, 41)]
+    check(all(r["resultCd"] == "000" for r in distinct), "40 distinct saves all accepted")
+    same = sorted(results[("s", i)]["resultCd"] for i in range(10))
+    check_eq(same, ["000"] + ["994"] * 9, "one copy of invoice 41 accepted, the others 994")
+    tot = sorted(r["data"]["totRcptNo"] for r in distinct + [results[("s", i)] for i in range(10)]
+                 if r["resultCd"] == "000")
+    check_eq(tot, list(range(1, 42)), "totRcptNo 1..41, each once")
+    inv = sim.invoices()
+    check_eq((kept(sim), inv["gaps"], inv["duplicates_refused"]), (list(range(1, 42)), [], 9),
+             "the simulator's books")
+    # killed outright: what it answered 000 to is still there
+    sim.kill()
+    sim.start()
+    check_eq(kept(sim), list(range(1, 42)), "after SIGKILL")
 
 
 @suite.test
