@@ -203,6 +203,25 @@ static const command commands[] = {
      "A bad value or an unknown name never stops a command (selling goes on with the default,\n"
      "with a warning); duka config lists them as IGNORED and exits 1 while any remain.\n"
      "HUB_* settings are the hub's (duka config --db hub.db shows what duka hub will use)."},
+    {"sim", cmd_sim,
+     "duka sim etims --listen HOST:PORT --state FILE [--latency-ms N] [--fail-rate P]\n"
+     "               [--timeout-after-accept P] [--outage-every S --outage-for S]\n"
+     "               [--sequence-window N] [--seed N] [--taxpayer-name NAME]\n"
+     "               [--single-credit-note]",
+     "A simulator of KRA's eTIMS OSCU API at http://HOST:PORT/etims-api (selectInitOsdcInfo,\n"
+     "saveTrnsSalesOsdc, selectInvoiceDetails), for tests and demos; serves until\n"
+     "SIGINT/SIGTERM. It checks every field of an invoice and its VAT arithmetic, numbers\n"
+     "without gaps per taxpayer branch, answers 994 to a number sent again and 922 to a credit\n"
+     "note beyond its invoice, and signs what it accepts. Devices, invoices and counters live\n"
+     "in the SQLite file FILE (created when missing): a restart remembers. Faults: every answer\n"
+     "N ms late; a share P of saves answers 999 and keeps nothing; a share P of saves is kept\n"
+     "but its reply held until the client gives up (130 s at most); 503 for S s every S s;\n"
+     "--sequence-window N: 921 for an invcNo more than N past the last one with none missing;\n"
+     "--single-credit-note: a second credit note of one invoice is 922. --seed: the fault\n"
+     "draws (default 1). At run time, from this machine only: POST /_sim/faults {\"outage\",\n"
+     "\"fail_rate\", \"latency_ms\", \"timeout_after_accept\", \"sequence_window\", ...},\n"
+     "GET /_sim/invoices[?tin=&bhfId=] (what it kept, gaps, counts), GET /_sim/health.\n"
+     "duka sim mpesa and duka sim card come in later issues."},
     {"catalog", cmd_catalog, "duka catalog --db FILE [--json]",
      "The till's catalog: {\"products\": [{\"sku\", \"name\", \"price\", \"tax\"}]}."},
 };
