@@ -10,7 +10,9 @@
  *   - the QR code's SVG: well formed, as many modules as the URL's QR version has, and read
  *     back by zbarimg (zbar-tools, scripts/deps.sh test) to the URL when it is installed;
  *   - the status: etims_pending counts this till's unsigned sales, and the light rule for
- *     services.etims ("offline" / "degraded" turn green to yellow; "off" or never: nothing).
+ *     services.etims ("offline" / "degraded" turn green to yellow; "off" or never: nothing);
+ *   - the pull loop (sync_client.c, with a scripted hub): invoice_cursor on every pull, another
+ *     page while invoices.more, a malformed page a protocol error that keeps nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include <sys/wait.h>
 
 #include "store/db.h"
+#include "sync/sync_client.h"
 #include "till/etims_receipt.h"
 #include "till/sale_view.h"
 #include "till/till_db.h"
@@ -262,7 +265,9 @@ static void test_malformed_fields_change_nothing(void **state)
         else
             json_object_set_new(e, c->field, json_loads(c->json, JSON_DECODE_ANY, NULL));
         duka_err err = {0};
-        duka_rc rc = duka_etims_apply_pull(f->db, inv, services("online", 0), NOW_MS, NULL, &err);
+        json_t *svc = services("online", 0);
+        duka_rc rc = duka_etims_apply_pull(f->db, inv, svc, NOW_MS, NULL, &err);
+        json_decref(svc);
         char want[96];
         snprintf(want, sizeof(want), "invoices.list[1].%s", c->field);
         if (rc != DUKA_PROTOCOL || strstr(err.msg, want) == NULL)
@@ -324,7 +329,9 @@ static void test_malformed_members_change_nothing(void **state)
 
     /* A cursor behind the one stored: the hub went back; refused, the stored one stays. */
     duka_err err = {0};
-    assert_ok(duka_etims_apply_pull(f->db, good_invoices(), NULL, NOW_MS, NULL, &err), &err);
+    inv = good_invoices();
+    assert_ok(duka_etims_apply_pull(f->db, inv, NULL, NOW_MS, NULL, &err), &err);
+    json_decref(inv);
     inv = json_pack("{s:i, s:b, s:[]}", "cursor", 30, "more", 0, "list");
     assert_int_equal(duka_etims_apply_pull(f->db, inv, NULL, NOW_MS, NULL, &err), DUKA_PROTOCOL);
     assert_contains(err.msg, "behind");
@@ -560,9 +567,10 @@ static void test_status_counts_unsigned_sales(void **state)
                         "unknown");
     assert_true(json_is_null(json_object_get(json_object_get(o, "etims"), "pending")));
     json_decref(o);
-    assert_ok(duka_etims_apply_pull(f->db, good_invoices(), services("degraded", 7), NOW_MS, NULL,
-                                    &err),
-              &err);
+    json_t *inv = good_invoices(), *svc = services("degraded", 7);
+    assert_ok(duka_etims_apply_pull(f->db, inv, svc, NOW_MS, NULL, &err), &err);
+    json_decref(inv);
+    json_decref(svc);
     assert_ok(duka_till_status_load(f->db, NULL, st, &err), &err);
     assert_int_equal(st->etims_pending, 1);
     assert_string_equal(st->etims_state, "degraded");
@@ -610,6 +618,74 @@ static void test_light_rule(void **state)
     light_of("degraded", 0, 0, "offline", 3, "yellow", "hub slow");
 }
 
+/* ---- the pull loop (sync_client.c) with a scripted hub ---- */
+
+typedef struct fake_hub {
+    json_t *pages[4]; /* the invoices member of each pull, in turn (NULL: none) */
+    int served;
+    char urls[4][DUKA_URL_MAX + 128];
+} fake_hub;
+
+static duka_rc fake_transport(void *ctx, const char *method, const char *url, const char *token,
+                              const char *body, size_t len, const duka_http_options *ho,
+                              duka_http_reply *out, duka_err *err)
+{
+    (void)token; (void)body; (void)len; (void)ho; (void)err;
+    fake_hub *h = ctx;
+    memset(out, 0, sizeof(*out));
+    out->retry_after_s = -1;
+    out->status = 200;
+    json_t *reply = NULL;
+    if (strcmp(method, "POST") == 0) {
+        reply = json_pack("{s:[]}", "results");
+    } else {
+        assert_true(h->served < 4);
+        snprintf(h->urls[h->served], sizeof(h->urls[0]), "%s", url);
+        reply = json_pack("{s:[], s:i, s:b}", "changes", "cursor", 0, "more", 0);
+        if (h->pages[h->served] != NULL)
+            json_object_set(reply, "invoices", h->pages[h->served]);
+        h->served++;
+    }
+    out->body = json_dumps(reply, JSON_COMPACT);
+    out->len = strlen(out->body);
+    json_decref(reply);
+    return DUKA_OK;
+}
+
+static void test_pull_loop_sends_the_cursor_and_asks_while_more(void **state)
+{
+    fixture *f = *state;
+    fake_hub hub = {0};
+    hub.pages[0] = json_pack("{s:i, s:b, s:[o]}", "cursor", 17, "more", 1, "list",
+                             entry(17, "T01-20261203-00042", 17, "ABCDEFGHIJKLMNOP"));
+    hub.pages[1] = json_pack("{s:i, s:b, s:[o]}", "cursor", 19, "more", 0, "list",
+                             entry(19, "T01-20261203-00041", 19, "ZYXWVUTSRQPONMLK"));
+    duka_sync_options opt = {.transport = fake_transport, .transport_ctx = &hub};
+    duka_sync_result res;
+    duka_err err = {0};
+    assert_ok(duka_sync_run(f->db, &opt, &res, &err), &err);
+    assert_int_equal(hub.served, 2);
+    assert_contains(hub.urls[0], "&invoice_cursor=0");
+    assert_contains(hub.urls[1], "&invoice_cursor=17");
+    assert_int_equal(rows(f->db), 2);
+    assert_int_equal(cursor_of(f->db), 19);
+
+    /* A malformed page: the sync fails as a protocol error and nothing of it is kept. */
+    fake_hub bad = {0};
+    bad.pages[0] = json_pack("{s:i, s:b, s:[o]}", "cursor", 20, "more", 0, "list",
+                             entry(20, "T01-20261203-00043", 20, "abc"));
+    opt.transport_ctx = &bad;
+    assert_int_equal(duka_sync_run(f->db, &opt, &res, &err), DUKA_PROTOCOL);
+    assert_contains(err.msg, "invoices.list[0].rcpt_sign");
+    assert_contains(bad.urls[0], "&invoice_cursor=19");
+    assert_int_equal(rows(f->db), 2);
+    assert_int_equal(cursor_of(f->db), 19);
+    for (int i = 0; i < 4; i++) {
+        json_decref(hub.pages[i]);
+        json_decref(bad.pages[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +698,8 @@ int main(void)
         cmocka_unit_test(test_qr_svg),
         cmocka_unit_test_setup_teardown(test_status_counts_unsigned_sales, setup, teardown),
         cmocka_unit_test(test_light_rule),
+        cmocka_unit_test_setup_teardown(test_pull_loop_sends_the_cursor_and_asks_while_more,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
