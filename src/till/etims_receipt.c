@@ -529,7 +529,8 @@ duka_rc duka_etims_unsigned_count(sqlite3 *db, int64_t *count, duka_err *err)
     /* Every row of etims_receipts references a sale (foreign key, one per receipt), so the
      * difference of two counts is the unsigned sales: no join over the whole sales table. */
     if (duka_db_stmt(db,
-                     "SELECT (SELECT count(*) FROM sales) - (SELECT count(*) FROM etims_receipts)",
+                     "SELECT (SELECT count(*) FROM sales) -"
+                     " (SELECT count(*) FROM etims_receipts WHERE kind = 'sale')",
                      &st, err) != DUKA_OK)
         return DUKA_STORE;
     int rc = sqlite3_step(st);
