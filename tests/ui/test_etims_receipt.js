@@ -235,7 +235,7 @@ s.test('signed_by_the_hub_with_duka_sim_etims', async (ctx) => {
   // The receipt on the screen asks again while unsigned: it gets the block by itself.
   await h.waitFor(async () => { const v = await receiptView(page); return v.qr && v.qr.complete && v.qr.w > 0; },
     90, `the signature of ${rn} to come back through the hub and the QR code to load`);
-  const sims = await h.request('GET', simPort, '/_sim/invoices');
+  const sims = await h.request('GET', simPort, '/_sim/invoices?tin=P051234567X&bhfId=00');
   const inv = (sims.json.invoices || []).find((i) => i.trdInvcNo === rn);
   h.check(inv, `the simulator holds ${rn}: ${sims.body.slice(0, 500)}`);
   const view = await receiptView(page);
