@@ -4,7 +4,10 @@
  * Each input is a hub's reply body. It is taken apart as sync_client.c (pull_locked) does:
  * "changes" must be an array and "cursor" an integer, then the page goes to
  * duka_catalog_apply_page(), "receipt_floor" to duka_receipt_apply_floor() and "cashiers" to
- * duka_cashiers_apply_pull() (whole or nothing: a malformed member must change nothing), on an
+ * duka_cashiers_apply_pull() (whole or nothing: a malformed member must change nothing),
+ * "invoices" and "services" to duka_etims_apply_pull() (the same, checked on the eTIMS rows
+ * and the invoice cursor; the database holds sales T01-20261203-00041..43 so signatures of
+ * them are stored), on an
  * in-memory till database opened once per process (recreated every DUKA_FUZZ_RESET_EVERY
  * inputs so the catalog and receipt days stay bounded). The cursor check against the stored
  * one is skipped on purpose: the fuzzer should reach the appliers with any cursor.
@@ -16,6 +19,7 @@
 
 #include "till/cashier.h"
 #include "till/catalog.h"
+#include "till/etims_receipt.h"
 #include "till/receipt.h"
 #include "till/till_db.h"
 
@@ -36,6 +40,13 @@ static void open_db(void)
 {
     duka_err err = {0};
     if (duka_till_db_open(":memory:", true, &db, &err) != DUKA_OK)
+        abort();
+    if (sqlite3_exec(db,
+                     "INSERT INTO sales(receipt_no, created_ms, total_cents, tax_cents,"
+                     " command_id) VALUES('T01-20261203-00041', 0, 100, 0, 'a'),"
+                     " ('T01-20261203-00042', 0, 100, 0, 'b'), ('T01-20261203-00043', 0, 100,"
+                     " 0, 'c')",
+                     NULL, NULL, NULL) != SQLITE_OK)
         abort();
     inputs_since_open = 0;
 }
@@ -68,6 +79,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             duka_cashiers_version(db, &after, NULL);
             if (rc == DUKA_PROTOCOL && after != before)
                 abort(); /* a refused list changed the till's */
+        }
+        if (rc == DUKA_OK) {
+            int64_t before = 0, after = 0, rows_before = 0, rows_after = 0;
+            sqlite3_stmt *st = NULL;
+            const char *count = "SELECT count(*) FROM etims_receipts";
+            duka_etims_invoice_cursor(db, &before, NULL);
+            if (sqlite3_prepare_v2(db, count, -1, &st, NULL) == SQLITE_OK &&
+                sqlite3_step(st) == SQLITE_ROW)
+                rows_before = sqlite3_column_int64(st, 0);
+            sqlite3_reset(st);
+            rc = duka_etims_apply_pull(db, json_object_get(js, "invoices"),
+                                       json_object_get(js, "services"), 1, NULL, &err);
+            duka_etims_invoice_cursor(db, &after, NULL);
+            if (sqlite3_step(st) == SQLITE_ROW)
+                rows_after = sqlite3_column_int64(st, 0);
+            sqlite3_finalize(st);
+            if (rc == DUKA_PROTOCOL && (after != before || rows_after != rows_before))
+                abort(); /* a refused member changed the signatures or the cursor */
+            if (after < before)
+                abort(); /* the invoice cursor went back */
         }
         if (rc != DUKA_OK && err.rc == DUKA_OK)
             abort(); /* refused without saying why */

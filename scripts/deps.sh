@@ -7,13 +7,15 @@
 #
 #   build  (the default; `make`, `make duka`, `make demo`, `make sim`) what building duka
 #          takes: a C compiler, make, CMake, pkg-config and the libraries duka links (SQLite,
-#          libmicrohttpd, libcurl, jansson, libsodium, libpq). A shop's machine needs no more.
+#          libmicrohttpd, libcurl, jansson, libsodium, libpq, libqrencode: the eTIMS QR code
+#          of a receipt; at run time Debian's libqrencode4). A shop's machine needs no more.
 #   test   (`make test`, `make valgrind`, `make chaos`, `make asan`, `make tsan`) build, plus
 #          cmocka (unit tests), Python 3 (end-to-end tests), valgrind, openssl (test
 #          certificates), curl (the README tour), PostgreSQL 15 (the hub on PostgreSQL),
 #          nginx-light (several hubs behind it), and Node.js, npm and Chromium for the browser
 #          tests of the web UI (tests/ui; playwright-core itself comes from npm into
-#          tests/ui/node_modules, by tests/ui/install.sh: never a browser download).
+#          tests/ui/node_modules, by tests/ui/install.sh: never a browser download), and
+#          zbarimg (zbar-tools) that reads the receipts' QR codes back in the tests.
 #   bench  (`make bench`) build, plus PostgreSQL 15 and Python 3 for the PostgreSQL figures,
 #          and Node.js, npm and Chromium for the web UI's figures (bench/ui_bench.js).
 #   fuzz   (`make fuzz`) build, plus clang with libFuzzer.
@@ -40,14 +42,14 @@ root="${DUKA_DEPS_ROOT:-}"
 # that --dry-run's output and apt-get's command line are stable). No command but bash's own is
 # used before installing: the machine may have nothing yet.
 libs=(sqlite3=libsqlite3-dev libmicrohttpd=libmicrohttpd-dev libcurl=libcurl4-openssl-dev
-  jansson=libjansson-dev libsodium=libsodium-dev libpq=libpq-dev)
+  jansson=libjansson-dev libsodium=libsodium-dev libpq=libpq-dev libqrencode=libqrencode-dev)
 tools=(cc=gcc make=make cmake=cmake pkg-config=pkg-config)
 want_pg=false want_nginx=false want_fuzzer=false
 case "$mode" in
   test)
     libs+=(cmocka=libcmocka-dev)
     tools+=(python3=python3 valgrind=valgrind openssl=openssl curl=curl node=nodejs npm=npm
-      chromium=chromium)
+      chromium=chromium zbarimg=zbar-tools)
     want_pg=true want_nginx=true
     ;;
   bench)

@@ -359,11 +359,15 @@ int cmd_receipt(int argc, char **argv)
     duka_rc rc = sale ? duka_till_sale_load(db, args.positional[0], sale, &err)
                       : duka_err_set(&err, DUKA_NOMEM, "out of memory");
     char sync_state[24] = "unknown";
+    duka_etims_receipt etims;
+    bool signed_ = false;
     if (rc == DUKA_OK)
         rc = duka_receipt_shop_load(db, &shop, &err);
     if (rc == DUKA_OK)
         rc = duka_till_sale_sync_state(db, args.positional[0], sync_state, sizeof(sync_state),
                                        &err);
+    if (rc == DUKA_OK) /* the control unit's signature, when the hub brought it back */
+        rc = duka_etims_receipt_load(db, args.positional[0], &etims, &signed_, &err);
     duka_db_close(db);
     if (rc != DUKA_OK) {
         duka_sale_free(sale);
@@ -371,9 +375,11 @@ int cmd_receipt(int argc, char **argv)
     }
     char *text = malloc(DUKA_RECEIPT_TEXT_MAX);
     if (text != NULL)
-        duka_receipt_text(sale, &shop, NULL, sync_state, text, DUKA_RECEIPT_TEXT_MAX);
+        duka_receipt_text_etims(sale, &shop, NULL, sync_state, signed_ ? &etims : NULL, text,
+                                DUKA_RECEIPT_TEXT_MAX);
     if (args.json) {
         json_t *o = duka_sale_reply_json(sale, NULL);
+        json_object_set_new(o, "etims", duka_etims_receipt_json(signed_ ? &etims : NULL));
         json_object_set_new(o, "sale", duka_sale_to_json(sale));
         json_object_set_new(o, "text", json_string(text ? text : ""));
         json_object_set_new(o, "sync", json_string(sync_state));
@@ -535,6 +541,18 @@ int cmd_status(int argc, char **argv)
            (long long)st->pending, (long long)st->failed, (long long)st->conflicts);
     if (st->last_error[0])
         printf("last error: %s\n", st->last_error);
+    /* eTIMS: this till's unsigned sales, and the hub's word on the control unit. */
+    if (st->etims_state[0] != '\0') {
+        char since[40];
+        local_time_of(st->etims_since_ms, since, sizeof(since));
+        printf("eTIMS: %lld sales of this till not signed yet; at the hub %s since %s, "
+               "%lld invoices wait\n",
+               (long long)st->etims_pending, st->etims_state, since,
+               (long long)st->etims_hub_pending);
+    } else {
+        printf("eTIMS: %lld sales of this till not signed yet; no word from the hub yet\n",
+               (long long)st->etims_pending);
+    }
     for (int i = 0; i < st->alert_count; i++)
         printf("ALERT %s: %s\n", st->alerts[i].code, st->alerts[i].message);
     free(st);

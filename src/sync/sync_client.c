@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include "common/limits.h"
+#include "common/log.h"
 #include "net/http_client.h"
 #include "outbox/outbox.h"
 #include "store/db.h"
 #include "till/cashier.h"
 #include "till/catalog.h"
+#include "till/etims_receipt.h"
 #include "till/receipt.h"
 #include "till/till_db.h"
 #include "till/till_status.h"
@@ -463,14 +465,19 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id,
         return DUKA_STORE;
     long long cursor = found ? strtoll(cursor_text, NULL, 10) : 0;
     for (int page = 0; page < DUKA_SYNC_ROUNDS_MAX; page++) {
-        char url[DUKA_URL_MAX + 96];
+        char url[DUKA_URL_MAX + 128];
         /* The version of the cashier list this till holds: the hub sends the whole list only
          * when its own differs (cashier.h). */
-        int64_t cashiers_version = 0;
-        if (duka_cashiers_version(db, &cashiers_version, err) != DUKA_OK)
+        int64_t cashiers_version = 0, invoice_cursor = 0;
+        if (duka_cashiers_version(db, &cashiers_version, err) != DUKA_OK ||
+            duka_etims_invoice_cursor(db, &invoice_cursor, err) != DUKA_OK)
             return DUKA_STORE;
-        snprintf(url, sizeof(url), "%s/v1/pull?cursor=%lld&limit=%d&cashiers_version=%lld",
-                 id->hub_url, cursor, DUKA_PULL_PAGE_DEFAULT, (long long)cashiers_version);
+        /* invoice_cursor: the eTIMS signatures of this till's receipts after the last one it
+         * stored (etims_receipt.h); the hub answers with an invoices member. */
+        snprintf(url, sizeof(url),
+                 "%s/v1/pull?cursor=%lld&limit=%d&cashiers_version=%lld&invoice_cursor=%lld",
+                 id->hub_url, cursor, DUKA_PULL_PAGE_DEFAULT, (long long)cashiers_version,
+                 (long long)invoice_cursor);
         duka_http_reply reply = {0};
         int64_t t0 = duka_monotonic_ms();
         duka_http_options ho = {.ca_file = id->ca_file};
@@ -499,7 +506,18 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id,
             rc = store_shop(db, json_object_get(js, "business"), err);
         if (rc == DUKA_OK)
             rc = duka_cashiers_apply_pull(db, json_object_get(js, "cashiers"), err);
-        bool more = json_is_true(json_object_get(js, "more"));
+        duka_etims_pull_result etims = {0};
+        if (rc == DUKA_OK)
+            rc = duka_etims_apply_pull(db, json_object_get(js, "invoices"),
+                                       json_object_get(js, "services"),
+                                       duka_clock_now_ms(opt->clock), &etims, err);
+        if (rc == DUKA_OK && etims.ignored > 0)
+            duka_log(DUKA_LOG_WARN, "sync",
+                     "pull: %d eTIMS signatures of receipts this till does not hold, ignored",
+                     etims.ignored);
+        /* Another page while either the catalog or the signatures have more (the loop's
+         * bound, DUKA_SYNC_ROUNDS_MAX, holds for both: the next sync goes on). */
+        bool more = json_is_true(json_object_get(js, "more")) || etims.more;
         cursor = (long long)json_integer_value(next);
         json_decref(js);
         if (rc != DUKA_OK)

@@ -118,9 +118,48 @@ static const char *method_label(const char *m)
     return strcmp(m, "mpesa") == 0 ? "M-Pesa" : strcmp(m, "card") == 0 ? "Card" : "Cash";
 }
 
+/* "label value" on one line when it fits, else the label and the value indented below. */
+static void put_label(text_buf *b, const char *label, const char *value)
+{
+    if (strlen(label) + 1 + strlen(value) <= DUKA_RECEIPT_WIDTH)
+        put(b, "%s %s\n", label, value);
+    else
+        put(b, "%s\n  %s\n", label, value);
+}
+
+/* The control unit's block, as Odoo's l10n_ke_edi_oscu prints it (docs: EXTERNAL_APIS.md). */
+static void put_etims(text_buf *b, const duka_etims_receipt *e)
+{
+    char row[2 * DUKA_ETIMS_CODE_MAX + 8];
+    put_centered(b, strcmp(e->kind, "credit_note") == 0 ? "eTIMS CREDIT NOTE" : "eTIMS TAX INVOICE");
+    put_label(b, "CU invoice no:", e->cu_invoice_no);
+    put_label(b, "SCU ID:", e->sdc_id);
+    put_label(b, "CU date/time:", e->signed_at);
+    snprintf(row, sizeof(row), "%lld/%lld", (long long)e->rcpt_no, (long long)e->tot_rcpt_no);
+    put_label(b, "Receipt no:", row);
+    put_label(b, "MRC no:", e->mrc_no);
+    duka_etims_group4(e->intrl_data, row, sizeof(row));
+    put_label(b, "Internal data:", row);
+    duka_etims_group4(e->rcpt_sign, row, sizeof(row));
+    put_label(b, "Receipt signature:", row);
+    /* The QR code's URL on lines of their own (a URL has no spaces to break at): a customer
+     * or an inspector types it in or a printer draws the code from it. */
+    put(b, "Verify at:\n");
+    size_t n = strlen(e->qr_url);
+    for (size_t i = 0; i < n; i += DUKA_RECEIPT_WIDTH)
+        put(b, "%.*s\n", DUKA_RECEIPT_WIDTH, e->qr_url + i);
+}
+
 void duka_receipt_text(const duka_sale *s, const duka_receipt_shop *shop,
                        const duka_checkout_result *res, const char *sync_state, char *buf,
                        size_t buflen)
+{
+    duka_receipt_text_etims(s, shop, res, sync_state, NULL, buf, buflen);
+}
+
+void duka_receipt_text_etims(const duka_sale *s, const duka_receipt_shop *shop,
+                             const duka_checkout_result *res, const char *sync_state,
+                             const duka_etims_receipt *etims, char *buf, size_t buflen)
 {
     text_buf b = {buf, 0, buflen};
     if (buflen == 0)
@@ -203,10 +242,15 @@ void duka_receipt_text(const duka_sale *s, const duka_receipt_shop *shop,
     }
     for (int i = 0; res != NULL && i < res->warning_count; i++)
         put(&b, "WARNING: %s\n", res->warnings[i].message);
+    const char *word = etims != NULL ? "signed" : "pending";
     if (sync_state != NULL)
-        put(&b, "eTIMS: pending; sync: %s\n", sync_state);
+        put(&b, "eTIMS: %s; sync: %s\n", word, sync_state);
     else
-        put(&b, "eTIMS: pending\n");
+        put(&b, "eTIMS: %s\n", word);
+    if (etims != NULL) {
+        put_rule(&b);
+        put_etims(&b, etims);
+    }
 }
 
 duka_rc duka_till_sale_sync_state(sqlite3 *db, const char *receipt_no, char *out, size_t n,
@@ -301,7 +345,7 @@ duka_rc duka_till_sale_load(sqlite3 *db, const char *receipt_no, duka_sale *s, d
     return DUKA_OK;
 }
 
-json_t *duka_sale_detail_json(const duka_sale *s)
+json_t *duka_sale_detail_json(const duka_sale *s, const duka_etims_receipt *etims)
 {
     json_t *lines = json_array();
     int64_t gross[5] = {0}, tax[5] = {0};
@@ -328,6 +372,7 @@ json_t *duka_sale_detail_json(const duka_sale *s)
                                  (json_int_t)gross[b], "tax", (json_int_t)tax[b]));
     char iso[40];
     duka_clock_format_iso(s->created_ms, iso, sizeof(iso));
-    return json_pack("{s:o, s:o, s:s, s:I, s:s}", "lines", lines, "bands", bands, "created", iso,
-                     "created_ms", (json_int_t)s->created_ms, "terminal", s->terminal);
+    return json_pack("{s:o, s:o, s:s, s:I, s:s, s:o}", "lines", lines, "bands", bands, "created",
+                     iso, "created_ms", (json_int_t)s->created_ms, "terminal", s->terminal,
+                     "etims", duka_etims_receipt_json(etims));
 }

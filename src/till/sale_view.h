@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "protocol/sale.h"
 #include "till/checkout.h"
+#include "till/etims_receipt.h"
 
 #define DUKA_RECEIPT_WIDTH 40
 #define DUKA_RECEIPT_TEXT_MAX (64 * 1024) /* 500 lines of two rows each fit */
@@ -37,18 +38,30 @@ json_t *duka_sale_reply_json(const duka_sale *sale, const duka_checkout_result *
 
 /* What the web UI's receipt shows besides the reply: {"lines":[{"sku","name","qty_milli",
  * "unit_price","tax_band","total","tax"}],"bands":[{"band","rate","gross","tax"}],"created",
- * "created_ms","terminal"} (cents). */
-json_t *duka_sale_detail_json(const duka_sale *sale);
+ * "created_ms","terminal","etims"} (cents). "etims" is the receipt's control-unit signature
+ * (duka_etims_receipt_json) or null while it is pending (etims NULL). */
+json_t *duka_sale_detail_json(const duka_sale *sale, const duka_etims_receipt *etims);
 
 /* The receipt as text into buf (NUL-terminated, truncated to buflen). Times in the process's
  * time zone (the shop's: duka_config_apply_timezone). Under the date "Cashier: NAME" when the
  * sale has one. Lines: unit price x quantity and the
  * line total with its band, the total, VAT per band, each payment (M-Pesa code, card
  * reference, cash tendered and change), warnings, then "eTIMS: pending" and sync_state (the
- * sale's outbox status: "pending", "done" …; NULL leaves it out). */
+ * sale's outbox status: "pending", "done" …; NULL leaves it out). Never a signature: a
+ * signed receipt is duka_receipt_text_etims. */
 void duka_receipt_text(const duka_sale *sale, const duka_receipt_shop *shop,
                        const duka_checkout_result *res, const char *sync_state, char *buf,
                        size_t buflen);
+
+/* The same receipt with its eTIMS control-unit block when etims is not NULL: in place of
+ * "eTIMS: pending", "eTIMS: signed" and the block (the document, "CU invoice no:
+ * KRACU0100000001/17", "SCU ID:", "CU date/time:", "Receipt no: 17/17" — curRcptNo/totRcptNo
+ * —, "MRC no:", "Internal data:" and "Receipt signature:" in groups of 4, then the
+ * verification URL the QR code holds, cut into lines of DUKA_RECEIPT_WIDTH). etims NULL is
+ * duka_receipt_text exactly. */
+void duka_receipt_text_etims(const duka_sale *sale, const duka_receipt_shop *shop,
+                             const duka_checkout_result *res, const char *sync_state,
+                             const duka_etims_receipt *etims, char *buf, size_t buflen);
 
 /* The outbox status of the command that forwards the sale receipt_no ("pending", "done",
  * "failed" …) into out; "unknown" when the till no longer keeps it (retention). */

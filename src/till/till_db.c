@@ -123,10 +123,37 @@ static const char till_schema_v3[] =
     "CREATE TABLE connectivity_log (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
     " state TEXT NOT NULL, error TEXT);";
 
+/* Version 4 (issue 12, KRA eTIMS):
+ * - etims_receipts: the control unit's signature of each receipt of this till, as the hub's
+ *   pull brought it (till/etims_receipt.h): one row per receipt, never made up on the till.
+ *   The lengths and shapes are checked before the insert (etims_receipt.c) and again here, so
+ *   a row that is in the table is one a receipt can print. References the sale: a signature
+ *   of a receipt this till does not hold is not kept.
+ * - meta etims_invoice_cursor (the last `seq` of the pull's invoices member stored) and
+ *   etims_state / etims_since_ms / etims_pending / etims_seen_ms (the hub's view of eTIMS, its
+ *   services.etims member), written with them in one transaction. */
+static const char till_schema_v4[] =
+    "CREATE TABLE etims_receipts ("
+    "  receipt_no TEXT PRIMARY KEY REFERENCES sales(receipt_no),"
+    "  seq INTEGER NOT NULL CHECK (seq > 0),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('sale','credit_note')),"
+    "  cu_invoice_no TEXT NOT NULL CHECK (length(cu_invoice_no) BETWEEN 3 AND 64),"
+    "  sdc_id TEXT NOT NULL CHECK (length(sdc_id) BETWEEN 1 AND 32),"
+    "  invc_no INTEGER NOT NULL CHECK (invc_no > 0),"
+    "  rcpt_no INTEGER NOT NULL CHECK (rcpt_no > 0),"
+    "  tot_rcpt_no INTEGER NOT NULL CHECK (tot_rcpt_no >= rcpt_no),"
+    "  intrl_data TEXT NOT NULL CHECK (length(intrl_data) BETWEEN 1 AND 64),"
+    "  rcpt_sign TEXT NOT NULL CHECK (length(rcpt_sign) BETWEEN 1 AND 64),"
+    "  signed_at TEXT NOT NULL CHECK (length(signed_at) = 19),"
+    "  mrc_no TEXT NOT NULL CHECK (length(mrc_no) BETWEEN 1 AND 32),"
+    "  qr_url TEXT NOT NULL CHECK (length(qr_url) BETWEEN 8 AND 512),"
+    "  received_ms INTEGER NOT NULL"
+    ") WITHOUT ROWID;";
+
 duka_rc duka_till_db_open(const char *path, bool create, sqlite3 **out, duka_err *err)
 {
     const duka_migration migrations[] = {
-        {1, till_schema_v1}, {2, till_schema_v2}, {3, till_schema_v3}};
+        {1, till_schema_v1}, {2, till_schema_v2}, {3, till_schema_v3}, {4, till_schema_v4}};
     return duka_db_open(path, DUKA_DB_TILL, create, migrations,
                         (int)(sizeof(migrations) / sizeof(migrations[0])), out, err);
 }

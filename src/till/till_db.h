@@ -3,7 +3,8 @@
  *
  * Tables: meta (identity, pull cursor, last sync, the shop's name and KRA PIN), products (the catalog cache pulled from
  * the hub), receipt_days (the receipt counter, one row per calendar day ever used), sales,
- * sale_lines, payments, outbox (see outbox/outbox.h) and sync_log.
+ * sale_lines, payments, outbox (see outbox/outbox.h), sync_log, cashiers, sessions and
+ * etims_receipts (the eTIMS signatures pulled from the hub: till/etims_receipt.h).
  */
 #ifndef DUKA_TILL_DB_H
 #define DUKA_TILL_DB_H
@@ -45,5 +46,10 @@ duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *out, duka_err *
 #define DUKA_META_SHOP_NAME "shop_name"         /* the business's name, from the hub */
 #define DUKA_META_KRA_PIN "kra_pin"             /* the business's KRA PIN, from the hub */
 #define DUKA_META_CASHIERS_VERSION "cashiers_version" /* of the list in cashiers, from the hub */
+#define DUKA_META_ETIMS_INVOICE_CURSOR "etims_invoice_cursor" /* last invoices seq stored */
+#define DUKA_META_ETIMS_STATE "etims_state"       /* services.etims.state as the hub said it */
+#define DUKA_META_ETIMS_SINCE_MS "etims_since_ms" /* since when the hub says it is so */
+#define DUKA_META_ETIMS_PENDING "etims_pending"   /* the business's invoices the hub holds unsigned */
+#define DUKA_META_ETIMS_SEEN_MS "etims_seen_ms"   /* when the till last received that member */
 
 #endif

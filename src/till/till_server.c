@@ -22,6 +22,7 @@
 #include "till/cashier.h"
 #include "till/catalog.h"
 #include "till/checkout.h"
+#include "till/etims_receipt.h"
 #include "till/till_db.h"
 #include "till/sale_input.h"
 #include "till/sale_view.h"
@@ -202,11 +203,13 @@ static void route_asset(void *cls, void *vctx, duka_http_exchange *ex)
     duka_http_reply_bytes(ex, 200, a->content_type, a->data, a->len, false);
 }
 
-/* The reply of `duka sell` with what the UI's receipt shows besides (lines, VAT per band). */
-static json_t *sale_reply(const duka_sale *sale, const duka_checkout_result *res)
+/* The reply of `duka sell` with what the UI's receipt shows besides (lines, VAT per band, the
+ * eTIMS signature or null). */
+static json_t *sale_reply(const duka_sale *sale, const duka_checkout_result *res,
+                          const duka_etims_receipt *etims)
 {
     json_t *o = duka_sale_reply_json(sale, res);
-    json_t *detail = duka_sale_detail_json(sale);
+    json_t *detail = duka_sale_detail_json(sale, etims);
     if (o != NULL && detail != NULL)
         json_object_update(o, detail);
     json_decref(detail);
@@ -249,7 +252,7 @@ static void route_sale(void *cls, void *vctx, duka_http_exchange *ex)
         duka_log(DUKA_LOG_WARN, "till", "sale %s: %s", sale->receipt_no, res.warnings[i].message);
     duka_sync_worker_request_sync(app->worker); /* forward it soon if the hub is reachable */
     ex->status = 201;
-    ex->reply = sale_reply(sale, &res);
+    ex->reply = sale_reply(sale, &res, NULL); /* just made: never signed yet */
 out:
     json_decref(body);
     duka_sale_input_free(in);
@@ -273,8 +276,11 @@ static void sale_lookup(request_ctx *ctx, duka_http_exchange *ex, bool text)
         goto out;
     }
     char state[32];
+    duka_etims_receipt etims;
+    bool signed_ = false;
     if (duka_till_sale_sync_state(ctx->db, sale->receipt_no, state, sizeof(state), &err) !=
-        DUKA_OK) {
+            DUKA_OK ||
+        duka_etims_receipt_load(ctx->db, sale->receipt_no, &etims, &signed_, &err) != DUKA_OK) {
         duka_http_error(ex, 500, "store", "%s", err.msg);
         goto out;
     }
@@ -284,12 +290,13 @@ static void sale_lookup(request_ctx *ctx, duka_http_exchange *ex, bool text)
             duka_http_error(ex, 500, "store", "%s", err.msg);
             goto out;
         }
-        duka_receipt_text(sale, &shop, NULL, state, buf, DUKA_RECEIPT_TEXT_MAX);
+        duka_receipt_text_etims(sale, &shop, NULL, state, signed_ ? &etims : NULL, buf,
+                                DUKA_RECEIPT_TEXT_MAX);
         duka_http_reply_bytes(ex, 200, "text/plain; charset=utf-8", buf, strlen(buf), true);
         buf = NULL;
     } else {
         ex->status = 200;
-        ex->reply = sale_reply(sale, NULL);
+        ex->reply = sale_reply(sale, NULL, signed_ ? &etims : NULL);
         json_object_set_new(ex->reply, "sync", json_string(state));
     }
 out:
@@ -307,6 +314,37 @@ static void route_receipt_text(void *cls, void *vctx, duka_http_exchange *ex)
 {
     (void)cls;
     sale_lookup(vctx, ex, true);
+}
+
+/* GET /api/sales/<receipt_no>/qr.svg: the QR code of the receipt's eTIMS verification URL,
+ * drawn by libqrencode; 404 while the receipt has no signature (never a code of nothing). */
+static void route_qr_svg(void *cls, void *vctx, duka_http_exchange *ex)
+{
+    (void)cls;
+    request_ctx *ctx = vctx;
+    duka_err err = {0};
+    duka_etims_receipt etims;
+    bool found = false;
+    char *svg = NULL;
+    size_t len = 0;
+    if (duka_etims_receipt_load(ctx->db, ex->param, &etims, &found, &err) != DUKA_OK) {
+        duka_http_error(ex, 500, "store", "%s", err.msg);
+        return;
+    }
+    if (!found) {
+        duka_http_error(ex, 404, "not_found", "receipt '%.60s' has no eTIMS signature (yet)",
+                        ex->param);
+        return;
+    }
+    duka_rc rc = duka_etims_qr_svg(etims.qr_url, &svg, &len, NULL, &err);
+    if (rc != DUKA_OK) {
+        duka_http_error(ex, 500, rc == DUKA_NOMEM ? "internal" : "qr", "%s", err.msg);
+        return;
+    }
+    /* A signature never changes once there: the browser may keep the image a day. */
+    duka_http_reply_header(ex, "Cache-Control", "private, max-age=86400");
+    duka_http_reply_header(ex, "X-Content-Type-Options", "nosniff");
+    duka_http_reply_bytes(ex, 200, "image/svg+xml", svg, len, true);
 }
 
 /* The status with the monitor's live view laid over what the database recorded. */
@@ -630,6 +668,7 @@ static const duka_http_route routes[] = {
     {"GET", "/api/session", route_session, ROUTE_LOGIN},
     {"GET", "/api/sales/*", route_sale_get, ROUTE_READ},
     {"GET", "/api/sales/*/receipt.txt", route_receipt_text, ROUTE_READ},
+    {"GET", "/api/sales/*/qr.svg", route_qr_svg, ROUTE_READ},
     {"POST", "/api/login", route_login, ROUTE_LOGIN},
     {"POST", "/api/logout", route_logout, ROUTE_WRITE},
     {"POST", "/api/sales", route_sale, ROUTE_WRITE},

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "outbox/outbox.h"
 #include "store/db.h"
+#include "till/etims_receipt.h"
 #include "till/till_db.h"
 
 /* Appends an alert (beyond DUKA_STATUS_ALERTS_MAX they are dropped: the counts still say). */
@@ -94,6 +95,15 @@ duka_rc duka_till_status_load(sqlite3 *db, const duka_alert_settings *as, duka_t
     s->done = c.done;
     if (load_by_type(db, s, err) != DUKA_OK)
         return DUKA_STORE;
+    duka_etims_service svc;
+    if (duka_etims_unsigned_count(db, &s->etims_pending, err) != DUKA_OK ||
+        duka_etims_service_load(db, &svc, err) != DUKA_OK)
+        return DUKA_STORE;
+    if (svc.known) {
+        snprintf(s->etims_state, sizeof(s->etims_state), "%s", svc.state);
+        s->etims_since_ms = svc.since_ms;
+        s->etims_hub_pending = svc.pending;
+    }
     if (as != NULL && s->pending > as->pending_threshold)
         alert(s, "queue_backlog", "%lld items waiting for the hub (alert above %lld)",
               (long long)s->pending, (long long)as->pending_threshold);
@@ -135,6 +145,14 @@ void duka_till_status_light(duka_till_status *s)
         light = "yellow";
         snprintf(why, sizeof(why), "hub slow or answering with errors%s%s",
                  s->last_error[0] ? ": " : "", s->last_error);
+    } else if (strcmp(s->etims_state, "offline") == 0) {
+        light = "yellow";
+        snprintf(why, sizeof(why), "eTIMS unreachable from the hub: %lld %s",
+                 (long long)s->etims_hub_pending,
+                 s->etims_hub_pending == 1 ? "invoice waits" : "invoices wait");
+    } else if (strcmp(s->etims_state, "degraded") == 0) {
+        light = "yellow";
+        snprintf(why, sizeof(why), "eTIMS is slow or failing at the hub");
     } else {
         snprintf(why, sizeof(why), "online; everything is at the hub");
     }
@@ -191,6 +209,12 @@ json_t *duka_till_status_to_json(const duka_till_status *s)
     json_object_set_new(o, "light", json_string(s->light));
     json_object_set_new(o, "light_reason", json_string(s->light_reason));
     json_object_set_new(o, "etims_pending", json_integer(s->etims_pending));
+    bool known = s->etims_state[0] != '\0';
+    json_object_set_new(o, "etims",
+                        json_pack("{s:s, s:o, s:o}", "state", known ? s->etims_state : "unknown",
+                                  "since_ms", known ? json_integer(s->etims_since_ms) : json_null(),
+                                  "pending",
+                                  known ? json_integer(s->etims_hub_pending) : json_null()));
     return o;
 }
 

@@ -55,7 +55,12 @@ typedef struct duka_till_status {
      * the hub cannot be reached. light_reason is a sentence for the cashier. */
     char light[8];
     char light_reason[160];
-    int64_t etims_pending; /* sales with no eTIMS signature yet (0 until the hub sends them) */
+    int64_t etims_pending; /* this till's sales with no eTIMS signature (all until one arrives) */
+    /* eTIMS as the hub last said it (services.etims of a pull; etims_receipt.h): state ""
+     * until a pull brought one. "offline" / "degraded" turn a green light yellow. */
+    char etims_state[12];
+    int64_t etims_since_ms;
+    int64_t etims_hub_pending; /* the business's invoices the hub holds unsigned */
 } duka_till_status;
 
 /* Loads the status as the database recorded it. Connectivity is what the till last recorded
@@ -65,13 +70,18 @@ typedef struct duka_till_status {
 duka_rc duka_till_status_load(sqlite3 *db, const duka_alert_settings *alerts,
                               duka_till_status *out, duka_err *err);
 
-/* Sets light and light_reason from connectivity and the counts. */
+/* Sets light and light_reason from connectivity and the counts. When it would be green and
+ * the hub said eTIMS is "offline" it is yellow, "eTIMS unreachable from the hub: N invoices
+ * wait"; "degraded": yellow, "eTIMS is slow or failing at the hub". "off" (no eTIMS at the
+ * hub) or never said: no effect. */
 void duka_till_status_light(duka_till_status *s);
 
 /* {"connectivity","connectivity_since","connectivity_seen","connectivity_age_s",
  *  "offline_switch","pending","processing","failed","conflicts","done","last_sync",
  *  "last_sync_ms","last_error","oldest_pending_age_s","pending_by_type":{…},
- *  "alerts":[{"code","message"}],"terminal","hub","light","light_reason","etims_pending"}. */
+ *  "alerts":[{"code","message"}],"terminal","hub","light","light_reason","etims_pending",
+ *  "etims":{"state","since_ms","pending"}} — etims.state "unknown" (since_ms and pending
+ *  null) until a pull brought the hub's word on it. */
 json_t *duka_till_status_to_json(const duka_till_status *s);
 
 /* duka_till_status_load, then duka_till_status_to_json. */

@@ -4,9 +4,10 @@ for PostgreSQL, nginx and valgrind and built every test binary.
 
 - `scripts/deps.sh build --dry-run` on a machine with nothing (an empty PATH but for a
   pkg-config that finds no library, no PostgreSQL, no nginx) names the compiler, make, CMake
-  and the six libraries duka links, and none of cmocka, valgrind, python3, PostgreSQL, nginx;
-  `test --dry-run` names those too, and Node.js, npm and Chromium (the browser tests, issue
-  11); `bench --dry-run` names the build's, PostgreSQL, Python, Node.js, npm and Chromium. On
+  and the seven libraries duka links, and none of cmocka, valgrind, python3, PostgreSQL, nginx;
+  `test --dry-run` names those too, Node.js, npm and Chromium (the browser tests, issue 11)
+  and zbar-tools (the QR codes read back, issue 12); `bench --dry-run` names the build's,
+  PostgreSQL, Python, Node.js, npm and Chromium. On
   a machine with the build's tools and libraries, the build mode names nothing; where node,
   npm and chromium are on PATH, neither the test nor the bench mode asks for them again.
 - `make -n` (the default target) asks deps.sh for the build mode only and builds only the
@@ -26,13 +27,15 @@ from harness import REPO, Suite, check, check_eq, log  # noqa: E402
 suite = Suite("build_deps", needs_duka=False)
 
 BUILD_PACKAGES = {"gcc", "make", "cmake", "libsqlite3-dev", "libmicrohttpd-dev",
-                  "libcurl4-openssl-dev", "libjansson-dev", "libsodium-dev", "libpq-dev"}
+                  "libcurl4-openssl-dev", "libjansson-dev", "libsodium-dev", "libpq-dev",
+                  "libqrencode-dev"}
 TEST_ONLY = {"libcmocka-dev", "valgrind", "python3", "postgresql-15", "nginx-light", "openssl",
-             "curl", "nodejs", "npm", "chromium"}
+             "curl", "nodejs", "npm", "chromium", "zbar-tools"}
 # The bench: PostgreSQL and Python for its PostgreSQL figures, Node.js, npm and Chromium for the
 # web UI's (bench/ui_bench.js).
 BENCH_ONLY = {"python3", "postgresql-15", "nodejs", "npm", "chromium"}
-BUILD_MODULES = ("sqlite3", "libmicrohttpd", "libcurl", "jansson", "libsodium", "libpq")
+BUILD_MODULES = ("sqlite3", "libmicrohttpd", "libcurl", "jansson", "libsodium", "libpq",
+                 "libqrencode")
 
 
 def fake_machine(ctx, name, modules=(), tools=()):

@@ -216,6 +216,8 @@ function renderStatus() {
   let text = LIGHT_TEXT[s.light] || s.light;
   if (s.light === 'yellow' && s.failed > 0) text = 'Online — ' + s.failed + ' failed';
   else if (s.light === 'yellow' && s.pending > 0) text = 'Syncing ' + s.pending;
+  else if (s.light === 'yellow' && s.etims && s.etims.state === 'offline') text = 'eTIMS offline';
+  else if (s.light === 'yellow' && s.etims && s.etims.state === 'degraded') text = 'eTIMS slow';
   else if (s.light === 'yellow') text = 'Hub slow';
   if (s.light === 'red' && s.offline_switch) text = 'Offline (switched)';
   $('#conn-text').textContent = text;
@@ -559,6 +561,7 @@ async function pay(confirmAmount) {
 
 function saleDone(sale) {
   state.lastReceipt = sale;
+  $('#reprint-last').disabled = false;
   state.cart = [];
   saveCart();
   for (const id of ['tendered', 'mpesa-code', 'card-ref']) { $('#' + id).value = ''; fieldError(id, ''); }
@@ -604,9 +607,77 @@ function renderReceipt(s) {
   }
   if (s.change > 0) parts.push(lr('CHANGE', money(s.change), 'big'));
   for (const w of s.warnings || []) parts.push(el('div', { class: 'warn', text: '! ' + w.message }));
-  parts.push(el('hr'), el('div', { class: 'c', text: 'eTIMS: pending' }), el('div', { class: 'c', text: 'Thank you' }));
+  parts.push(el('hr'));
+  // The control unit's block only with the signature the hub brought back: never a made-up one.
+  if (s.etims) parts.push(...etimsBlock(s.receipt_no, s.etims));
+  else parts.push(el('div', { class: 'c', id: 'etims-status', text: 'eTIMS: pending' }));
+  parts.push(el('div', { class: 'c', text: 'Thank you' }));
   paper.replaceChildren(...parts.filter(Boolean));
   $('#change-due').textContent = kes(s.change || 0);
+  $('#change-due').parentElement.hidden = !!s.reprint; // a reprint hands out no change
+  watchSignature(s);
+}
+
+const group4 = (t) => (String(t || '').match(/.{1,4}/g) || []).join('-');
+
+// As duka receipt prints it (src/till/sale_view.c): the CU invoice number, SCU id, date and
+// time, receipt number curRcptNo/totRcptNo, internal data and signature in groups of 4, and the
+// QR code of the verification URL, drawn by the till (libqrencode) as an SVG.
+function etimsBlock(receiptNo, e) {
+  return [
+    el('div', { class: 'c strong', text: e.kind === 'credit_note' ? 'eTIMS CREDIT NOTE' : 'eTIMS TAX INVOICE' }),
+    el('div', { id: 'etims-block', class: 'etims' },
+      lr('CU invoice no', e.cu_invoice_no),
+      lr('SCU ID', e.sdc_id),
+      lr('CU date/time', e.signed_at),
+      lr('Receipt no', e.rcpt_no + '/' + e.tot_rcpt_no),
+      lr('MRC no', e.mrc_no),
+      el('div', { text: 'Internal data' }),
+      el('div', { class: 'code', text: group4(e.intrl_data) }),
+      el('div', { text: 'Receipt signature' }),
+      el('div', { class: 'code', text: group4(e.rcpt_sign) })),
+    el('img', { id: 'etims-qr', class: 'qr', alt: 'eTIMS QR code: ' + e.qr_url,
+      src: '/api/sales/' + encodeURIComponent(receiptNo) + '/qr.svg' }),
+    el('div', { class: 'qr-url', text: e.qr_url }),
+  ];
+}
+
+// A receipt shown before its signature came back: asked for again while it stays on the
+// screen, so a reprint a moment later has the control-unit block (the hub signs within
+// seconds when eTIMS answers).
+const SIGNATURE_POLL_MS = 3000;
+let signatureTimer = null;
+
+function watchSignature(s) {
+  clearTimeout(signatureTimer);
+  signatureTimer = null;
+  if (s.etims || !s.receipt_no) return;
+  signatureTimer = setTimeout(async () => {
+    signatureTimer = null;
+    if ($('#receipt').hidden || !state.lastReceipt || state.lastReceipt.receipt_no !== s.receipt_no) return;
+    const r = await api('GET', '/api/sales/' + encodeURIComponent(s.receipt_no));
+    if ($('#receipt').hidden || !state.lastReceipt || state.lastReceipt.receipt_no !== s.receipt_no) return;
+    if (r.status === 200 && r.data.etims) {
+      state.lastReceipt = Object.assign({}, state.lastReceipt, { etims: r.data.etims });
+      renderReceipt(state.lastReceipt);
+    } else {
+      watchSignature(s);
+    }
+  }, SIGNATURE_POLL_MS);
+}
+
+// Reprint: a receipt of this till again, as it is now (with its signature once signed).
+async function reprint(receiptNo) {
+  const rn = String(receiptNo || '').trim();
+  $('#reprint-error').textContent = '';
+  if (!rn) { $('#reprint-error').textContent = 'Type a receipt number, like T01-20261203-00042.'; return; }
+  const r = await api('GET', '/api/sales/' + encodeURIComponent(rn));
+  if (r.status !== 200) { $('#reprint-error').textContent = errorText(r); return; }
+  const sale = Object.assign({}, r.data, { change: 0, warnings: [], reprint: true });
+  state.lastReceipt = sale;
+  renderReceipt(sale);
+  $('#receipt').hidden = false;
+  $('#new-sale').focus();
 }
 
 // The printed page: as wide as the thermal paper and as long as this receipt (one page, one
@@ -646,6 +717,8 @@ window.addEventListener('afterprint', () => {
 
 function newSale() {
   $('#receipt').hidden = true;
+  clearTimeout(signatureTimer);
+  signatureTimer = null;
   clearPageSize();
   document.body.classList.remove('print-80mm', 'print-58mm');
   focusSearch();
@@ -808,6 +881,8 @@ function wire() {
   $('#sync-now').addEventListener('click', syncNow);
   $('#offline-switch').addEventListener('click', toggleOffline);
   $('#retry-all').addEventListener('click', () => retry({ all: true }, $('#retry-all')));
+  $('#reprint-form').addEventListener('submit', (e) => { e.preventDefault(); reprint($('#reprint-no').value); });
+  $('#reprint-last').addEventListener('click', () => { if (state.lastReceipt) reprint(state.lastReceipt.receipt_no); });
   $('#history-more').addEventListener('click', () => { state.historyOffset += HISTORY_PAGE; refreshSync(); });
   $('#history-newer').addEventListener('click', () => { state.historyOffset = Math.max(0, state.historyOffset - HISTORY_PAGE); refreshSync(); });
   document.addEventListener('keydown', onKey);
