@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/money.h"
 #include "common/text.h"
+#include "net/http_client.h"
 
 typedef struct setting_def {
     const char *name;
@@ -27,7 +28,7 @@ static const setting_def defs[DUKA_SETTING_COUNT] = {
 #define DUKA_SETTING_DEF(id, name, unit, def, lo, hi, help) {name, unit, def, lo, hi, help, NULL},
     DUKA_SETTINGS(DUKA_SETTING_DEF)
 #undef DUKA_SETTING_DEF
-#define DUKA_TEXT_SETTING_DEF(id, name, def, help) {name, DUKA_UNIT_TEXT, 0, 0, 0, help, def},
+#define DUKA_TEXT_SETTING_DEF(id, name, unit, def, help) {name, unit, 0, 0, 0, help, def},
     DUKA_TEXT_SETTINGS(DUKA_TEXT_SETTING_DEF)
 #undef DUKA_TEXT_SETTING_DEF
 };
@@ -167,6 +168,9 @@ static void describe_range(const setting_def *d, char *buf, size_t n)
         snprintf(buf, n, "an amount in KES from %s to %s, like 250000.00", lo, hi);
     } else if (d->unit == DUKA_UNIT_TEXT)
         snprintf(buf, n, "a time zone name such as Africa/Nairobi, or POSIX such as EAT-3");
+    else if (d->unit == DUKA_UNIT_URL)
+        snprintf(buf, n, "an http:// or https:// URL of at most %d characters, or nothing (off)",
+                 DUKA_SETTING_TEXT_MAX);
     else if (is_duration(d->unit))
         snprintf(buf, n, "a duration from %lldms to %lldms (units: ms, s, m, h, d; bare number: %s)",
                  (long long)d->lo, (long long)d->hi,
@@ -183,6 +187,9 @@ static bool value_ok(int i, const char *value, int64_t *v)
 {
     if (defs[i].unit == DUKA_UNIT_TEXT)
         return strlen(value) <= DUKA_SETTING_TEXT_MAX && duka_clock_zone_known(value);
+    if (defs[i].unit == DUKA_UNIT_URL)
+        return value[0] == '\0' ||
+               (strlen(value) <= DUKA_SETTING_TEXT_MAX && duka_http_url_valid(value));
     return parse_value(&defs[i], value, v) && *v >= defs[i].lo && *v <= defs[i].hi;
 }
 
@@ -199,7 +206,7 @@ duka_rc duka_config_set(duka_config *cfg, const char *name, const char *value,
             return duka_err_set(err, DUKA_INPUT, "invalid setting %s='%s' (%s): expected %s", name,
                                 value, what, range);
         }
-        if (defs[i].unit == DUKA_UNIT_TEXT)
+        if (defs[i].unit == DUKA_UNIT_TEXT || defs[i].unit == DUKA_UNIT_URL)
             snprintf(cfg->text[i], sizeof(cfg->text[i]), "%s", value);
         else
             cfg->value[i] = v;
@@ -328,9 +335,10 @@ json_t *duka_config_json(const duka_config *cfg)
                            : d->unit == DUKA_UNIT_BOOL ? "bool"
                            : d->unit == DUKA_UNIT_KES  ? "cents"
                            : d->unit == DUKA_UNIT_TEXT ? "text"
+                           : d->unit == DUKA_UNIT_URL  ? "url"
                                                        : "ms";
-        json_t *value = d->unit == DUKA_UNIT_TEXT ? json_string(cfg->text[i])
-                                                  : json_integer((json_int_t)cfg->value[i]);
+        bool text = d->unit == DUKA_UNIT_TEXT || d->unit == DUKA_UNIT_URL;
+        json_t *value = text ? json_string(cfg->text[i]) : json_integer((json_int_t)cfg->value[i]);
         json_array_append_new(arr, json_pack("{s:s, s:o, s:s, s:s, s:s}", "name", d->name,
                                              "value", value, "unit", unit, "source",
                                              source_names[cfg->source[i]], "help", d->help));

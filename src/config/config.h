@@ -33,7 +33,8 @@ typedef enum duka_setting_unit {
     DUKA_UNIT_DAYS,    /* a duration stored in ms; bare numbers are days */
     DUKA_UNIT_BOOL,    /* true/false, yes/no, 1/0, on/off */
     DUKA_UNIT_KES,     /* an amount in KES with up to 2 decimals ("500000.00"), stored in cents */
-    DUKA_UNIT_TEXT,    /* a string (DUKA_TEXT_SETTINGS), checked by its own validator */
+    DUKA_UNIT_TEXT,    /* a string (DUKA_TEXT_SETTINGS): a time zone */
+    DUKA_UNIT_URL,     /* a string (DUKA_TEXT_SETTINGS): an http(s):// URL, or empty for off */
 } duka_setting_unit;
 
 /* X(id, NAME, unit, default, min, max, what it does). Duration defaults/min/max are in ms. */
@@ -87,6 +88,13 @@ typedef enum duka_setting_unit {
     X(TILL_SESSION_IDLE_TIMEOUT, "TILL_SESSION_IDLE_TIMEOUT", DUKA_UNIT_MS,                    \
       DUKA_SESSION_IDLE_DEFAULT_MS, DUKA_SESSION_IDLE_MIN_MS, DUKA_SESSION_IDLE_MAX_MS,          \
       "a cashier's session on the till ends after this long without a request (12h: a shift)") \
+    X(ETIMS_TIMEOUT, "ETIMS_TIMEOUT", DUKA_UNIT_SECONDS, 30000, 1000, 300000,                   \
+      "duka hub: an eTIMS request unanswered for this long is unclear (asked about, not resent)") \
+    X(ETIMS_IN_FLIGHT, "ETIMS_IN_FLIGHT", DUKA_UNIT_COUNT, 16, 1, 64,                          \
+      "duka hub: eTIMS requests in flight at once")                                            \
+    X(ETIMS_MAX_UNSENT, "ETIMS_MAX_UNSENT", DUKA_UNIT_MINUTES, 86400000LL, 60000,               \
+      30 * 86400000LL, "duka hub: an invoice not accepted by eTIMS after this long raises an "  \
+      "alert")                                                                                 \
     X(HUB_CONNECTION_TIMEOUT, "HUB_CONNECTION_TIMEOUT", DUKA_UNIT_SECONDS,                     \
       DUKA_HUB_CONNECTION_TIMEOUT_S * 1000LL, 1000, DUKA_HUB_CONNECTION_TIMEOUT_S_MAX * 1000LL, \
       "duka hub: close a connection on which nothing arrived for this long (whole seconds, "   \
@@ -97,18 +105,24 @@ typedef enum duka_setting_unit {
           DUKA_HUB_CONNECTIONS_MAX) " (0: no limit, for a hub behind a proxy, whose address "  \
                                     "every till then has)")
 
-/* Settings whose value is text: X(id, NAME, default, what it does). Their values are read with
- * duka_config_text(). */
+/* Settings whose value is text: X(id, NAME, unit, default, what it does), unit DUKA_UNIT_TEXT
+ * or DUKA_UNIT_URL. Their values are read with duka_config_text(). */
 #define DUKA_TEXT_SETTINGS(X)                                                                  \
-    X(SHOP_TIMEZONE, "SHOP_TIMEZONE", "Africa/Nairobi",                                        \
+    X(SHOP_TIMEZONE, "SHOP_TIMEZONE", DUKA_UNIT_TEXT, "Africa/Nairobi",                        \
       "the shop's time zone: receipt dates, the business day and times on receipts follow it, " \
-      "not the machine's (a zone name such as Africa/Nairobi, or POSIX such as EAT-3)")
+      "not the machine's (a zone name such as Africa/Nairobi, or POSIX such as EAT-3)")         \
+    X(ETIMS_BASE_URL, "ETIMS_BASE_URL", DUKA_UNIT_URL, "",                                     \
+      "duka hub: KRA eTIMS (OSCU) base URL, e.g. https://etims-api.kra.go.ke/etims-api; empty: " \
+      "no invoices are sent (they wait in the hub's outbox)")                                  \
+    X(ETIMS_QR_BASE, "ETIMS_QR_BASE", DUKA_UNIT_URL,                                           \
+      "https://etims-sbx.kra.go.ke/common/link/etims/receipt/indexEtimsReceiptData",            \
+      "duka hub: the receipt verification link printed as a QR (…?Data=<PIN><branch><sign>)")
 
 typedef enum duka_setting_id {
 #define DUKA_SETTING_ENUM(id, name, unit, def, lo, hi, help) DUKA_SETTING_##id,
     DUKA_SETTINGS(DUKA_SETTING_ENUM)
 #undef DUKA_SETTING_ENUM
-#define DUKA_TEXT_SETTING_ENUM(id, name, def, help) DUKA_SETTING_##id,
+#define DUKA_TEXT_SETTING_ENUM(id, name, unit, def, help) DUKA_SETTING_##id,
     DUKA_TEXT_SETTINGS(DUKA_TEXT_SETTING_ENUM)
 #undef DUKA_TEXT_SETTING_ENUM
         DUKA_SETTING_COUNT
@@ -124,7 +138,7 @@ typedef enum duka_setting_source {
 #define DUKA_CONFIG_PATH_MAX 1024
 #define DUKA_CONFIG_LINE_MAX 1024
 #define DUKA_CONFIG_LINES_MAX 1000
-#define DUKA_SETTING_TEXT_MAX 64     /* the longest text value (a time zone name) */
+#define DUKA_SETTING_TEXT_MAX 256    /* the longest text value (a URL) */
 /* Problems kept from one load; more are counted, not kept (a file of 1,000 typos must not
  * flood the status or the log). */
 #define DUKA_CONFIG_PROBLEMS_MAX 8

@@ -39,12 +39,17 @@ static const setting_row rows[DUKA_SETTING_COUNT] = {
     {DUKA_SETTING_##id, name, unit, def, lo, hi},
     DUKA_SETTINGS(TEST_SETTING_ROW)
 #undef TEST_SETTING_ROW
-#define TEST_TEXT_ROW(id, name, def, help) {DUKA_SETTING_##id, name, DUKA_UNIT_TEXT, 0, 0, 0},
+#define TEST_TEXT_ROW(id, name, unit, def, help) {DUKA_SETTING_##id, name, unit, 0, 0, 0},
     DUKA_TEXT_SETTINGS(TEST_TEXT_ROW)
 #undef TEST_TEXT_ROW
 };
 
-#define TEXT_SETTING_COUNT 1 /* SHOP_TIMEZONE */
+#define TEXT_SETTING_COUNT 3 /* SHOP_TIMEZONE, ETIMS_BASE_URL, ETIMS_QR_BASE */
+
+static bool is_text(duka_setting_unit u)
+{
+    return u == DUKA_UNIT_TEXT || u == DUKA_UNIT_URL;
+}
 
 static bool is_duration(duka_setting_unit u)
 {
@@ -150,11 +155,15 @@ static void test_defaults(void **state)
         {DUKA_SETTING_SALE_LINE_MAX, 50000000},  /* KES 500,000 */
         {DUKA_SETTING_SALE_MAX, 100000000},      /* KES 1,000,000 */
         {DUKA_SETTING_TILL_SESSION_IDLE_TIMEOUT, 43200000}, /* 12 h */
+        {DUKA_SETTING_ETIMS_TIMEOUT, 30000},
+        {DUKA_SETTING_ETIMS_IN_FLIGHT, 16},
+        {DUKA_SETTING_ETIMS_MAX_UNSENT, DAY_MS},
         {DUKA_SETTING_HUB_CONNECTION_TIMEOUT, 30000},
         {DUKA_SETTING_HUB_CONNECTIONS_PER_IP, 64},
     };
     assert_int_equal(sizeof(expected) / sizeof(expected[0]), DUKA_SETTING_COUNT - TEXT_SETTING_COUNT);
     assert_string_equal(duka_config_text(&cfg, DUKA_SETTING_SHOP_TIMEZONE), "Africa/Nairobi");
+    assert_string_equal(duka_config_text(&cfg, DUKA_SETTING_ETIMS_BASE_URL), ""); /* off */
     assert_int_equal(cfg.problem_count, 0);
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
         if (duka_config_get(&cfg, expected[i].id) != expected[i].value)
@@ -166,7 +175,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.file, "");
     /* Every default lies within its own range. */
     for (int i = 0; i < DUKA_SETTING_COUNT; i++) {
-        if (rows[i].unit == DUKA_UNIT_TEXT)
+        if (is_text(rows[i].unit))
             continue;
         if (rows[i].def < rows[i].lo || rows[i].def > rows[i].hi)
             fail_msg("%s: default %lld outside %lld..%lld", rows[i].name,
@@ -333,8 +342,8 @@ static void test_range_limits_of_every_setting(void **state)
     (void)state;
     for (int i = 0; i < DUKA_SETTING_COUNT; i++) {
         const setting_row *r = &rows[i];
-        if (r->unit == DUKA_UNIT_TEXT)
-            continue; /* no range: test_timezone_setting */
+        if (is_text(r->unit))
+            continue; /* no range: test_timezone_setting, test_url_settings */
         /* Durations written in ms so every bound is exact. */
         const char *suffix = is_duration(r->unit) ? "ms" : "";
         const struct {
@@ -590,6 +599,36 @@ static void test_problems_are_bounded(void **state)
 
 /* The shop's day follows SHOP_TIMEZONE, whatever the machine's TZ says: on Debian's default
  * (UTC, or TZ unset) a sale at 00:30 in Nairobi must carry Nairobi's date. */
+/* URL settings (ETIMS_BASE_URL …): empty (off) or an http(s) URL up to the text limit;
+ * anything else refused naming the setting, and nothing changes. */
+static void test_url_settings(void **state)
+{
+    (void)state;
+    duka_config cfg;
+    duka_config_defaults(&cfg);
+    duka_err err = {0};
+    assert_ok(set(&cfg, "ETIMS_BASE_URL", "http://127.0.0.1:8090/etims-api", &err), &err);
+    assert_string_equal(duka_config_text(&cfg, DUKA_SETTING_ETIMS_BASE_URL),
+                        "http://127.0.0.1:8090/etims-api");
+    assert_ok(set(&cfg, "ETIMS_BASE_URL", "", &err), &err);
+    assert_string_equal(duka_config_text(&cfg, DUKA_SETTING_ETIMS_BASE_URL), "");
+    char longest[DUKA_SETTING_TEXT_MAX + 2];
+    memset(longest, 'a', sizeof(longest));
+    memcpy(longest, "https://", 8);
+    longest[DUKA_SETTING_TEXT_MAX] = '\0';
+    assert_ok(set(&cfg, "ETIMS_QR_BASE", longest, &err), &err);
+    longest[DUKA_SETTING_TEXT_MAX] = 'a';
+    longest[DUKA_SETTING_TEXT_MAX + 1] = '\0';
+    const char *bad[] = {"ftp://x", "etims-api.kra.go.ke", "http//x", longest};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        duka_config before = cfg;
+        assert_int_equal(set(&cfg, "ETIMS_BASE_URL", bad[i], &err), DUKA_INPUT);
+        assert_non_null(strstr(err.msg, "ETIMS_BASE_URL"));
+        assert_non_null(strstr(err.msg, "URL"));
+        assert_memory_equal(&cfg, &before, sizeof(cfg));
+    }
+}
+
 static void test_timezone_setting(void **state)
 {
     (void)state;
@@ -858,8 +897,8 @@ static void test_json_has_every_setting(void **state)
         assert_string_equal(json_string_value(json_object_get(s, "name")), rows[i].name);
         const char *unit = json_string_value(json_object_get(s, "unit"));
         assert_non_null(unit);
-        if (rows[i].unit == DUKA_UNIT_TEXT) {
-            assert_string_equal(unit, "text");
+        if (is_text(rows[i].unit)) {
+            assert_string_equal(unit, rows[i].unit == DUKA_UNIT_URL ? "url" : "text");
             assert_string_equal(json_string_value(json_object_get(s, "value")), cfg.text[i]);
         } else {
             assert_true(json_is_integer(json_object_get(s, "value")));
@@ -935,6 +974,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_precedence_env_file_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_env_value_is_a_problem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_problems_are_bounded, setup, teardown),
+        cmocka_unit_test(test_url_settings),
         cmocka_unit_test_setup_teardown(test_timezone_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_has_every_setting, setup, teardown),
         cmocka_unit_test(test_huge_duration_is_refused_not_wrapped),
