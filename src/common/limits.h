@@ -118,6 +118,11 @@
 #define DUKA_PUSH_BODY_TARGET_BYTES (DUKA_PUSH_BODY_MAX_BYTES / 2u)
 #define DUKA_PULL_PAGE_DEFAULT 1000
 #define DUKA_PULL_PAGE_MAX 5000
+/* Signed invoices per pull page (issue 12): each ~500 bytes, so a page stays ~250 KB. */
+#define DUKA_PULL_INVOICES_MAX 500
+/* The eTIMS branch (bhfId) of every business until branches are configured: "00", the
+ * head office, as KRA numbers it. */
+#define DUKA_ETIMS_BRANCH_DEFAULT "00"
 #define DUKA_API_PAGE_MAX 1000 /* rows one page of the till's local API lists at most */
 #define DUKA_HTTP_PATH_MAX 512 /* a request path a route table matches (longer: 404) */
 #define DUKA_HTTP_REPLY_MAX_BYTES (16u * 1024u * 1024u)

@@ -9,6 +9,63 @@
 #include "common/limits.h"
 #include "common/uuid.h"
 #include "hub/payload_hash.h"
+#include "outbox/hub_outbox.h"
+#include "outbox/outbox.h"
+#include "tax/etims/invoice.h"
+
+/* The eTIMS invoices of a batch's applied sales, enqueued together before its COMMIT. */
+typedef struct invoice_jobs {
+    duka_hub_outbox_new *jobs;
+    char **owned; /* per job: its body text, then its receipt number and terminal */
+    int n;
+} invoice_jobs;
+
+static void invoice_jobs_clear(invoice_jobs *j)
+{
+    for (int i = 0; i < 2 * j->n; i++)
+        free(j->owned[i]);
+    j->n = 0;
+}
+
+/* The stream of a business's invoices: one branch ("00") per business for now, so one
+ * no-gap invcNo series per taxpayer (docs/ARCHITECTURE.md, "eTIMS"). */
+static void invoice_stream(const char *business_id, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "etims:%s:%s", business_id, DUKA_ETIMS_BRANCH_DEFAULT);
+}
+
+/* Builds the invoice body of an applied sale (the receipt number and terminal are the
+ * sale's, copied: the sale struct is reused by the next command). */
+static duka_rc invoice_job_add(invoice_jobs *j, const duka_hub_device *dev, const duka_sale *sale,
+                               duka_err *err)
+{
+    json_t *body = duka_etims_invoice_body(sale, 'S', NULL, dev->business_name);
+    char *text = body ? json_dumps(body, DUKA_ETIMS_JSON_FLAGS) : NULL;
+    json_decref(body);
+    size_t rlen = strlen(sale->receipt_no) + 1, tlen = strlen(sale->terminal) + 1;
+    char *receipt = malloc(rlen + tlen);
+    if (text == NULL || receipt == NULL) {
+        free(text);
+        free(receipt);
+        return duka_err_set(err, DUKA_NOMEM, "out of memory building an eTIMS invoice");
+    }
+    memcpy(receipt, sale->receipt_no, rlen);
+    memcpy(receipt + rlen, sale->terminal, tlen);
+    j->owned[2 * j->n] = text;
+    j->owned[2 * j->n + 1] = receipt;
+    duka_hub_outbox_new *job = &j->jobs[j->n];
+    memset(job, 0, sizeof(*job));
+    job->destination = DUKA_DEST_ETIMS;
+    job->command_type = "etims.sale";
+    job->entity_id = receipt;
+    job->terminal = receipt + rlen;
+    job->payload = text;
+    const duka_queue_type *tax = duka_outbox_queue_type("tax");
+    job->priority = tax ? tax->priority : DUKA_PRIORITY_TAX;
+    job->max_attempts = tax ? tax->max_attempts : DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT;
+    j->n++;
+    return DUKA_OK;
+}
 
 static json_t *result_obj(const char *id, const char *status, const char *receipt_no,
                           const char *code, const char *message)
@@ -36,8 +93,8 @@ static bool same_payload(const char *stored, const char *hash, const json_t *pay
 /* Applies one command inside the open savepoint. Returns the result object, or NULL with
  * err set when storage failed (the caller rolls the savepoint back). */
 static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, const json_t *cmd,
-                         size_t index, const char *hash, duka_sale *sale, int64_t now_ms,
-                         duka_err *err)
+                         size_t index, const char *hash, duka_sale *sale, invoice_jobs *inv,
+                         int64_t now_ms, duka_err *err)
 {
     char msg[DUKA_ERR_MSG_MAX];
     const char *id = json_string_value(json_object_get(cmd, "id"));
@@ -105,7 +162,8 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
         snprintf(outcome.status, sizeof(outcome.status), "conflict");
         r = result_obj(id, "conflict", sale->receipt_no, "receipt_reused", msg);
     } else {
-        if (duka_hub_sale_insert(store, dev, id, sale, now_ms, err) != DUKA_OK)
+        if (duka_hub_sale_insert(store, dev, id, sale, now_ms, err) != DUKA_OK ||
+            invoice_job_add(inv, dev, sale, err) != DUKA_OK)
             return NULL;
         snprintf(outcome.status, sizeof(outcome.status), "applied");
         r = result_obj(id, "applied", sale->receipt_no, NULL, NULL);
@@ -149,9 +207,10 @@ static duka_rc prefetch(duka_hub_store *store, const duka_hub_device *dev,
 
 /* One attempt at the whole batch in one transaction; *results gets the per-command answers. */
 static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
-                           const duka_hub_push_batch *b, duka_sale *sale, int64_t now_ms,
-                           json_t *results, duka_err *err)
+                           const duka_hub_push_batch *b, duka_sale *sale, invoice_jobs *inv,
+                           int64_t now_ms, json_t *results, duka_err *err)
 {
+    invoice_jobs_clear(inv);
     duka_rc rc = duka_hub_store_begin(store, err);
     if (rc == DUKA_OK)
         rc = prefetch(store, dev, b->commands, b->count, err);
@@ -159,7 +218,7 @@ static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
         if ((rc = duka_hub_store_savepoint(store, err)) != DUKA_OK)
             break;
         json_t *r = apply_one(store, dev, json_array_get(b->commands, i), i, b->hashes[i], sale,
-                              now_ms, err);
+                              inv, now_ms, err);
         if (r == NULL) {
             rc = err && err->rc ? err->rc : DUKA_STORE;
             break;
@@ -180,6 +239,15 @@ static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
             rc = duka_hub_store_release(store, err);
         }
         json_array_append_new(results, r);
+    }
+    /* Every applied sale's tax invoice, with its invcNo, in the sale's own transaction: a
+     * sale is never applied without its invoice job, nor an invcNo taken without its sale. */
+    if (rc == DUKA_OK && inv->n > 0) {
+        char stream[DUKA_HUB_OUTBOX_STREAM_MAX + 1];
+        invoice_stream(dev->business_id, stream, sizeof(stream));
+        for (int i = 0; i < inv->n; i++)
+            inv->jobs[i].stream = stream;
+        rc = duka_hub_outbox_enqueue(store, dev->business_id, inv->jobs, inv->n, now_ms, err);
     }
     if (rc == DUKA_OK)
         rc = duka_hub_store_commit(store, err);
@@ -227,8 +295,14 @@ duka_rc duka_hub_push_apply_prepared(duka_hub_store *store, const duka_hub_devic
 {
     *reply = NULL;
     duka_sale *sale = duka_sale_new();
-    if (sale == NULL)
+    invoice_jobs inv = {.jobs = calloc(b->count ? b->count : 1, sizeof(*inv.jobs)),
+                        .owned = calloc(2 * (b->count ? b->count : 1), sizeof(*inv.owned))};
+    if (sale == NULL || inv.jobs == NULL || inv.owned == NULL) {
+        duka_sale_free(sale);
+        free(inv.jobs);
+        free(inv.owned);
         return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
+    }
     /* DUKA_BUSY from the store: another hub process committed some of these command ids (or
      * receipt numbers) while this batch was being applied, so nothing of it was kept. Apply it
      * again: what the other hub applied now answers "duplicate" (or "conflict"). */
@@ -241,11 +315,14 @@ duka_rc duka_hub_push_apply_prepared(duka_hub_store *store, const duka_hub_devic
             rc = duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
             break;
         }
-        rc = apply_batch(store, dev, b, sale, now_ms, results, err);
+        rc = apply_batch(store, dev, b, sale, &inv, now_ms, results, err);
         if (rc != DUKA_BUSY)
             break;
     }
     duka_sale_free(sale);
+    invoice_jobs_clear(&inv);
+    free(inv.jobs);
+    free(inv.owned);
     if (rc != DUKA_OK) {
         json_decref(results);
         return rc;

@@ -13,6 +13,7 @@
 #define DUKA_HUB_STORE_IMPL_H
 
 #include "hub/hub_store.h"
+#include "outbox/hub_outbox.h"
 
 typedef struct duka_hub_store_ops {
     const char *name; /* "sqlite" | "postgres" */
@@ -84,6 +85,41 @@ typedef struct duka_hub_store_ops {
                            duka_err *err);
     duka_rc (*report_cashiers)(duka_hub_store *s, const char *business_id, json_t **out,
                                duka_err *err);
+    /* The hub's outbox (outbox/hub_outbox.h; the policy lives there, the SQL here). */
+    duka_rc (*outbox_enqueue)(duka_hub_store *s, const char *business_id,
+                              const duka_hub_outbox_new *jobs, int n, int64_t now_ms,
+                              duka_err *err);
+    duka_rc (*outbox_claim)(duka_hub_store *s, const char *destination, const char *owner,
+                            int max, int64_t lease_until_ms, int64_t now_ms,
+                            duka_hub_outbox_claim *out, duka_err *err);
+    /* Writes each item's next state (decided by duka_hub_outbox_decide) and its attempt row,
+     * and the SENT results; one transaction. */
+    duka_rc (*outbox_finish)(duka_hub_store *s, const char *owner,
+                             const duka_hub_outbox_item *items,
+                             const duka_hub_outbox_outcome *outcomes,
+                             const duka_hub_outbox_next *next, int n, int64_t now_ms, int *lost,
+                             duka_err *err);
+    duka_rc (*outbox_wake)(duka_hub_store *s, const char *destination, int64_t now_ms,
+                           int64_t *woken, duka_err *err);
+    duka_rc (*outbox_retry)(duka_hub_store *s, const char *business_id, int64_t id,
+                            int64_t now_ms, int *retried, duka_err *err);
+    duka_rc (*outbox_cleanup)(duka_hub_store *s, int64_t done_before_ms, int64_t *deleted,
+                              duka_err *err);
+    duka_rc (*outbox_count)(duka_hub_store *s, const char *business_id, const char *destination,
+                            duka_hub_outbox_counts *out, duka_err *err);
+    duka_rc (*outbox_list)(duka_hub_store *s, const char *business_id, const char *status,
+                           int limit, json_t **out, duka_err *err);
+    duka_rc (*outbox_results)(duka_hub_store *s, const char *business_id, const char *terminal,
+                              const char *destination, int64_t cursor, int limit, json_t **out,
+                              duka_err *err);
+    duka_rc (*kv_get)(duka_hub_store *s, const char *business_id, const char *key, char *value,
+                      size_t value_len, bool *found, duka_err *err);
+    duka_rc (*kv_put)(duka_hub_store *s, const char *business_id, const char *key,
+                      const char *value, int64_t now_ms, duka_err *err);
+    duka_rc (*health_get)(duka_hub_store *s, const char *service, duka_service_health *out,
+                          bool *found, duka_err *err);
+    duka_rc (*health_put)(duka_hub_store *s, const char *service, const duka_service_health *h,
+                          duka_err *err);
     /* The report's totals: {"sales","receipts","conflicts","total_cents","tax_cents"}
      * (hub_report.c adds the conflicts). */
     duka_rc (*report)(duka_hub_store *s, const char *business_id, json_t **out, duka_err *err);

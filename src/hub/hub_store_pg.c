@@ -34,7 +34,7 @@
  * A push is a handful of round trips whatever its size: BEGIN, the business setting, the
  * prefetch, the flush, COMMIT.
  */
-#include "hub/hub_store_impl.h"
+#include "hub/hub_store_pg_int.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -376,6 +376,95 @@ static const char pg_schema_v4[] =
     "ALTER TABLE sales ADD COLUMN cashier_id text NOT NULL DEFAULT '',"
     "  ADD COLUMN cashier_name text NOT NULL DEFAULT '';";
 
+/* Version 5 (issue 12): the hub's outbox towards the outside world (outbox/hub_outbox.h; the
+ * SQLite store's version 5 says what each table is). hub_outbox, its attempts, the number
+ * series and the services' health are the hub's own work queue: the forwarder claims across
+ * businesses and no device request reads them, so they carry no row-level security (a pull
+ * counts a business's items by its id). The results the tills pull and the per-business
+ * values (eTIMS device keys) do. Retention may delete done items and their attempts. */
+static const char pg_schema_v5[] =
+    "CREATE TABLE hub_outbox ("
+    "  id bigserial PRIMARY KEY,"
+    "  business_id text NOT NULL REFERENCES businesses(id),"
+    "  destination text NOT NULL,"
+    "  stream text NOT NULL,"
+    "  seq_no bigint NOT NULL,"
+    "  ref_no bigint NOT NULL DEFAULT 0,"
+    "  command_type text NOT NULL,"
+    "  entity_id text NOT NULL,"
+    "  terminal text NOT NULL,"
+    "  payload text NOT NULL,"
+    "  status text NOT NULL DEFAULT 'pending' CHECK (status IN"
+    "    ('pending','processing','awaiting','done','failed')),"
+    "  priority integer NOT NULL,"
+    "  attempts integer NOT NULL DEFAULT 0,"
+    "  max_attempts integer NOT NULL,"
+    "  next_attempt_ms bigint NOT NULL,"
+    "  unclear boolean NOT NULL DEFAULT false,"
+    "  lease_owner text,"
+    "  lease_until_ms bigint,"
+    "  last_error text,"
+    "  error_category text,"
+    "  created_ms bigint NOT NULL,"
+    "  processed_ms bigint,"
+    "  UNIQUE (stream, seq_no)"
+    ");"
+    "CREATE INDEX hub_outbox_due ON hub_outbox(destination, status, priority, stream, seq_no);"
+    "CREATE INDEX hub_outbox_business ON hub_outbox(business_id, destination, status);"
+    "CREATE TABLE hub_outbox_attempts ("
+    "  id bigserial PRIMARY KEY,"
+    "  item_id bigint NOT NULL,"
+    "  attempt integer NOT NULL,"
+    "  owner text NOT NULL,"
+    "  finished_ms bigint NOT NULL,"
+    "  duration_ms bigint NOT NULL,"
+    "  outcome text NOT NULL,"
+    "  http_status integer NOT NULL,"
+    "  error text"
+    ");"
+    "CREATE INDEX hub_outbox_attempts_item ON hub_outbox_attempts(item_id);"
+    "CREATE TABLE outbox_sequences (stream text PRIMARY KEY, last_no bigint NOT NULL);"
+    "CREATE TABLE outbox_results ("
+    "  business_id text NOT NULL,"
+    "  terminal text NOT NULL,"
+    "  destination text NOT NULL,"
+    "  seq bigint NOT NULL,"
+    "  item_id bigint NOT NULL UNIQUE,"
+    "  entity_id text NOT NULL,"
+    "  result text NOT NULL,"
+    "  created_ms bigint NOT NULL,"
+    "  PRIMARY KEY (business_id, terminal, destination, seq)"
+    ");"
+    "CREATE TABLE hub_kv ("
+    "  business_id text NOT NULL,"
+    "  key text NOT NULL,"
+    "  value text NOT NULL,"
+    "  updated_ms bigint NOT NULL,"
+    "  PRIMARY KEY (business_id, key)"
+    ");"
+    "CREATE TABLE service_health ("
+    "  service text PRIMARY KEY,"
+    "  state text NOT NULL,"
+    "  since_ms bigint NOT NULL,"
+    "  updated_ms bigint NOT NULL,"
+    "  detail text NOT NULL"
+    ");";
+static const char pg_schema_v5_security[] =
+    "DO $$ DECLARE t text; BEGIN"
+    "  FOREACH t IN ARRAY ARRAY['outbox_results','hub_kv'] LOOP"
+    "    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);"
+    "    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);"
+    "    EXECUTE format('CREATE POLICY %I ON %I"
+    "        USING (business_id = current_setting(''duka.business_id'', true))"
+    "        WITH CHECK (business_id = current_setting(''duka.business_id'', true))',"
+    "        t || '_of_business', t);"
+    "  END LOOP;"
+    "END $$;"
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON hub_outbox, hub_outbox_attempts TO " DUKA_PG_APP_ROLE ";"
+    "GRANT SELECT, INSERT, UPDATE ON outbox_sequences, outbox_results, hub_kv, service_health"
+    "  TO " DUKA_PG_APP_ROLE ";"
+    "GRANT USAGE ON SEQUENCE hub_outbox_id_seq, hub_outbox_attempts_id_seq TO " DUKA_PG_APP_ROLE ";";
+
 /* A version's SQL comes in parts (a C string literal is kept under 4,095 characters), all
  * run in the version's one transaction. */
 #define PG_MIGRATION_PARTS_MAX 4
@@ -391,8 +480,9 @@ static const pg_migration pg_migrations[] = {
     {2, {pg_schema_v2, NULL}},
     {3, {pg_schema_v3, pg_schema_v3_auth, NULL}},
     {4, {pg_schema_v4, NULL}},
+    {5, {pg_schema_v5, pg_schema_v5_security, NULL}},
 };
-#define PG_SCHEMA_VERSION 4
+#define PG_SCHEMA_VERSION 5
 
 /* ---- statements, prepared once per connection ---- */
 
@@ -758,6 +848,10 @@ typedef struct pg_store {
     pg_undo undo[PG_UNDO_MAX];
     int undo_n;
 
+    /* The hub outbox jobs the open transaction enqueued, written at its COMMIT after the
+     * push's flush (outbox_store_pg.c). */
+    duka_pg_outbox_buffer outbox;
+
     /* The catalog change numbers of the open transaction (next_change_seq). */
     bool seq_held;
     char seq_business[DUKA_BUSINESS_ID_LEN + 1];
@@ -914,6 +1008,7 @@ static void buffer_clear(pg_store *s)
     s->known_n = 0;
     for (int b = 0; b < BUF_COUNT; b++)
         pg_rows_clear(&s->buf[b]);
+    pg_rows_clear(&s->outbox.rows);
     undo_clear(s);
     s->buf_business[0] = '\0';
     s->savepoint_open = false;
@@ -1118,6 +1213,10 @@ static duka_rc pg_commit(duka_hub_store *hs, duka_err *err)
         rc = flush(s, err);
     if (rc == DUKA_OK)
         rc = seq_store(s, err);
+    /* Last before COMMIT: the outbox jobs lock their number series' row, held only from here
+     * to the COMMIT, so pushes of one business queue for it as briefly as can be. */
+    if (rc == DUKA_OK && s->outbox.rows.count > 0)
+        rc = duka_pg_outbox_flush(hs, err);
     if (rc == DUKA_OK)
         rc = run_simple(s, "COMMIT", "COMMIT", err);
     if (rc != DUKA_OK) {
@@ -2297,6 +2396,7 @@ static void pg_close(duka_hub_store *hs)
     undo_clear(s);
     for (int b = 0; b < BUF_COUNT; b++)
         pg_rows_free(&s->buf[b]);
+    pg_rows_free(&s->outbox.rows);
     free(s->known);
     free(s);
 }
@@ -2339,6 +2439,7 @@ static const duka_hub_store_ops pg_ops = {
     .cashier_list = pg_cashier_list,
     .cashier_put = pg_cashier_put,
     .report_cashiers = pg_report_cashiers,
+    DUKA_PG_OUTBOX_OPS,
 };
 
 /* ---- migrations ---- */
@@ -2461,6 +2562,7 @@ duka_rc duka_hub_store_pg_open(const char *url, bool create, duka_hub_store **ou
     s->receipt_cache = json_object();
     for (int b = 0; b < BUF_COUNT; b++)
         pg_rows_init(&s->buf[b], buf_layout[b].ncols, buf_layout[b].types);
+    duka_pg_outbox_buffer_init(&s->outbox);
     duka_rc rc = DUKA_OK;
     if (s->cmd_cache == NULL || s->receipt_cache == NULL) {
         rc = duka_err_set(err, DUKA_NOMEM, "out of memory opening the hub store");
@@ -2522,4 +2624,46 @@ duka_rc duka_hub_store_pg_open(const char *url, bool create, duka_hub_store **ou
 fail:
     pg_close(&s->base);
     return rc;
+}
+
+/* ---- for the files that implement parts of this store (hub_store_pg_int.h) ---- */
+
+PGconn *duka_pg_conn(duka_hub_store *hs)
+{
+    return pgs(hs)->conn;
+}
+
+const char *duka_pg_where(duka_hub_store *hs)
+{
+    return pgs(hs)->where;
+}
+
+duka_rc duka_pg_fail(duka_hub_store *hs, const PGresult *res, const char *what, duka_err *err)
+{
+    return pg_fail(pgs(hs), res, what, false, err);
+}
+
+duka_rc duka_pg_op_begin(duka_hub_store *hs, const char *business_id, bool *own, duka_err *err)
+{
+    return op_begin(pgs(hs), business_id, own, err);
+}
+
+duka_rc duka_pg_op_end(duka_hub_store *hs, bool own, duka_rc rc, duka_err *err)
+{
+    return op_end(pgs(hs), own, rc, err);
+}
+
+bool duka_pg_in_tx(duka_hub_store *hs)
+{
+    return pgs(hs)->in_tx;
+}
+
+duka_pg_outbox_buffer *duka_pg_outbox_buffer_of(duka_hub_store *hs)
+{
+    return &pgs(hs)->outbox;
+}
+
+duka_rc duka_pg_use_business(duka_hub_store *hs, const char *business_id, duka_err *err)
+{
+    return use_business(pgs(hs), business_id, err);
 }

@@ -4,7 +4,7 @@
  * disk. SQL is kept to what PostgreSQL also runs (ON CONFLICT, RETURNING, no SQLite-only
  * functions) so the PostgreSQL store can share its shape.
  */
-#include "hub/hub_store_impl.h"
+#include "hub/hub_store_sqlite_int.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -15,16 +15,6 @@
 #include "common/uuid.h"
 #include "store/db.h"
 
-typedef struct sqlite_store {
-    duka_hub_store base; /* first: the interface (hub_store_impl.h) */
-    sqlite3 *db;
-    duka_stmt_cache stmts; /* every statement is prepared once per connection */
-} sqlite_store;
-
-static sqlite_store *sq(duka_hub_store *hs)
-{
-    return (sqlite_store *)hs;
-}
 
 static const char hub_schema_v1[] =
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -186,11 +176,83 @@ static const char hub_schema_v4[] =
     "ALTER TABLE sales ADD COLUMN cashier_id TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE sales ADD COLUMN cashier_name TEXT NOT NULL DEFAULT '';";
 
-static const duka_migration hub_migrations[] = {
-    {1, hub_schema_v1}, {2, hub_schema_v2}, {3, hub_schema_v3}, {4, hub_schema_v4}};
+/* Version 5 (issue 12): the hub's outbox towards the outside world (outbox/hub_outbox.h):
+ * jobs with a destination, a stream and their no-gap number in it (UNIQUE: a number is never
+ * used twice), a lease, an attempt log; the number series; the results the tills pull back;
+ * small per-business values (a service's device registration) and each service's health. */
+static const char hub_schema_v5[] =
+    "CREATE TABLE hub_outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  business_id TEXT NOT NULL REFERENCES businesses(id),"
+    "  destination TEXT NOT NULL,"
+    "  stream TEXT NOT NULL,"
+    "  seq_no INTEGER NOT NULL,"
+    "  ref_no INTEGER NOT NULL DEFAULT 0,"
+    "  command_type TEXT NOT NULL,"
+    "  entity_id TEXT NOT NULL,"
+    "  terminal TEXT NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN"
+    "    ('pending','processing','awaiting','done','failed')),"
+    "  priority INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  max_attempts INTEGER NOT NULL,"
+    "  next_attempt_ms INTEGER NOT NULL,"
+    "  unclear INTEGER NOT NULL DEFAULT 0,"
+    "  lease_owner TEXT,"
+    "  lease_until_ms INTEGER,"
+    "  last_error TEXT,"
+    "  error_category TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  processed_ms INTEGER,"
+    "  UNIQUE (stream, seq_no)"
+    ");"
+    "CREATE INDEX hub_outbox_due ON hub_outbox(destination, status, priority, stream, seq_no);"
+    "CREATE INDEX hub_outbox_business ON hub_outbox(business_id, destination, status);"
+    "CREATE TABLE hub_outbox_attempts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  item_id INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  finished_ms INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  http_status INTEGER NOT NULL,"
+    "  error TEXT"
+    ");"
+    "CREATE INDEX hub_outbox_attempts_item ON hub_outbox_attempts(item_id);"
+    "CREATE TABLE outbox_sequences (stream TEXT PRIMARY KEY, last_no INTEGER NOT NULL);"
+    "CREATE TABLE outbox_results ("
+    "  business_id TEXT NOT NULL,"
+    "  terminal TEXT NOT NULL,"
+    "  destination TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  item_id INTEGER NOT NULL UNIQUE,"
+    "  entity_id TEXT NOT NULL,"
+    "  result TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (business_id, terminal, destination, seq)"
+    ");"
+    "CREATE TABLE hub_kv ("
+    "  business_id TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (business_id, key)"
+    ");"
+    "CREATE TABLE service_health ("
+    "  service TEXT PRIMARY KEY,"
+    "  state TEXT NOT NULL,"
+    "  since_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  detail TEXT NOT NULL"
+    ");";
 
-/* A cached prepared statement (see duka_stmt_cache): reset after use, never finalized. */
-static duka_rc stmt_get(sqlite_store *s, const char *sql, sqlite3_stmt **out, duka_err *err)
+static const duka_migration hub_migrations[] = {{1, hub_schema_v1}, {2, hub_schema_v2},
+                                                {3, hub_schema_v3}, {4, hub_schema_v4},
+                                                {5, hub_schema_v5}};
+
+duka_rc duka_sq_stmt(sqlite_store *s, const char *sql, sqlite3_stmt **out, duka_err *err)
 {
     return duka_stmt_cache_get(&s->stmts, s->db, sql, out, err);
 }
@@ -199,7 +261,7 @@ static duka_rc stmt_get(sqlite_store *s, const char *sql, sqlite3_stmt **out, du
 static duka_rc stmt_run(sqlite_store *s, const char *sql, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s, sql, &st, err) != DUKA_OK)
+    if (duka_sq_stmt(s, sql, &st, err) != DUKA_OK)
         return DUKA_STORE;
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -271,7 +333,7 @@ static duka_rc sq_business_create(duka_hub_store *hs, const char *name, const ch
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     duka_random_hex(id_out, DUKA_BUSINESS_ID_LEN);
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "INSERT INTO businesses(id, name, kra_pin, created_ms) VALUES(?1, ?2, ?3, ?4)",
                  &st, err) != DUKA_OK)
         return DUKA_STORE;
@@ -290,7 +352,7 @@ static duka_rc sq_business_list(duka_hub_store *hs, bool lock, json_t **out, duk
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT b.id, b.name, b.kra_pin, b.created_ms,"
                  " (SELECT count(*) FROM devices d WHERE d.business_id = b.id"
                  "   AND d.revoked_ms IS NULL)"
@@ -324,7 +386,7 @@ static duka_rc sq_business_update(duka_hub_store *hs, const char *business_id, c
 {
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "UPDATE businesses SET name = coalesce(?2, name),"
                  " kra_pin = coalesce(?3, kra_pin) WHERE id = ?1",
                  &st, err) != DUKA_OK)
@@ -344,7 +406,7 @@ static duka_rc sq_business_check(duka_hub_store *hs, const char *business_id, du
 {
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s, "SELECT 1 FROM businesses WHERE id = ?1", &st, err) != DUKA_OK)
+    if (duka_sq_stmt(s, "SELECT 1 FROM businesses WHERE id = ?1", &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, business_id);
     int rc = sqlite3_step(st);
@@ -377,7 +439,7 @@ static duka_rc sq_device_add(duka_hub_store *hs, const char *business_id, const 
     /* A revoked terminal gets a new token on the same device row: the commands it sent
      * before stay its own (a resend after a lost reply is still a duplicate, not foreign).
      * The new token is bound to no till database yet: the first one to use it. */
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "INSERT INTO devices(business_id, terminal, token_hash, created_ms)"
                  " VALUES(?1, ?2, ?3, ?4)"
                  " ON CONFLICT(business_id, terminal) DO UPDATE SET token_hash = excluded.token_hash,"
@@ -418,7 +480,7 @@ static duka_rc sq_device_authenticate(duka_hub_store *hs, const char *token,
         return duka_err_set(err, DUKA_AUTH, "token rejected: malformed token");
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof(*out));
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT d.business_id, d.terminal, d.token_hash, d.till_id, d.till_bound_ms,"
                  " b.name, b.kra_pin FROM devices d JOIN businesses b ON b.id = d.business_id"
                  " WHERE d.id = ?1 AND d.revoked_ms IS NULL",
@@ -453,7 +515,7 @@ static duka_rc sq_device_list(duka_hub_store *hs, const char *business_id, json_
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT terminal, id, revoked_ms IS NULL, created_ms, till_id IS NOT NULL"
                  " FROM devices WHERE business_id = ?1 ORDER BY terminal, id",
                  &st, err) != DUKA_OK)
@@ -489,7 +551,7 @@ static duka_rc sq_device_bind_till(duka_hub_store *hs, duka_hub_device *dev,
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *changed = false;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "UPDATE devices SET till_id = ?3, till_bound_ms = ?4"
                  " WHERE id = ?1 AND business_id = ?2 AND revoked_ms IS NULL"
                  "   AND coalesce(till_id, '') = ?5",
@@ -508,7 +570,7 @@ static duka_rc sq_device_bind_till(duka_hub_store *hs, duka_hub_device *dev,
         dev->till_bound_ms = now_ms;
         return DUKA_OK;
     }
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT till_id, till_bound_ms FROM devices"
                  " WHERE id = ?1 AND business_id = ?2 AND revoked_ms IS NULL",
                  &st, err) != DUKA_OK)
@@ -533,7 +595,7 @@ static duka_rc next_change_seq(sqlite_store *s, const char *business_id, int64_t
                                duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "UPDATE businesses SET change_seq = change_seq + 1 WHERE id = ?1"
                         " RETURNING change_seq",
                         &st, err) != DUKA_OK)
@@ -554,7 +616,7 @@ static duka_rc stock_level(sqlite_store *s, const char *business_id, const char 
                            int64_t *level, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "SELECT (SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger"
                         "         WHERE business_id = ?1 AND sku = ?2)"
                         "     - (SELECT coalesce(sum(l.qty_milli), 0) FROM sale_lines l"
@@ -577,7 +639,7 @@ static duka_rc ledger_add(sqlite_store *s, const char *business_id, const char *
                           duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref,"
                         " created_ms) VALUES(?1,?2,?3,?4,?5,?6)",
                         &st, err) != DUKA_OK)
@@ -600,7 +662,7 @@ static duka_rc sq_product_upsert(duka_hub_store *hs, const char *business_id,
     if (next_change_seq(s, business_id, &seq, err) != DUKA_OK)
         return err ? err->rc : DUKA_STORE;
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "INSERT INTO products(business_id, sku, name, price_cents, tax_band,"
                         " category, deleted, change_seq, updated_ms)"
                         " VALUES(?1,?2,?3,?4,?5,?6,0,?7,?8)"
@@ -638,7 +700,7 @@ static duka_rc sq_product_archive(duka_hub_store *hs, const char *business_id, c
     if (next_change_seq(s, business_id, &seq, err) != DUKA_OK)
         return err ? err->rc : DUKA_STORE;
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "UPDATE products SET deleted = 1, change_seq = ?3, updated_ms = ?4"
                         " WHERE business_id = ?1 AND sku = ?2 AND deleted = 0",
                         &st, err) != DUKA_OK)
@@ -661,7 +723,7 @@ static duka_rc sq_changes_since(duka_hub_store *hs, const char *business_id, int
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "SELECT sku, name, price_cents, tax_band, category, deleted, change_seq"
                         " FROM products WHERE business_id = ?1 AND change_seq > ?2"
                         " ORDER BY change_seq LIMIT ?3",
@@ -708,7 +770,7 @@ static duka_rc sq_product_list(duka_hub_store *hs, const char *business_id, bool
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT p.sku, p.name, p.price_cents, p.tax_band, p.category, p.deleted,"
                  " (SELECT coalesce(sum(g.delta_milli), 0) FROM stock_ledger g"
                  "   WHERE g.business_id = p.business_id AND g.sku = p.sku)"
@@ -749,7 +811,7 @@ static duka_rc sq_stock_levels(duka_hub_store *hs, const char *business_id, json
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT v.sku, coalesce(p.name, ''), sum(v.milli) FROM ("
                  "   SELECT sku, delta_milli AS milli FROM stock_movements"
                  "    WHERE business_id = ?1"
@@ -782,7 +844,7 @@ static duka_rc sq_command_find(duka_hub_store *hs, const char *command_id, duka_
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *found = false;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "SELECT device_id, status, payload_hash, receipt_no FROM"
                         " processed_commands WHERE command_id = ?1",
                         &st, err) != DUKA_OK)
@@ -808,7 +870,7 @@ static duka_rc sq_command_record(duka_hub_store *hs, const char *command_id,
 {
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "INSERT INTO processed_commands(command_id, business_id, device_id,"
                         " command_type, status, payload_hash, receipt_no, processed_ms)"
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
@@ -832,7 +894,7 @@ static duka_rc sq_sale_owner(duka_hub_store *hs, const char *business_id, const 
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *found = false;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "SELECT command_id FROM sales WHERE business_id = ?1 AND receipt_no = ?2",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
@@ -855,7 +917,7 @@ static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
 {
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "INSERT INTO sales(business_id, device_id, command_id, receipt_no,"
                         " terminal, created_ms, received_ms, total_cents, tax_cents,"
                         " receipt_day, receipt_seq, cashier_id, cashier_name)"
@@ -883,7 +945,7 @@ static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
     if (rc != SQLITE_ROW)
         return duka_db_fail(s->db, "storing the sale", err);
 
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "INSERT INTO sale_lines(sale_id, line_no, sku, name, qty_milli,"
                         " unit_price_cents, tax_band, line_total_cents, tax_cents)"
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
@@ -908,7 +970,7 @@ static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
         }
     }
     sqlite3_reset(st);
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "INSERT INTO payments(sale_id, method, amount_cents, reference, status)"
                         " VALUES(?1,?2,?3,?4,?5)",
                         &st, err) != DUKA_OK)
@@ -939,7 +1001,7 @@ static duka_rc sq_conflict_insert(duka_hub_store *hs, const duka_hub_device *dev
 {
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "INSERT INTO conflicts(business_id, device_id, kind, entity_id,"
                         " command_id, existing_command_id, payload, detail, created_ms)"
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
@@ -961,7 +1023,7 @@ static duka_rc query_int(sqlite_store *s, const char *sql, const char *business_
                          int64_t *out, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s, sql, &st, err) != DUKA_OK)
+    if (duka_sq_stmt(s, sql, &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, business_id);
     int rc = sqlite3_step(st);
@@ -979,7 +1041,7 @@ static duka_rc query_sum(sqlite_store *s, const char *sql, const char *column,
                          const char *business_id, int64_t *out, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s, sql, &st, err) != DUKA_OK)
+    if (duka_sq_stmt(s, sql, &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, business_id);
     int rc = sqlite3_step(st);
@@ -1013,7 +1075,7 @@ static duka_rc sq_report(duka_hub_store *hs, const char *business_id, json_t **o
         (qrc = query_int(s, "SELECT count(*) FROM conflicts WHERE business_id = ?1", business_id,
                          &conflicts, err)) != DUKA_OK)
         return qrc;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                         "SELECT receipt_no FROM sales WHERE business_id = ?1 ORDER BY receipt_no",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
@@ -1039,7 +1101,7 @@ static duka_rc sq_conflict_page(duka_hub_store *hs, const char *business_id, int
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT c.id, c.kind, c.entity_id, c.command_id, c.existing_command_id,"
                  " coalesce(d.terminal, ''), c.payload, c.created_ms"
                  " FROM conflicts c LEFT JOIN devices d ON d.id = c.device_id"
@@ -1080,7 +1142,7 @@ static duka_rc sq_receipt_floor(duka_hub_store *hs, const char *business_id, con
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT receipt_day, max(receipt_seq) FROM sales"
                  " WHERE business_id = ?1 AND terminal = ?2 AND receipt_day >= ?3"
                  " GROUP BY receipt_day",
@@ -1110,7 +1172,7 @@ static duka_rc sq_device_revoke(duka_hub_store *hs, const char *business_id, con
 {
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "UPDATE devices SET revoked_ms = ?3"
                  " WHERE business_id = ?1 AND terminal = ?2 AND revoked_ms IS NULL",
                  &st, err) != DUKA_OK)
@@ -1132,7 +1194,7 @@ static duka_rc sq_audit(duka_hub_store *hs, const char *business_id, int64_t dev
 {
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "INSERT INTO audit_log(created_ms, business_id, device_id, event, detail)"
                  " VALUES(?1, ?2, ?3, ?4, ?5)",
                  &st, err) != DUKA_OK)
@@ -1154,7 +1216,7 @@ static duka_rc sq_audit_list(duka_hub_store *hs, const char *business_id, int li
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT created_ms, business_id, device_id, event, detail FROM audit_log"
                  " WHERE ?1 IS NULL OR business_id = ?1 OR business_id IS NULL"
                  " ORDER BY id DESC LIMIT ?2",
@@ -1193,7 +1255,7 @@ static duka_rc sq_cashier_list(duka_hub_store *hs, const char *business_id,
     sqlite3_stmt *st = NULL;
     *out = NULL;
     /* One read: the version, and the rows only when it is not the one the till knows. */
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT b.cashiers_version, c.id, c.name, c.role, c.pin_hash, c.active"
                  " FROM businesses b LEFT JOIN cashiers c"
                  "   ON c.business_id = b.id AND b.cashiers_version <> ?2"
@@ -1239,7 +1301,7 @@ static duka_rc sq_cashier_put(duka_hub_store *hs, const char *business_id,
 {
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  insert ? "INSERT INTO cashiers(id, business_id, name, role, pin_hash, active,"
                           " created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
                         : "UPDATE cashiers SET name = ?3, role = ?4, pin_hash = ?5, active = ?6,"
@@ -1265,7 +1327,7 @@ static duka_rc sq_cashier_put(duka_hub_store *hs, const char *business_id,
     if (sqlite3_changes(s->db) == 0)
         return duka_err_set(err, DUKA_NOTFOUND, "no cashier %s in business %s", c->id,
                             business_id);
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "UPDATE businesses SET cashiers_version = cashiers_version + 1 WHERE id = ?1",
                  &st, err) != DUKA_OK)
         return DUKA_STORE;
@@ -1284,7 +1346,7 @@ static duka_rc sq_report_cashiers(duka_hub_store *hs, const char *business_id, j
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    if (stmt_get(s,
+    if (duka_sq_stmt(s,
                  "SELECT cashier_id, max(cashier_name), count(*), sum(total_cents) FROM sales"
                  " WHERE business_id = ?1 GROUP BY cashier_id ORDER BY lower(max(cashier_name)),"
                  " cashier_id",
@@ -1350,6 +1412,7 @@ static const duka_hub_store_ops sqlite_ops = {
     .cashier_list = sq_cashier_list,
     .cashier_put = sq_cashier_put,
     .report_cashiers = sq_report_cashiers,
+    DUKA_SQ_OUTBOX_OPS,
 };
 
 duka_rc duka_hub_store_sqlite_open(const char *path, bool create, duka_hub_store **out,

@@ -1,0 +1,552 @@
+/*
+ * outbox_store_pg.c — the hub's outbox (outbox/hub_outbox.h) on PostgreSQL, where several
+ * hubs share the tables: a claim locks the rows it takes with FOR UPDATE SKIP LOCKED (another
+ * hub's claim skips them rather than waiting), marks them processing under its owner and a
+ * deadline, and commits; a finish changes only rows still leased to its owner. A stream's
+ * number series is one row of outbox_sequences, locked from the enqueue to the push's COMMIT,
+ * so two hubs enqueueing for one business take their numbers in turn and none is lost.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/hub_store_pg_int.h"
+#include "hub/pg_rows.h"
+#include "outbox/outbox.h"
+
+/* Runs sql with text parameters (NULL: SQL NULL); the result when its status is want (the
+ * caller PQclears it), else NULL with err set. */
+static PGresult *exec(duka_hub_store *s, const char *sql, int n, const char *const *values,
+                      ExecStatusType want, const char *what, duka_err *err)
+{
+    PGresult *res = PQexecParams(duka_pg_conn(s), sql, n, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != want) {
+        duka_pg_fail(s, res, what, err);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+static int64_t num(const PGresult *res, int row, int col)
+{
+    return (int64_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+#define I64(buf, v) (snprintf((buf), sizeof(buf), "%" PRId64, (int64_t)(v)), (buf))
+
+static const char enqueue_sql[] =
+    "WITH s AS ("
+    "  INSERT INTO outbox_sequences(stream, last_no) VALUES($3, $4::bigint)"
+    "  ON CONFLICT (stream) DO UPDATE SET last_no = outbox_sequences.last_no + excluded.last_no"
+    "  RETURNING last_no - $4::bigint AS base"
+    "), ins AS ("
+    "  INSERT INTO hub_outbox(business_id, destination, stream, seq_no, ref_no, command_type,"
+    "    entity_id, terminal, payload, priority, max_attempts, next_attempt_ms, created_ms)"
+    "  SELECT $1, $2, $3, s.base + x.k, x.ref_no, x.command_type, x.entity_id, x.terminal,"
+    "    x.payload, x.priority, x.max_attempts, $5::bigint, $5::bigint"
+    "    FROM s, unnest($6::int8[], $7::text[], $8::text[], $9::text[], $10::text[],"
+    "      $11::int4[], $12::int4[]) WITH ORDINALITY"
+    "      AS x(ref_no, command_type, entity_id, terminal, payload, priority, max_attempts, k)"
+    "  RETURNING 1"
+    ")"
+    " SELECT s.base + 1, (SELECT count(*) FROM ins) FROM s";
+
+static const pg_col_type job_types[7] = {PG_COL_INT8, PG_COL_TEXT, PG_COL_TEXT, PG_COL_TEXT,
+                                         PG_COL_TEXT, PG_COL_INT4, PG_COL_INT4};
+
+void duka_pg_outbox_buffer_init(duka_pg_outbox_buffer *b)
+{
+    memset(b, 0, sizeof(*b));
+    pg_rows_init(&b->rows, 7, job_types);
+}
+
+/* Kept in the store until the transaction's COMMIT (duka_pg_outbox_flush). */
+duka_rc duka_pg_outbox_enqueue(duka_hub_store *s, const char *business_id,
+                               const duka_hub_outbox_new *jobs, int n, int64_t now_ms,
+                               duka_err *err)
+{
+    duka_pg_outbox_buffer *b = duka_pg_outbox_buffer_of(s);
+    if (!duka_pg_in_tx(s))
+        return duka_err_set(err, DUKA_INTERNAL, "outbox: enqueue outside a transaction");
+    if (b->rows.count > 0 && (strcmp(b->stream, jobs[0].stream) != 0 ||
+                              strcmp(b->business_id, business_id) != 0))
+        return duka_err_set(err, DUKA_INTERNAL, "outbox: one transaction, one stream");
+    snprintf(b->business_id, sizeof(b->business_id), "%s", business_id);
+    snprintf(b->destination, sizeof(b->destination), "%s", jobs[0].destination);
+    snprintf(b->stream, sizeof(b->stream), "%s", jobs[0].stream);
+    b->now_ms = now_ms;
+    for (int i = 0; i < n; i++) {
+        pg_rows_int(&b->rows, 0, jobs[i].ref_no);
+        pg_rows_text(&b->rows, 1, jobs[i].command_type);
+        pg_rows_text(&b->rows, 2, jobs[i].entity_id);
+        pg_rows_text(&b->rows, 3, jobs[i].terminal);
+        pg_rows_text(&b->rows, 4, jobs[i].payload);
+        pg_rows_int(&b->rows, 5, jobs[i].priority);
+        pg_rows_int(&b->rows, 6, jobs[i].max_attempts);
+        if (!pg_rows_end_row(&b->rows))
+            return duka_err_set(err, DUKA_NOMEM, "out of memory enqueueing outbox items");
+    }
+    return DUKA_OK;
+}
+
+duka_rc duka_pg_outbox_flush(duka_hub_store *s, duka_err *err)
+{
+    duka_pg_outbox_buffer *b = duka_pg_outbox_buffer_of(s);
+    int n = b->rows.count;
+    char count[24], now[24];
+    const char *values[12] = {b->business_id, b->destination, b->stream, I64(count, n),
+                              I64(now, b->now_ms)};
+    int lengths[12] = {0}, formats[12] = {0};
+    for (int c = 0; c < 7; c++) {
+        formats[5 + c] = 1;
+        if (!pg_rows_param(&b->rows, c, &values[5 + c], &lengths[5 + c]))
+            return duka_err_set(err, DUKA_NOMEM, "out of memory enqueueing outbox items");
+    }
+    PGresult *res = PQexecParams(duka_pg_conn(s), enqueue_sql, 12, NULL, values, lengths,
+                                 formats, 0);
+    duka_rc rc = DUKA_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rc = duka_pg_fail(s, res, "enqueueing outbox items", err);
+    else if (num(res, 0, 1) != n)
+        rc = duka_err_set(err, DUKA_STORE, "PostgreSQL %s: %lld of %d outbox items written",
+                          duka_pg_where(s), (long long)num(res, 0, 1), n);
+    PQclear(res);
+    pg_rows_clear(&b->rows);
+    return rc;
+}
+
+static const char recover_sql[] =
+    "UPDATE hub_outbox SET status = 'pending', unclear = true, lease_owner = NULL,"
+    " lease_until_ms = NULL, next_attempt_ms = $2::bigint"
+    " WHERE id IN (SELECT id FROM hub_outbox WHERE destination = $1"
+    "   AND ((status = 'processing' AND lease_until_ms < $2::bigint)"
+    "     OR (status = 'awaiting' AND next_attempt_ms <= $2::bigint))"
+    "   FOR UPDATE SKIP LOCKED)";
+
+static const char claim_sql[] =
+    "UPDATE hub_outbox o SET status = 'processing', attempts = o.attempts + 1,"
+    " lease_owner = $1, lease_until_ms = $2::bigint"
+    " FROM (SELECT id FROM hub_outbox WHERE destination = $3 AND status = 'pending'"
+    "   AND (next_attempt_ms <= $4::bigint OR next_attempt_ms > $4::bigint + $5::bigint)"
+    "   ORDER BY priority, stream, seq_no LIMIT $6::int FOR UPDATE SKIP LOCKED) c"
+    " WHERE o.id = c.id"
+    " RETURNING o.id, o.business_id, o.stream, o.command_type, o.entity_id, o.terminal,"
+    " o.seq_no, o.ref_no, o.attempts, o.max_attempts, o.unclear, o.created_ms, o.payload";
+
+static int item_cmp(const void *a, const void *b)
+{
+    const duka_hub_outbox_item *x = a, *y = b;
+    int c = strcmp(x->stream, y->stream);
+    if (c != 0)
+        return c;
+    return x->seq_no < y->seq_no ? -1 : x->seq_no > y->seq_no;
+}
+
+duka_rc duka_pg_outbox_claim(duka_hub_store *s, const char *destination, const char *owner,
+                             int max, int64_t lease_until_ms, int64_t now_ms,
+                             duka_hub_outbox_claim *out, duka_err *err)
+{
+    out->count = 0;
+    bool own = false;
+    if (duka_pg_op_begin(s, NULL, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    char now[24], until[24], wait[24], limit[24];
+    const char *rv[2] = {destination, I64(now, now_ms)};
+    PGresult *res = exec(s, recover_sql, 2, rv, PGRES_COMMAND_OK,
+                         "recovering expired outbox leases", err);
+    duka_rc rc = res ? DUKA_OK : DUKA_STORE;
+    PQclear(res);
+    if (rc == DUKA_OK) {
+        const char *cv[6] = {owner, I64(until, lease_until_ms), destination, now,
+                             I64(wait, duka_outbox_wait_max_ms()), I64(limit, max)};
+        res = exec(s, claim_sql, 6, cv, PGRES_TUPLES_OK, "claiming outbox items", err);
+        rc = res ? DUKA_OK : DUKA_STORE;
+        for (int r = 0; res && r < PQntuples(res) && r < max; r++) {
+            duka_hub_outbox_item *it = &out->items[out->count];
+            memset(it, 0, sizeof(*it));
+            it->id = num(res, r, 0);
+            snprintf(it->business_id, sizeof(it->business_id), "%s", PQgetvalue(res, r, 1));
+            snprintf(it->stream, sizeof(it->stream), "%s", PQgetvalue(res, r, 2));
+            snprintf(it->command_type, sizeof(it->command_type), "%s", PQgetvalue(res, r, 3));
+            snprintf(it->entity_id, sizeof(it->entity_id), "%s", PQgetvalue(res, r, 4));
+            snprintf(it->terminal, sizeof(it->terminal), "%s", PQgetvalue(res, r, 5));
+            it->seq_no = num(res, r, 6);
+            it->ref_no = num(res, r, 7);
+            it->attempts = (int)num(res, r, 8);
+            it->max_attempts = (int)num(res, r, 9);
+            it->unclear = PQgetvalue(res, r, 10)[0] == 't';
+            it->created_ms = num(res, r, 11);
+            it->payload = strdup(PQgetvalue(res, r, 12));
+            out->count++;
+            if (it->payload == NULL) {
+                rc = duka_err_set(err, DUKA_NOMEM, "out of memory claiming outbox items");
+                break;
+            }
+        }
+        PQclear(res);
+    }
+    rc = duka_pg_op_end(s, own, rc, err);
+    if (rc != DUKA_OK) {
+        duka_hub_outbox_claim_free(out);
+        return rc;
+    }
+    qsort(out->items, (size_t)out->count, sizeof(out->items[0]), item_cmp);
+    return DUKA_OK;
+}
+
+static const char *verdict_name(duka_hub_outbox_verdict v)
+{
+    switch (v) {
+    case DUKA_HUB_OUTBOX_SENT: return "sent";
+    case DUKA_HUB_OUTBOX_RETRY: return "retry";
+    case DUKA_HUB_OUTBOX_DEFER: return "deferred";
+    case DUKA_HUB_OUTBOX_UNCLEAR: return "unclear";
+    case DUKA_HUB_OUTBOX_AWAIT: return "awaiting";
+    case DUKA_HUB_OUTBOX_REFUSED: return "refused";
+    }
+    return "?";
+}
+
+static const char finish_sql[] =
+    "WITH up AS ("
+    "  UPDATE hub_outbox SET status = $3, attempts = $4::int, next_attempt_ms = $5::bigint,"
+    "    unclear = $6::boolean, lease_owner = NULL, lease_until_ms = NULL, last_error = $7,"
+    "    error_category = $8,"
+    "    processed_ms = CASE WHEN $9::boolean THEN $10::bigint ELSE processed_ms END"
+    "  WHERE id = $1::bigint AND lease_owner = $2 AND status = 'processing'"
+    "  RETURNING 1"
+    "), log AS ("
+    "  INSERT INTO hub_outbox_attempts(item_id, attempt, owner, finished_ms, duration_ms,"
+    "    outcome, http_status, error)"
+    "  SELECT $1::bigint, $11::int, $2, $10::bigint, $12::bigint,"
+    "    CASE WHEN EXISTS (SELECT 1 FROM up) THEN $13 ELSE 'lease_lost' END, $14::int, $7"
+    "  RETURNING 1"
+    ")"
+    " SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM log)";
+
+static const char result_sql[] =
+    "WITH s AS ("
+    "  INSERT INTO outbox_sequences(stream, last_no) VALUES($2, 1)"
+    "  ON CONFLICT (stream) DO UPDATE SET last_no = outbox_sequences.last_no + 1"
+    "  RETURNING last_no"
+    ")"
+    " INSERT INTO outbox_results(business_id, terminal, destination, seq, item_id, entity_id,"
+    "   result, created_ms)"
+    " SELECT o.business_id, o.terminal, o.destination, s.last_no, o.id, o.entity_id, $3,"
+    "   $4::bigint FROM hub_outbox o, s WHERE o.id = $1::bigint"
+    " ON CONFLICT DO NOTHING";
+
+static duka_rc finish_one(duka_hub_store *s, const char *owner, const duka_hub_outbox_item *it,
+                          const duka_hub_outbox_outcome *o, const duka_hub_outbox_next *nx,
+                          int64_t now_ms, bool *lost, duka_err *err)
+{
+    bool final = nx->status == DUKA_HUB_OUTBOX_DONE || nx->status == DUKA_HUB_OUTBOX_FAILED;
+    char id[24], att[24], next[24], now[24], attempt[24], dur[24], http[24];
+    const char *v[14] = {I64(id, it->id),
+                         owner,
+                         duka_hub_outbox_status_name(nx->status),
+                         I64(att, nx->attempts),
+                         I64(next, nx->next_attempt_ms),
+                         nx->unclear ? "true" : "false",
+                         o->error,
+                         o->error_category,
+                         final ? "true" : "false",
+                         I64(now, now_ms),
+                         I64(attempt, it->attempts),
+                         I64(dur, o->duration_ms),
+                         verdict_name(o->verdict),
+                         I64(http, o->http_status)};
+    PGresult *res = exec(s, finish_sql, 14, v, PGRES_TUPLES_OK, "recording an outbox outcome",
+                         err);
+    if (res == NULL)
+        return DUKA_STORE;
+    *lost = num(res, 0, 0) == 0;
+    PQclear(res);
+    if (*lost || o->verdict != DUKA_HUB_OUTBOX_SENT || o->result == NULL)
+        return DUKA_OK;
+    if (duka_pg_use_business(s, it->business_id, err) != DUKA_OK)
+        return DUKA_STORE;
+    char series[DUKA_HUB_OUTBOX_STREAM_MAX + 96];
+    snprintf(series, sizeof(series), "results:%s:%s", it->business_id, it->terminal);
+    const char *rv[4] = {id, series, o->result, now};
+    res = exec(s, result_sql, 4, rv, PGRES_COMMAND_OK, "keeping an outbox result", err);
+    if (res == NULL)
+        return DUKA_STORE;
+    PQclear(res);
+    return DUKA_OK;
+}
+
+duka_rc duka_pg_outbox_finish(duka_hub_store *s, const char *owner,
+                              const duka_hub_outbox_item *items,
+                              const duka_hub_outbox_outcome *outcomes,
+                              const duka_hub_outbox_next *next, int n, int64_t now_ms, int *lost,
+                              duka_err *err)
+{
+    *lost = 0;
+    bool own = false;
+    if (duka_pg_op_begin(s, NULL, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_rc rc = DUKA_OK;
+    for (int i = 0; rc == DUKA_OK && i < n; i++) {
+        bool l = false;
+        rc = finish_one(s, owner, &items[i], &outcomes[i], &next[i], now_ms, &l, err);
+        *lost += l;
+    }
+    return duka_pg_op_end(s, own, rc, err);
+}
+
+/* One statement in a transaction of its own; *changed gets the rows it changed. */
+static duka_rc write_own(duka_hub_store *s, const char *business_id, const char *sql, int n,
+                         const char *const *v, int64_t *changed, const char *what,
+                         duka_err *err)
+{
+    bool own = false;
+    if (duka_pg_op_begin(s, business_id, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    PGresult *res = exec(s, sql, n, v, PGRES_COMMAND_OK, what, err);
+    if (res != NULL && changed)
+        *changed = strtoll(PQcmdTuples(res), NULL, 10);
+    duka_rc rc = res ? DUKA_OK : DUKA_STORE;
+    PQclear(res);
+    return duka_pg_op_end(s, own, rc, err);
+}
+
+duka_rc duka_pg_outbox_wake(duka_hub_store *s, const char *destination, int64_t now_ms,
+                            int64_t *woken, duka_err *err)
+{
+    char now[24];
+    const char *v[2] = {destination, I64(now, now_ms)};
+    return write_own(s, NULL,
+                     "UPDATE hub_outbox SET next_attempt_ms = $2::bigint"
+                     " WHERE destination = $1 AND status = 'pending'"
+                     " AND next_attempt_ms > $2::bigint",
+                     2, v, woken, "waking outbox items", err);
+}
+
+duka_rc duka_pg_outbox_retry(duka_hub_store *s, const char *business_id, int64_t id,
+                             int64_t now_ms, int *retried, duka_err *err)
+{
+    char now[24], ids[24];
+    const char *v[3] = {business_id, I64(now, now_ms), I64(ids, id)};
+    int64_t k = 0;
+    duka_rc rc = write_own(s, NULL,
+                           "UPDATE hub_outbox SET status = 'pending', attempts = 0,"
+                           " next_attempt_ms = $2::bigint, processed_ms = NULL"
+                           " WHERE business_id = $1 AND status = 'failed'"
+                           " AND ($3::bigint = 0 OR id = $3::bigint)",
+                           3, v, &k, "retrying outbox items", err);
+    *retried = (int)k;
+    return rc;
+}
+
+duka_rc duka_pg_outbox_cleanup(duka_hub_store *s, int64_t done_before_ms, int64_t *deleted,
+                               duka_err *err)
+{
+    char before[24], chunk[24];
+    const char *v[2] = {I64(before, done_before_ms), I64(chunk, DUKA_OUTBOX_CLEANUP_CHUNK)};
+    *deleted = 0;
+    /* Bounded chunks, each its own transaction. */
+    for (int round = 0; round < DUKA_OUTBOX_CLEANUP_ROUNDS_MAX; round++) {
+        bool own = false;
+        if (duka_pg_op_begin(s, NULL, &own, err) != DUKA_OK)
+            return DUKA_STORE;
+        PGresult *res = exec(s,
+                             "WITH gone AS (DELETE FROM hub_outbox WHERE id IN"
+                             "  (SELECT id FROM hub_outbox WHERE status = 'done'"
+                             "   AND processed_ms < $1::bigint ORDER BY id LIMIT $2::int)"
+                             "  RETURNING id),"
+                             " logs AS (DELETE FROM hub_outbox_attempts"
+                             "  WHERE item_id IN (SELECT id FROM gone) RETURNING 1)"
+                             " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM logs)",
+                             2, v, PGRES_TUPLES_OK, "removing done outbox items", err);
+        int64_t k = res ? num(res, 0, 0) : 0;
+        duka_rc rc = duka_pg_op_end(s, own, res ? DUKA_OK : DUKA_STORE, err);
+        PQclear(res);
+        if (rc != DUKA_OK)
+            return rc;
+        *deleted += k;
+        if (k < DUKA_OUTBOX_CLEANUP_CHUNK)
+            break;
+    }
+    return DUKA_OK;
+}
+
+duka_rc duka_pg_outbox_count(duka_hub_store *s, const char *business_id,
+                             const char *destination, duka_hub_outbox_counts *out,
+                             duka_err *err)
+{
+    const char *v[2] = {business_id, destination};
+    PGresult *res = exec(s,
+                         "SELECT status, count(*), min(created_ms) FROM hub_outbox"
+                         " WHERE destination = $2 AND ($1::text IS NULL OR business_id = $1)"
+                         " GROUP BY status",
+                         2, v, PGRES_TUPLES_OK, "counting outbox items", err);
+    if (res == NULL)
+        return DUKA_STORE;
+    for (int r = 0; r < PQntuples(res); r++) {
+        int status = duka_hub_outbox_status_parse(PQgetvalue(res, r, 0));
+        int64_t k = num(res, r, 1), oldest = num(res, r, 2);
+        switch (status) {
+        case DUKA_HUB_OUTBOX_PENDING: out->pending = k; break;
+        case DUKA_HUB_OUTBOX_PROCESSING: out->processing = k; break;
+        case DUKA_HUB_OUTBOX_AWAITING: out->awaiting = k; break;
+        case DUKA_HUB_OUTBOX_DONE: out->done = k; break;
+        case DUKA_HUB_OUTBOX_FAILED: out->failed = k; break;
+        default: break;
+        }
+        if (status != DUKA_HUB_OUTBOX_DONE &&
+            (out->oldest_unsent_ms == 0 || oldest < out->oldest_unsent_ms))
+            out->oldest_unsent_ms = oldest;
+    }
+    PQclear(res);
+    return DUKA_OK;
+}
+
+static json_t *text_or_null(const PGresult *res, int r, int c)
+{
+    return PQgetisnull(res, r, c) ? json_null() : duka_hub_json_text(PQgetvalue(res, r, c));
+}
+
+duka_rc duka_pg_outbox_list(duka_hub_store *s, const char *business_id, const char *status,
+                            int limit, json_t **out, duka_err *err)
+{
+    char lim[24];
+    const char *v[3] = {business_id, status, I64(lim, limit)};
+    PGresult *res = exec(s,
+                         "SELECT id, destination, command_type, entity_id, terminal, seq_no,"
+                         " status, attempts, max_attempts, next_attempt_ms, last_error,"
+                         " error_category, created_ms, processed_ms, unclear FROM hub_outbox"
+                         " WHERE business_id = $1 AND ($2::text IS NULL OR status = $2)"
+                         " ORDER BY id DESC LIMIT $3::int",
+                         3, v, PGRES_TUPLES_OK, "listing outbox items", err);
+    if (res == NULL)
+        return DUKA_STORE;
+    json_t *items = json_array();
+    for (int r = 0; r < PQntuples(res); r++)
+        json_array_append_new(
+            items,
+            json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:o, s:o, s:I, s:o, s:b}",
+                      "id", (json_int_t)num(res, r, 0), "destination", PQgetvalue(res, r, 1),
+                      "command_type", PQgetvalue(res, r, 2), "entity_id", PQgetvalue(res, r, 3),
+                      "terminal", PQgetvalue(res, r, 4), "seq_no", (json_int_t)num(res, r, 5),
+                      "status", PQgetvalue(res, r, 6), "attempts", (json_int_t)num(res, r, 7),
+                      "max_attempts", (json_int_t)num(res, r, 8), "next_attempt_ms",
+                      (json_int_t)num(res, r, 9), "last_error", text_or_null(res, r, 10),
+                      "error_category", text_or_null(res, r, 11), "created_ms",
+                      (json_int_t)num(res, r, 12), "processed_ms",
+                      PQgetisnull(res, r, 13) ? json_null() : json_integer(num(res, r, 13)),
+                      "unclear", PQgetvalue(res, r, 14)[0] == 't'));
+    PQclear(res);
+    *out = json_pack("{s:o}", "items", items);
+    return DUKA_OK;
+}
+
+duka_rc duka_pg_outbox_results(duka_hub_store *s, const char *business_id,
+                               const char *terminal, const char *destination, int64_t cursor,
+                               int limit, json_t **out, duka_err *err)
+{
+    bool own = false;
+    if (duka_pg_op_begin(s, business_id, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    char cur[24], lim[24];
+    const char *v[5] = {business_id, terminal, destination, I64(cur, cursor),
+                        I64(lim, limit + 1)};
+    PGresult *res = exec(s,
+                         "SELECT seq, result FROM outbox_results"
+                         " WHERE business_id = $1 AND terminal = $2 AND destination = $3"
+                         " AND seq > $4::bigint ORDER BY seq LIMIT $5::int",
+                         5, v, PGRES_TUPLES_OK, "reading outbox results", err);
+    duka_rc rc = res ? DUKA_OK : DUKA_STORE;
+    json_t *list = json_array();
+    bool more = false;
+    int64_t last = cursor;
+    for (int r = 0; res && r < PQntuples(res); r++) {
+        if (r == limit) {
+            more = true;
+            break;
+        }
+        last = num(res, r, 0);
+        json_t *o = json_loads(PQgetvalue(res, r, 1), 0, NULL);
+        if (json_is_object(o)) {
+            json_object_set_new(o, "seq", json_integer(last));
+            json_array_append_new(list, o);
+        } else {
+            json_decref(o);
+        }
+    }
+    PQclear(res);
+    rc = duka_pg_op_end(s, own, rc, err);
+    if (rc != DUKA_OK) {
+        json_decref(list);
+        return rc;
+    }
+    *out = json_pack("{s:I, s:b, s:o}", "cursor", (json_int_t)last, "more", more, "list", list);
+    return DUKA_OK;
+}
+
+duka_rc duka_pg_kv_get(duka_hub_store *s, const char *business_id, const char *key,
+                       char *value, size_t value_len, bool *found, duka_err *err)
+{
+    bool own = false;
+    if (duka_pg_op_begin(s, business_id, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    const char *v[2] = {business_id, key};
+    PGresult *res = exec(s, "SELECT value FROM hub_kv WHERE business_id = $1 AND key = $2", 2,
+                         v, PGRES_TUPLES_OK, "reading hub_kv", err);
+    if (res && PQntuples(res) == 1) {
+        *found = true;
+        snprintf(value, value_len, "%s", PQgetvalue(res, 0, 0));
+    }
+    duka_rc rc = res ? DUKA_OK : DUKA_STORE;
+    PQclear(res);
+    return duka_pg_op_end(s, own, rc, err);
+}
+
+duka_rc duka_pg_kv_put(duka_hub_store *s, const char *business_id, const char *key,
+                       const char *value, int64_t now_ms, duka_err *err)
+{
+    char now[24];
+    const char *v[4] = {business_id, key, value, I64(now, now_ms)};
+    return write_own(s, business_id,
+                     "INSERT INTO hub_kv(business_id, key, value, updated_ms)"
+                     " VALUES($1, $2, $3, $4::bigint) ON CONFLICT (business_id, key)"
+                     " DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+                     4, v, NULL, "writing hub_kv", err);
+}
+
+duka_rc duka_pg_health_get(duka_hub_store *s, const char *service, duka_service_health *out,
+                           bool *found, duka_err *err)
+{
+    const char *v[1] = {service};
+    PGresult *res = exec(s,
+                         "SELECT state, since_ms, updated_ms, detail FROM service_health"
+                         " WHERE service = $1",
+                         1, v, PGRES_TUPLES_OK, "reading a service's health", err);
+    if (res == NULL)
+        return DUKA_STORE;
+    if (PQntuples(res) == 1) {
+        *found = true;
+        snprintf(out->state, sizeof(out->state), "%s", PQgetvalue(res, 0, 0));
+        out->since_ms = num(res, 0, 1);
+        out->updated_ms = num(res, 0, 2);
+        snprintf(out->detail, sizeof(out->detail), "%s", PQgetvalue(res, 0, 3));
+    }
+    PQclear(res);
+    return DUKA_OK;
+}
+
+duka_rc duka_pg_health_put(duka_hub_store *s, const char *service,
+                           const duka_service_health *h, duka_err *err)
+{
+    char since[24], upd[24];
+    const char *v[5] = {service, h->state, I64(since, h->since_ms), I64(upd, h->updated_ms),
+                        h->detail};
+    return write_own(s, NULL,
+                     "INSERT INTO service_health(service, state, since_ms, updated_ms, detail)"
+                     " VALUES($1, $2, $3::bigint, $4::bigint, $5) ON CONFLICT (service) DO"
+                     " UPDATE SET state = excluded.state, since_ms = excluded.since_ms,"
+                     " updated_ms = excluded.updated_ms, detail = excluded.detail",
+                     5, v, NULL, "writing a service's health", err);
+}

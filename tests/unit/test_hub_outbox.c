@@ -1,0 +1,403 @@
+/*
+ * test_hub_outbox.c — the hub's outbox towards the outside world (outbox/hub_outbox.h) on
+ * the store a test runs on (SQLite; PostgreSQL with DUKA_TEST_HUB_STORE=pg, tests/pg):
+ *   - a push enqueues one eTIMS invoice per applied sale, numbered 1, 2, 3 … in the push's
+ *     own transaction: a duplicate or a rejected command takes no number, a failed commit
+ *     takes none either (the next push gets the number it would have had);
+ *   - claims lease items to one owner; a second owner never gets them; a finish by anyone
+ *     but the owner changes nothing; a lease that ran out is claimed again, unclear;
+ *   - attempts: retry uses one and fails at the maximum, a deferral and an unclear outcome
+ *     use none; a failed item is retried by hand; wake makes backed-off items due;
+ *   - results go back per terminal, in order, pageable; retention removes only done items.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/limits.h"
+#include "common/uuid.h"
+#include "hub/hub_push.h"
+#include "hub/hub_store.h"
+#include "outbox/hub_outbox.h"
+#include "outbox/outbox.h"
+#include "protocol/sale.h"
+#include "test_util.h"
+#include "test_hub_db.h"
+
+#define T0 T_2026_11_21_NOON_MS
+#define LEASE 60000
+
+typedef struct fixture {
+    hub_db db;
+    duka_hub_store *store, *other; /* other: a second connection, as a second hub */
+    char business[DUKA_BUSINESS_ID_LEN + 1];
+    duka_hub_device t01, t02;
+    duka_sale *sale;
+    int next_id;
+} fixture;
+
+static bool fail_commit(void *ctx)
+{
+    (void)ctx;
+    return true;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    hub_db_make(&f->db);
+    duka_err err = {0};
+    char tok1[DUKA_TOKEN_MAX + 1], tok2[DUKA_TOKEN_MAX + 1];
+    assert_ok(duka_hub_store_open(f->db.url, true, &f->store, &err), &err);
+    assert_ok(duka_hub_store_open(f->db.url, false, &f->other, &err), &err);
+    assert_ok(duka_hub_business_create_with_pin(f->store, "Duka ya Mama", "P051234567X",
+                                                f->business, &err),
+              &err);
+    assert_ok(duka_hub_device_add(f->store, f->business, "T01", tok1, &err), &err);
+    assert_ok(duka_hub_device_add(f->store, f->business, "T02", tok2, &err), &err);
+    assert_ok(duka_hub_device_authenticate(f->store, tok1, &f->t01, &err), &err);
+    assert_ok(duka_hub_device_authenticate(f->store, tok2, &f->t02, &err), &err);
+    /* On PostgreSQL the tests share one schema (test_hub_db.h), and a claim takes due items of
+     * every business: start each test with the earlier tests' items gone. */
+    if (f->db.pg)
+        hub_db_pg_exec(f->db.admin_url, "DELETE FROM hub_outbox_attempts; DELETE FROM hub_outbox");
+    f->sale = duka_sale_new();
+    assert_non_null(f->sale);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    duka_sale_free(f->sale);
+    duka_hub_store_close(f->other);
+    duka_hub_store_close(f->store);
+    hub_db_remove(&f->db);
+    free(f);
+    return 0;
+}
+
+static const line_spec lines[] = {
+    {"SUGAR1KG", 2000, 23050, 'B'},
+    {"RICE", 500, 18000, 'E'},
+};
+
+/* A push of `count` sales of dev's terminal from sequence `first` (ids fresh unless
+ * reuse_id_of_first). Returns the reply's statuses joined ("applied,duplicate"). */
+static void push_sales(fixture *f, const duka_hub_device *dev, int first, int count,
+                       const char *id0, bool expect_ok)
+{
+    json_t *cmds = json_array();
+    for (int i = 0; i < count; i++) {
+        char receipt[DUKA_RECEIPT_NO_MAX + 1], id[DUKA_UUID_STR_LEN + 1];
+        snprintf(receipt, sizeof(receipt), "%s-20261121-%05d", dev->terminal, first + i);
+        sale_build(f->sale, dev->terminal, receipt, T0 + first + i, lines, 2, "cash", NULL);
+        if (i == 0 && id0 != NULL)
+            snprintf(id, sizeof(id), "%s", id0);
+        else
+            duka_uuid_v7(T0 + 1000 * f->next_id++, id);
+        json_array_append_new(cmds, json_pack("{s:s, s:s, s:s, s:o}", "id", id, "type",
+                                              "sale.create", "entity_id", receipt, "payload",
+                                              duka_sale_to_json(f->sale)));
+    }
+    json_t *body = json_pack("{s:o}", "commands", cmds), *reply = NULL;
+    duka_err err = {0};
+    duka_rc rc = duka_hub_push_apply(f->store, dev, body, T0, &reply, &err);
+    json_decref(body);
+    json_decref(reply);
+    if (expect_ok)
+        assert_ok(rc, &err);
+    else
+        assert_int_not_equal(rc, DUKA_OK);
+}
+
+static duka_hub_outbox_counts counts(fixture *f)
+{
+    duka_hub_outbox_counts k;
+    duka_err err = {0};
+    assert_ok(duka_hub_outbox_count(f->store, f->business, DUKA_DEST_ETIMS, &k, &err), &err);
+    return k;
+}
+
+static void claim(duka_hub_store *s, const char *owner, int max, int64_t now,
+                  duka_hub_outbox_claim *c)
+{
+    duka_err err = {0};
+    assert_ok(duka_hub_outbox_claim_due(s, DUKA_DEST_ETIMS, owner, max, now + LEASE, now, c,
+                                        &err),
+              &err);
+}
+
+static void finish_all(duka_hub_store *s, const char *owner, duka_hub_outbox_claim *c,
+                       duka_hub_outbox_verdict v, int64_t now, int *lost)
+{
+    duka_hub_outbox_outcome o[DUKA_HUB_OUTBOX_CLAIM_MAX];
+    char results[DUKA_HUB_OUTBOX_CLAIM_MAX][128];
+    for (int i = 0; i < c->count; i++) {
+        memset(&o[i], 0, sizeof(o[i]));
+        o[i].id = c->items[i].id;
+        o[i].verdict = v;
+        if (v == DUKA_HUB_OUTBOX_SENT) {
+            snprintf(results[i], sizeof(results[i]), "{\"receipt_no\":\"%s\",\"invc_no\":%lld}",
+                     c->items[i].entity_id, (long long)c->items[i].seq_no);
+            o[i].result = results[i];
+        } else {
+            o[i].error = "eTIMS said no";
+            o[i].error_category = DUKA_OUTBOX_ERR_SERVER;
+        }
+    }
+    duka_err err = {0};
+    assert_ok(duka_hub_outbox_finish(s, owner, c->items, o, c->count, now, lost, &err), &err);
+}
+
+static void test_push_numbers_invoices_without_gaps(void **state)
+{
+    fixture *f = *state;
+    push_sales(f, &f->t01, 1, 3, NULL, true);
+    assert_int_equal(counts(f).pending, 3);
+    /* The same command again: a duplicate, no new invoice, no number. */
+    char id[DUKA_UUID_STR_LEN + 1];
+    duka_uuid_v7(T0 + 999999, id);
+    push_sales(f, &f->t01, 4, 1, id, true);
+    push_sales(f, &f->t01, 4, 1, id, true);
+    assert_int_equal(counts(f).pending, 4);
+    /* A push whose commit fails keeps nothing and takes no number. */
+    duka_hub_store_set_commit_fault(f->store, fail_commit, NULL);
+    push_sales(f, &f->t02, 1, 2, NULL, false);
+    duka_hub_store_set_commit_fault(f->store, NULL, NULL);
+    assert_int_equal(counts(f).pending, 4);
+    push_sales(f, &f->t02, 1, 2, NULL, true);
+    duka_hub_outbox_claim c = {0};
+    claim(f->store, "A", 64, T0, &c);
+    assert_int_equal(c.count, 6);
+    for (int i = 0; i < c.count; i++) {
+        assert_int_equal(c.items[i].seq_no, i + 1); /* 1..6: no gap, no repeat */
+        assert_string_equal(c.items[i].command_type, "etims.sale");
+        assert_int_equal(c.items[i].attempts, 1);
+        assert_false(c.items[i].unclear);
+        json_t *body = json_loads(c.items[i].payload, 0, NULL);
+        assert_non_null(body); /* the invoice body, built from the sale at the push */
+        assert_string_equal(json_string_value(json_object_get(body, "trdInvcNo")),
+                            c.items[i].entity_id);
+        json_decref(body);
+    }
+    assert_string_equal(c.items[0].entity_id, "T01-20261121-00001");
+    assert_string_equal(c.items[5].entity_id, "T02-20261121-00002");
+    assert_string_equal(c.items[5].terminal, "T02");
+    duka_hub_outbox_claim_free(&c);
+}
+
+static void test_leases(void **state)
+{
+    fixture *f = *state;
+    push_sales(f, &f->t01, 1, 3, NULL, true);
+    duka_hub_outbox_claim a = {0}, b = {0};
+    claim(f->store, "A", 2, T0, &a);
+    claim(f->other, "B", 64, T0, &b); /* another hub: only what A did not take */
+    assert_int_equal(a.count, 2);
+    assert_int_equal(b.count, 1);
+    assert_int_equal(b.items[0].seq_no, 3);
+    /* B may not record A's items. */
+    int lost = 0;
+    finish_all(f->other, "B", &a, DUKA_HUB_OUTBOX_SENT, T0 + 10, &lost);
+    assert_int_equal(lost, 2);
+    assert_int_equal(counts(f).processing, 3);
+    finish_all(f->store, "A", &a, DUKA_HUB_OUTBOX_SENT, T0 + 20, &lost);
+    assert_int_equal(lost, 0);
+    assert_int_equal(counts(f).done, 2);
+    /* B dies holding item 3: nobody takes it before its lease ends, then it comes back
+     * unclear (it may have reached eTIMS: ask before resending). */
+    duka_hub_outbox_claim c = {0};
+    claim(f->store, "A", 64, T0 + LEASE - 1, &c);
+    assert_int_equal(c.count, 0);
+    claim(f->store, "A", 64, T0 + LEASE + 1, &c);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(c.items[0].seq_no, 3);
+    assert_true(c.items[0].unclear);
+    assert_int_equal(c.items[0].attempts, 2);
+    /* B's late answer changes nothing; A's does. */
+    finish_all(f->other, "B", &b, DUKA_HUB_OUTBOX_SENT, T0 + LEASE + 2, &lost);
+    assert_int_equal(lost, 1);
+    finish_all(f->store, "A", &c, DUKA_HUB_OUTBOX_SENT, T0 + LEASE + 3, &lost);
+    assert_int_equal(lost, 0);
+    assert_int_equal(counts(f).done, 3);
+    duka_hub_outbox_claim_free(&a);
+    duka_hub_outbox_claim_free(&b);
+    duka_hub_outbox_claim_free(&c);
+}
+
+static void test_attempts_failure_and_manual_retry(void **state)
+{
+    fixture *f = *state;
+    push_sales(f, &f->t01, 1, 1, NULL, true);
+    duka_hub_outbox_claim c = {0};
+    int64_t t = T0;
+    /* Deferred (eTIMS down) and unclear (no answer): no attempt used, however often. */
+    for (int i = 0; i < 10; i++) {
+        t += 3600000; /* far past any backoff */
+        claim(f->store, "A", 1, t, &c);
+        assert_int_equal(c.count, 1);
+        assert_int_equal(c.items[0].attempts, 1);
+        finish_all(f->store, "A", &c,
+                   i % 2 ? DUKA_HUB_OUTBOX_DEFER : DUKA_HUB_OUTBOX_UNCLEAR, t, NULL);
+        assert_true(i == 0 || c.items[0].unclear);
+        duka_hub_outbox_claim_free(&c);
+    }
+    /* Server errors use attempts: failed at the maximum, and it stays visible. */
+    int max = 0;
+    for (int i = 0; i < 100 && counts(f).failed == 0; i++) {
+        t += 3600000;
+        claim(f->store, "A", 1, t, &c);
+        assert_int_equal(c.count, 1);
+        max = c.items[0].max_attempts;
+        assert_int_equal(c.items[0].attempts, i + 1);
+        assert_true(c.items[0].unclear); /* still: an earlier attempt may have arrived */
+        finish_all(f->store, "A", &c, DUKA_HUB_OUTBOX_RETRY, t, NULL);
+        duka_hub_outbox_claim_free(&c);
+    }
+    assert_int_equal(counts(f).failed, 1);
+    assert_true(max >= 1);
+    claim(f->store, "A", 1, t + 86400000LL, &c);
+    assert_int_equal(c.count, 0); /* failed is never claimed */
+    json_t *list = NULL;
+    duka_err err = {0};
+    assert_ok(duka_hub_outbox_list(f->store, f->business, "failed", 10, &list, &err), &err);
+    json_t *item = json_array_get(json_object_get(list, "items"), 0);
+    assert_string_equal(json_string_value(json_object_get(item, "last_error")), "eTIMS said no");
+    assert_int_equal(json_integer_value(json_object_get(item, "attempts")), max);
+    json_decref(list);
+    assert_int_equal(duka_hub_outbox_list(f->store, f->business, "lost", 10, &list, &err),
+                     DUKA_INPUT);
+    int retried = 0;
+    assert_ok(duka_hub_outbox_retry(f->store, f->business, 0, t, &retried, &err), &err);
+    assert_int_equal(retried, 1);
+    claim(f->store, "A", 1, t, &c);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(c.items[0].attempts, 1);
+    duka_hub_outbox_claim_free(&c);
+}
+
+static void test_wake_after_an_outage(void **state)
+{
+    fixture *f = *state;
+    push_sales(f, &f->t01, 1, 5, NULL, true);
+    duka_hub_outbox_claim c = {0};
+    claim(f->store, "A", 64, T0, &c);
+    finish_all(f->store, "A", &c, DUKA_HUB_OUTBOX_DEFER, T0, NULL);
+    duka_hub_outbox_claim_free(&c);
+    claim(f->store, "A", 64, T0 + 10, &c);
+    assert_int_equal(c.count, 0); /* backed off */
+    int64_t woken = 0;
+    duka_err err = {0};
+    assert_ok(duka_hub_outbox_wake(f->store, DUKA_DEST_ETIMS, T0 + 10, &woken, &err), &err);
+    assert_int_equal(woken, 5);
+    claim(f->store, "A", 64, T0 + 10, &c);
+    assert_int_equal(c.count, 5);
+    duka_hub_outbox_claim_free(&c);
+}
+
+static void test_results_per_terminal_and_retention(void **state)
+{
+    fixture *f = *state;
+    push_sales(f, &f->t01, 1, 3, NULL, true);
+    push_sales(f, &f->t02, 1, 2, NULL, true);
+    duka_hub_outbox_claim c = {0};
+    claim(f->store, "A", 64, T0, &c);
+    assert_int_equal(c.count, 5);
+    finish_all(f->store, "A", &c, DUKA_HUB_OUTBOX_SENT, T0 + 5, NULL);
+    duka_hub_outbox_claim_free(&c);
+    duka_err err = {0};
+    json_t *page = NULL;
+    assert_ok(duka_hub_outbox_results(f->store, f->business, "T01", DUKA_DEST_ETIMS, 0, 2, &page,
+                                      &err),
+              &err);
+    json_t *list = json_object_get(page, "list");
+    assert_int_equal(json_array_size(list), 2);
+    assert_true(json_is_true(json_object_get(page, "more")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(list, 0), "receipt_no")),
+        "T01-20261121-00001");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "seq")), 1);
+    int64_t cursor = json_integer_value(json_object_get(page, "cursor"));
+    json_decref(page);
+    assert_ok(duka_hub_outbox_results(f->store, f->business, "T01", DUKA_DEST_ETIMS, cursor, 2,
+                                      &page, &err),
+              &err);
+    assert_int_equal(json_array_size(json_object_get(page, "list")), 1);
+    assert_false(json_is_true(json_object_get(page, "more")));
+    json_decref(page);
+    assert_ok(duka_hub_outbox_results(f->store, f->business, "T02", DUKA_DEST_ETIMS, 0, 10,
+                                      &page, &err),
+              &err);
+    assert_int_equal(json_array_size(json_object_get(page, "list")), 2); /* its own only */
+    json_decref(page);
+    /* Retention: the done items go, the results the tills pull stay. */
+    push_sales(f, &f->t01, 4, 1, NULL, true); /* pending: never removed */
+    int64_t deleted = 0;
+    assert_ok(duka_hub_outbox_cleanup(f->store, T0 + 6, &deleted, &err), &err);
+    assert_int_equal(deleted, 5);
+    duka_hub_outbox_counts k = counts(f);
+    assert_int_equal(k.done, 0);
+    assert_int_equal(k.pending, 1);
+    assert_ok(duka_hub_outbox_results(f->store, f->business, "T01", DUKA_DEST_ETIMS, 0, 10,
+                                      &page, &err),
+              &err);
+    assert_int_equal(json_array_size(json_object_get(page, "list")), 3);
+    json_decref(page);
+}
+
+static void test_kv_and_health(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    char v[64];
+    bool found = true;
+    assert_ok(duka_hub_kv_get(f->store, f->business, "etims.device.00", v, sizeof(v), &found,
+                              &err),
+              &err);
+    assert_false(found);
+    assert_ok(duka_hub_kv_put(f->store, f->business, "etims.device.00", "{\"a\":1}", T0, &err),
+              &err);
+    assert_ok(duka_hub_kv_put(f->store, f->business, "etims.device.00", "{\"a\":2}", T0, &err),
+              &err);
+    assert_ok(duka_hub_kv_get(f->other, f->business, "etims.device.00", v, sizeof(v), &found,
+                              &err),
+              &err);
+    assert_true(found);
+    assert_string_equal(v, "{\"a\":2}");
+    duka_service_health h = {.since_ms = T0, .updated_ms = T0 + 1};
+    snprintf(h.state, sizeof(h.state), "offline");
+    snprintf(h.detail, sizeof(h.detail), "connection refused");
+    assert_ok(duka_hub_health_put(f->store, DUKA_DEST_ETIMS, &h, &err), &err);
+    duka_service_health g;
+    assert_ok(duka_hub_health_get(f->other, DUKA_DEST_ETIMS, &g, &found, &err), &err);
+    assert_true(found);
+    assert_string_equal(g.state, "offline");
+    assert_int_equal(g.updated_ms, T0 + 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_push_numbers_invoices_without_gaps, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attempts_failure_and_manual_retry, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wake_after_an_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_results_per_terminal_and_retention, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_kv_and_health, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
