@@ -15,6 +15,9 @@
 #include "hub/till_binding.h"
 #include "net/http_router.h"
 #include "net/http_server.h"
+#include "outbox/hub_forwarder.h"
+#include "outbox/hub_outbox.h"
+#include "tax/etims/etims_sender.h"
 
 #define DUKA_VERSION_STRING "0.1.0"
 
@@ -39,6 +42,7 @@ typedef struct duka_hub_app {
     int preparing;
     pthread_cond_t prepare_freed;
     const duka_clock *clock; /* NULL: the system clock */
+    duka_forwarder *etims;   /* kicked after a push; NULL when eTIMS is off */
 } hub_app;
 
 static duka_hub_store *borrow_store(hub_app *app)
@@ -212,6 +216,8 @@ static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
         if (rc == DUKA_OK)
             duka_hub_store_checkpoint(store); /* still borrowed: after the commit */
         return_store(app, store);
+        if (rc == DUKA_OK)
+            duka_forwarder_kick(app->etims); /* the batch's invoices are due now */
     }
     duka_hub_push_batch_free(&batch);
     json_decref(body);
@@ -247,6 +253,34 @@ static bool parse_int_arg(const char *text, long long lo, long long hi, long lon
     return true;
 }
 
+/* The pull's eTIMS members: the signed invoices of the till's own receipts since its cursor,
+ * and the service's health with what the business still has waiting. */
+static duka_rc add_invoices(hub_app *app, duka_hub_store *store, const duka_hub_device *dev,
+                            long long cursor, json_t *reply, duka_err *err)
+{
+    json_t *invoices = NULL;
+    duka_service_health h;
+    bool found = false;
+    duka_hub_outbox_counts k;
+    if (duka_hub_outbox_results(store, dev->business_id, dev->terminal, DUKA_DEST_ETIMS, cursor,
+                                DUKA_PULL_INVOICES_MAX, &invoices, err) != DUKA_OK ||
+        duka_hub_health_get(store, DUKA_DEST_ETIMS, &h, &found, err) != DUKA_OK ||
+        duka_hub_outbox_count(store, dev->business_id, DUKA_DEST_ETIMS, &k, err) != DUKA_OK) {
+        json_decref(invoices);
+        return err->rc ? err->rc : DUKA_STORE;
+    }
+    int64_t now = duka_clock_now_ms(app->clock);
+    json_object_set_new(reply, "invoices", invoices);
+    json_object_set_new(
+        reply, "services",
+        json_pack("{s:{s:s, s:I, s:I, s:I}}", "etims", "state",
+                  duka_forwarder_reported_state(&h, found, now), "since_ms",
+                  (json_int_t)(found ? h.since_ms : 0), "pending",
+                  (json_int_t)(k.pending + k.processing + k.awaiting + k.failed),
+                  "oldest_pending_ms", (json_int_t)k.oldest_unsent_ms));
+    return DUKA_OK;
+}
+
 static void handle_pull(hub_app *app, duka_hub_store *store, duka_http_exchange *ex,
                         const duka_hub_device *dev)
 {
@@ -264,6 +298,14 @@ static void handle_pull(hub_app *app, duka_hub_store *store, duka_http_exchange 
     }
     if (c != NULL && !parse_int_arg(c, 0, INT64_MAX, &cursor)) {
         duka_http_error(ex, 400, "invalid_cursor", "cursor '%s' is not a non-negative integer", c);
+        return;
+    }
+    /* The till's eTIMS cursor (issue 12); a till that predates it gets no invoices. */
+    const char *ic = duka_http_query(ex, "invoice_cursor");
+    long long invoice_cursor = -1;
+    if (ic != NULL && !parse_int_arg(ic, 0, INT64_MAX, &invoice_cursor)) {
+        duka_http_error(ex, 400, "invalid_invoice_cursor",
+                        "invoice_cursor '%s' is not a non-negative integer", ic);
         return;
     }
     if (l != NULL && !parse_int_arg(l, 1, DUKA_PULL_PAGE_MAX, &limit)) {
@@ -293,6 +335,13 @@ static void handle_pull(hub_app *app, duka_hub_store *store, duka_http_exchange 
     json_object_set_new(reply, "business", business_of(dev));
     if (cashiers != NULL)
         json_object_set_new(reply, "cashiers", cashiers);
+    if (invoice_cursor >= 0 &&
+        add_invoices(app, store, dev, invoice_cursor, reply, &err) != DUKA_OK) {
+        json_decref(reply);
+        duka_http_error(ex, 503, "store_unavailable", "%s", err.msg);
+        ex->retry_after_s = 1;
+        return;
+    }
     ex->status = 200;
     ex->reply = reply;
 }
@@ -458,7 +507,19 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
             duka_hub_store_close(more);
     }
     duka_block_stop_signals();
-    rc = duka_http_server_start_opts(listen, &http, handle, app, &srv, err);
+    /* The store-and-forward towards eTIMS, on its own store connection and threads. */
+    duka_etims_sender *etims = NULL;
+    duka_forwarder_service etims_svc;
+    if (rc == DUKA_OK)
+        rc = duka_etims_sender_new(cfg, app->clock, &etims, &etims_svc, err);
+    if (rc == DUKA_OK && etims != NULL) {
+        rc = duka_forwarder_start(db, &etims_svc, app->clock, &app->etims, err);
+        if (rc == DUKA_OK)
+            duka_log(DUKA_LOG_INFO, "etims", "forwarding invoices to %s (%d in flight)",
+                     duka_config_text(cfg, DUKA_SETTING_ETIMS_BASE_URL), etims_svc.in_flight);
+    }
+    if (rc == DUKA_OK)
+        rc = duka_http_server_start_opts(listen, &http, handle, app, &srv, err);
     if (rc == DUKA_OK) {
         char per_ip[48] = "no limit per address";
         if (http.connections_per_ip_max > 0)
@@ -474,6 +535,9 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
         duka_log(DUKA_LOG_INFO, "hub", "signal %d: stopping", sig);
         duka_http_server_stop(srv);
     }
+    duka_forwarder_stop(app->etims);
+    app->etims = NULL;
+    duka_etims_sender_free(etims);
     for (int i = 0; i < app->count; i++)
         duka_hub_store_close(app->stores[i]);
     duka_hub_app_free(app);

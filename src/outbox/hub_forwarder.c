@@ -1,0 +1,401 @@
+/* hub_forwarder.c — claim, send in parallel, record; and the service's health (see .h). */
+#include "outbox/hub_forwarder.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/random.h"
+#include "common/uuid.h"
+#include "hub/hub_store.h"
+#include "outbox/outbox.h"
+
+typedef struct slot {
+    duka_hub_outbox_outcome outcome;
+    void *prepared;
+    char *result;
+    bool ready; /* prepared: to be sent */
+    char err[DUKA_ERR_MSG_MAX];
+} slot;
+
+typedef enum health { H_ONLINE, H_DEGRADED, H_OFFLINE } health;
+static const char *const health_names[] = {"online", "degraded", "offline"};
+
+struct duka_forwarder {
+    duka_forwarder_service svc;
+    const duka_clock *clock;
+    duka_hub_store *store;
+    char owner[DUKA_HUB_OUTBOX_OWNER_LEN + 1];
+    pthread_t thread;
+    pthread_t workers[DUKA_FORWARDER_IN_FLIGHT_MAX];
+    int worker_count;
+
+    pthread_mutex_t lock;
+    pthread_cond_t wake;     /* the forwarder: a kick, a stop */
+    pthread_cond_t work;     /* the workers: a batch to send */
+    pthread_cond_t finished; /* the forwarder: the batch is sent */
+    bool stop, kicked;
+    /* The batch being sent: workers take indexes below count until next == count. */
+    duka_hub_outbox_claim claim;
+    slot slots[DUKA_HUB_OUTBOX_CLAIM_MAX];
+    int batch_count, next, done; /* under lock */
+
+    /* Health (forwarder thread only). */
+    health state;
+    int64_t state_since_ms, health_written_ms;
+    int server_failures, timeouts;
+    int64_t probe_delay_ms, next_probe_ms;
+    int64_t last_cleanup_ms, last_alert_ms;
+    char detail[DUKA_ERR_MSG_MAX];
+};
+
+static int64_t now_ms(const duka_forwarder *f)
+{
+    return duka_clock_now_ms(f->clock);
+}
+
+static void *worker_main(void *arg)
+{
+    duka_forwarder *f = arg;
+    pthread_mutex_lock(&f->lock);
+    for (;;) {
+        while (!f->stop && f->next >= f->batch_count)
+            pthread_cond_wait(&f->work, &f->lock);
+        if (f->stop)
+            break;
+        int i = f->next++;
+        pthread_mutex_unlock(&f->lock);
+        slot *sl = &f->slots[i];
+        if (sl->ready) {
+            int64_t t0 = duka_monotonic_ms();
+            f->svc.send(f->svc.ctx, &f->claim.items[i], sl->prepared, &sl->outcome, &sl->result,
+                        sl->err, sizeof(sl->err));
+            sl->outcome.duration_ms = duka_monotonic_ms() - t0;
+        }
+        pthread_mutex_lock(&f->lock);
+        if (++f->done == f->batch_count)
+            pthread_cond_signal(&f->finished);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+static void health_write(duka_forwarder *f, int64_t t)
+{
+    duka_service_health h = {.since_ms = f->state_since_ms, .updated_ms = t};
+    snprintf(h.state, sizeof(h.state), "%s", health_names[f->state]);
+    snprintf(h.detail, sizeof(h.detail), "%s", f->detail);
+    duka_err err = {0};
+    if (duka_hub_health_put(f->store, f->svc.destination, &h, &err) == DUKA_OK)
+        f->health_written_ms = t;
+    else
+        duka_log(DUKA_LOG_WARN, f->svc.destination, "recording the service's health: %s",
+                 err.msg);
+}
+
+static void health_set(duka_forwarder *f, health s, const char *detail, int64_t t)
+{
+    snprintf(f->detail, sizeof(f->detail), "%s", detail ? detail : "");
+    if (s == f->state) {
+        if (t - f->health_written_ms >= DUKA_FORWARDER_HEARTBEAT_MS)
+            health_write(f, t);
+        return;
+    }
+    health was = f->state;
+    f->state = s;
+    f->state_since_ms = t;
+    duka_log(s == H_ONLINE ? DUKA_LOG_INFO : DUKA_LOG_WARN, f->svc.destination, "%s -> %s%s%s",
+             health_names[was], health_names[s], detail && detail[0] ? ": " : "",
+             detail ? detail : "");
+    health_write(f, t);
+    if (s == H_ONLINE) {
+        /* Back: what the outage backed off is due now, not at the end of its backoff. */
+        int64_t woken = 0;
+        duka_err err = {0};
+        if (duka_hub_outbox_wake(f->store, f->svc.destination, t, &woken, &err) != DUKA_OK)
+            duka_log(DUKA_LOG_WARN, f->svc.destination, "waking items: %s", err.msg);
+        else if (woken > 0)
+            duka_log(DUKA_LOG_INFO, f->svc.destination, "%lld items due again",
+                     (long long)woken);
+        f->probe_delay_ms = 0;
+    }
+}
+
+/* What one batch says about the service. */
+static void health_observe(duka_forwarder *f, int64_t t)
+{
+    int sent = 0, offline = 0, unclear = 0, server = 0;
+    int64_t slowest = 0;
+    const char *last_error = NULL;
+    for (int i = 0; i < f->claim.count; i++) {
+        const duka_hub_outbox_outcome *o = &f->slots[i].outcome;
+        if (!f->slots[i].ready)
+            continue; /* not sent: says nothing of the service */
+        switch (o->verdict) {
+        case DUKA_HUB_OUTBOX_SENT:
+        case DUKA_HUB_OUTBOX_AWAIT:
+            sent++;
+            if (o->duration_ms > slowest)
+                slowest = o->duration_ms;
+            break;
+        case DUKA_HUB_OUTBOX_DEFER: offline++; last_error = o->error; break;
+        case DUKA_HUB_OUTBOX_UNCLEAR: unclear++; last_error = o->error; break;
+        case DUKA_HUB_OUTBOX_RETRY: server++; last_error = o->error; break;
+        case DUKA_HUB_OUTBOX_REFUSED: sent++; break; /* it answered */
+        }
+    }
+    if (sent + offline + unclear + server == 0)
+        return;
+    if (sent > 0) {
+        f->server_failures = f->timeouts = 0;
+        if (offline + unclear + server > 0)
+            health_set(f, H_DEGRADED, last_error, t);
+        else if (slowest > DUKA_FORWARDER_DEGRADED_LATENCY_MS)
+            health_set(f, H_DEGRADED, "slow answers", t);
+        else
+            health_set(f, H_ONLINE, "", t);
+        return;
+    }
+    if (offline > 0) {
+        health_set(f, H_OFFLINE, last_error, t);
+    } else if (unclear > 0) {
+        f->timeouts += unclear;
+        health_set(f, f->timeouts >= DUKA_FORWARDER_FAILURES_TO_DEGRADE ? H_OFFLINE : H_DEGRADED,
+                   last_error, t);
+    } else {
+        f->server_failures += server;
+        health_set(f, f->server_failures >= DUKA_FORWARDER_FAILURES_TO_DEGRADE ? H_DEGRADED
+                                                                                : f->state,
+                   last_error, t);
+    }
+    if (f->state == H_OFFLINE) {
+        f->probe_delay_ms = f->probe_delay_ms ? f->probe_delay_ms * 2 : 1000;
+        if (f->probe_delay_ms > DUKA_FORWARDER_PROBE_MAX_MS)
+            f->probe_delay_ms = DUKA_FORWARDER_PROBE_MAX_MS;
+        f->next_probe_ms = t + f->probe_delay_ms;
+    }
+}
+
+/* Claims, prepares and sends one batch, then records it. Returns the items claimed. */
+static int run_batch(duka_forwarder *f)
+{
+    int64_t t = now_ms(f);
+    int max = f->state == H_OFFLINE ? 1 : f->svc.in_flight; /* offline: one probe */
+    duka_err err = {0};
+    duka_hub_outbox_claim *c = &f->claim;
+    if (duka_hub_outbox_claim_due(f->store, f->svc.destination, f->owner, max,
+                                  t + f->svc.lease_ms, t, c, &err) != DUKA_OK) {
+        duka_log(DUKA_LOG_WARN, f->svc.destination, "claiming: %s", err.msg);
+        return 0;
+    }
+    if (c->count == 0)
+        return 0;
+    int to_send = 0;
+    for (int i = 0; i < c->count; i++) {
+        slot *sl = &f->slots[i];
+        memset(sl, 0, sizeof(*sl));
+        sl->outcome.id = c->items[i].id;
+        sl->ready = f->svc.prepare(f->svc.ctx, f->store, &c->items[i], &sl->prepared,
+                                   &sl->outcome, sl->err, sizeof(sl->err));
+        to_send += sl->ready;
+    }
+    if (to_send > 0) {
+        pthread_mutex_lock(&f->lock);
+        f->next = 0;
+        f->done = 0;
+        f->batch_count = c->count;
+        pthread_cond_broadcast(&f->work);
+        while (f->done < f->batch_count)
+            pthread_cond_wait(&f->finished, &f->lock);
+        f->batch_count = 0;
+        f->next = 0;
+        pthread_mutex_unlock(&f->lock);
+    }
+    duka_hub_outbox_outcome outcomes[DUKA_HUB_OUTBOX_CLAIM_MAX];
+    for (int i = 0; i < c->count; i++) {
+        outcomes[i] = f->slots[i].outcome;
+        outcomes[i].id = c->items[i].id;
+        if (outcomes[i].verdict != DUKA_HUB_OUTBOX_SENT) {
+            outcomes[i].error = f->slots[i].err[0] ? f->slots[i].err : "failed";
+            if (outcomes[i].error_category == NULL)
+                outcomes[i].error_category = DUKA_OUTBOX_ERR_SERVER;
+        }
+        outcomes[i].result = f->slots[i].result;
+    }
+    t = now_ms(f);
+    int lost = 0;
+    if (duka_hub_outbox_finish(f->store, f->owner, c->items, outcomes, c->count, t, &lost,
+                               &err) != DUKA_OK)
+        /* The leases run out and the items are claimed again, unclear: asked before resent. */
+        duka_log(DUKA_LOG_WARN, f->svc.destination, "recording %d outcomes: %s", c->count,
+                 err.msg);
+    else if (lost > 0)
+        duka_log(DUKA_LOG_WARN, f->svc.destination,
+                 "%d items' leases ran out before their outcome was recorded", lost);
+    health_observe(f, t);
+    int n = c->count;
+    for (int i = 0; i < n; i++) {
+        free(f->slots[i].prepared);
+        free(f->slots[i].result);
+    }
+    duka_hub_outbox_claim_free(c);
+    return n;
+}
+
+static void housekeeping(duka_forwarder *f)
+{
+    int64_t t = now_ms(f);
+    if (f->health_written_ms == 0 || t - f->health_written_ms >= DUKA_FORWARDER_HEARTBEAT_MS)
+        health_write(f, t);
+    duka_err err = {0};
+    if (t - f->last_cleanup_ms >= 3600000) {
+        int64_t deleted = 0;
+        if (duka_hub_outbox_cleanup(f->store, t - f->svc.retention_ms, &deleted, &err) !=
+            DUKA_OK)
+            duka_log(DUKA_LOG_WARN, f->svc.destination, "retention: %s", err.msg);
+        f->last_cleanup_ms = t;
+    }
+    if (f->svc.max_unsent_ms > 0 && t - f->last_alert_ms >= 3600000) {
+        duka_hub_outbox_counts k;
+        if (duka_hub_outbox_count(f->store, NULL, f->svc.destination, &k, &err) == DUKA_OK &&
+            k.oldest_unsent_ms > 0 && t - k.oldest_unsent_ms > f->svc.max_unsent_ms) {
+            duka_log(DUKA_LOG_WARN, f->svc.destination,
+                     "ALERT: %lld items not sent, the oldest for %lld min (limit %lld min)",
+                     (long long)(k.pending + k.processing + k.awaiting + k.failed),
+                     (long long)((t - k.oldest_unsent_ms) / 60000),
+                     (long long)(f->svc.max_unsent_ms / 60000));
+            f->last_alert_ms = t;
+        }
+    }
+}
+
+static void *forwarder_main(void *arg)
+{
+    duka_forwarder *f = arg;
+    for (;;) {
+        pthread_mutex_lock(&f->lock);
+        bool stop = f->stop;
+        f->kicked = false;
+        pthread_mutex_unlock(&f->lock);
+        if (stop)
+            break;
+        housekeeping(f);
+        int64_t t = now_ms(f);
+        int claimed = 0;
+        if (f->state != H_OFFLINE || t >= f->next_probe_ms)
+            claimed = run_batch(f);
+        if (claimed > 0 && f->state != H_OFFLINE)
+            continue; /* more may be due at once */
+        int64_t wait = DUKA_FORWARDER_IDLE_POLL_MS;
+        if (f->state == H_OFFLINE && f->next_probe_ms - now_ms(f) < wait)
+            wait = f->next_probe_ms - now_ms(f);
+        if (wait < 10)
+            wait = 10;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)(wait / 1000);
+        until.tv_nsec += (long)(wait % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&f->lock);
+        if (!f->stop && !f->kicked)
+            pthread_cond_timedwait(&f->wake, &f->lock, &until);
+        pthread_mutex_unlock(&f->lock);
+    }
+    return NULL;
+}
+
+duka_rc duka_forwarder_start(const char *location, const duka_forwarder_service *svc,
+                             const duka_clock *clock, duka_forwarder **out, duka_err *err)
+{
+    *out = NULL;
+    if (svc->in_flight < 1 || svc->in_flight > DUKA_FORWARDER_IN_FLIGHT_MAX)
+        return duka_err_set(err, DUKA_INPUT, "%s: %d requests in flight, expected 1..%d",
+                            svc->destination, svc->in_flight, DUKA_FORWARDER_IN_FLIGHT_MAX);
+    duka_forwarder *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory starting the %s forwarder",
+                            svc->destination);
+    f->svc = *svc;
+    f->clock = clock;
+    duka_random_hex(f->owner, DUKA_HUB_OUTBOX_OWNER_LEN);
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->wake, NULL);
+    pthread_cond_init(&f->work, NULL);
+    pthread_cond_init(&f->finished, NULL);
+    f->state = H_ONLINE;
+    f->state_since_ms = now_ms(f);
+    f->last_cleanup_ms = f->state_since_ms - 3600000 + 60000; /* the first a minute in */
+    duka_rc rc = duka_hub_store_open(location, false, &f->store, err);
+    if (rc != DUKA_OK) {
+        free(f);
+        return rc;
+    }
+    for (int i = 0; i < svc->in_flight; i++) {
+        if (pthread_create(&f->workers[i], NULL, worker_main, f) != 0)
+            break;
+        f->worker_count++;
+    }
+    if (f->worker_count != svc->in_flight ||
+        pthread_create(&f->thread, NULL, forwarder_main, f) != 0) {
+        pthread_mutex_lock(&f->lock);
+        f->stop = true;
+        pthread_cond_broadcast(&f->work);
+        pthread_mutex_unlock(&f->lock);
+        for (int i = 0; i < f->worker_count; i++)
+            pthread_join(f->workers[i], NULL);
+        duka_hub_store_close(f->store);
+        free(f);
+        return duka_err_set(err, DUKA_INTERNAL, "starting the %s forwarder's threads",
+                            svc->destination);
+    }
+    *out = f;
+    return DUKA_OK;
+}
+
+void duka_forwarder_kick(duka_forwarder *f)
+{
+    if (f == NULL)
+        return;
+    pthread_mutex_lock(&f->lock);
+    f->kicked = true;
+    pthread_cond_signal(&f->wake);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void duka_forwarder_stop(duka_forwarder *f)
+{
+    if (f == NULL)
+        return;
+    pthread_mutex_lock(&f->lock);
+    f->stop = true;
+    pthread_cond_signal(&f->wake);
+    pthread_mutex_unlock(&f->lock);
+    pthread_join(f->thread, NULL); /* after its batch: the workers finish it first */
+    pthread_mutex_lock(&f->lock);
+    pthread_cond_broadcast(&f->work);
+    pthread_mutex_unlock(&f->lock);
+    for (int i = 0; i < f->worker_count; i++)
+        pthread_join(f->workers[i], NULL);
+    duka_hub_store_close(f->store);
+    pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->wake);
+    pthread_cond_destroy(&f->work);
+    pthread_cond_destroy(&f->finished);
+    free(f);
+}
+
+const char *duka_forwarder_reported_state(const duka_service_health *h, bool found,
+                                          int64_t t)
+{
+    if (!found)
+        return "off";
+    if (t - h->updated_ms > DUKA_FORWARDER_HEALTH_STALE_MS)
+        return "offline";
+    return h->state;
+}
