@@ -42,6 +42,11 @@ typedef struct cli_args {
  * errors: returns 2 after printing one line. Returns 0 on success. */
 int cli_parse(const char *command, int argc, char **argv, cli_args *args);
 
+/* A command's options and its cli_args, in one line: OPTS({"db", true, NULL}, …). */
+#define OPTS(...)                                                                          \
+    cli_option opts[] = {__VA_ARGS__};                                                     \
+    cli_args args = {.options = opts, .option_count = (int)(sizeof(opts) / sizeof(opts[0]))}
+
 /* The value of an option, or NULL. */
 const char *cli_get(const cli_args *args, const char *name);
 
@@ -99,6 +104,8 @@ int cmd_device_list(int argc, char **argv);
 struct duka_hub_store;
 int cli_hub_open(const char *cmd, const char *db, bool create, struct duka_hub_store **store);
 
+int cmd_hub_outbox(int argc, char **argv);
+int cmd_hub_outbox_retry(int argc, char **argv);
 int cmd_cashier_add(int argc, char **argv);
 int cmd_cashier_list(int argc, char **argv);
 int cmd_cashier_set(int argc, char **argv);

@@ -14,10 +14,6 @@
 #include "hub/hub_store.h"
 #include "protocol/sale.h"
 
-#define OPTS(...)                                                                          \
-    cli_option opts[] = {__VA_ARGS__};                                                     \
-    cli_args args = {.options = opts, .option_count = (int)(sizeof(opts) / sizeof(opts[0]))}
-
 /* A PIN buffer: longer than any PIN, so a long line is seen as too long, not cut. */
 #define PIN_INPUT_MAX 64
 

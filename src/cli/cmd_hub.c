@@ -26,10 +26,6 @@ static void format_cents_field(const json_t *o, const char *key, char *buf, size
     duka_format_cents((int64_t)json_integer_value(json_object_get(o, key)), buf, n);
 }
 
-#define OPTS(...)                                                                          \
-    cli_option opts[] = {__VA_ARGS__};                                                     \
-    cli_args args = {.options = opts, .option_count = (int)(sizeof(opts) / sizeof(opts[0]))}
-
 /* Reads a PEM file (at most 256 KiB) into a NUL-terminated buffer the caller frees. */
 static duka_rc read_pem(const char *path, const char *what, char **out, duka_err *err)
 {

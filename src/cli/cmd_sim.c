@@ -12,10 +12,6 @@
 #include "cli/cli.h"
 #include "sim/etims_sim.h"
 
-#define OPTS(...)                                                                          \
-    cli_option opts[] = {__VA_ARGS__};                                                     \
-    cli_args args = {.options = opts, .option_count = (int)(sizeof(opts) / sizeof(opts[0]))}
-
 /* A whole-number option in [lo, hi]; absent leaves *out. -1 after printing the one line. */
 static int long_option(const char *cmd, const cli_args *args, const char *name, long lo,
                        long hi, long *out)

@@ -27,10 +27,6 @@
 #include "till/till_status.h"
 #include "common/uuid.h"
 
-#define OPTS(...)                                                                          \
-    cli_option opts[] = {__VA_ARGS__};                                                     \
-    cli_args args = {.options = opts, .option_count = (int)(sizeof(opts) / sizeof(opts[0]))}
-
 /* Parses an integer option within [lo, hi]; absent gives def. Returns -1 on a bad value
  * after printing a usage error. */
 static int int_option(const char *cmd, const cli_args *args, const char *name, int lo, int hi,
