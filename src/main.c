@@ -47,6 +47,21 @@ static const command commands[] = {
      "listed, newest first (the newest 100; conflict_details_omitted counts the rest), with\n"
      "what it was for, and conflict_total_cents adds them all up. Safe while the hub serves DB\n"
      "(a file or a postgres:// URL)."},
+    {"hub outbox", cmd_hub_outbox,
+     "duka hub outbox --db DB --business ID [--status S] [--limit N] [--json]",
+     "What the hub still has to send to the outside world (KRA eTIMS invoices): eTIMS's\n"
+     "health as the forwarder last saw it (online, degraded, offline; off when no hub forwards),\n"
+     "the counts, and the items newest first (at most --limit, default 50, at most 1000;\n"
+     "--status pending|processing|awaiting|done|failed), each with its invcNo, attempts and\n"
+     "last error. --json: {\"items\": [...], \"etims\": {\"state\", \"pending\", \"failed\",\n"
+     "\"oldest_unsent_ms\", ...}}. An invoice is failed only when eTIMS refused it or answered\n"
+     "errors 5 times (OFFLINE_QUEUE_MAX_RETRIES); eTIMS down or silent uses none. Safe while\n"
+     "the hub serves DB."},
+    {"hub outbox retry", cmd_hub_outbox_retry,
+     "duka hub outbox retry --db DB --business ID (--id N | --all) [--json]",
+     "Puts a failed item (or every failed item of the business) back in the hub's queue with\n"
+     "its attempts reset; the forwarder sends it again with the same invcNo. --json:\n"
+     "{\"retried\": N}."},
     {"business list", cmd_business_list, "duka business list --db DB [--json]",
      "Every business of the hub, oldest first: {\"businesses\": [{\"business_id\", \"name\",\n"
      "\"kra_pin\", \"created\", \"devices\"}]} (devices: active ones); a table without --json.\n"
@@ -344,20 +359,23 @@ static int group_usage_error(const char *group, const char *word)
     return cli_error(group, DUKA_USAGE, "expected one of: %s (see: duka help %s)", subs, group);
 }
 
-/* Finds the longest command whose words start argv; *used gets the number of words. */
+/* Finds the longest command whose words start argv (at most three: "hub outbox retry");
+ * *used gets the number of words. */
 static const command *find_command(int argc, char **argv, int *used)
 {
-    if (argc >= 2) {
+    for (int words = argc < 3 ? argc : 3; words >= 1; words--) {
         char name[128];
-        snprintf(name, sizeof(name), "%s %s", argv[0], argv[1]);
-        const command *c = command_named(name);
+        size_t n = 0;
+        for (int i = 0; i < words && n < sizeof(name); i++)
+            n += (size_t)snprintf(name + n, sizeof(name) - n, "%s%s", i ? " " : "", argv[i]);
+        const command *c = n < sizeof(name) ? command_named(name) : NULL;
         if (c != NULL) {
-            *used = 2;
+            *used = words;
             return c;
         }
     }
     *used = 1;
-    return command_named(argv[0]);
+    return NULL;
 }
 
 /* `duka help [CMD [SUB]]` (a --json among them only asks for a JSON error). */

@@ -17,6 +17,7 @@
 #include "net/http_server.h"
 #include "outbox/hub_forwarder.h"
 #include "outbox/hub_outbox.h"
+#include "sync/sync_worker.h"
 #include "tax/etims/etims_sender.h"
 
 #define DUKA_VERSION_STRING "0.1.0"
@@ -507,7 +508,9 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
             duka_hub_store_close(more);
     }
     duka_block_stop_signals();
-    /* The store-and-forward towards eTIMS, on its own store connection and threads. */
+    /* The store-and-forward towards eTIMS, on its own store connection and threads, under the
+     * same outbox policy as the tills' (backoff, attempts, priorities from the settings). */
+    duka_sync_apply_config(cfg);
     duka_etims_sender *etims = NULL;
     duka_forwarder_service etims_svc;
     if (rc == DUKA_OK)
