@@ -1,7 +1,8 @@
 /*
  * cmd_demo.c — `duka demo`: the whole product on one machine in a minute. A hub and a till
- * on SQLite in a fresh folder, a seeded Kenyan catalog, and the promise shown live: a sale
- * made while the hub is stopped arrives at the hub, once, after it starts again.
+ * on SQLite in a fresh folder, a seeded Kenyan catalog, KRA's eTIMS simulated, and the promise
+ * shown live: a sale made while the hub is stopped arrives at the hub, once, after it starts
+ * again; a sale made while eTIMS is down is signed once it is back, and reprinted with its QR.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include "store/db.h"
 #include "sync/sync_client.h"
 #include "till/checkout.h"
+#include "till/etims_receipt.h"
 #include "till/till_db.h"
 #include "till/till_status.h"
 
@@ -265,6 +267,60 @@ static bool wait_receipt(const char *hub_db, const char *business, const char *r
     return false;
 }
 
+/* Waits until the till holds receipt_no's eTIMS signature (its worker pulls it). */
+static bool wait_signed(const char *till_db, const char *receipt_no, duka_etims_receipt *out)
+{
+    int64_t end = duka_monotonic_ms() + DEMO_WAIT_MS;
+    while (duka_monotonic_ms() < end && !demo_stop) {
+        sqlite3 *db = NULL;
+        duka_err e = {0};
+        bool found = false;
+        if (duka_till_db_open(till_db, false, &db, &e) == DUKA_OK)
+            duka_etims_receipt_load(db, receipt_no, out, &found, &e);
+        duka_db_close(db);
+        if (found)
+            return true;
+        sleep_ms(200);
+    }
+    return false;
+}
+
+/* Turns the simulator's outage on or off (its loopback control endpoint). */
+static bool sim_outage(const char *sim_url, bool on)
+{
+    char url[160];
+    snprintf(url, sizeof(url), "%s/_sim/faults", sim_url);
+    const char *body = on ? "{\"outage\":true}" : "{\"outage\":false}";
+    duka_http_reply r;
+    duka_err e = {0};
+    bool ok = duka_http_request("POST", url, NULL, body, strlen(body), 2000, &r, &e) == DUKA_OK &&
+              r.status == 200;
+    duka_http_reply_free(&r);
+    return ok;
+}
+
+/* The receipt's control-unit block, as the till prints it, and its QR for the terminal. */
+static void show_signature(const duka_etims_receipt *r, const char *till_url)
+{
+    char intrl[96], sign[96];
+    duka_etims_group4(r->intrl_data, intrl, sizeof(intrl));
+    duka_etims_group4(r->rcpt_sign, sign, sizeof(sign));
+    say("   CU invoice no %s   CU date/time %s   receipt %lld/%lld", r->cu_invoice_no,
+        r->signed_at, (long long)r->rcpt_no, (long long)r->tot_rcpt_no);
+    say("   internal data %s", intrl);
+    say("   signature     %s", sign);
+    say("   verify at     %s", r->qr_url);
+    char *qr = NULL;
+    duka_err e = {0};
+    if (duka_etims_qr_terminal(r->qr_url, &qr, &e) == DUKA_OK) {
+        fputs(qr, stdout);
+        fflush(stdout);
+    }
+    free(qr);
+    say("   (the same QR on the cashier's screen: %s/api/sales/%s/qr.svg)", till_url,
+        r->receipt_no);
+}
+
 static int fail(const char *what)
 {
     return cli_error("demo", DUKA_STORE, "%s", what);
@@ -303,8 +359,11 @@ static duka_rc sell(const char *till_db, const char *item1, const char *item2, d
 int cmd_demo(int argc, char **argv)
 {
     const char *cmd = "demo";
-    cli_option opts[] = {{"dir", true, NULL}, {"listen", true, NULL}, {"hub-listen", true, NULL}};
-    cli_args args = {.options = opts, .option_count = 3};
+    cli_option opts[] = {{"dir", true, NULL},
+                         {"listen", true, NULL},
+                         {"hub-listen", true, NULL},
+                         {"etims-listen", true, NULL}};
+    cli_args args = {.options = opts, .option_count = 4};
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
     if (args.help)
@@ -312,6 +371,8 @@ int cmd_demo(int argc, char **argv)
     char dir[PATH_MAX], host[64], hub_listen[96], hub_url[128], till_url[128];
     char hub_db[PATH_MAX + 16], till_db[PATH_MAX + 16], csv[PATH_MAX + 16];
     char hub_log[PATH_MAX + 16], till_log[PATH_MAX + 16], health[160];
+    char sim_listen[96], sim_url[128], sim_db[PATH_MAX + 16], sim_log[PATH_MAX + 16];
+    char sim_health[200], etims_base[200];
     const char *listen = cli_get(&args, "listen") ? cli_get(&args, "listen") : "127.0.0.1:8080";
     const char *colon = strrchr(listen, ':');
     long port = colon ? strtol(colon + 1, NULL, 10) : 0;
@@ -322,11 +383,18 @@ int cmd_demo(int argc, char **argv)
         snprintf(hub_listen, sizeof(hub_listen), "%s", cli_get(&args, "hub-listen"));
     else
         snprintf(hub_listen, sizeof(hub_listen), "%s:%ld", host, port + 1);
+    if (cli_get(&args, "etims-listen") != NULL)
+        snprintf(sim_listen, sizeof(sim_listen), "%s", cli_get(&args, "etims-listen"));
+    else
+        snprintf(sim_listen, sizeof(sim_listen), "%s:%ld", host, port + 2);
     snprintf(hub_url, sizeof(hub_url), "http://%s", hub_listen);
     snprintf(till_url, sizeof(till_url), "http://%s", listen);
+    snprintf(sim_url, sizeof(sim_url), "http://%s", sim_listen);
     /* Before anything is created: a busy address would otherwise be answered by whoever holds
      * it (another hub: "token rejected"). */
     int busy = check_addresses_free(cmd, listen, hub_listen);
+    if (busy == 0)
+        busy = check_addresses_free(cmd, sim_listen, hub_listen);
     if (busy != 0)
         return busy;
     /* The commands it suggests must work from any folder: the running binary's path and the
@@ -360,6 +428,10 @@ int cmd_demo(int argc, char **argv)
     snprintf(hub_log, sizeof(hub_log), "%s/hub.log", dir);
     snprintf(till_log, sizeof(till_log), "%s/till.log", dir);
     snprintf(health, sizeof(health), "%s/v1/health", hub_url);
+    snprintf(sim_db, sizeof(sim_db), "%s/etims-sim.db", dir);
+    snprintf(sim_log, sizeof(sim_log), "%s/etims-sim.log", dir);
+    snprintf(sim_health, sizeof(sim_health), "%s/_sim/health", sim_url);
+    snprintf(etims_base, sizeof(etims_base), "%s/etims-api", sim_url);
 
     /* Ctrl-C ends the demo; children are stopped cleanly on the way out. */
     struct sigaction sa = {0};
@@ -400,13 +472,21 @@ int cmd_demo(int argc, char **argv)
     for (size_t i = 0; i < sizeof(demo_cashiers) / sizeof(demo_cashiers[0]); i++)
         say("  cashier   %-7s (%s) PIN %s", demo_cashiers[i].name, demo_cashiers[i].role,
             demo_cashiers[i].pin);
-    pid_t hub = 0, till = 0;
+    pid_t hub = 0, till = 0, sim = 0;
     char *hub_args[] = {"duka", "hub", "--db", hub_db, "--listen", hub_listen, NULL};
+    char *sim_args[] = {"duka", "sim", "etims", "--listen", sim_listen, "--state", sim_db, NULL};
     char till_listen[96];
     snprintf(till_listen, sizeof(till_listen), "%s", listen);
     char *till_args[] = {"duka", "till", "--db", till_db, "--listen", till_listen,
                          "--sync-interval", "2", NULL};
     int rc = 1;
+    /* KRA's eTIMS, simulated on loopback; the hub forwards every sale's invoice to it. */
+    sim = spawn(sim_log, sim_args);
+    if (!wait_server("eTIMS simulator", sim_health, sim_listen, &sim, sim_log))
+        goto out;
+    setenv("ETIMS_BASE_URL", etims_base, 1); /* the hub (a child) takes it from here */
+    say("  eTIMS     %s  (duka sim etims: KRA's OSCU API, simulated; log %s)", etims_base,
+        sim_log);
     hub = spawn(hub_log, hub_args);
     if (!wait_server("hub", health, hub_listen, &hub, hub_log))
         goto out;
@@ -490,6 +570,54 @@ int cmd_demo(int argc, char **argv)
     say("   Sale %s arrived at the hub %.1f s after it came back — once, with the same receipt "
         "number.",
         receipt, (double)(duka_monotonic_ms() - t0) / 1000.0);
+    {
+        /* 4. KRA's eTIMS down: the sale stands, its receipt says "eTIMS pending" (never a
+         * made-up signature); back, the hub forwards it and the till reprints it signed. */
+        duka_etims_receipt sig;
+        memset(&sig, 0, sizeof(sig));
+        say("4. KRA's eTIMS goes down (the simulator's outage switch).");
+        if (!sim_outage(sim_url, true)) {
+            if (!demo_stop)
+                cli_error(cmd, DUKA_OFFLINE, "the eTIMS simulator at %s did not take the outage",
+                          sim_url);
+            rc = demo_stop ? 0 : 1;
+            goto out;
+        }
+        duka_sale *s3 = duka_sale_new();
+        if (s3 == NULL || sell(till_db, "TEA250", "SUGAR1KG", s3, &err)) {
+            duka_sale_free(s3);
+            cli_fail(cmd, &err);
+            goto out;
+        }
+        char r3[DUKA_RECEIPT_NO_MAX + 1];
+        snprintf(r3, sizeof(r3), "%s", s3->receipt_no);
+        duka_format_cents(s3->total_cents, total, sizeof(total));
+        duka_sale_free(s3);
+        if (!wait_receipt(hub_db, business, r3)) {
+            if (!demo_stop)
+                cli_error(cmd, DUKA_OFFLINE, "sale %s did not reach the hub within %d s (see %s)",
+                          r3, DEMO_WAIT_MS / 1000, till_log);
+            rc = demo_stop ? 0 : 1;
+            goto out;
+        }
+        say("   Sale %s, KES %s, is at the hub; its receipt says \"eTIMS: pending\" until KRA "
+            "signs it.",
+            r3, total);
+        sleep_ms(3000);
+        say("   KRA's eTIMS is back.");
+        t0 = duka_monotonic_ms();
+        if (!sim_outage(sim_url, false) || !wait_signed(till_db, r3, &sig)) {
+            if (!demo_stop)
+                cli_error(cmd, DUKA_OFFLINE, "sale %s was not signed within %d s (see %s)", r3,
+                          DEMO_WAIT_MS / 1000, hub_log);
+            rc = demo_stop ? 0 : 1;
+            goto out;
+        }
+        say("   Signed %.1f s later; the till reprints the receipt with the control unit's block:",
+            (double)(duka_monotonic_ms() - t0) / 1000.0);
+        show_signature(&sig, till_url);
+        snprintf(receipt, sizeof(receipt), "%s", r3);
+    }
     putchar('\n');
     char till_word[PATH_MAX * 2], hub_word[PATH_MAX * 2], hub_log_word[PATH_MAX * 2];
     shell_word(till_db, till_word, sizeof(till_word));
@@ -498,6 +626,8 @@ int cmd_demo(int argc, char **argv)
     say("Try, in another terminal, from any folder (the demo keeps running until Ctrl-C):");
     say("  %s sell --db %s RICE1KG SUKUMA*3 --pay mpesa:QK12AB34CD", exe_word, till_word);
     say("  %s status --db %s", exe_word, till_word);
+    say("  %s receipt --db %s %s", exe_word, till_word, receipt);
+    say("  %s hub outbox --db %s --business %s", exe_word, hub_word, business);
     say("  %s queue --db %s --json", exe_word, till_word);
     say("  %s hub report --db %s --business %s", exe_word, hub_word, business);
     say("  curl -s %s/api/status", till_url);
@@ -510,7 +640,8 @@ int cmd_demo(int argc, char **argv)
         jar_word, till_url);
     say("Stop the hub (kill %d) and keep selling: the sales wait in the till's outbox.", (int)hub);
     say("Start it again with:");
-    say("  %s hub --db %s --listen %s >>%s 2>&1 &", exe_word, hub_word, hub_listen, hub_log_word);
+    say("  ETIMS_BASE_URL=%s %s hub --db %s --listen %s >>%s 2>&1 &", etims_base, exe_word,
+        hub_word, hub_listen, hub_log_word);
     say("and the till sends them within seconds (that hub is then yours to stop: Ctrl-C here");
     say("stops what the demo started).");
     while (!demo_stop)
@@ -520,6 +651,7 @@ out:
     say("Stopping the till and the hub ...");
     stop_child(&till);
     stop_child(&hub);
+    stop_child(&sim);
     say("Stopped. The data stays in %s.", dir);
     return rc;
 }

@@ -507,6 +507,46 @@ duka_rc duka_etims_qr_svg(const char *text, char **svg, size_t *len, int *module
     return DUKA_OK;
 }
 
+duka_rc duka_etims_qr_terminal(const char *text, char **out, duka_err *err)
+{
+    *out = NULL;
+    if (text == NULL || text[0] == '\0' || strlen(text) > DUKA_ETIMS_QR_URL_MAX)
+        return duka_err_set(err, DUKA_INPUT, "no text to put in a QR code");
+    QRcode *qr = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    if (qr == NULL)
+        return duka_err_set(err, DUKA_INPUT, "the text does not fit in a QR code");
+    /* Light modules are drawn (full block, upper or lower half), dark ones left blank: on a
+     * dark terminal the symbol then reads dark-on-light, as a scanner wants. Two rows of
+     * modules per line, a 2-module quiet zone. */
+    const int q = 2, w = qr->width, side = w + 2 * q;
+    size_t cap = (size_t)((side + 1) / 2) * ((size_t)side * 3 + 1) + 1;
+    char *b = malloc(cap);
+    if (b == NULL) {
+        QRcode_free(qr);
+        return duka_err_set(err, DUKA_NOMEM, "out of memory drawing a QR code");
+    }
+    size_t n = 0;
+    for (int y = 0; y < side; y += 2) {
+        for (int x = 0; x < side; x++) {
+            int xm = x - q, y1 = y - q, y2 = y + 1 - q;
+            bool top = xm >= 0 && xm < w && y1 >= 0 && y1 < w && (qr->data[y1 * w + xm] & 1);
+            bool bottom = xm >= 0 && xm < w && y2 >= 0 && y2 < w && (qr->data[y2 * w + xm] & 1);
+            const char *glyph = !top && !bottom ? "\xe2\x96\x88"   /* █ both light */
+                                : !top          ? "\xe2\x96\x80"   /* ▀ top light */
+                                : !bottom       ? "\xe2\x96\x84"   /* ▄ bottom light */
+                                                : " ";
+            size_t g = strlen(glyph);
+            memcpy(b + n, glyph, g);
+            n += g;
+        }
+        b[n++] = '\n';
+    }
+    b[n] = '\0';
+    QRcode_free(qr);
+    *out = b;
+    return DUKA_OK;
+}
+
 /* ---- the hub's view and the count ---- */
 
 duka_rc duka_etims_service_load(sqlite3 *db, duka_etims_service *s, duka_err *err)

@@ -101,6 +101,11 @@ void duka_etims_group4(const char *text, char *out, size_t n);
 duka_rc duka_etims_qr_svg(const char *text, char **svg, size_t *len, int *modules,
                           duka_err *err);
 
+/* The same QR code for a terminal: lines of Unicode half blocks (UTF-8), two module rows per
+ * line, light modules drawn so it reads dark on light on a dark terminal (`duka demo`).
+ * *out is malloc'ed. */
+duka_rc duka_etims_qr_terminal(const char *text, char **out, duka_err *err);
+
 /* The hub's view of eTIMS, as the last services.etims member said it. */
 typedef struct duka_etims_service {
     bool known;          /* false until a pull brought one: state "" */

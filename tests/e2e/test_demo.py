@@ -15,6 +15,7 @@ import os
 import queue
 import re
 import shlex
+import shutil
 import sqlite3
 import signal
 import socket
@@ -110,6 +111,34 @@ def demo_prints_commands_that_work_from_anywhere(ctx):
     finally:
         con.close()
     check_eq(got, [("Amina", "cashier"), ("Baraka", "manager")], "the demo till's cashiers")
+    # eTIMS: the sale made while KRA's eTIMS was down says "eTIMS: pending", then is signed
+    # once it is back, with the control unit's block and a QR that reads as its link.
+    check(any('"eTIMS: pending"' in l for l in d.seen), "the demo shows a receipt pending eTIMS")
+    signed = [k for k, l in enumerate(d.seen) if "Signed " in l and "reprints" in l]
+    check(signed, "the demo shows the receipt signed: %r" % d.seen[-40:])
+    block = d.seen[signed[0]:]
+    cu = [l for l in block if "CU invoice no KRACU" in l]
+    link = [l.split("verify at", 1)[1].strip() for l in block if "verify at" in l]
+    check(cu and link and link[0].startswith("https://") and "Data=P051234567X00" in link[0],
+          "the signed receipt's CU number and verification link: %r" % block[:8])
+    qr = [l for l in block if l and set(l) <= set("\u2588\u2580\u2584 ")]
+    check(len(qr) >= 15 and len(set(len(l) for l in qr)) == 1,
+          "a square QR of half blocks under the signature: %d lines" % len(qr))
+    if shutil.which("zbarimg"):
+        pbm = ctx.path("qr.pbm")
+        rows = []
+        for l in qr:  # a drawn half is a light module (dark terminal), blank is dark
+            rows.append([0 if c in "\u2588\u2580" else 1 for c in l])
+            rows.append([0 if c in "\u2588\u2584" else 1 for c in l])
+        with open(pbm, "w") as f:
+            f.write("P1\n%d %d\n" % (len(qr[0]) * 6, len(rows) * 6))
+            for r in rows:
+                line = " ".join(str(v) for v in r for _ in range(6))
+                for _ in range(6):
+                    f.write(line + "\n")
+        got = subprocess.run(["zbarimg", "-q", "--raw", pbm], capture_output=True, text=True,
+                             timeout=30).stdout.strip()
+        check_eq(got, link[0], "the demo's terminal QR, read by zbarimg")
     # The first line is the cashier's screen, and it is there.
     check_eq(d.seen[0], "Open http://127.0.0.1:%d/ in a browser: the cashier's screen (log in as "
              "Amina, PIN 1234)." % port, "the demo's first line")
@@ -158,7 +187,10 @@ def demo_prints_commands_that_work_from_anywhere(ctx):
     check(i and i[0] + 1 < len(d.seen), "the demo prints how to start the hub again: %r"
           % d.seen[-6:])
     restart = d.seen[i[0] + 1].strip()
-    words = shlex.split(restart)
+    # It sets the hub's eTIMS address first (ETIMS_BASE_URL=…), as the demo's own hub has it.
+    words = [w for w in shlex.split(restart) if not re.match(r"^[A-Z_]+=", w)]
+    check("ETIMS_BASE_URL=http://127.0.0.1:" in restart, "restart command sets the eTIMS "
+          "simulator's address: %r" % restart)
     check(os.path.isabs(words[0]) and words[1:2] == ["hub"] and
           "127.0.0.1:%d" % hub_port in words, "restart command: %r" % restart)
     # As a user would paste it: in a shell, from another folder (it puts itself in the
