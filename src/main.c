@@ -19,13 +19,18 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"demo", cmd_demo, "duka demo [--dir DIR] [--listen HOST:PORT] [--hub-listen HOST:PORT]",
-     "Runs a hub and a till on SQLite in DIR (a fresh folder by default) with a seeded Kenyan\n"
-     "catalog, shows a sale made while the hub is down arriving once it is back, and keeps\n"
-     "running until Ctrl-C. --listen is the till's address (default 127.0.0.1:8080); the hub\n"
-     "listens on the next port unless --hub-listen says otherwise. Both addresses must be free:\n"
-     "a busy one stops it before it creates anything. It prints commands to try (absolute\n"
-     "paths: they work from any folder), including how to stop the hub and start it again."},
+    {"demo", cmd_demo,
+     "duka demo [--dir DIR] [--listen HOST:PORT] [--hub-listen HOST:PORT] [--etims-listen "
+     "HOST:PORT]",
+     "Runs a hub, a till and KRA's eTIMS (duka sim etims) on SQLite in DIR (a fresh folder by\n"
+     "default) with a seeded Kenyan catalog; shows a sale made while the hub is down arriving\n"
+     "once it is back, and one made while eTIMS is down signed once it is back (its receipt's\n"
+     "control-unit block and QR printed); keeps running until Ctrl-C. --listen is the till's\n"
+     "address (default 127.0.0.1:8080); the hub listens on the next port and the simulator on\n"
+     "the one after unless --hub-listen / --etims-listen say otherwise. Every address must be\n"
+     "free: a busy one stops it before it creates anything. It prints commands to try\n"
+     "(absolute paths: they work from any folder), including how to stop the hub and start it\n"
+     "again."},
     {"hub init", cmd_hub_init,
      "duka hub init --db DB --business NAME [--kra-pin PIN] [--allow-duplicate-name] [--json]",
      "Creates the hub database DB if needed and a business in it. Prints the business id\n"
