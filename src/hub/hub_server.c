@@ -538,6 +538,7 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
         duka_log(DUKA_LOG_INFO, "hub", "signal %d: stopping", sig);
         duka_http_server_stop(srv);
     }
+    duka_etims_sender_cancel(etims);
     duka_forwarder_stop(app->etims);
     app->etims = NULL;
     duka_etims_sender_free(etims);

@@ -13,11 +13,19 @@
 #include "hub/hub_store.h"
 #include "outbox/outbox.h"
 
+/* One request in flight. The forwarder thread fills a FREE slot (claimed and prepared) and
+ * makes it QUEUED; a worker takes it (RUNNING), sends, and makes it DONE; the forwarder
+ * records every DONE slot's outcome and frees it. A slow request holds its own slot only:
+ * the others keep going. */
+typedef enum slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_RUNNING, SLOT_DONE } slot_state;
+
 typedef struct slot {
+    slot_state state; /* under the lock; the rest belongs to whoever moved it last */
+    duka_hub_outbox_item item; /* owns item.payload */
+    bool ready;                /* prepared: to be sent (else DONE with prepare's outcome) */
     duka_hub_outbox_outcome outcome;
     void *prepared;
     char *result;
-    bool ready; /* prepared: to be sent */
     char err[DUKA_ERR_MSG_MAX];
 } slot;
 
@@ -34,14 +42,10 @@ struct duka_forwarder {
     int worker_count;
 
     pthread_mutex_t lock;
-    pthread_cond_t wake;     /* the forwarder: a kick, a stop */
-    pthread_cond_t work;     /* the workers: a batch to send */
-    pthread_cond_t finished; /* the forwarder: the batch is sent */
+    pthread_cond_t wake; /* the forwarder: a kick, a slot done, a stop */
+    pthread_cond_t work; /* the workers: a slot queued, a stop */
     bool stop, kicked;
-    /* The batch being sent: workers take indexes below count until next == count. */
-    duka_hub_outbox_claim claim;
-    slot slots[DUKA_HUB_OUTBOX_CLAIM_MAX];
-    int batch_count, next, done; /* under lock */
+    slot slots[DUKA_FORWARDER_IN_FLIGHT_MAX];
 
     /* Health (forwarder thread only). */
     health state;
@@ -62,22 +66,25 @@ static void *worker_main(void *arg)
     duka_forwarder *f = arg;
     pthread_mutex_lock(&f->lock);
     for (;;) {
-        while (!f->stop && f->next >= f->batch_count)
-            pthread_cond_wait(&f->work, &f->lock);
-        if (f->stop)
-            break;
-        int i = f->next++;
-        pthread_mutex_unlock(&f->lock);
-        slot *sl = &f->slots[i];
-        if (sl->ready) {
-            int64_t t0 = duka_monotonic_ms();
-            f->svc.send(f->svc.ctx, &f->claim.items[i], sl->prepared, &sl->outcome, &sl->result,
-                        sl->err, sizeof(sl->err));
-            sl->outcome.duration_ms = duka_monotonic_ms() - t0;
+        slot *sl = NULL;
+        while (!f->stop && sl == NULL) {
+            for (int i = 0; i < f->svc.in_flight && sl == NULL; i++)
+                if (f->slots[i].state == SLOT_QUEUED)
+                    sl = &f->slots[i];
+            if (sl == NULL)
+                pthread_cond_wait(&f->work, &f->lock);
         }
+        if (sl == NULL)
+            break; /* stopping: what is still queued is given back by the forwarder */
+        sl->state = SLOT_RUNNING;
+        pthread_mutex_unlock(&f->lock);
+        int64_t t0 = duka_monotonic_ms();
+        f->svc.send(f->svc.ctx, &sl->item, sl->prepared, &sl->outcome, &sl->result, sl->err,
+                    sizeof(sl->err));
+        sl->outcome.duration_ms = duka_monotonic_ms() - t0;
         pthread_mutex_lock(&f->lock);
-        if (++f->done == f->batch_count)
-            pthread_cond_signal(&f->finished);
+        sl->state = SLOT_DONE;
+        pthread_cond_signal(&f->wake);
     }
     pthread_mutex_unlock(&f->lock);
     return NULL;
@@ -111,8 +118,9 @@ static void health_set(duka_forwarder *f, health s, const char *detail, int64_t 
              health_names[was], health_names[s], detail && detail[0] ? ": " : "",
              detail ? detail : "");
     health_write(f, t);
-    if (s == H_ONLINE) {
-        /* Back: what the outage backed off is due now, not at the end of its backoff. */
+    if (s != H_OFFLINE) {
+        /* Answering again: what the outage backed off is due now, not at the end of its
+         * backoff. */
         int64_t woken = 0;
         duka_err err = {0};
         if (duka_hub_outbox_wake(f->store, f->svc.destination, t, &woken, &err) != DUKA_OK)
@@ -124,27 +132,28 @@ static void health_set(duka_forwarder *f, health s, const char *detail, int64_t 
     }
 }
 
-/* What one batch says about the service. */
-static void health_observe(duka_forwarder *f, int64_t t)
+/* What the attempts just finished say about the service. */
+static void health_observe(duka_forwarder *f, const int *done, int n, int64_t t)
 {
     int sent = 0, offline = 0, unclear = 0, server = 0;
     int64_t slowest = 0;
     const char *last_error = NULL;
-    for (int i = 0; i < f->claim.count; i++) {
-        const duka_hub_outbox_outcome *o = &f->slots[i].outcome;
-        if (!f->slots[i].ready)
+    for (int k = 0; k < n; k++) {
+        const slot *sl = &f->slots[done[k]];
+        const duka_hub_outbox_outcome *o = &sl->outcome;
+        if (!sl->ready)
             continue; /* not sent: says nothing of the service */
         switch (o->verdict) {
         case DUKA_HUB_OUTBOX_SENT:
         case DUKA_HUB_OUTBOX_AWAIT:
+        case DUKA_HUB_OUTBOX_REFUSED: /* it answered */
             sent++;
             if (o->duration_ms > slowest)
                 slowest = o->duration_ms;
             break;
-        case DUKA_HUB_OUTBOX_DEFER: offline++; last_error = o->error; break;
-        case DUKA_HUB_OUTBOX_UNCLEAR: unclear++; last_error = o->error; break;
-        case DUKA_HUB_OUTBOX_RETRY: server++; last_error = o->error; break;
-        case DUKA_HUB_OUTBOX_REFUSED: sent++; break; /* it answered */
+        case DUKA_HUB_OUTBOX_DEFER: offline++; last_error = sl->err; break;
+        case DUKA_HUB_OUTBOX_UNCLEAR: unclear++; last_error = sl->err; break;
+        case DUKA_HUB_OUTBOX_RETRY: server++; last_error = sl->err; break;
         }
     }
     if (sent + offline + unclear + server == 0)
@@ -179,70 +188,86 @@ static void health_observe(duka_forwarder *f, int64_t t)
     }
 }
 
-/* Claims, prepares and sends one batch, then records it. Returns the items claimed. */
-static int run_batch(duka_forwarder *f)
+/* Records the outcomes of the slots in done[] (one transaction) and frees them. */
+static void record_done(duka_forwarder *f, const int *done, int n)
 {
-    int64_t t = now_ms(f);
-    int max = f->state == H_OFFLINE ? 1 : f->svc.in_flight; /* offline: one probe */
-    duka_err err = {0};
-    duka_hub_outbox_claim *c = &f->claim;
-    if (duka_hub_outbox_claim_due(f->store, f->svc.destination, f->owner, max,
-                                  t + f->svc.lease_ms, t, c, &err) != DUKA_OK) {
-        duka_log(DUKA_LOG_WARN, f->svc.destination, "claiming: %s", err.msg);
-        return 0;
-    }
-    if (c->count == 0)
-        return 0;
-    int to_send = 0;
-    for (int i = 0; i < c->count; i++) {
-        slot *sl = &f->slots[i];
-        memset(sl, 0, sizeof(*sl));
-        sl->outcome.id = c->items[i].id;
-        sl->ready = f->svc.prepare(f->svc.ctx, f->store, &c->items[i], &sl->prepared,
-                                   &sl->outcome, sl->err, sizeof(sl->err));
-        to_send += sl->ready;
-    }
-    if (to_send > 0) {
-        pthread_mutex_lock(&f->lock);
-        f->next = 0;
-        f->done = 0;
-        f->batch_count = c->count;
-        pthread_cond_broadcast(&f->work);
-        while (f->done < f->batch_count)
-            pthread_cond_wait(&f->finished, &f->lock);
-        f->batch_count = 0;
-        f->next = 0;
-        pthread_mutex_unlock(&f->lock);
-    }
-    duka_hub_outbox_outcome outcomes[DUKA_HUB_OUTBOX_CLAIM_MAX];
-    for (int i = 0; i < c->count; i++) {
-        outcomes[i] = f->slots[i].outcome;
-        outcomes[i].id = c->items[i].id;
-        if (outcomes[i].verdict != DUKA_HUB_OUTBOX_SENT) {
-            outcomes[i].error = f->slots[i].err[0] ? f->slots[i].err : "failed";
-            if (outcomes[i].error_category == NULL)
-                outcomes[i].error_category = DUKA_OUTBOX_ERR_SERVER;
+    duka_hub_outbox_item items[DUKA_FORWARDER_IN_FLIGHT_MAX];
+    duka_hub_outbox_outcome outcomes[DUKA_FORWARDER_IN_FLIGHT_MAX];
+    for (int k = 0; k < n; k++) {
+        slot *sl = &f->slots[done[k]];
+        items[k] = sl->item;
+        outcomes[k] = sl->outcome;
+        outcomes[k].id = sl->item.id;
+        if (outcomes[k].verdict != DUKA_HUB_OUTBOX_SENT) {
+            outcomes[k].error = sl->err[0] ? sl->err : "failed";
+            if (outcomes[k].error_category == NULL)
+                outcomes[k].error_category = DUKA_OUTBOX_ERR_SERVER;
         }
-        outcomes[i].result = f->slots[i].result;
+        outcomes[k].result = sl->result;
     }
-    t = now_ms(f);
+    int64_t t = now_ms(f);
     int lost = 0;
-    if (duka_hub_outbox_finish(f->store, f->owner, c->items, outcomes, c->count, t, &lost,
-                               &err) != DUKA_OK)
+    duka_err err = {0};
+    if (duka_hub_outbox_finish(f->store, f->owner, items, outcomes, n, t, &lost, &err) !=
+        DUKA_OK)
         /* The leases run out and the items are claimed again, unclear: asked before resent. */
-        duka_log(DUKA_LOG_WARN, f->svc.destination, "recording %d outcomes: %s", c->count,
-                 err.msg);
+        duka_log(DUKA_LOG_WARN, f->svc.destination, "recording %d outcomes: %s", n, err.msg);
     else if (lost > 0)
         duka_log(DUKA_LOG_WARN, f->svc.destination,
                  "%d items' leases ran out before their outcome was recorded", lost);
-    health_observe(f, t);
-    int n = c->count;
-    for (int i = 0; i < n; i++) {
-        free(f->slots[i].prepared);
-        free(f->slots[i].result);
+    health_observe(f, done, n, t);
+    pthread_mutex_lock(&f->lock);
+    for (int k = 0; k < n; k++) {
+        slot *sl = &f->slots[done[k]];
+        free(sl->item.payload);
+        free(sl->prepared);
+        free(sl->result);
+        sl->item.payload = NULL;
+        sl->prepared = NULL;
+        sl->result = NULL;
+        sl->state = SLOT_FREE;
     }
-    duka_hub_outbox_claim_free(c);
-    return n;
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Claims up to `room` due items into free slots, prepares them and queues them for the
+ * workers. Returns the number claimed. */
+static int fill_slots(duka_forwarder *f, int room)
+{
+    int64_t t = now_ms(f);
+    duka_err err = {0};
+    duka_hub_outbox_claim c;
+    c.count = 0;
+    if (duka_hub_outbox_claim_due(f->store, f->svc.destination, f->owner, room,
+                                  t + f->svc.lease_ms, t, &c, &err) != DUKA_OK) {
+        duka_log(DUKA_LOG_WARN, f->svc.destination, "claiming: %s", err.msg);
+        return 0;
+    }
+    int next = 0;
+    for (int k = 0; k < c.count; k++) {
+        pthread_mutex_lock(&f->lock);
+        while (next < f->svc.in_flight && f->slots[next].state != SLOT_FREE)
+            next++;
+        pthread_mutex_unlock(&f->lock);
+        if (next >= f->svc.in_flight) { /* cannot happen: room counted free slots */
+            free(c.items[k].payload);
+            continue;
+        }
+        slot *sl = &f->slots[next];
+        sl->item = c.items[k]; /* takes the payload */
+        c.items[k].payload = NULL;
+        memset(&sl->outcome, 0, sizeof(sl->outcome));
+        sl->prepared = NULL;
+        sl->result = NULL;
+        sl->err[0] = '\0';
+        sl->ready = f->svc.prepare(f->svc.ctx, f->store, &sl->item, &sl->prepared, &sl->outcome,
+                                   sl->err, sizeof(sl->err));
+        pthread_mutex_lock(&f->lock);
+        sl->state = sl->ready ? SLOT_QUEUED : SLOT_DONE;
+        pthread_cond_signal(&f->work);
+        pthread_mutex_unlock(&f->lock);
+    }
+    return c.count;
 }
 
 static void housekeeping(duka_forwarder *f)
@@ -276,22 +301,54 @@ static void *forwarder_main(void *arg)
 {
     duka_forwarder *f = arg;
     for (;;) {
+        int done[DUKA_FORWARDER_IN_FLIGHT_MAX], ndone = 0, busy = 0;
         pthread_mutex_lock(&f->lock);
         bool stop = f->stop;
         f->kicked = false;
+        for (int i = 0; i < f->svc.in_flight; i++) {
+            if (f->slots[i].state == SLOT_DONE)
+                done[ndone++] = i;
+            else if (f->slots[i].state != SLOT_FREE)
+                busy++;
+        }
         pthread_mutex_unlock(&f->lock);
-        if (stop)
+        if (ndone > 0)
+            record_done(f, done, ndone);
+        if (stop && busy == 0)
             break;
+        if (stop) {
+            /* Queue nothing new; what no worker took yet goes back unsent (no attempt used),
+             * and the requests in flight are waited for. */
+            pthread_mutex_lock(&f->lock);
+            bool running = false;
+            for (int i = 0; i < f->svc.in_flight; i++) {
+                slot *sl = &f->slots[i];
+                if (sl->state == SLOT_QUEUED) {
+                    sl->outcome.verdict = DUKA_HUB_OUTBOX_DEFER;
+                    sl->outcome.error_category = DUKA_OUTBOX_ERR_NETWORK;
+                    snprintf(sl->err, sizeof(sl->err), "the hub stopped before sending it");
+                    sl->ready = false;
+                    sl->state = SLOT_DONE;
+                } else if (sl->state == SLOT_RUNNING) {
+                    running = true;
+                }
+            }
+            if (running)
+                pthread_cond_wait(&f->wake, &f->lock);
+            pthread_mutex_unlock(&f->lock);
+            continue;
+        }
         housekeeping(f);
         int64_t t = now_ms(f);
-        int claimed = 0;
-        if (f->state != H_OFFLINE || t >= f->next_probe_ms)
-            claimed = run_batch(f);
-        if (claimed > 0 && f->state != H_OFFLINE)
-            continue; /* more may be due at once */
+        /* Offline: one probe at a time, when it is due. */
+        int room = f->state == H_OFFLINE ? (busy == 0 && t >= f->next_probe_ms ? 1 : 0)
+                                         : f->svc.in_flight - busy;
+        int claimed = room > 0 ? fill_slots(f, room) : 0;
+        if (claimed > 0 && claimed == room)
+            continue; /* more may be due: look again as soon as a slot frees */
         int64_t wait = DUKA_FORWARDER_IDLE_POLL_MS;
-        if (f->state == H_OFFLINE && f->next_probe_ms - now_ms(f) < wait)
-            wait = f->next_probe_ms - now_ms(f);
+        if (f->state == H_OFFLINE && f->next_probe_ms - t < wait)
+            wait = f->next_probe_ms - t;
         if (wait < 10)
             wait = 10;
         struct timespec until;
@@ -303,7 +360,10 @@ static void *forwarder_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&f->lock);
-        if (!f->stop && !f->kicked)
+        bool any_done = false;
+        for (int i = 0; i < f->svc.in_flight; i++)
+            any_done = any_done || f->slots[i].state == SLOT_DONE;
+        if (!f->stop && !f->kicked && !any_done)
             pthread_cond_timedwait(&f->wake, &f->lock, &until);
         pthread_mutex_unlock(&f->lock);
     }
@@ -327,7 +387,6 @@ duka_rc duka_forwarder_start(const char *location, const duka_forwarder_service 
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->wake, NULL);
     pthread_cond_init(&f->work, NULL);
-    pthread_cond_init(&f->finished, NULL);
     f->state = H_ONLINE;
     f->state_since_ms = now_ms(f);
     f->last_cleanup_ms = f->state_since_ms - 3600000 + 60000; /* the first a minute in */
@@ -375,18 +434,16 @@ void duka_forwarder_stop(duka_forwarder *f)
     pthread_mutex_lock(&f->lock);
     f->stop = true;
     pthread_cond_signal(&f->wake);
-    pthread_mutex_unlock(&f->lock);
-    pthread_join(f->thread, NULL); /* after its batch: the workers finish it first */
-    pthread_mutex_lock(&f->lock);
     pthread_cond_broadcast(&f->work);
     pthread_mutex_unlock(&f->lock);
+    /* The forwarder records what was in flight (at most a request's timeout) before it ends. */
+    pthread_join(f->thread, NULL);
     for (int i = 0; i < f->worker_count; i++)
         pthread_join(f->workers[i], NULL);
     duka_hub_store_close(f->store);
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->wake);
     pthread_cond_destroy(&f->work);
-    pthread_cond_destroy(&f->finished);
     free(f);
 }
 

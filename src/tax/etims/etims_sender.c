@@ -2,6 +2,7 @@
 #include "tax/etims/etims_sender.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ typedef struct business_entry {
 
 struct duka_etims_sender {
     duka_etims_conf conf;
+    atomic_bool stopping; /* conf.cancel: requests in flight are abandoned (unclear) */
     char qr_base[DUKA_SETTING_TEXT_MAX + 1];
     const duka_clock *clock;
     /* The forwarder thread's cache (prepare runs there only). */
@@ -299,6 +301,8 @@ duka_rc duka_etims_sender_new(const duka_config *cfg, const duka_clock *clock,
     while (len > 0 && s->conf.base_url[len - 1] == '/')
         s->conf.base_url[--len] = '\0';
     s->conf.timeout_ms = (long)duka_config_get(cfg, DUKA_SETTING_ETIMS_TIMEOUT);
+    atomic_init(&s->stopping, false);
+    s->conf.cancel = &s->stopping;
     snprintf(s->qr_base, sizeof(s->qr_base), "%s",
              duka_config_text(cfg, DUKA_SETTING_ETIMS_QR_BASE));
     s->clock = clock;
@@ -315,6 +319,12 @@ duka_rc duka_etims_sender_new(const duka_config *cfg, const duka_clock *clock,
     svc->ctx = s;
     *out = s;
     return DUKA_OK;
+}
+
+void duka_etims_sender_cancel(duka_etims_sender *s)
+{
+    if (s != NULL)
+        atomic_store(&s->stopping, true);
 }
 
 void duka_etims_sender_free(duka_etims_sender *s)

@@ -27,6 +27,10 @@ typedef struct duka_etims_sender duka_etims_sender;
 duka_rc duka_etims_sender_new(const duka_config *cfg, const duka_clock *clock,
                               duka_etims_sender **out, duka_forwarder_service *svc,
                               duka_err *err);
+/* The hub is stopping: requests in flight are abandoned soon (their invoices unclear, asked
+ * about at the next start) instead of waiting out ETIMS_TIMEOUT. Call before
+ * duka_forwarder_stop. */
+void duka_etims_sender_cancel(duka_etims_sender *s);
 void duka_etims_sender_free(duka_etims_sender *s);
 
 #endif
