@@ -58,7 +58,7 @@ def duka_bin():
 # Prefixes of the settings (`duka config`; HUB_ are the hub's): read from the environment, so
 # a caller's own values must not leak into the tests.
 CONFIG_ENV_PREFIXES = ("OFFLINE_QUEUE_", "CONNECTIVITY_", "ALERT_", "QUEUE_", "HUB_", "SALE_",
-                       "SHOP_")
+                       "SHOP_", "ETIMS_")
 
 
 def child_env(extra=None):
@@ -567,6 +567,62 @@ class Till(_Server):
 
 
 # --------------------------------------------------------------------------------------------
+# eTIMS: the simulator (`duka sim etims`) and a hub forwarding to it
+# --------------------------------------------------------------------------------------------
+ETIMS_TIN = "P051234567X"  # the KRA PIN the eTIMS tests give their business
+ETIMS_BHF = "00"
+
+
+class Sim(_Server):
+    """`duka sim etims` on a free port with its --state in the test's temp dir (contract 12,
+    section 2); post/faults/invoices speak to its control API."""
+
+    health_path = "/_sim/health"
+    kind = "sim"
+
+    def __init__(self, ctx, port=None, state=None, extra=()):
+        port = port or free_port()
+        self.state = state or ctx.path("etims.db")
+        super().__init__(["sim", "etims", "--listen", "127.0.0.1:%d" % port, "--state",
+                          self.state] + [str(a) for a in extra], port, ctx.tmp)
+
+    @property
+    def base_url(self):
+        """What the hub's ETIMS_BASE_URL is to point at it."""
+        return "http://127.0.0.1:%d/etims-api" % self.port
+
+    def post(self, path, body, headers=None, timeout=10):
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        return http_json("POST", self.port, path, body=data, headers=h, timeout=timeout)
+
+    def faults(self, **knobs):
+        """POST /_sim/faults (outage, fail_rate, latency_ms, timeout_after_accept,
+        sequence_window); returns the knobs after the change."""
+        status, reply = self.post("/_sim/faults", knobs)
+        check_eq(status, 200, "POST /_sim/faults %r: %r" % (knobs, reply))
+        return reply
+
+    def invoices(self, tin=ETIMS_TIN, bhf=ETIMS_BHF):
+        """GET /_sim/invoices of one taxpayer branch: {"invoices", "duplicates_refused",
+        "gaps", "stats"}."""
+        status, reply = http_json("GET", self.port,
+                                  "/_sim/invoices?tin=%s&bhfId=%s" % (tin, bhf))
+        check(status == 200 and isinstance(reply, dict), "GET /_sim/invoices: %s %r"
+              % (status, reply))
+        return reply
+
+
+def etims_env(base_url, **settings):
+    """The hub's environment to forward invoices to base_url (a Sim or a URL): ETIMS_BASE_URL
+    and any other setting given (ETIMS_TIMEOUT=2, ETIMS_IN_FLIGHT=4 ...)."""
+    env = {"ETIMS_BASE_URL": base_url.base_url if isinstance(base_url, Sim) else base_url}
+    env.update({k: str(v) for k, v in settings.items()})
+    return env
+
+
+# --------------------------------------------------------------------------------------------
 # business setup
 # --------------------------------------------------------------------------------------------
 PRODUCTS = [
@@ -610,15 +666,17 @@ class Business:
 
 
 def setup_business(tmp, hub_port, terminals=("T01",), till_hub_url=None, products=None,
-                   name="Duka Test Shop", hub_env=None, offline_init=False):
+                   name="Duka Test Shop", hub_env=None, offline_init=False, kra_pin=None):
     """hub init + product import + device add (per terminal) + start the hub (with hub_env,
     extra environment) + till init (per terminal). The hub is left running (business.hub).
     Till DBs are tmp/till-<T>.db. The hub's database is new_hub_db(tmp): SQLite, or
     PostgreSQL with DUKA_E2E_HUB_DB=pg (hub init as the owner, everything else as the hub's
     role). offline_init: `till init --offline`, so no token is bound to a till database yet
-    (the first request with the till's id binds it)."""
+    (the first request with the till's id binds it). kra_pin: the business's KRA PIN
+    (`hub init --kra-pin`; none by default)."""
     hub_db, init_db = new_hub_db(tmp)
-    bid = run_json(["hub", "init", "--db", init_db, "--business", name, "--json"])["business_id"]
+    bid = run_json(["hub", "init", "--db", init_db, "--business", name, "--json"]
+                   + (["--kra-pin", kra_pin] if kra_pin else []))["business_id"]
     check(isinstance(bid, str) and bid, "hub init: business_id %r" % bid)
     products = PRODUCTS if products is None else products
     csv = write_csv(os.path.join(tmp, "products.csv"), products)
