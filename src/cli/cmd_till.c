@@ -538,7 +538,11 @@ int cmd_status(int argc, char **argv)
     if (st->last_error[0])
         printf("last error: %s\n", st->last_error);
     /* eTIMS: this till's unsigned sales, and the hub's word on the control unit. */
-    if (st->etims_state[0] != '\0') {
+    if (strcmp(st->etims_state, "off") == 0) {
+        printf("eTIMS: %lld sales of this till not signed yet; the hub sends no invoices (no "
+               "ETIMS_BASE_URL there)\n",
+               (long long)st->etims_pending);
+    } else if (st->etims_state[0] != '\0') {
         char since[40];
         local_time_of(st->etims_since_ms, since, sizeof(since));
         printf("eTIMS: %lld sales of this till not signed yet; at the hub %s since %s, "
