@@ -101,6 +101,9 @@ typedef struct duka_hub_store_ops {
                              duka_err *err);
     duka_rc (*outbox_wake)(duka_hub_store *s, const char *destination, int64_t now_ms,
                            int64_t *woken, duka_err *err);
+    /* NULL: the store is shared with other hubs (PostgreSQL). */
+    duka_rc (*outbox_recover_own)(duka_hub_store *s, const char *destination, int64_t now_ms,
+                                  int64_t *recovered, duka_err *err);
     duka_rc (*outbox_retry)(duka_hub_store *s, const char *business_id, int64_t id,
                             int64_t now_ms, int *retried, duka_err *err);
     duka_rc (*outbox_cleanup)(duka_hub_store *s, int64_t done_before_ms, int64_t *deleted,

@@ -39,6 +39,8 @@ duka_rc duka_sq_outbox_finish(duka_hub_store *s, const char *owner,
                               duka_err *err);
 duka_rc duka_sq_outbox_wake(duka_hub_store *s, const char *destination, int64_t now_ms,
                             int64_t *woken, duka_err *err);
+duka_rc duka_sq_outbox_recover_own(duka_hub_store *s, const char *destination, int64_t now_ms,
+                                   int64_t *recovered, duka_err *err);
 duka_rc duka_sq_outbox_retry(duka_hub_store *s, const char *business_id, int64_t id,
                              int64_t now_ms, int *retried, duka_err *err);
 duka_rc duka_sq_outbox_cleanup(duka_hub_store *s, int64_t done_before_ms, int64_t *deleted,
@@ -63,7 +65,7 @@ duka_rc duka_sq_health_put(duka_hub_store *s, const char *service,
 #define DUKA_SQ_OUTBOX_OPS                                                                     \
     .outbox_enqueue = duka_sq_outbox_enqueue, .outbox_claim = duka_sq_outbox_claim,            \
     .outbox_finish = duka_sq_outbox_finish, .outbox_wake = duka_sq_outbox_wake,                \
-    .outbox_retry = duka_sq_outbox_retry, .outbox_cleanup = duka_sq_outbox_cleanup,            \
+    .outbox_recover_own = duka_sq_outbox_recover_own, .outbox_retry = duka_sq_outbox_retry, .outbox_cleanup = duka_sq_outbox_cleanup,            \
     .outbox_count = duka_sq_outbox_count, .outbox_list = duka_sq_outbox_list,                  \
     .outbox_results = duka_sq_outbox_results, .kv_get = duka_sq_kv_get,                        \
     .kv_put = duka_sq_kv_put, .health_get = duka_sq_health_get,                                \

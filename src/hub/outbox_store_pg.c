@@ -205,6 +205,7 @@ static const char *verdict_name(duka_hub_outbox_verdict v)
     case DUKA_HUB_OUTBOX_UNCLEAR: return "unclear";
     case DUKA_HUB_OUTBOX_AWAIT: return "awaiting";
     case DUKA_HUB_OUTBOX_REFUSED: return "refused";
+    case DUKA_HUB_OUTBOX_WAIT: return "waiting";
     }
     return "?";
 }

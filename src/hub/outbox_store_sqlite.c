@@ -186,6 +186,7 @@ static const char *verdict_name(duka_hub_outbox_verdict v)
     case DUKA_HUB_OUTBOX_UNCLEAR: return "unclear";
     case DUKA_HUB_OUTBOX_AWAIT: return "awaiting";
     case DUKA_HUB_OUTBOX_REFUSED: return "refused";
+    case DUKA_HUB_OUTBOX_WAIT: return "waiting";
     }
     return "?";
 }
@@ -309,6 +310,16 @@ duka_rc duka_sq_outbox_wake(duka_hub_store *hs, const char *destination, int64_t
                        "UPDATE hub_outbox SET next_attempt_ms = ?2"
                        " WHERE destination = ?1 AND status = 'pending' AND next_attempt_ms > ?2",
                        destination, now_ms, 0, woken, "waking outbox items", err);
+}
+
+duka_rc duka_sq_outbox_recover_own(duka_hub_store *hs, const char *destination, int64_t now_ms,
+                                   int64_t *recovered, duka_err *err)
+{
+    return write_count(sq(hs),
+                       "UPDATE hub_outbox SET status = 'pending', unclear = 1, lease_owner = NULL,"
+                       " lease_until_ms = NULL, next_attempt_ms = ?2"
+                       " WHERE destination = ?1 AND status = 'processing'",
+                       destination, now_ms, 0, recovered, "recovering outbox items", err);
 }
 
 duka_rc duka_sq_outbox_retry(duka_hub_store *hs, const char *business_id, int64_t id,

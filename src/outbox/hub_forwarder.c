@@ -141,12 +141,22 @@ static void health_observe(duka_forwarder *f, const int *done, int n, int64_t t)
     for (int k = 0; k < n; k++) {
         const slot *sl = &f->slots[done[k]];
         const duka_hub_outbox_outcome *o = &sl->outcome;
-        if (!sl->ready)
-            continue; /* not sent: says nothing of the service */
+        if (!sl->ready) {
+            /* Not sent. Its preparation may have called the service (eTIMS's device
+             * registration) and found it unreachable: that is the service offline; anything
+             * else (no KRA PIN, the store) says nothing of it. */
+            if (o->verdict == DUKA_HUB_OUTBOX_DEFER && o->error_category != NULL &&
+                strcmp(o->error_category, DUKA_OUTBOX_ERR_NETWORK) == 0) {
+                offline++;
+                last_error = sl->err;
+            }
+            continue;
+        }
         switch (o->verdict) {
         case DUKA_HUB_OUTBOX_SENT:
         case DUKA_HUB_OUTBOX_AWAIT:
         case DUKA_HUB_OUTBOX_REFUSED: /* it answered */
+        case DUKA_HUB_OUTBOX_WAIT:
             sent++;
             if (o->duration_ms > slowest)
                 slowest = o->duration_ms;
@@ -395,6 +405,17 @@ duka_rc duka_forwarder_start(const char *location, const duka_forwarder_service 
         free(f);
         return rc;
     }
+    /* A restart after kill -9 on the embedded hub: what it was sending is asked about now,
+     * not after its lease. */
+    int64_t recovered = 0;
+    duka_err rerr = {0};
+    if (duka_hub_outbox_recover_own(f->store, svc->destination, f->state_since_ms, &recovered,
+                                    &rerr) != DUKA_OK)
+        duka_log(DUKA_LOG_WARN, svc->destination, "recovering items: %s", rerr.msg);
+    else if (recovered > 0)
+        duka_log(DUKA_LOG_INFO, svc->destination,
+                 "%lld items left in flight by the last run are due again (asked first)",
+                 (long long)recovered);
     for (int i = 0; i < svc->in_flight; i++) {
         if (pthread_create(&f->workers[i], NULL, worker_main, f) != 0)
             break;

@@ -62,6 +62,7 @@ void duka_hub_outbox_decide(const duka_hub_outbox_item *item, const duka_hub_out
         next->status = DUKA_HUB_OUTBOX_AWAITING;
         next->next_attempt_ms = o->not_before_ms > now_ms ? o->not_before_ms : now_ms;
         return;
+    case DUKA_HUB_OUTBOX_WAIT:
     case DUKA_HUB_OUTBOX_DEFER:
     case DUKA_HUB_OUTBOX_UNCLEAR:
         /* Not the item's fault (the service is down, or did not answer): the attempt is given
@@ -132,6 +133,18 @@ duka_rc duka_hub_outbox_finish(duka_hub_store *s, const char *owner,
     free(next);
     if (lost)
         *lost = lost_n;
+    return rc;
+}
+
+duka_rc duka_hub_outbox_recover_own(duka_hub_store *s, const char *destination, int64_t now_ms,
+                                    int64_t *recovered, duka_err *err)
+{
+    int64_t k = 0;
+    duka_rc rc = s->ops->outbox_recover_own ? s->ops->outbox_recover_own(s, destination, now_ms,
+                                                                          &k, err)
+                                            : DUKA_OK;
+    if (recovered)
+        *recovered = k;
     return rc;
 }
 

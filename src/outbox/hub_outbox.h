@@ -117,6 +117,8 @@ typedef enum duka_hub_outbox_verdict {
     DUKA_HUB_OUTBOX_UNCLEAR,  /* may have arrived: ask first next time; no attempt used */
     DUKA_HUB_OUTBOX_AWAIT,    /* sent, the answer comes later (until not_before_ms) */
     DUKA_HUB_OUTBOX_REFUSED,  /* the service refused it for good: failed now */
+    DUKA_HUB_OUTBOX_WAIT,     /* the service answered "not yet" (eTIMS 921/922: out of
+                               * sequence, the original not there yet): no attempt used */
 } duka_hub_outbox_verdict;
 
 typedef struct duka_hub_outbox_outcome {
@@ -138,6 +140,13 @@ duka_rc duka_hub_outbox_finish(duka_hub_store *s, const char *owner,
                                const duka_hub_outbox_item *items,
                                const duka_hub_outbox_outcome *outcomes, int n, int64_t now_ms,
                                int *lost, duka_err *err);
+
+/* At a forwarder's start, on a store only this process writes (the embedded SQLite hub):
+ * every item of destination left processing by this process's previous life is pending
+ * again, unclear, at once, instead of after its lease. On PostgreSQL it does nothing: other
+ * hubs may hold those leases. *recovered (may be NULL) gets the count. */
+duka_rc duka_hub_outbox_recover_own(duka_hub_store *s, const char *destination, int64_t now_ms,
+                                    int64_t *recovered, duka_err *err);
 
 /* The service came back: every pending item of destination deferred by a network error is
  * due now (the backoff it was given while the service was down no longer applies). */

@@ -91,6 +91,8 @@ static void quote(char *out, size_t out_len, const char *s, size_t n, size_t max
 {
     size_t k = 0;
     assert(out_len >= 4);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+        n--; /* a body's last newline is no part of what it said */
     for (size_t i = 0; i < n && i < max && k + 4 < out_len; i++) {
         unsigned char ch = (unsigned char)s[i];
         out[k++] = (ch < 0x20 || ch > 0x7e) ? '?' : (char)ch;
@@ -273,10 +275,10 @@ static json_t *parse_envelope(reply_kind kind, long status, const char *body, si
         if (status == 429)
             verdict(a, DUKA_ETIMS_RETRY, "eTIMS %s: HTTP 429, too many requests", what);
         else if (status >= 400 && status < 500)
-            verdict(a, DUKA_ETIMS_REFUSED, "eTIMS %s refused the request: HTTP %ld %s", what,
+            verdict(a, DUKA_ETIMS_REFUSED, "eTIMS %s refused the request: HTTP %ld; it said %s", what,
                     status, q);
         else if (status >= 500 && status < 600)
-            verdict(a, DUKA_ETIMS_RETRY, "eTIMS %s failed: HTTP %ld %s", what, status, q);
+            verdict(a, DUKA_ETIMS_RETRY, "eTIMS %s failed: HTTP %ld; it said %s", what, status, q);
         else
             verdict(a, DUKA_ETIMS_RETRY, "eTIMS %s answered an unexpected HTTP %ld", what,
                     status);

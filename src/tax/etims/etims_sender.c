@@ -16,10 +16,13 @@
 
 #define DEVICE_KEY "etims.device." DUKA_ETIMS_BRANCH_DEFAULT
 /* How long a business's KRA PIN is trusted before it is read again. */
-#define BUSINESS_CACHE_MS 30000
+#define BUSINESS_CACHE_MS 10000
 /* A business with no KRA PIN (or no device yet, eTIMS unreachable) is looked at again after
  * this long; no attempt is used. */
-#define WAIT_MS 60000
+#define WAIT_MS 10000
+/* After a failed device registration, the business's items wait this long before the next
+ * try (one try, not one per item claimed meanwhile). */
+#define INIT_RETRY_MS 5000
 
 typedef struct business_entry {
     char id[DUKA_BUSINESS_ID_LEN + 1];
@@ -27,6 +30,8 @@ typedef struct business_entry {
     int64_t read_ms;
     bool has_device;
     duka_etims_device device;
+    int64_t init_retry_ms;                 /* no new registration attempt before this */
+    char init_error[DUKA_ERR_MSG_MAX];     /* why the last one failed */
 } business_entry;
 
 struct duka_etims_sender {
@@ -148,6 +153,13 @@ static bool ensure_device(duka_etims_sender *s, duka_hub_store *store, business_
         e->has_device = true;
         return true;
     }
+    int64_t now = duka_clock_now_ms(s->clock);
+    if (now < e->init_retry_ms) {
+        snprintf(errbuf, errlen, "%s", e->init_error);
+        wait_outcome(s, out, DUKA_OUTBOX_ERR_NETWORK);
+        out->not_before_ms = e->init_retry_ms;
+        return false;
+    }
     char serial[64];
     snprintf(serial, sizeof(serial), "DUKA-%.16s-%s", e->id, DUKA_ETIMS_BRANCH_DEFAULT);
     duka_etims_device d;
@@ -159,12 +171,14 @@ static bool ensure_device(duka_etims_sender *s, duka_hub_store *store, business_
         a.verdict != DUKA_ETIMS_OK) {
         snprintf(errbuf, errlen, "eTIMS device initialisation for %s: %s", e->kra_pin,
                  err.msg[0] ? err.msg : a.message);
+        snprintf(e->init_error, sizeof(e->init_error), "%s", errbuf);
+        e->init_retry_ms = now + INIT_RETRY_MS;
         if (a.verdict == DUKA_ETIMS_REFUSED) {
             out->verdict = DUKA_HUB_OUTBOX_REFUSED;
             out->error_category = DUKA_OUTBOX_ERR_VALIDATION;
         } else {
             wait_outcome(s, out, DUKA_OUTBOX_ERR_NETWORK);
-            out->not_before_ms = duka_clock_now_ms(s->clock) + 5000;
+            out->not_before_ms = e->init_retry_ms;
         }
         return false;
     }
@@ -271,10 +285,16 @@ static void sender_send(void *ctx, const duka_hub_outbox_item *item, void *prepa
         *result = result_json(s, item, d, &dec.answer);
         break;
     case DUKA_FWD_RETRY:
-        /* 502/503/504: the service is down, not our invoice wrong: no attempt used. */
-        out->verdict = dec.answer.http_status >= 502 && dec.answer.http_status <= 504
-                           ? DUKA_HUB_OUTBOX_DEFER
-                           : DUKA_HUB_OUTBOX_RETRY;
+        /* 502/503/504: the service is down, not our invoice wrong: no attempt used. 921/922:
+         * out of sequence (invoices sent at once arrive in any order) or the original not
+         * there yet: it will be right later, so no attempt either. */
+        if (dec.answer.http_status >= 502 && dec.answer.http_status <= 504)
+            out->verdict = DUKA_HUB_OUTBOX_DEFER;
+        else if (strcmp(dec.answer.result_cd, "921") == 0 ||
+                 strcmp(dec.answer.result_cd, "922") == 0)
+            out->verdict = DUKA_HUB_OUTBOX_WAIT;
+        else
+            out->verdict = DUKA_HUB_OUTBOX_RETRY;
         break;
     case DUKA_FWD_UNCLEAR: out->verdict = DUKA_HUB_OUTBOX_UNCLEAR; break;
     case DUKA_FWD_FAILED: out->verdict = DUKA_HUB_OUTBOX_REFUSED; break;
