@@ -22,4 +22,14 @@ for t in test_worker test_retry_after test_concurrent_writers test_lost_reply \
     failed=1
   fi
 done
+# The hub's eTIMS forwarder: its worker threads and slots (a subset: the whole file takes
+# minutes under TSan).
+if out=$(python3 "$ROOT/tests/e2e/test_etims_forwarding.py" twenty_sales_signed_after_a_sync \
+         timeout_after_accept_is_asked_not_resent hub_killed_with_invoices_in_flight 2>&1); then
+  echo "tsan: test_etims_forwarding (3 tests) ok"
+else
+  echo "$out" | tail -30
+  echo "tsan: test_etims_forwarding FAILED"
+  failed=1
+fi
 exit $failed
