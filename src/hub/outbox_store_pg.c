@@ -135,15 +135,6 @@ static const char claim_sql[] =
     " RETURNING o.id, o.business_id, o.stream, o.command_type, o.entity_id, o.terminal,"
     " o.seq_no, o.ref_no, o.attempts, o.max_attempts, o.unclear, o.created_ms, o.payload";
 
-static int item_cmp(const void *a, const void *b)
-{
-    const duka_hub_outbox_item *x = a, *y = b;
-    int c = strcmp(x->stream, y->stream);
-    if (c != 0)
-        return c;
-    return x->seq_no < y->seq_no ? -1 : x->seq_no > y->seq_no;
-}
-
 duka_rc duka_pg_outbox_claim(duka_hub_store *s, const char *destination, const char *owner,
                              int max, int64_t lease_until_ms, int64_t now_ms,
                              duka_hub_outbox_claim *out, duka_err *err)
@@ -192,22 +183,8 @@ duka_rc duka_pg_outbox_claim(duka_hub_store *s, const char *destination, const c
         duka_hub_outbox_claim_free(out);
         return rc;
     }
-    qsort(out->items, (size_t)out->count, sizeof(out->items[0]), item_cmp);
+    duka_hub_outbox_claim_sort(out);
     return DUKA_OK;
-}
-
-static const char *verdict_name(duka_hub_outbox_verdict v)
-{
-    switch (v) {
-    case DUKA_HUB_OUTBOX_SENT: return "sent";
-    case DUKA_HUB_OUTBOX_RETRY: return "retry";
-    case DUKA_HUB_OUTBOX_DEFER: return "deferred";
-    case DUKA_HUB_OUTBOX_UNCLEAR: return "unclear";
-    case DUKA_HUB_OUTBOX_AWAIT: return "awaiting";
-    case DUKA_HUB_OUTBOX_REFUSED: return "refused";
-    case DUKA_HUB_OUTBOX_WAIT: return "waiting";
-    }
-    return "?";
 }
 
 static const char finish_sql[] =
@@ -257,7 +234,7 @@ static duka_rc finish_one(duka_hub_store *s, const char *owner, const duka_hub_o
                          I64(now, now_ms),
                          I64(attempt, it->attempts),
                          I64(dur, o->duration_ms),
-                         verdict_name(o->verdict),
+                         duka_hub_outbox_verdict_name(o->verdict),
                          I64(http, o->http_status)};
     PGresult *res = exec(s, finish_sql, 14, v, PGRES_TUPLES_OK, "recording an outbox outcome",
                          err);
@@ -389,17 +366,7 @@ duka_rc duka_pg_outbox_count(duka_hub_store *s, const char *business_id,
     for (int r = 0; r < PQntuples(res); r++) {
         int status = duka_hub_outbox_status_parse(PQgetvalue(res, r, 0));
         int64_t k = num(res, r, 1), oldest = num(res, r, 2);
-        switch (status) {
-        case DUKA_HUB_OUTBOX_PENDING: out->pending = k; break;
-        case DUKA_HUB_OUTBOX_PROCESSING: out->processing = k; break;
-        case DUKA_HUB_OUTBOX_AWAITING: out->awaiting = k; break;
-        case DUKA_HUB_OUTBOX_DONE: out->done = k; break;
-        case DUKA_HUB_OUTBOX_FAILED: out->failed = k; break;
-        default: break;
-        }
-        if (status != DUKA_HUB_OUTBOX_DONE &&
-            (out->oldest_unsent_ms == 0 || oldest < out->oldest_unsent_ms))
-            out->oldest_unsent_ms = oldest;
+        duka_hub_outbox_counts_add(out, status, k, oldest);
     }
     PQclear(res);
     return DUKA_OK;

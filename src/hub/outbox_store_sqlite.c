@@ -85,15 +85,6 @@ duka_rc duka_sq_outbox_enqueue(duka_hub_store *hs, const char *business_id,
     return DUKA_OK;
 }
 
-static int item_cmp(const void *a, const void *b)
-{
-    const duka_hub_outbox_item *x = a, *y = b;
-    int c = strcmp(x->stream, y->stream);
-    if (c != 0)
-        return c;
-    return x->seq_no < y->seq_no ? -1 : x->seq_no > y->seq_no;
-}
-
 duka_rc duka_sq_outbox_claim(duka_hub_store *hs, const char *destination, const char *owner,
                              int max, int64_t lease_until_ms, int64_t now_ms,
                              duka_hub_outbox_claim *out, duka_err *err)
@@ -173,22 +164,8 @@ duka_rc duka_sq_outbox_claim(duka_hub_store *hs, const char *destination, const 
         duka_hub_outbox_claim_free(out);
         return rc;
     }
-    qsort(out->items, (size_t)out->count, sizeof(out->items[0]), item_cmp);
+    duka_hub_outbox_claim_sort(out);
     return DUKA_OK;
-}
-
-static const char *verdict_name(duka_hub_outbox_verdict v)
-{
-    switch (v) {
-    case DUKA_HUB_OUTBOX_SENT: return "sent";
-    case DUKA_HUB_OUTBOX_RETRY: return "retry";
-    case DUKA_HUB_OUTBOX_DEFER: return "deferred";
-    case DUKA_HUB_OUTBOX_UNCLEAR: return "unclear";
-    case DUKA_HUB_OUTBOX_AWAIT: return "awaiting";
-    case DUKA_HUB_OUTBOX_REFUSED: return "refused";
-    case DUKA_HUB_OUTBOX_WAIT: return "waiting";
-    }
-    return "?";
 }
 
 static duka_rc finish_one(sqlite_store *s, const char *owner, const duka_hub_outbox_item *it,
@@ -231,7 +208,7 @@ static duka_rc finish_one(sqlite_store *s, const char *owner, const duka_hub_out
     duka_db_bind_text(st, 3, owner);
     sqlite3_bind_int64(st, 4, now_ms);
     sqlite3_bind_int64(st, 5, o->duration_ms);
-    duka_db_bind_text(st, 6, *lost ? "lease_lost" : verdict_name(o->verdict));
+    duka_db_bind_text(st, 6, *lost ? "lease_lost" : duka_hub_outbox_verdict_name(o->verdict));
     sqlite3_bind_int64(st, 7, o->http_status);
     duka_db_bind_text(st, 8, o->error);
     rc = sqlite3_step(st);
@@ -392,17 +369,7 @@ duka_rc duka_sq_outbox_count(duka_hub_store *hs, const char *business_id,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int status = duka_hub_outbox_status_parse(col_text(st, 0));
         int64_t k = sqlite3_column_int64(st, 1), oldest = sqlite3_column_int64(st, 2);
-        switch (status) {
-        case DUKA_HUB_OUTBOX_PENDING: out->pending = k; break;
-        case DUKA_HUB_OUTBOX_PROCESSING: out->processing = k; break;
-        case DUKA_HUB_OUTBOX_AWAITING: out->awaiting = k; break;
-        case DUKA_HUB_OUTBOX_DONE: out->done = k; break;
-        case DUKA_HUB_OUTBOX_FAILED: out->failed = k; break;
-        default: break;
-        }
-        if (status != DUKA_HUB_OUTBOX_DONE &&
-            (out->oldest_unsent_ms == 0 || oldest < out->oldest_unsent_ms))
-            out->oldest_unsent_ms = oldest;
+        duka_hub_outbox_counts_add(out, status, k, oldest);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? DUKA_OK : duka_db_fail(s->db, "counting outbox items", err);

@@ -34,6 +34,50 @@ void duka_hub_outbox_claim_free(duka_hub_outbox_claim *c)
     c->count = 0;
 }
 
+const char *duka_hub_outbox_verdict_name(duka_hub_outbox_verdict v)
+{
+    switch (v) {
+    case DUKA_HUB_OUTBOX_SENT: return "sent";
+    case DUKA_HUB_OUTBOX_RETRY: return "retry";
+    case DUKA_HUB_OUTBOX_DEFER: return "deferred";
+    case DUKA_HUB_OUTBOX_UNCLEAR: return "unclear";
+    case DUKA_HUB_OUTBOX_AWAIT: return "awaiting";
+    case DUKA_HUB_OUTBOX_REFUSED: return "refused";
+    case DUKA_HUB_OUTBOX_WAIT: return "waiting";
+    }
+    return "?";
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+    const duka_hub_outbox_item *x = a, *y = b;
+    int c = strcmp(x->stream, y->stream);
+    if (c != 0)
+        return c;
+    return x->seq_no < y->seq_no ? -1 : x->seq_no > y->seq_no;
+}
+
+void duka_hub_outbox_claim_sort(duka_hub_outbox_claim *c)
+{
+    qsort(c->items, (size_t)c->count, sizeof(c->items[0]), item_cmp);
+}
+
+void duka_hub_outbox_counts_add(duka_hub_outbox_counts *out, int status, int64_t k,
+                                int64_t oldest)
+{
+    switch (status) {
+    case DUKA_HUB_OUTBOX_PENDING: out->pending = k; break;
+    case DUKA_HUB_OUTBOX_PROCESSING: out->processing = k; break;
+    case DUKA_HUB_OUTBOX_AWAITING: out->awaiting = k; break;
+    case DUKA_HUB_OUTBOX_DONE: out->done = k; break;
+    case DUKA_HUB_OUTBOX_FAILED: out->failed = k; break;
+    default: return;
+    }
+    if (status != DUKA_HUB_OUTBOX_DONE &&
+        (out->oldest_unsent_ms == 0 || oldest < out->oldest_unsent_ms))
+        out->oldest_unsent_ms = oldest;
+}
+
 /* The outbox policy's delay after `attempts` failures, with its up to 20 % jitter. */
 static int64_t backoff_with_jitter(int attempts)
 {

@@ -205,6 +205,13 @@ duka_rc duka_hub_health_get(duka_hub_store *s, const char *service, duka_service
 duka_rc duka_hub_health_put(duka_hub_store *s, const char *service,
                             const duka_service_health *h, duka_err *err);
 
+/* For the stores, written once: a verdict's name in the attempt log ("sent", "retry" …);
+ * a claim in stream then seq_no order; a status's count and oldest creation time added. */
+const char *duka_hub_outbox_verdict_name(duka_hub_outbox_verdict v);
+void duka_hub_outbox_claim_sort(duka_hub_outbox_claim *c);
+void duka_hub_outbox_counts_add(duka_hub_outbox_counts *c, int status, int64_t count,
+                                int64_t oldest_ms);
+
 /* The next state of an item after an outcome: the policy, written once for both stores. */
 typedef struct duka_hub_outbox_next {
     duka_hub_outbox_status status;
