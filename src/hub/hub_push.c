@@ -11,18 +11,17 @@
 #include "hub/payload_hash.h"
 #include "outbox/hub_outbox.h"
 #include "outbox/outbox.h"
-#include "tax/etims/invoice.h"
 
 /* The eTIMS invoices of a batch's applied sales, enqueued together before its COMMIT. */
 typedef struct invoice_jobs {
     duka_hub_outbox_new *jobs;
-    char **owned; /* per job: its body text, then its receipt number and terminal */
+    char **owned; /* per job: its receipt number and terminal, in one allocation */
     int n;
 } invoice_jobs;
 
 static void invoice_jobs_clear(invoice_jobs *j)
 {
-    for (int i = 0; i < 2 * j->n; i++)
+    for (int i = 0; i < j->n; i++)
         free(j->owned[i]);
     j->n = 0;
 }
@@ -34,32 +33,25 @@ static void invoice_stream(const char *business_id, char *out, size_t outlen)
     snprintf(out, outlen, "etims:%s:%s", business_id, DUKA_ETIMS_BRANCH_DEFAULT);
 }
 
-/* Builds the invoice body of an applied sale (the receipt number and terminal are the
- * sale's, copied: the sale struct is reused by the next command). */
-static duka_rc invoice_job_add(invoice_jobs *j, const duka_hub_device *dev, const duka_sale *sale,
-                               duka_err *err)
+/* Enqueues the invoice job of an applied sale: its receipt number and terminal (copied: the
+ * sale struct is reused by the next command), no body. The body is built by the forwarder
+ * from the stored sale when it sends (etims_sender.c): the push's path stays a row insert. */
+static duka_rc invoice_job_add(invoice_jobs *j, const duka_sale *sale, duka_err *err)
 {
-    json_t *body = duka_etims_invoice_body(sale, 'S', NULL, dev->business_name);
-    char *text = body ? json_dumps(body, DUKA_ETIMS_JSON_FLAGS) : NULL;
-    json_decref(body);
     size_t rlen = strlen(sale->receipt_no) + 1, tlen = strlen(sale->terminal) + 1;
     char *receipt = malloc(rlen + tlen);
-    if (text == NULL || receipt == NULL) {
-        free(text);
-        free(receipt);
-        return duka_err_set(err, DUKA_NOMEM, "out of memory building an eTIMS invoice");
-    }
+    if (receipt == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory enqueueing an eTIMS invoice");
     memcpy(receipt, sale->receipt_no, rlen);
     memcpy(receipt + rlen, sale->terminal, tlen);
-    j->owned[2 * j->n] = text;
-    j->owned[2 * j->n + 1] = receipt;
+    j->owned[j->n] = receipt;
     duka_hub_outbox_new *job = &j->jobs[j->n];
     memset(job, 0, sizeof(*job));
     job->destination = DUKA_DEST_ETIMS;
     job->command_type = "etims.sale";
     job->entity_id = receipt;
     job->terminal = receipt + rlen;
-    job->payload = text;
+    job->payload = "";
     const duka_queue_type *tax = duka_outbox_queue_type("tax");
     job->priority = tax ? tax->priority : DUKA_PRIORITY_TAX;
     job->max_attempts = tax ? tax->max_attempts : DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT;
@@ -163,7 +155,7 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
         r = result_obj(id, "conflict", sale->receipt_no, "receipt_reused", msg);
     } else {
         if (duka_hub_sale_insert(store, dev, id, sale, now_ms, err) != DUKA_OK ||
-            invoice_job_add(inv, dev, sale, err) != DUKA_OK)
+            invoice_job_add(inv, sale, err) != DUKA_OK)
             return NULL;
         snprintf(outcome.status, sizeof(outcome.status), "applied");
         r = result_obj(id, "applied", sale->receipt_no, NULL, NULL);
@@ -296,7 +288,7 @@ duka_rc duka_hub_push_apply_prepared(duka_hub_store *store, const duka_hub_devic
     *reply = NULL;
     duka_sale *sale = duka_sale_new();
     invoice_jobs inv = {.jobs = calloc(b->count ? b->count : 1, sizeof(*inv.jobs)),
-                        .owned = calloc(2 * (b->count ? b->count : 1), sizeof(*inv.owned))};
+                        .owned = calloc(b->count ? b->count : 1, sizeof(*inv.owned))};
     if (sale == NULL || inv.jobs == NULL || inv.owned == NULL) {
         duka_sale_free(sale);
         free(inv.jobs);

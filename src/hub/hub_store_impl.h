@@ -115,6 +115,8 @@ typedef struct duka_hub_store_ops {
     duka_rc (*outbox_results)(duka_hub_store *s, const char *business_id, const char *terminal,
                               const char *destination, int64_t cursor, int limit, json_t **out,
                               duka_err *err);
+    duka_rc (*sale_load)(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                         duka_sale *out, duka_err *err);
     duka_rc (*kv_get)(duka_hub_store *s, const char *business_id, const char *key, char *value,
                       size_t value_len, bool *found, duka_err *err);
     duka_rc (*kv_put)(duka_hub_store *s, const char *business_id, const char *key,

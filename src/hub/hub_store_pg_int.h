@@ -65,6 +65,8 @@ duka_rc duka_pg_outbox_list(duka_hub_store *s, const char *business_id, const ch
 duka_rc duka_pg_outbox_results(duka_hub_store *s, const char *business_id,
                                const char *terminal, const char *destination, int64_t cursor,
                                int limit, json_t **out, duka_err *err);
+duka_rc duka_pg_sale_load(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                          duka_sale *out, duka_err *err);
 duka_rc duka_pg_kv_get(duka_hub_store *s, const char *business_id, const char *key,
                        char *value, size_t value_len, bool *found, duka_err *err);
 duka_rc duka_pg_kv_put(duka_hub_store *s, const char *business_id, const char *key,
@@ -79,7 +81,7 @@ duka_rc duka_pg_health_put(duka_hub_store *s, const char *service,
     .outbox_finish = duka_pg_outbox_finish, .outbox_wake = duka_pg_outbox_wake,                \
     .outbox_retry = duka_pg_outbox_retry, .outbox_cleanup = duka_pg_outbox_cleanup,            \
     .outbox_count = duka_pg_outbox_count, .outbox_list = duka_pg_outbox_list,                  \
-    .outbox_results = duka_pg_outbox_results, .kv_get = duka_pg_kv_get,                        \
+    .outbox_results = duka_pg_outbox_results, .kv_get = duka_pg_kv_get, .sale_load = duka_pg_sale_load,                        \
     .kv_put = duka_pg_kv_put, .health_get = duka_pg_health_get,                                \
     .health_put = duka_pg_health_put
 

@@ -454,6 +454,70 @@ duka_rc duka_pg_outbox_results(duka_hub_store *s, const char *business_id,
     return DUKA_OK;
 }
 
+duka_rc duka_pg_sale_load(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                          duka_sale *out, duka_err *err)
+{
+    bool own = false;
+    if (duka_pg_op_begin(s, business_id, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    const char *v[2] = {business_id, receipt_no};
+    PGresult *res = exec(s,
+                         "SELECT id, terminal, created_ms, total_cents, tax_cents, cashier_id,"
+                         " cashier_name FROM sales WHERE business_id = $1 AND receipt_no = $2",
+                         2, v, PGRES_TUPLES_OK, "reading a sale", err);
+    duka_rc rc = res ? DUKA_OK : DUKA_STORE;
+    char id[24] = "";
+    if (res && PQntuples(res) == 1) {
+        snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+        snprintf(out->receipt_no, sizeof(out->receipt_no), "%s", receipt_no);
+        snprintf(out->terminal, sizeof(out->terminal), "%s", PQgetvalue(res, 0, 1));
+        out->created_ms = num(res, 0, 2);
+        out->total_cents = num(res, 0, 3);
+        out->tax_cents = num(res, 0, 4);
+        snprintf(out->cashier_id, sizeof(out->cashier_id), "%s", PQgetvalue(res, 0, 5));
+        snprintf(out->cashier_name, sizeof(out->cashier_name), "%s", PQgetvalue(res, 0, 6));
+    } else if (res) {
+        rc = duka_err_set(err, DUKA_NOTFOUND, "sale %s not found", receipt_no);
+    }
+    PQclear(res);
+    const char *iv[1] = {id};
+    if (rc == DUKA_OK) {
+        res = exec(s,
+                   "SELECT sku, name, qty_milli, unit_price_cents, tax_band, line_total_cents,"
+                   " tax_cents FROM sale_lines WHERE sale_id = $1::bigint ORDER BY line_no",
+                   1, iv, PGRES_TUPLES_OK, "reading a sale's lines", err);
+        rc = res ? DUKA_OK : DUKA_STORE;
+        for (int r = 0; res && r < PQntuples(res) && out->line_count < DUKA_SALE_LINES_MAX; r++) {
+            duka_sale_line *l = &out->lines[out->line_count++];
+            snprintf(l->sku, sizeof(l->sku), "%s", PQgetvalue(res, r, 0));
+            snprintf(l->name, sizeof(l->name), "%s", PQgetvalue(res, r, 1));
+            l->qty_milli = num(res, r, 2);
+            l->unit_price_cents = num(res, r, 3);
+            l->tax_band = PQgetvalue(res, r, 4)[0];
+            l->line_total_cents = num(res, r, 5);
+            l->tax_cents = num(res, r, 6);
+        }
+        PQclear(res);
+    }
+    if (rc == DUKA_OK) {
+        res = exec(s,
+                   "SELECT method, amount_cents, reference, status FROM payments"
+                   " WHERE sale_id = $1::bigint ORDER BY id",
+                   1, iv, PGRES_TUPLES_OK, "reading a sale's payments", err);
+        rc = res ? DUKA_OK : DUKA_STORE;
+        for (int r = 0; res && r < PQntuples(res) && out->payment_count < DUKA_SALE_PAYMENTS_MAX;
+             r++) {
+            duka_payment *p = &out->payments[out->payment_count++];
+            snprintf(p->method, sizeof(p->method), "%s", PQgetvalue(res, r, 0));
+            p->amount_cents = num(res, r, 1);
+            snprintf(p->reference, sizeof(p->reference), "%s", PQgetvalue(res, r, 2));
+            snprintf(p->status, sizeof(p->status), "%s", PQgetvalue(res, r, 3));
+        }
+        PQclear(res);
+    }
+    return duka_pg_op_end(s, own, rc, err);
+}
+
 duka_rc duka_pg_kv_get(duka_hub_store *s, const char *business_id, const char *key,
                        char *value, size_t value_len, bool *found, duka_err *err)
 {

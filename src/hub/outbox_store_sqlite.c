@@ -468,6 +468,73 @@ duka_rc duka_sq_outbox_results(duka_hub_store *hs, const char *business_id,
     return DUKA_OK;
 }
 
+duka_rc duka_sq_sale_load(duka_hub_store *hs, const char *business_id, const char *receipt_no,
+                          duka_sale *out, duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    if (duka_sq_stmt(s,
+                     "SELECT id, terminal, created_ms, total_cents, tax_cents, cashier_id,"
+                     " cashier_name FROM sales WHERE business_id = ?1 AND receipt_no = ?2",
+                     &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, receipt_no);
+    int rc = sqlite3_step(st);
+    int64_t id = 0;
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        snprintf(out->receipt_no, sizeof(out->receipt_no), "%s", receipt_no);
+        snprintf(out->terminal, sizeof(out->terminal), "%s", col_text(st, 1));
+        out->created_ms = sqlite3_column_int64(st, 2);
+        out->total_cents = sqlite3_column_int64(st, 3);
+        out->tax_cents = sqlite3_column_int64(st, 4);
+        snprintf(out->cashier_id, sizeof(out->cashier_id), "%s", col_text(st, 5));
+        snprintf(out->cashier_name, sizeof(out->cashier_name), "%s", col_text(st, 6));
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return duka_err_set(err, DUKA_NOTFOUND, "sale %s not found", receipt_no);
+    if (rc != SQLITE_ROW)
+        return duka_db_fail(s->db, "reading a sale", err);
+    if (duka_sq_stmt(s,
+                     "SELECT sku, name, qty_milli, unit_price_cents, tax_band, line_total_cents,"
+                     " tax_cents FROM sale_lines WHERE sale_id = ?1 ORDER BY line_no",
+                     &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->line_count < DUKA_SALE_LINES_MAX) {
+        duka_sale_line *l = &out->lines[out->line_count++];
+        snprintf(l->sku, sizeof(l->sku), "%s", col_text(st, 0));
+        snprintf(l->name, sizeof(l->name), "%s", col_text(st, 1));
+        l->qty_milli = sqlite3_column_int64(st, 2);
+        l->unit_price_cents = sqlite3_column_int64(st, 3);
+        l->tax_band = col_text(st, 4)[0];
+        l->line_total_cents = sqlite3_column_int64(st, 5);
+        l->tax_cents = sqlite3_column_int64(st, 6);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return duka_db_fail(s->db, "reading a sale's lines", err);
+    if (duka_sq_stmt(s,
+                     "SELECT method, amount_cents, reference, status FROM payments"
+                     " WHERE sale_id = ?1 ORDER BY id",
+                     &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->payment_count < DUKA_SALE_PAYMENTS_MAX) {
+        duka_payment *p = &out->payments[out->payment_count++];
+        snprintf(p->method, sizeof(p->method), "%s", col_text(st, 0));
+        p->amount_cents = sqlite3_column_int64(st, 1);
+        snprintf(p->reference, sizeof(p->reference), "%s", col_text(st, 2));
+        snprintf(p->status, sizeof(p->status), "%s", col_text(st, 3));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return duka_db_fail(s->db, "reading a sale's payments", err);
+    return DUKA_OK;
+}
+
 duka_rc duka_sq_kv_get(duka_hub_store *hs, const char *business_id, const char *key,
                        char *value, size_t value_len, bool *found, duka_err *err)
 {

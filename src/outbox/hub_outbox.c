@@ -250,6 +250,13 @@ duka_rc duka_hub_outbox_results(duka_hub_store *s, const char *business_id,
                                   err);
 }
 
+duka_rc duka_hub_sale_load(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                           duka_sale *out, duka_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return s->ops->sale_load(s, business_id, receipt_no, out, err);
+}
+
 duka_rc duka_hub_kv_get(duka_hub_store *s, const char *business_id, const char *key,
                         char *value, size_t value_len, bool *found, duka_err *err)
 {

@@ -34,6 +34,7 @@
 
 #include "common/error.h"
 #include "common/limits.h"
+#include "protocol/sale.h"
 
 typedef struct duka_hub_store duka_hub_store;
 
@@ -184,6 +185,12 @@ duka_rc duka_hub_outbox_list(duka_hub_store *s, const char *business_id, const c
 duka_rc duka_hub_outbox_results(duka_hub_store *s, const char *business_id,
                                 const char *terminal, const char *destination, int64_t cursor,
                                 int limit, json_t **out, duka_err *err);
+
+/* The sale with receipt_no of a business as the hub stored it (lines in order, payments in
+ * order), for a sender that builds its request from it at send time (eTIMS: the invoice
+ * body, built off the push's path). DUKA_NOTFOUND when absent. */
+duka_rc duka_hub_sale_load(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                           duka_sale *out, duka_err *err);
 
 /* A small durable value per business and key (a service's device registration: eTIMS'
  * cmcKey). *found false when absent. put: inside the caller's transaction or its own. */

@@ -13,6 +13,7 @@
 #include "outbox/outbox.h"
 #include "tax/etims/etims_client.h"
 #include "tax/etims/etims_forward.h"
+#include "tax/etims/invoice.h"
 
 #define DEVICE_KEY "etims.device." DUKA_ETIMS_BRANCH_DEFAULT
 /* How long a business's KRA PIN is trusted before it is read again. */
@@ -27,6 +28,7 @@
 typedef struct business_entry {
     char id[DUKA_BUSINESS_ID_LEN + 1];
     char kra_pin[DUKA_KRA_PIN_LEN + 1];
+    char name[DUKA_BUSINESS_NAME_MAX + 1];
     int64_t read_ms;
     bool has_device;
     duka_etims_device device;
@@ -39,7 +41,8 @@ struct duka_etims_sender {
     atomic_bool stopping; /* conf.cancel: requests in flight are abandoned (unclear) */
     char qr_base[DUKA_SETTING_TEXT_MAX + 1];
     const duka_clock *clock;
-    /* The forwarder thread's cache (prepare runs there only). */
+    /* The forwarder thread's (prepare runs there only): the cache, and a sale to load. */
+    duka_sale *sale;
     business_entry *biz;
     size_t biz_n, biz_cap;
 };
@@ -87,6 +90,8 @@ static business_entry *biz_get(duka_etims_sender *s, duka_hub_store *store, cons
         if (strcmp(x->kra_pin, pin ? pin : "") != 0)
             x->has_device = false; /* another taxpayer: another registration */
         snprintf(x->kra_pin, sizeof(x->kra_pin), "%s", pin ? pin : "");
+        const char *name = json_string_value(json_object_get(b, "name"));
+        snprintf(x->name, sizeof(x->name), "%s", name ? name : "");
         x->read_ms = now;
     }
     json_decref(list);
@@ -201,6 +206,12 @@ static bool ensure_device(duka_etims_sender *s, duka_hub_store *store, business_
     return true;
 }
 
+/* What prepare hands to send, in one allocation (freed with free()). */
+typedef struct prepared_send {
+    duka_etims_device device;
+    char body[]; /* the saveTrnsSalesOsdc body without invcNo */
+} prepared_send;
+
 static bool sender_prepare(void *ctx, duka_hub_store *store, const duka_hub_outbox_item *item,
                            void **prepared, duka_hub_outbox_outcome *out, char *errbuf,
                            size_t errlen)
@@ -222,14 +233,35 @@ static bool sender_prepare(void *ctx, duka_hub_store *store, const duka_hub_outb
     }
     if (!ensure_device(s, store, e, out, errbuf, errlen))
         return false;
-    duka_etims_device *d = malloc(sizeof(*d));
-    if (d == NULL) {
+    /* The invoice body, from the sale as the hub stored it (a job enqueued with its body, by
+     * a hub before this one, brings its own). */
+    const char *body = item->payload;
+    char *built = NULL;
+    if (body[0] == '\0') {
+        duka_rc rc = duka_hub_sale_load(store, item->business_id, item->entity_id, s->sale, &err);
+        json_t *j = rc == DUKA_OK ? duka_etims_invoice_body(s->sale, 'S', NULL, e->name) : NULL;
+        built = j ? json_dumps(j, DUKA_ETIMS_JSON_FLAGS) : NULL;
+        json_decref(j);
+        if (built == NULL) {
+            snprintf(errbuf, errlen, "building the invoice of %s: %s", item->entity_id,
+                     rc != DUKA_OK ? err.msg : "out of memory");
+            wait_outcome(s, out, DUKA_OUTBOX_ERR_SERVER);
+            return false;
+        }
+        body = built;
+    }
+    size_t len = strlen(body);
+    prepared_send *p = malloc(sizeof(*p) + len + 1);
+    if (p == NULL) {
+        free(built);
         snprintf(errbuf, errlen, "out of memory");
         wait_outcome(s, out, DUKA_OUTBOX_ERR_SERVER);
         return false;
     }
-    *d = e->device;
-    *prepared = d;
+    p->device = e->device;
+    memcpy(p->body, body, len + 1);
+    free(built);
+    *prepared = p;
     return true;
 }
 
@@ -258,10 +290,11 @@ static void sender_send(void *ctx, const duka_hub_outbox_item *item, void *prepa
                         size_t errlen)
 {
     duka_etims_sender *s = ctx;
-    const duka_etims_device *d = prepared;
+    const prepared_send *p = prepared;
+    const duka_etims_device *d = &p->device;
     duka_etims_job job = {.invc_no = item->seq_no,
                           .org_invc_no = item->ref_no,
-                          .body_json = item->payload,
+                          .body_json = p->body,
                           .unclear = item->unclear};
     duka_etims_decision dec;
     memset(&dec, 0, sizeof(dec));
@@ -326,6 +359,11 @@ duka_rc duka_etims_sender_new(const duka_config *cfg, const duka_clock *clock,
     snprintf(s->qr_base, sizeof(s->qr_base), "%s",
              duka_config_text(cfg, DUKA_SETTING_ETIMS_QR_BASE));
     s->clock = clock;
+    s->sale = duka_sale_new();
+    if (s->sale == NULL) {
+        free(s);
+        return duka_err_set(err, DUKA_NOMEM, "out of memory starting eTIMS");
+    }
     memset(svc, 0, sizeof(*svc));
     svc->destination = DUKA_DEST_ETIMS;
     svc->in_flight = (int)duka_config_get(cfg, DUKA_SETTING_ETIMS_IN_FLIGHT);
@@ -352,5 +390,6 @@ void duka_etims_sender_free(duka_etims_sender *s)
     if (s == NULL)
         return;
     free(s->biz);
+    duka_sale_free(s->sale);
     free(s);
 }

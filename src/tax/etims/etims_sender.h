@@ -8,6 +8,8 @@
  * init and before the write only means a second init, which eTIMS answers 902 with the same
  * registration. A business without a KRA PIN waits (a minute at a time, no attempt used)
  * until `duka business set --kra-pin` gives it one.
+ * It also builds the invoice body from the sale as the store holds it (the push enqueues the
+ * job with no body, so its path stays a row insert).
  * send (a worker thread): duka_etims_forward with the item's invcNo (its seq_no), and on
  * success the signature as the result the till pulls (docs/PROTOCOL.md, "invoices").
  */
