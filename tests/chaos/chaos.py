@@ -2,9 +2,13 @@
 """Real-process chaos harness for duka: several tills of one business sell continuously while
 a seeded scheduler SIGKILLs the hub, the tills' servers, `duka sell` and `duka sync` processes
 at random instants, and a seeded fault proxy between each till and the hub refuses, resets,
-drops replies, cuts replies at byte N, delays, blackholes and answers 502/503 itself. Then the
-network heals, every till must drain within a bound, and the checker (`duka-check`, built from
-tests/checker/) judges the databases: no sale lost, none counted twice, none unexpected.
+drops replies, cuts replies at byte N, delays, blackholes and answers 502/503 itself. The hub
+forwards each sale's invoice to `duka sim etims`, which is given outages, failures, latency
+and held replies, and SIGKILLed; the hub is killed in the middle of its sends. Then the
+network heals, every till must drain within a bound, every invoice must be accepted and
+signed back, and the checker (`duka-check`, built from tests/checker/) judges the databases
+and the simulator's state: no sale lost, none counted twice, none unexpected, every sale
+invoiced exactly once with invcNo 1..N and its till holding the simulator's signature.
 
     python3 tests/chaos/chaos.py --duka build/duka --events 1000          # the short variant
     python3 tests/chaos/chaos.py --duka build/duka --events 20000 --tills 5 --seed 42
@@ -13,7 +17,11 @@ tests/checker/) judges the databases: no sale lost, none counted twice, none une
 What runs (all on 127.0.0.1, free ports, in --dir or a temp dir kept on failure):
   hub       `duka hub init`, `duka product import`, `duka device add` per terminal, then
             `duka hub --db hub.db --listen 127.0.0.1:PORT`, restarted on the same port after
-            every kill.
+            every kill; with ETIMS_BASE_URL (through the eTIMS proxy) and ETIMS_TIMEOUT=1s.
+  eTIMS     (unless --no-etims) `duka sim etims --listen … --state DIR/etims-sim.db`,
+            restarted on its port and state after every kill; the business's KRA PIN set with
+            `duka business set --kra-pin`; a pass-mode FaultProxy from the hub to it, whose
+            hooks time kill_hub_send / kill_hub_record.
   proxies   one FaultProxy (tests/e2e/faultproxy.py, chaos mode, in this process) per till,
             each with its own seeded generator; the till's hub URL is its proxy.
   tills     `duka till init` through its proxy, then `duka till --db Tnn.db --listen …
@@ -51,6 +59,14 @@ What runs (all on 127.0.0.1, free ports, in --dir or a temp dir kept on failure)
                               when it had already finished: then it is simply acknowledged).
               kill_sync       a `duka sync` started and SIGKILLed 0-400 ms later (counted the
                               same way)
+              kill_hub_send   SIGKILL the hub 0-3 ms after a saveTrnsSalesOsdc reached the
+                              simulator (kept there, not recorded at the hub)
+              kill_hub_record SIGKILL the hub 0-1 ms after the simulator's answer reached it
+              kill_sim        SIGKILL the simulator now; restart it after 0-0.3 s
+              etims_outage, etims_fail_rate, etims_latency, etims_timeout_accept
+                              one simulator knob (POST /_sim/faults) on for 0.5-3 s, then off
+                              (ETIMS_KNOBS: 503s; 20-80 % 999s; 50-500 ms; 5-30 % of saves
+                              kept with their reply held)
               nothing         a pause
             Armed kills (the hook ones) expire after 5 s unseen and are then not counted.
   events    every kill that happened, by type, plus every proxy fault applied (every fault
@@ -58,8 +74,12 @@ What runs (all on 127.0.0.1, free ports, in --dir or a temp dir kept on failure)
   heal      proxies to pass, sellers and syncers stopped, everything restarted, then `duka sync`
             on each till until `duka status --json` shows pending 0, processing 0, failed 0 for
             all: the drain time, which must stay under --drain-seconds.
+  etims     after the tills drained: the simulator's faults off, the hub's eTIMS outbox polled
+            (read-only) until every item is done, within --etims-drain-seconds of the heal;
+            then `duka sync` per till until `duka status` shows etims_pending 0.
   check     SIGTERM every server (each must exit 0), then `duka-check --hub hub.db --till …
-            --acked acked.txt --require-drained --expect-no-conflicts --json`. With
+            --acked acked.txt --require-drained --expect-no-conflicts --etims-state
+            etims-sim.db --require-invoiced --json`. With
             --negative-control a made-up sale is acknowledged first, and the run passes only
             if the checker reports it lost: proof that this pipeline can see a loss.
 
