@@ -81,7 +81,9 @@ What runs (all on 127.0.0.1, free ports, in --dir or a temp dir kept on failure)
             --acked acked.txt --require-drained --expect-no-conflicts --etims-state
             etims-sim.db --require-invoiced --json`. With
             --negative-control a made-up sale is acknowledged first, and the run passes only
-            if the checker reports it lost: proof that this pipeline can see a loss.
+            if the checker reports it lost: proof that this pipeline can see a loss; with
+            eTIMS an invoice is also removed from a copy of the simulator's state, which the
+            checker must count uninvoiced.
 
 Exit 0 only when the checker says ok and the harness saw nothing wrong itself: a server that
 died by itself, a `duka sell` that failed, a till that did not drain, a server that ignored
@@ -1173,6 +1175,8 @@ class Chaos:
                 self.problem("negative control: the checker did not report the made-up "
                              "acknowledged sale %s as lost (exit %s, report %s)"
                              % (NEGATIVE_CONTROL_RECEIPT, p.returncode, p.stdout.strip()[:500]))
+            if self.sim:
+                self.etims_negative_control(cmd)
             return
         if p.returncode not in (0, 1) or self.check_report is None:
             self.problem("duka-check exited %s without a JSON report; stderr: %s"
@@ -1181,11 +1185,47 @@ class Chaos:
             self.problem("the checker found problems: %s" % (
                 self.check_report.get("first_problem") or p.stderr.strip()[:500]))
 
+    def etims_negative_control(self, cmd):
+        """On a copy of the simulator's state with one invoice of a hub sale removed, the
+        checker must count it uninvoiced (and its number as a gap)."""
+        copy = self.path("etims-sim-negative.db")
+        src = sqlite3.connect("file:%s?mode=ro" % self.sim_db, uri=True)
+        dst = sqlite3.connect(copy)
+        try:
+            src.backup(dst)
+            row = dst.execute("SELECT invc_no, trd_invc_no FROM invoices ORDER BY invc_no"
+                              " LIMIT 1 OFFSET (SELECT count(*) / 2 FROM invoices)").fetchone()
+            if row is None:
+                self.problem("negative control: the simulator holds no invoice to remove")
+                return
+            dst.execute("DELETE FROM invoices WHERE invc_no = ?", (row[0],))
+            dst.commit()
+        finally:
+            src.close()
+            dst.close()
+        k = cmd.index("--etims-state")
+        ncmd = cmd[:k + 1] + [copy] + cmd[k + 2:]
+        p = subprocess.run(ncmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           errors="replace", env=self.env, timeout=600)
+        try:
+            r = json.loads(p.stdout)
+        except ValueError:
+            r = {}
+        if p.returncode == 1 and r.get("uninvoiced", 0) >= 1 and r.get("invc_gaps", 0) >= 1:
+            log("negative control: the checker caught the invoice removed from a copy of the "
+                "simulator's state (invcNo %d, %s): uninvoiced=%d invc_gaps=%d"
+                % (row[0], row[1], r["uninvoiced"], r["invc_gaps"]))
+        else:
+            self.problem("negative control: the checker did not count invcNo %d (%s), removed "
+                         "from a copy of the simulator's state, as uninvoiced (exit %s, "
+                         "report %s)" % (row[0], row[1], p.returncode, p.stdout.strip()[:500]))
+
     # -- summary ---------------------------------------------------------------------------
     def summary(self, wall_s):
         a = self.a
         with self.lock:
-            kills = dict(self.events)
+            kills = {k: v for k, v in self.events.items()
+                     if a.etims or k not in ETIMS_ACTIONS}
             skipped = dict(self.skipped)
         faults = self.proxy_counts()
         by_type = dict(kills)
