@@ -17,15 +17,17 @@
 
 /* A sale's cashier (id and name: who rang it up must reach the hub as the till recorded it),
  * its lines, then its payments (method, amount, reference: a split tender must reach the hub
- * as it was taken), as one comparable string, each in its order. */
-#define LINES_SIG(alias, schema)                                                             \
+ * as it was taken), as one comparable string, each in its order. lines and pays name the
+ * tables (the hub's payments are copied into hpay first: the hub has no index on sale_id). */
+#define LINES_SIG_OF(alias, lines, pays)                                                     \
     "(" alias ".cashier_id || ':' || " alias ".cashier_name || '|' ||"                    \
     " (SELECT group_concat(x, ';') FROM (SELECT line_no || ':' || sku || ':' || qty_milli ||" \
     " ':' || unit_price_cents || ':' || tax_band || ':' || line_total_cents || ':' ||"       \
-    " tax_cents AS x FROM " schema ".sale_lines WHERE sale_id = " alias ".id"              \
+    " tax_cents AS x FROM " lines " WHERE sale_id = " alias ".id"                          \
     " ORDER BY line_no)) || '|' || coalesce((SELECT group_concat(x, ';') FROM (SELECT"      \
-    " method || ':' || amount_cents || ':' || reference AS x FROM " schema ".payments"      \
+    " method || ':' || amount_cents || ':' || reference AS x FROM " pays                    \
     " WHERE sale_id = " alias ".id ORDER BY id)), ''))"
+#define LINES_SIG(alias, schema) LINES_SIG_OF(alias, schema ".sale_lines", schema ".payments")
 
 static duka_rc fail_sql(sqlite3 *db, const char *what, duka_err *err)
 {
@@ -198,10 +200,17 @@ static duka_rc load_hub(sqlite3 *db, const duka_check_input *in, duka_check_repo
     if (rc != DUKA_OK)
         return rc;
     const char *b = in->business_id;
-    rc = run1(db,
-              "INSERT INTO hsale SELECT s.receipt_no, s.command_id, s.total_cents, s.tax_cents, "
-              LINES_SIG("s", "h") " FROM h.sales s WHERE ?1 IS NULL OR s.business_id = ?1",
-              b, err);
+    rc = exec(db,
+              "CREATE TEMP TABLE hpay AS SELECT id, sale_id, method, amount_cents, reference"
+              " FROM h.payments;"
+              "CREATE INDEX temp.hpay_sale ON hpay(sale_id, id);",
+              "copying the hub's payments", err);
+    if (rc == DUKA_OK)
+        rc = run1(db,
+                  "INSERT INTO hsale SELECT s.receipt_no, s.command_id, s.total_cents,"
+                  " s.tax_cents, " LINES_SIG_OF("s", "h.sale_lines", "temp.hpay")
+                  " FROM h.sales s WHERE ?1 IS NULL OR s.business_id = ?1",
+                  b, err);
     if (rc == DUKA_OK)
         rc = scalar(db,
                     "SELECT count(*) FROM h.sale_lines l JOIN h.sales s ON s.id = l.sale_id"
