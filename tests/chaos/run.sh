@@ -12,8 +12,8 @@ variant=${1:-}
 build=${2:-build}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 case "$variant" in
-short) events=${EVENTS:-1000}; tills=${TILLS:-3}; bounds=(--max-seconds 240 --drain-seconds 60) ;;
-long) events=${EVENTS:-20000}; tills=${TILLS:-5}; bounds=(--max-seconds 3600 --drain-seconds 120) ;;
+short) events=${EVENTS:-1000}; tills=${TILLS:-3}; bounds=(--max-seconds 240 --drain-seconds 60 --etims-drain-seconds 90) ;;
+long) events=${EVENTS:-20000}; tills=${TILLS:-5}; bounds=(--max-seconds 3600 --drain-seconds 120 --etims-drain-seconds 900) ;;
 *) echo "usage: $0 short|long [BUILD_DIR]" >&2; exit 2 ;;
 esac
 if [ ! -x "$build/duka" ] || [ ! -x "$build/duka-check" ]; then
