@@ -2,9 +2,13 @@
 """Real-process chaos harness for duka: several tills of one business sell continuously while
 a seeded scheduler SIGKILLs the hub, the tills' servers, `duka sell` and `duka sync` processes
 at random instants, and a seeded fault proxy between each till and the hub refuses, resets,
-drops replies, cuts replies at byte N, delays, blackholes and answers 502/503 itself. Then the
-network heals, every till must drain within a bound, and the checker (`duka-check`, built from
-tests/checker/) judges the databases: no sale lost, none counted twice, none unexpected.
+drops replies, cuts replies at byte N, delays, blackholes and answers 502/503 itself. The hub
+forwards each sale's invoice to `duka sim etims`, which is given outages, failures, latency
+and held replies, and SIGKILLed; the hub is killed in the middle of its sends. Then the
+network heals, every till must drain within a bound, every invoice must be accepted and
+signed back, and the checker (`duka-check`, built from tests/checker/) judges the databases
+and the simulator's state: no sale lost, none counted twice, none unexpected, every sale
+invoiced exactly once with invcNo 1..N and its till holding the simulator's signature.
 
     python3 tests/chaos/chaos.py --duka build/duka --events 1000          # the short variant
     python3 tests/chaos/chaos.py --duka build/duka --events 20000 --tills 5 --seed 42
@@ -13,7 +17,11 @@ tests/checker/) judges the databases: no sale lost, none counted twice, none une
 What runs (all on 127.0.0.1, free ports, in --dir or a temp dir kept on failure):
   hub       `duka hub init`, `duka product import`, `duka device add` per terminal, then
             `duka hub --db hub.db --listen 127.0.0.1:PORT`, restarted on the same port after
-            every kill.
+            every kill; with ETIMS_BASE_URL (through the eTIMS proxy) and ETIMS_TIMEOUT=1s.
+  eTIMS     (unless --no-etims) `duka sim etims --listen … --state DIR/etims-sim.db`,
+            restarted on its port and state after every kill; the business's KRA PIN set with
+            `duka business set --kra-pin`; a pass-mode FaultProxy from the hub to it, whose
+            hooks time kill_hub_send / kill_hub_record.
   proxies   one FaultProxy (tests/e2e/faultproxy.py, chaos mode, in this process) per till,
             each with its own seeded generator; the till's hub URL is its proxy.
   tills     `duka till init` through its proxy, then `duka till --db Tnn.db --listen …
@@ -51,6 +59,14 @@ What runs (all on 127.0.0.1, free ports, in --dir or a temp dir kept on failure)
                               when it had already finished: then it is simply acknowledged).
               kill_sync       a `duka sync` started and SIGKILLed 0-400 ms later (counted the
                               same way)
+              kill_hub_send   SIGKILL the hub 0-3 ms after a saveTrnsSalesOsdc reached the
+                              simulator (kept there, not recorded at the hub)
+              kill_hub_record SIGKILL the hub 0-1 ms after the simulator's answer reached it
+              kill_sim        SIGKILL the simulator now; restart it after 0-0.3 s
+              etims_outage, etims_fail_rate, etims_latency, etims_timeout_accept
+                              one simulator knob (POST /_sim/faults) on for 0.5-3 s, then off
+                              (ETIMS_KNOBS: 503s; 20-80 % 999s; 50-500 ms; 5-30 % of saves
+                              kept with their reply held)
               nothing         a pause
             Armed kills (the hook ones) expire after 5 s unseen and are then not counted.
   events    every kill that happened, by type, plus every proxy fault applied (every fault
@@ -58,10 +74,16 @@ What runs (all on 127.0.0.1, free ports, in --dir or a temp dir kept on failure)
   heal      proxies to pass, sellers and syncers stopped, everything restarted, then `duka sync`
             on each till until `duka status --json` shows pending 0, processing 0, failed 0 for
             all: the drain time, which must stay under --drain-seconds.
+  etims     after the tills drained: the simulator's faults off, the hub's eTIMS outbox polled
+            (read-only) until every item is done, within --etims-drain-seconds of the heal;
+            then `duka sync` per till until `duka status` shows etims_pending 0.
   check     SIGTERM every server (each must exit 0), then `duka-check --hub hub.db --till …
-            --acked acked.txt --require-drained --expect-no-conflicts --json`. With
+            --acked acked.txt --require-drained --expect-no-conflicts --etims-state
+            etims-sim.db --require-invoiced --json`. With
             --negative-control a made-up sale is acknowledged first, and the run passes only
-            if the checker reports it lost: proof that this pipeline can see a loss.
+            if the checker reports it lost: proof that this pipeline can see a loss; with
+            eTIMS an invoice is also removed from a copy of the simulator's state, which the
+            checker must count uninvoiced.
 
 Exit 0 only when the checker says ok and the harness saw nothing wrong itself: a server that
 died by itself, a `duka sell` that failed, a till that did not drain, a server that ignored
@@ -86,6 +108,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -111,7 +134,8 @@ FAST_SETTINGS = {
     "CONNECTIVITY_OFFLINE_RECHECK_MAX": "250ms",
 }
 
-# The scheduler's actions and their weights.
+# The scheduler's actions and their weights. The eTIMS ones (ETIMS_ACTIONS) weigh 0 with
+# --no-etims.
 ACTIONS = [
     ("kill_sell", 30),
     ("kill_sync", 12),
@@ -121,9 +145,33 @@ ACTIONS = [
     ("kill_till_push", 5),
     ("kill_till_reply", 4),
     ("kill_till_pull", 3),
+    ("kill_hub_send", 3),
+    ("kill_hub_record", 3),
+    ("kill_sim", 2),
+    ("etims_outage", 1.5),
+    ("etims_fail_rate", 1.5),
+    ("etims_latency", 1.5),
+    ("etims_timeout_accept", 1.5),
     ("nothing", 15),
 ]
+ETIMS_ACTIONS = ("kill_hub_send", "kill_hub_record", "kill_sim", "etims_outage",
+                 "etims_fail_rate", "etims_latency", "etims_timeout_accept")
 KILL_TYPES = [a for a, _ in ACTIONS if a != "nothing"]
+# A simulator fault episode: the knob set for a drawn while, then back to its off value
+# (one episode of a knob at a time).
+ETIMS_EPISODE_S = (0.5, 3.0)
+ETIMS_KNOBS = {  # action -> (knob, off value, value from a uniform draw u)
+    "etims_outage": ("outage", False, lambda u: True),
+    "etims_fail_rate": ("fail_rate", 0.0, lambda u: round(0.2 + 0.6 * u, 2)),
+    "etims_latency": ("latency_ms", 0, lambda u: int(50 + 450 * u)),
+    "etims_timeout_accept": ("timeout_after_accept", 0.0, lambda u: round(0.05 + 0.25 * u, 2)),
+}
+ETIMS_FAULTS_OFF = {"outage": False, "fail_rate": 0.0, "latency_ms": 0,
+                    "timeout_after_accept": 0.0}
+# The hub's eTIMS settings here: a held reply costs the hub ETIMS_TIMEOUT (then it asks
+# selectInvoiceDetails); its lease on an item is 3 x that + 30 s (etims_sender.c).
+HUB_ETIMS_SETTINGS = {"ETIMS_TIMEOUT": "1s"}
+KRA_PIN = "P051234567X"
 GAP_S = (0.03, 0.20)          # between two scheduler actions
 DOWN_S = (0.0, 0.3)           # a killed server stays down this long before its restart
 ARM_EXPIRY_S = 5.0
@@ -153,10 +201,10 @@ class Procs:
         self.lock = threading.Lock()
         self.live = set()
 
-    def spawn(self, args, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
+    def spawn(self, args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=None):
         cmd = [self.duka] + [str(a) for a in args]
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                             env=self.env, start_new_session=True)
+                             env=env or self.env, start_new_session=True)
         p.cmdline = cmd
         with self.lock:
             self.live.add(p)
@@ -228,9 +276,10 @@ class Server:
     """A `duka hub` or `duka till` server: started, SIGKILLed and restarted on one port, one
     log file appended across restarts. `cycle()` is kill + down time + restart, one at a time."""
 
-    def __init__(self, name, procs, args, port, health, logpath):
+    def __init__(self, name, procs, args, port, health, logpath, env=None):
         self.name = name
         self.procs = procs
+        self.env = env  # None: the procs' environment
         self.args = args
         self.port = port
         self.health = health
@@ -247,7 +296,8 @@ class Server:
             with open(self.logpath, "ab") as f:
                 f.write(b"=== chaos: start #%d\n" % self.starts)
                 f.flush()
-                self.proc = self.procs.spawn(self.args, stdout=f, stderr=subprocess.STDOUT)
+                self.proc = self.procs.spawn(self.args, stdout=f, stderr=subprocess.STDOUT,
+                                             env=self.env)
             end = now() + timeout
             while now() < end:
                 if self.proc.poll() is not None:
@@ -351,6 +401,12 @@ class Chaos:
         self.negative_caught = False
         self.backlog = None
         self.closing = False
+        self.sim = None           # Server: `duka sim etims` (None with --no-etims)
+        self.etims_proxy = None   # FaultProxy (pass mode) hub -> simulator, for its hooks
+        self.episodes = {}        # knob -> True while an episode of it runs
+        self.etims_drain_s = None
+        self.signed_s = None
+        self.etims_stats = {}
 
     # -- bookkeeping -----------------------------------------------------------------------
     def problem(self, msg):
@@ -393,6 +449,9 @@ class Chaos:
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
 
+    def servers(self):
+        return [self.hub] + self.tills + ([self.sim] if self.sim else [])
+
     # -- setup -----------------------------------------------------------------------------
     def setup(self):
         a = self.a
@@ -415,9 +474,29 @@ class Chaos:
             tokens.append(self.procs.run_json(["device", "add", "--db", hub_db, "--business",
                                                self.business, "--terminal", t])["token"])
         hub_port = free_port()
+        hub_env = None
+        if a.etims:
+            # The simulator (its state in the run dir, it survives its kills), the business's
+            # KRA PIN, and a pass-mode proxy between hub and simulator whose hooks time the
+            # kills of the hub's forwarder mid-send (kill_hub_send, kill_hub_record).
+            sim_port = free_port()
+            self.sim_db = self.path("etims-sim.db")
+            self.sim = Server("sim", self.procs,
+                              ["sim", "etims", "--listen", "127.0.0.1:%d" % sim_port,
+                               "--state", self.sim_db, "--seed", str(self.seed % 1000000007)],
+                              sim_port, "/_sim/health", self.path("sim.log"))
+            self.sim.start()
+            self.procs.run_json(["business", "set", "--db", hub_db, "--business",
+                                 self.business, "--kra-pin", KRA_PIN])
+            self.etims_proxy = FaultProxy(("127.0.0.1", sim_port), mode="pass",
+                                          match="/etims-api/", keep_log=False).start()
+            self.etims_proxy.on_sent = self._hook("etims", "sent")
+            self.etims_proxy.on_replied = self._hook("etims", "replied")
+            hub_env = child_env(dict(FAST_SETTINGS, ETIMS_BASE_URL="http://127.0.0.1:%d/etims-api"
+                                     % self.etims_proxy.port, **HUB_ETIMS_SETTINGS))
         self.hub = Server("hub", self.procs, ["hub", "--db", hub_db, "--listen",
                                               "127.0.0.1:%d" % hub_port],
-                          hub_port, "/v1/health", self.path("hub.log"))
+                          hub_port, "/v1/health", self.path("hub.log"), env=hub_env)
         self.hub.start()
         for i, t in enumerate(self.terminals):
             px = FaultProxy(("127.0.0.1", hub_port), mode="pass", match="/v1/",
@@ -445,6 +524,10 @@ class Chaos:
         log("chaos: hub on 127.0.0.1:%d, %d tills (%s) behind proxies %s, dir %s"
             % (hub_port, a.tills, " ".join(self.terminals),
                " ".join(str(p.port) for p in self.proxies), self.dir))
+        if self.sim:
+            log("chaos: eTIMS simulator on 127.0.0.1:%d (state %s), the hub's ETIMS_BASE_URL "
+                "through proxy %d, KRA PIN %s" % (self.sim.port, self.sim_db,
+                                                  self.etims_proxy.port, KRA_PIN))
 
     # -- kill/restart cycles ---------------------------------------------------------------
     def _cycle(self, srv, kind, down_s, extra=None):
@@ -555,6 +638,54 @@ class Chaos:
         elif action == "kill_sync":
             ms = SYNC_KILL_MS[0] + u1 * (SYNC_KILL_MS[1] - SYNC_KILL_MS[0])
             self._async(self._victim_sync, i, ms / 1000.0)
+        elif action in ("kill_hub_send", "kill_hub_record"):
+            # The hub (its forwarder) killed 0-3 ms after a saveTrnsSalesOsdc reached the
+            # simulator (it may be accepted; the hub has not recorded it), or 0-1 ms after the
+            # simulator's answer reached the hub (it is recording it).
+            when, delay = {"kill_hub_send": ("sent", u1 * 0.003),
+                           "kill_hub_record": ("replied", u1 * 0.001)}[action]
+
+            def fire():
+                if self.begin_cycle(self.hub, action):
+                    self._cycle(self.hub, action, down)
+            self._arm(action, when, "/etims-api/saveTrnsSalesOsdc", "etims", delay, fire)
+        elif action == "kill_sim":
+            if self.begin_cycle(self.sim, action):
+                self._async(self._cycle, self.sim, action, down)
+        elif action in ETIMS_KNOBS:
+            knob, off, value = ETIMS_KNOBS[action]
+            with self.lock:
+                if self.episodes.get(knob) or self.stop_sched.is_set():
+                    self.skipped[action] += 1
+                    return
+                self.episodes[knob] = True
+            span = ETIMS_EPISODE_S[0] + u2 * (ETIMS_EPISODE_S[1] - ETIMS_EPISODE_S[0])
+            self._async(self._episode, action, knob, value(u1), off, span)
+
+    def sim_faults(self, knobs):
+        """POST /_sim/faults; True when the simulator took it (False while it is down)."""
+        try:
+            status, _ = http("POST", self.sim.port, "/_sim/faults", body=json.dumps(knobs),
+                             headers={"Content-Type": "application/json"}, timeout=5)
+        except OSError:
+            return False
+        if status != 200:
+            self.problem("POST /_sim/faults %r -> %s" % (knobs, status))
+        return status == 200
+
+    def _episode(self, action, knob, value, off, span):
+        """One knob of the simulator on for span seconds, then off. (A simulator killed in
+        the meantime comes back with every knob off.)"""
+        try:
+            if self.sim_faults({knob: value}):
+                self.count(action)
+                self.stop_sched.wait(span)
+                self.sim_faults({knob: off})
+            else:
+                self.skip(action)
+        finally:
+            with self.lock:
+                self.episodes[knob] = False
 
     def sell_kill_window_ms(self):
         """A killed sell dies at a drawn fraction of this window: 1.3 x the median time of the
@@ -815,7 +946,7 @@ class Chaos:
 
     def watch_servers(self):
         """A server that exited while nobody was killing it crashed: a bug. Restart it."""
-        for srv in [self.hub] + self.tills:
+        for srv in self.servers():
             with srv.lock:
                 if srv.busy or srv.proc is None or srv.proc.poll() is None:
                     continue
@@ -859,7 +990,7 @@ class Chaos:
         with self.cycle_cv:
             self.cycle_cv.wait_for(lambda: self.cycles == 0, timeout=120)
         self.watch_servers()
-        for srv in [self.hub] + self.tills:
+        for srv in self.servers():
             if not srv.running():
                 srv.start()
         pending = set(range(a.tills))
@@ -894,16 +1025,116 @@ class Chaos:
             self.drain_s = now() - t0
             log("heal: every till drained in %.2f s (%d items pending or processing when the "
                 "network healed)" % (self.drain_s, self.backlog))
+        if self.sim:
+            self.heal_etims(t0)
+
+    def hub_query(self, sql):
+        """One value from the hub's database, read-only while the hub runs."""
+        c = sqlite3.connect("file:%s?mode=ro" % self.hub_db, uri=True, timeout=10)
+        try:
+            return c.execute(sql).fetchall()
+        finally:
+            c.close()
+
+    def heal_etims(self, t0):
+        """The simulator's faults off; then every hub sale's invoice must be accepted (the
+        hub's eTIMS outbox all done) within --etims-drain-seconds of the heal, and every
+        till's signatures must come back (`duka sync` until `duka status` shows
+        etims_pending 0)."""
+        a = self.a
+        if not self.sim.running():
+            self.sim.start()
+        if not self.sim_faults(dict(ETIMS_FAULTS_OFF)):
+            self.problem("the simulator did not take faults off at the heal")
+        open_sql = ("SELECT count(*) FROM hub_outbox WHERE destination = 'etims'"
+                    " AND status <> 'done'")
+        left, t_next = None, now()
+        while now() - t0 < a.etims_drain_seconds:
+            try:
+                left = self.hub_query(open_sql)[0][0]
+                failed = self.hub_query("SELECT count(*) FROM hub_outbox WHERE destination ="
+                                        " 'etims' AND status = 'failed'")[0][0]
+            except sqlite3.Error as e:
+                left, failed = "unreadable (%s)" % e, 0
+            if left == 0 or failed:
+                break
+            if now() >= t_next:
+                t_next = now() + 5
+                log("heal: %s eTIMS items not done at the hub (%.0f s since the heal)"
+                    % (left, now() - t0))
+            time.sleep(0.2)
+        if left != 0:
+            rows = []
+            try:
+                rows = self.hub_query(
+                    "SELECT entity_id, seq_no, status, attempts, unclear, last_error FROM"
+                    " hub_outbox WHERE destination = 'etims' AND status <> 'done'"
+                    " ORDER BY status = 'failed' DESC, seq_no LIMIT 5")
+            except sqlite3.Error:
+                pass
+            self.problem("the hub's eTIMS outbox did not drain within %ss of the heal: %s "
+                         "items not done; first ones (receipt, invcNo, status, attempts, "
+                         "unclear, last error): %s" % (a.etims_drain_seconds, left, rows))
+            return
+        self.etims_drain_s = now() - t0
+        log("heal: every invoice accepted %.2f s after the heal" % self.etims_drain_s)
+        pending = set(range(a.tills))
+        last = {}
+        t1 = now()
+        while pending and now() - t1 < a.drain_seconds:
+            for i in sorted(pending):
+                db = self.till_dbs[i]
+                try:
+                    self.procs.run(["sync", "--db", db, "--json"], timeout=90)
+                    st = self.procs.run_json(["status", "--db", db])
+                except Exception as e:  # noqa: BLE001
+                    last[i] = str(e)
+                    continue
+                last[i] = st.get("etims_pending")
+                if st.get("etims_pending") == 0:
+                    pending.discard(i)
+            if pending:
+                time.sleep(0.1)
+        if pending:
+            self.problem("signatures did not come back to %s within %ss (etims_pending %s)" % (
+                " ".join(self.terminals[i] for i in sorted(pending)), a.drain_seconds,
+                {self.terminals[i]: last.get(i) for i in sorted(pending)}))
+        else:
+            self.signed_s = now() - t1
+            log("heal: every till holds its signatures %.2f s later" % self.signed_s)
+
+    def read_etims_stats(self):
+        """The simulator's answers to saves by code (its outcomes table: 000 accepted, 994
+        refused as a duplicate, 999 injected, held replies), and the hub's attempts by outcome."""
+        st = {}
+        try:
+            c = sqlite3.connect("file:%s?mode=ro" % self.sim_db, uri=True, timeout=10)
+            try:
+                st["sim_answers"] = {code: n for code, n in c.execute(
+                    "SELECT code, sum(n) FROM outcomes GROUP BY code ORDER BY code")}
+                st["sim_invoices"] = c.execute("SELECT count(*) FROM invoices").fetchone()[0]
+            finally:
+                c.close()
+            st["hub_attempts"] = {o: n for o, n in self.hub_query(
+                "SELECT outcome, count(*) FROM hub_outbox_attempts GROUP BY outcome"
+                " ORDER BY outcome")}
+            st["hub_unclear_now"] = self.hub_query(
+                "SELECT count(*) FROM hub_outbox WHERE destination = 'etims' AND unclear = 1")[0][0]
+        except sqlite3.Error as e:
+            st["error"] = str(e)
+        self.etims_stats = st
 
     def stop_servers(self):
-        for srv in self.tills + [self.hub]:
+        for srv in self.tills + [self.hub] + ([self.sim] if self.sim else []):
             rc = srv.terminate()
             if rc != 0:
                 self.problem("%s: exit %s on SIGTERM (expected 0); log tail:\n%s"
                              % (srv.name, rc if rc is not None else "none (ignored it for 20 s)",
                                 srv.log_tail()))
-        for px in self.proxies:
+        for px in self.proxies + ([self.etims_proxy] if self.etims_proxy else []):
             px.stop()
+        if self.sim:
+            self.read_etims_stats()
         if self.ack_file:
             self.ack_file.close()
             self.ack_file = None
@@ -919,6 +1150,8 @@ class Chaos:
             cmd += ["--till", db]
         cmd += ["--acked", self.path("acked.txt"), "--require-drained", "--expect-no-conflicts",
                 "--json"]
+        if self.sim:
+            cmd += ["--etims-state", self.sim_db, "--require-invoiced"]
         if a.negative_control:
             with open(self.path("acked.txt"), "a") as f:
                 f.write("%s 100\n" % NEGATIVE_CONTROL_RECEIPT)
@@ -942,6 +1175,8 @@ class Chaos:
                 self.problem("negative control: the checker did not report the made-up "
                              "acknowledged sale %s as lost (exit %s, report %s)"
                              % (NEGATIVE_CONTROL_RECEIPT, p.returncode, p.stdout.strip()[:500]))
+            if self.sim:
+                self.etims_negative_control(cmd)
             return
         if p.returncode not in (0, 1) or self.check_report is None:
             self.problem("duka-check exited %s without a JSON report; stderr: %s"
@@ -950,11 +1185,47 @@ class Chaos:
             self.problem("the checker found problems: %s" % (
                 self.check_report.get("first_problem") or p.stderr.strip()[:500]))
 
+    def etims_negative_control(self, cmd):
+        """On a copy of the simulator's state with one invoice of a hub sale removed, the
+        checker must count it uninvoiced (and its number as a gap)."""
+        copy = self.path("etims-sim-negative.db")
+        src = sqlite3.connect("file:%s?mode=ro" % self.sim_db, uri=True)
+        dst = sqlite3.connect(copy)
+        try:
+            src.backup(dst)
+            row = dst.execute("SELECT invc_no, trd_invc_no FROM invoices ORDER BY invc_no"
+                              " LIMIT 1 OFFSET (SELECT count(*) / 2 FROM invoices)").fetchone()
+            if row is None:
+                self.problem("negative control: the simulator holds no invoice to remove")
+                return
+            dst.execute("DELETE FROM invoices WHERE invc_no = ?", (row[0],))
+            dst.commit()
+        finally:
+            src.close()
+            dst.close()
+        k = cmd.index("--etims-state")
+        ncmd = cmd[:k + 1] + [copy] + cmd[k + 2:]
+        p = subprocess.run(ncmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           errors="replace", env=self.env, timeout=600)
+        try:
+            r = json.loads(p.stdout)
+        except ValueError:
+            r = {}
+        if p.returncode == 1 and r.get("uninvoiced", 0) >= 1 and r.get("invc_gaps", 0) >= 1:
+            log("negative control: the checker caught the invoice removed from a copy of the "
+                "simulator's state (invcNo %d, %s): uninvoiced=%d invc_gaps=%d"
+                % (row[0], row[1], r["uninvoiced"], r["invc_gaps"]))
+        else:
+            self.problem("negative control: the checker did not count invcNo %d (%s), removed "
+                         "from a copy of the simulator's state, as uninvoiced (exit %s, "
+                         "report %s)" % (row[0], row[1], p.returncode, p.stdout.strip()[:500]))
+
     # -- summary ---------------------------------------------------------------------------
     def summary(self, wall_s):
         a = self.a
         with self.lock:
-            kills = dict(self.events)
+            kills = {k: v for k, v in self.events.items()
+                     if a.etims or k not in ETIMS_ACTIONS}
             skipped = dict(self.skipped)
         faults = self.proxy_counts()
         by_type = dict(kills)
@@ -982,9 +1253,9 @@ class Chaos:
             "sales_indeterminate_api": self.api_indeterminate,
             "sell_ms_p50_p90": pcts(self.sell_ms),
             "sync_cli_runs": self.sync_runs,
-            "server_starts": ({s.name: s.starts for s in [self.hub] + self.tills}
+            "server_starts": ({s.name: s.starts for s in self.servers()}
                               if self.hub else {}),
-            "server_failed_starts": ({s.name: s.failed_starts for s in [self.hub] + self.tills
+            "server_failed_starts": ({s.name: s.failed_starts for s in self.servers()
                                       if s.failed_starts} if self.hub else {}),
             "chaos_seconds": round(self.chaos_s, 1),
             "drain_seconds": round(self.drain_s, 2) if self.drain_s is not None else None,
@@ -996,6 +1267,11 @@ class Chaos:
             "dir": self.dir,
             "rerun": rerun,
             "check_command": " ".join(getattr(self, "check_cmd", [])),
+            "etims": ({"drain_seconds": round(self.etims_drain_s, 2)
+                       if self.etims_drain_s is not None else None,
+                       "signatures_back_seconds": round(self.signed_s, 2)
+                       if self.signed_s is not None else None,
+                       **self.etims_stats} if self.sim else None),
         }
         if self.check_report and isinstance(self.check_report.get("till_sales"), int):
             s["indeterminate_committed"] = self.check_report["till_sales"] - self.acked
@@ -1033,11 +1309,33 @@ class Chaos:
                      "processing then (sellers still finishing add a few)" % (
                          "%.2f s" % self.drain_s if self.drain_s is not None
                          else "DID NOT DRAIN", a.drain_seconds, self.backlog))
+        if self.sim:
+            es = self.etims_stats
+            ans = es.get("sim_answers", {})
+            episodes = ", ".join("%s %d" % (k[6:], kills.get(k, 0)) for k in ETIMS_KNOBS)
+            lines.append("eTIMS: %s invoices accepted; saves answered %s; 994s refused %d, "
+                         "held replies %d; episodes: %s; sim kills %d; hub killed mid-send %d,"
+                         " mid-record %d" % (
+                             es.get("sim_invoices", "?"),
+                             " ".join("%s=%s" % kv for kv in ans.items()) or "?",
+                             ans.get("994", 0), ans.get("held", 0), episodes,
+                             kills.get("kill_sim", 0), kills.get("kill_hub_send", 0),
+                             kills.get("kill_hub_record", 0)))
+            lines.append("  hub attempts by outcome: %s; drain: every invoice accepted %s "
+                         "after the heal (bound %s s), signatures back %s later" % (
+                             " ".join("%s=%s" % kv for kv in es.get("hub_attempts", {}).items())
+                             or "?",
+                             "%.2f s" % self.etims_drain_s if self.etims_drain_s is not None
+                             else "NOT", a.etims_drain_seconds,
+                             "%.2f s" % self.signed_s if self.signed_s is not None else "NOT"))
         r = self.check_report
         if r:
             keys = ["acked", "till_sales", "hub_sales", "hub_lines", "lost", "duplicated",
                     "unexpected", "mismatched", "receipt_gaps", "receipt_dupes", "orphan_sales",
-                    "stock_mismatch", "queue_not_empty", "conflicts"]
+                    "stock_mismatch", "queue_not_empty", "conflicts", "invoices", "till_signed",
+                    "uninvoiced", "double_invoiced", "invoice_unexpected", "invc_gaps",
+                    "invc_dupes", "invoice_mismatch", "etims_not_done", "signature_mismatch",
+                    "unsigned"]
             lines.append("check: %s  %s" % ("ok" if r.get("ok") else "FAILED", " ".join(
                 "%s=%s" % (k, r[k]) for k in keys if k in r)))
             if r.get("first_problem"):
@@ -1057,8 +1355,9 @@ class Chaos:
         return ok
 
 
-def parse_actions(text):
-    """'kill_hub=20,nothing=0' over ACTIONS -> [(action, weight)]."""
+def parse_actions(text, etims=True):
+    """'kill_hub=20,nothing=0' over ACTIONS -> [(action, weight)]; without eTIMS its actions
+    weigh 0 whatever the text says."""
     w = dict(ACTIONS)
     for part in (text or "").split(","):
         if not part.strip():
@@ -1068,6 +1367,9 @@ def parse_actions(text):
         if name not in w:
             raise ValueError("unknown action %r (known: %s)" % (name, ", ".join(w)))
         w[name] = float(value)
+    if not etims:
+        for name in ETIMS_ACTIONS:
+            w[name] = 0.0
     if sum(w.values()) <= 0:
         raise ValueError("every action weighs 0")
     return [(n, w[n]) for n, _ in ACTIONS]
@@ -1099,6 +1401,10 @@ def rerun_command(a):
         cmd += ["--proxy-weights", a.weights_text]
     if a.actions_text:
         cmd += ["--actions", a.actions_text]
+    if not a.etims:
+        cmd.append("--no-etims")
+    if a.etims_drain_seconds != 90:
+        cmd += ["--etims-drain-seconds", str(a.etims_drain_seconds)]
     if a.negative_control:
         cmd.append("--negative-control")
     return " ".join(cmd)
@@ -1129,6 +1435,11 @@ def main(argv=None):
     ap.add_argument("--actions", dest="actions_text", default="", metavar="W",
                     help="ACTION=WEIGHT,... over the scheduler's defaults (%s)" % ",".join(
                         "%s=%g" % kv for kv in ACTIONS))
+    ap.add_argument("--no-etims", dest="etims", action="store_false",
+                    help="no eTIMS simulator: the hub forwards no invoices, no eTIMS actions, "
+                         "no eTIMS checks")
+    ap.add_argument("--etims-drain-seconds", type=float, default=90,
+                    help="bound, from the heal, on the hub's eTIMS outbox draining")
     ap.add_argument("--negative-control", action="store_true",
                     help="acknowledge one made-up sale before the check: the run passes only "
                          "if the checker reports it lost (proves the pipeline can see loss)")
@@ -1142,7 +1453,7 @@ def main(argv=None):
         ap.error("need 1..99 tills, at least 1 seller, events >= 0")
     try:
         a.weights = faultproxy.parse_weights(a.weights_text)
-        a.actions = parse_actions(a.actions_text)
+        a.actions = parse_actions(a.actions_text, a.etims)
     except ValueError as e:
         ap.error(str(e))
     if not os.access(a.duka, os.X_OK):
@@ -1187,7 +1498,7 @@ def main(argv=None):
         run.stop_sched.set()
         run.stop_traffic.set()
         run.procs.kill_all()
-        for px in run.proxies:
+        for px in run.proxies + ([run.etims_proxy] if run.etims_proxy else []):
             try:
                 px.stop()
             except Exception:  # noqa: BLE001

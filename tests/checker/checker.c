@@ -8,6 +8,8 @@
  */
 #include "checker.h"
 
+#include "common/limits.h"
+
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -15,15 +17,17 @@
 
 /* A sale's cashier (id and name: who rang it up must reach the hub as the till recorded it),
  * its lines, then its payments (method, amount, reference: a split tender must reach the hub
- * as it was taken), as one comparable string, each in its order. */
-#define LINES_SIG(alias, schema)                                                             \
+ * as it was taken), as one comparable string, each in its order. lines and pays name the
+ * tables (the hub's payments are copied into hpay first: the hub has no index on sale_id). */
+#define LINES_SIG_OF(alias, lines, pays)                                                     \
     "(" alias ".cashier_id || ':' || " alias ".cashier_name || '|' ||"                    \
     " (SELECT group_concat(x, ';') FROM (SELECT line_no || ':' || sku || ':' || qty_milli ||" \
     " ':' || unit_price_cents || ':' || tax_band || ':' || line_total_cents || ':' ||"       \
-    " tax_cents AS x FROM " schema ".sale_lines WHERE sale_id = " alias ".id"              \
+    " tax_cents AS x FROM " lines " WHERE sale_id = " alias ".id"                          \
     " ORDER BY line_no)) || '|' || coalesce((SELECT group_concat(x, ';') FROM (SELECT"      \
-    " method || ':' || amount_cents || ':' || reference AS x FROM " schema ".payments"      \
+    " method || ':' || amount_cents || ':' || reference AS x FROM " pays                    \
     " WHERE sale_id = " alias ".id ORDER BY id)), ''))"
+#define LINES_SIG(alias, schema) LINES_SIG_OF(alias, schema ".sale_lines", schema ".payments")
 
 static duka_rc fail_sql(sqlite3 *db, const char *what, duka_err *err)
 {
@@ -110,8 +114,8 @@ static void example(sqlite3 *db, duka_check_report *rep, const char *what, const
     sqlite3_finalize(st);
 }
 
-static duka_rc load_till(sqlite3 *db, int index, const char *path, duka_check_report *rep,
-                         duka_err *err)
+static duka_rc load_till(sqlite3 *db, int index, const char *path, bool etims,
+                         duka_check_report *rep, duka_err *err)
 {
     duka_rc rc = attach(db, path, "t", err);
     if (rc != DUKA_OK)
@@ -129,8 +133,63 @@ static duka_rc load_till(sqlite3 *db, int index, const char *path, duka_check_re
         rc = scalar(db, "SELECT count(*) FROM t.outbox WHERE status <> 'done'", NULL,
                     &open_items, err);
     rep->queue_not_empty += open_items; /* counted only when drain is required */
+    /* The signatures the till got back from the hub (a till schema before etims_receipts
+     * has none: its sales count as unsigned when invoices are required). */
+    if (rc == DUKA_OK && etims) {
+        int64_t has = 0;
+        rc = scalar(db, "SELECT count(*) FROM t.sqlite_master WHERE type = 'table'"
+                        " AND name = 'etims_receipts'", NULL, &has, err);
+        if (rc == DUKA_OK)
+            rc = run1(db, has ? "INSERT INTO ttill VALUES(CAST(?1 AS INTEGER), 1)"
+                              : "INSERT INTO ttill VALUES(CAST(?1 AS INTEGER), 0)",
+                      idx, err);
+        if (rc == DUKA_OK && has)
+            rc = run1(db,
+                      "INSERT INTO tsig SELECT CAST(?1 AS INTEGER), receipt_no, kind, invc_no,"
+                      " rcpt_no, tot_rcpt_no, sdc_id, cu_invoice_no, intrl_data, rcpt_sign"
+                      " FROM t.etims_receipts",
+                      idx, err);
+    }
     if (sqlite3_exec(db, "DETACH t", NULL, NULL, NULL) != SQLITE_OK && rc == DUKA_OK)
         rc = fail_sql(db, "detaching a till", err);
+    return rc;
+}
+
+/* Band sums of a sale's lines at the hub, A..E: what its invoice must carry. */
+#define BAND_SUMS(col)                                                                       \
+    " sum(CASE l.tax_band WHEN 'A' THEN l." col " ELSE 0 END),"                             \
+    " sum(CASE l.tax_band WHEN 'B' THEN l." col " ELSE 0 END),"                             \
+    " sum(CASE l.tax_band WHEN 'C' THEN l." col " ELSE 0 END),"                             \
+    " sum(CASE l.tax_band WHEN 'D' THEN l." col " ELSE 0 END),"                             \
+    " sum(CASE l.tax_band WHEN 'E' THEN l." col " ELSE 0 END)"
+
+/* The eTIMS side of the hub (attached as h): the businesses' KRA PINs, each sale's band
+ * totals, the eTIMS outbox items (a hub database from before the outbox has none). */
+static duka_rc load_hub_etims(sqlite3 *db, const char *b, duka_err *err)
+{
+    duka_rc rc = run1(db,
+                      "INSERT INTO hbiz SELECT id, kra_pin FROM h.businesses"
+                      " WHERE ?1 IS NULL OR id = ?1",
+                      b, err);
+    if (rc == DUKA_OK)
+        rc = run1(db,
+                  "INSERT INTO hband SELECT s.receipt_no, s.business_id, b.kra_pin,"
+                  " coalesce(sum(l.line_total_cents), 0)," BAND_SUMS("line_total_cents") ","
+                  BAND_SUMS("tax_cents")
+                  " FROM h.sales s JOIN h.businesses b ON b.id = s.business_id"
+                  " LEFT JOIN h.sale_lines l ON l.sale_id = s.id"
+                  " WHERE ?1 IS NULL OR s.business_id = ?1 GROUP BY s.id",
+                  b, err);
+    int64_t has = 0;
+    if (rc == DUKA_OK)
+        rc = scalar(db, "SELECT count(*) FROM h.sqlite_master WHERE type = 'table'"
+                        " AND name = 'hub_outbox'", NULL, &has, err);
+    if (rc == DUKA_OK && has)
+        rc = run1(db,
+                  "INSERT INTO hjob SELECT business_id, entity_id, command_type, seq_no, status,"
+                  " coalesce(last_error, '') FROM h.hub_outbox WHERE destination = 'etims'"
+                  " AND (?1 IS NULL OR business_id = ?1)",
+                  b, err);
     return rc;
 }
 
@@ -141,10 +200,17 @@ static duka_rc load_hub(sqlite3 *db, const duka_check_input *in, duka_check_repo
     if (rc != DUKA_OK)
         return rc;
     const char *b = in->business_id;
-    rc = run1(db,
-              "INSERT INTO hsale SELECT s.receipt_no, s.command_id, s.total_cents, s.tax_cents, "
-              LINES_SIG("s", "h") " FROM h.sales s WHERE ?1 IS NULL OR s.business_id = ?1",
-              b, err);
+    rc = exec(db,
+              "CREATE TEMP TABLE hpay AS SELECT id, sale_id, method, amount_cents, reference"
+              " FROM h.payments;"
+              "CREATE INDEX temp.hpay_sale ON hpay(sale_id, id);",
+              "copying the hub's payments", err);
+    if (rc == DUKA_OK)
+        rc = run1(db,
+                  "INSERT INTO hsale SELECT s.receipt_no, s.command_id, s.total_cents,"
+                  " s.tax_cents, " LINES_SIG_OF("s", "h.sale_lines", "temp.hpay")
+                  " FROM h.sales s WHERE ?1 IS NULL OR s.business_id = ?1",
+                  b, err);
     if (rc == DUKA_OK)
         rc = scalar(db,
                     "SELECT count(*) FROM h.sale_lines l JOIN h.sales s ON s.id = l.sale_id"
@@ -167,6 +233,8 @@ static duka_rc load_hub(sqlite3 *db, const duka_check_input *in, duka_check_repo
                     "   GROUP BY s.business_id, l.sku) sal"
                     " USING (business_id, sku) WHERE coalesce(mov.d, 0) <> coalesce(sal.d, 0)",
                     b, &rep->stock_mismatch, err);
+    if (rc == DUKA_OK && in->etims_state != NULL)
+        rc = load_hub_etims(db, b, err);
     if (sqlite3_exec(db, "DETACH h", NULL, NULL, NULL) != SQLITE_OK && rc == DUKA_OK)
         rc = fail_sql(db, "detaching the hub", err);
     return rc;
@@ -344,6 +412,149 @@ static duka_rc compare(sqlite3 *db, const duka_check_input *in, duka_check_repor
     return rc;
 }
 
+/* The invoices the eTIMS simulator accepted for the businesses' KRA PINs (its state file,
+ * attached read-only as e), with the signing device's sdcId. */
+static duka_rc load_etims(sqlite3 *db, const char *path, duka_err *err)
+{
+    duka_rc rc = attach(db, path, "e", err);
+    if (rc != DUKA_OK)
+        return rc;
+    rc = run1(db,
+              "INSERT INTO einv SELECT i.tin, i.bhf_id, i.invc_no, i.trd_invc_no, i.rcpt_ty_cd,"
+              " i.tot_amt, i.taxbl_a, i.taxbl_b, i.taxbl_c, i.taxbl_d, i.taxbl_e, i.tax_a,"
+              " i.tax_b, i.tax_c, i.tax_d, i.tax_e, i.cur_rcpt_no, i.tot_rcpt_no, i.intrl_data,"
+              " i.rcpt_sign, d.sdc_id FROM e.invoices i LEFT JOIN e.devices d ON d.id = i.device_id"
+              " WHERE i.tin IN (SELECT tin FROM hbiz WHERE tin <> '')",
+              NULL, err);
+    if (sqlite3_exec(db, "DETACH e", NULL, NULL, NULL) != SQLITE_OK && rc == DUKA_OK)
+        rc = fail_sql(db, "detaching the eTIMS simulator's state", err);
+    return rc;
+}
+
+/* Per KRA PIN (branch 00), N = max(its business's hub sales, the highest invcNo accepted):
+ * the numbers 1..N, for the no-gap check. */
+#define INVC_SERIES                                                                          \
+    "WITH RECURSIVE z(tin, n) AS (SELECT b.tin, max((SELECT count(*) FROM hband h"            \
+    "   WHERE h.tin = b.tin), coalesce((SELECT max(invc_no) FROM einv e WHERE e.tin = b.tin"  \
+    "   AND e.bhf_id = '" DUKA_ETIMS_BRANCH_DEFAULT "'), 0))"                                 \
+    "   FROM (SELECT DISTINCT tin FROM hbiz WHERE tin <> '') b),"                             \
+    " k(tin, i, n) AS (SELECT tin, 1, n FROM z WHERE n >= 1"                                  \
+    "   UNION ALL SELECT tin, i + 1, n FROM k WHERE i < n)"                                   \
+    " SELECT %s FROM k WHERE NOT EXISTS (SELECT 1 FROM einv e WHERE e.tin = k.tin"            \
+    "   AND e.bhf_id = '" DUKA_ETIMS_BRANCH_DEFAULT "' AND e.invc_no = k.i)"
+
+/* An invoice of a hub sale: its KRA PIN and receipt number, a sale (S). */
+#define INVOICE_OF_SALE "einv e JOIN hband h ON h.tin = e.tin AND h.receipt_no = e.trd_invc_no" \
+                        " WHERE e.rcpt_ty_cd = 'S'"
+
+static duka_rc compare_etims(sqlite3 *db, const duka_check_input *in, duka_check_report *rep,
+                             duka_err *err)
+{
+    bool req = in->require_invoiced;
+    duka_rc rc = DUKA_OK;
+#define COUNT2(field, what, count_sql, example_sql)                                         \
+    if (rc == DUKA_OK)                                                                       \
+        rc = count_into(db, rep, &rep->field, what, count_sql, example_sql, err)
+    if (req)
+        COUNT2(uninvoiced, "uninvoiced: a hub sale eTIMS never accepted",
+               "SELECT count(*) FROM hband h WHERE NOT EXISTS (SELECT 1 FROM einv e"
+               " WHERE e.tin = h.tin AND e.trd_invc_no = h.receipt_no AND e.rcpt_ty_cd = 'S')",
+               "SELECT h.receipt_no || coalesce(' (hub outbox: invcNo ' || (SELECT seq_no || ' '"
+               " || status || coalesce(' ' || nullif(last_error, ''), '') FROM hjob j"
+               " WHERE j.business_id = h.business_id AND j.receipt_no = h.receipt_no LIMIT 1)"
+               " || ')', ' (no eTIMS item at the hub)') FROM hband h WHERE NOT EXISTS (SELECT 1"
+               " FROM einv e WHERE e.tin = h.tin AND e.trd_invc_no = h.receipt_no"
+               " AND e.rcpt_ty_cd = 'S') LIMIT 1");
+    COUNT2(double_invoiced, "double_invoiced: a hub sale accepted by eTIMS more than once",
+           "SELECT count(*) FROM (SELECT 1 FROM " INVOICE_OF_SALE
+           " GROUP BY h.tin, h.receipt_no HAVING count(*) > 1)",
+           "SELECT h.receipt_no || ' as invcNo ' || group_concat(e.invc_no, ' and ') FROM "
+           INVOICE_OF_SALE " GROUP BY h.tin, h.receipt_no HAVING count(*) > 1 LIMIT 1");
+    COUNT2(invoice_unexpected, "invoice_unexpected: accepted by eTIMS, no hub sale of it",
+           "SELECT count(*) FROM einv e WHERE e.rcpt_ty_cd <> 'S' OR NOT EXISTS (SELECT 1"
+           " FROM hband h WHERE h.tin = e.tin AND h.receipt_no = e.trd_invc_no)",
+           "SELECT e.tin || '/' || e.bhf_id || ' invcNo ' || e.invc_no || ' trdInvcNo '"
+           " || e.trd_invc_no || ' rcptTyCd ' || e.rcpt_ty_cd FROM einv e WHERE"
+           " e.rcpt_ty_cd <> 'S' OR NOT EXISTS (SELECT 1 FROM hband h WHERE h.tin = e.tin"
+           " AND h.receipt_no = e.trd_invc_no) LIMIT 1");
+    COUNT2(invc_dupes, "invc_dupes: one invcNo accepted twice",
+           "SELECT coalesce(sum(n - d), 0) FROM (SELECT count(*) AS n,"
+           " count(DISTINCT invc_no) AS d FROM einv GROUP BY tin, bhf_id)",
+           "SELECT tin || '/' || bhf_id || ' invcNo ' || invc_no FROM einv"
+           " GROUP BY tin, bhf_id, invc_no HAVING count(*) > 1 LIMIT 1");
+    if (req) {
+        char count_sql[2048], example_sql[2048];
+        snprintf(count_sql, sizeof(count_sql), INVC_SERIES, "count(*)");
+        snprintf(example_sql, sizeof(example_sql), INVC_SERIES " LIMIT 1",
+                 "tin || '/" DUKA_ETIMS_BRANCH_DEFAULT " invcNo ' || i || ' of 1..' || n");
+        COUNT2(invc_gaps, "invc_gaps: an invcNo eTIMS never accepted", count_sql, example_sql);
+    }
+    COUNT2(invoice_mismatch, "invoice_mismatch: band totals differ from the sale's lines",
+           "SELECT count(*) FROM " INVOICE_OF_SALE " AND (e.tot <> h.tot"
+           " OR e.taxbl_a <> h.taxbl_a OR e.taxbl_b <> h.taxbl_b OR e.taxbl_c <> h.taxbl_c"
+           " OR e.taxbl_d <> h.taxbl_d OR e.taxbl_e <> h.taxbl_e OR e.tax_a <> h.tax_a"
+           " OR e.tax_b <> h.tax_b OR e.tax_c <> h.tax_c OR e.tax_d <> h.tax_d"
+           " OR e.tax_e <> h.tax_e)",
+           "SELECT h.receipt_no || ' (invcNo ' || e.invc_no || '): totAmt ' || e.tot"
+           " || ' taxbl ' || e.taxbl_a || '/' || e.taxbl_b || '/' || e.taxbl_c || '/'"
+           " || e.taxbl_d || '/' || e.taxbl_e || ' tax ' || e.tax_a || '/' || e.tax_b || '/'"
+           " || e.tax_c || '/' || e.tax_d || '/' || e.tax_e || ' cents; the hub''s lines: '"
+           " || h.tot || ' taxbl ' || h.taxbl_a || '/' || h.taxbl_b || '/' || h.taxbl_c || '/'"
+           " || h.taxbl_d || '/' || h.taxbl_e || ' tax ' || h.tax_a || '/' || h.tax_b || '/'"
+           " || h.tax_c || '/' || h.tax_d || '/' || h.tax_e FROM " INVOICE_OF_SALE
+           " AND (e.tot <> h.tot OR e.taxbl_a <> h.taxbl_a OR e.taxbl_b <> h.taxbl_b"
+           " OR e.taxbl_c <> h.taxbl_c OR e.taxbl_d <> h.taxbl_d OR e.taxbl_e <> h.taxbl_e"
+           " OR e.tax_a <> h.tax_a OR e.tax_b <> h.tax_b OR e.tax_c <> h.tax_c"
+           " OR e.tax_d <> h.tax_d OR e.tax_e <> h.tax_e) LIMIT 1");
+    COUNT2(invoice_mismatch, "invoice_mismatch: accepted under another invcNo than the hub's",
+           "SELECT count(*) FROM " INVOICE_OF_SALE " AND EXISTS (SELECT 1 FROM hjob j"
+           " WHERE j.business_id = h.business_id AND j.receipt_no = h.receipt_no"
+           " AND j.command_type = 'etims.sale' AND j.seq_no <> e.invc_no)",
+           "SELECT h.receipt_no || ' accepted as invcNo ' || e.invc_no || ', the hub''s is '"
+           " || (SELECT group_concat(seq_no) FROM hjob j WHERE j.business_id = h.business_id"
+           " AND j.receipt_no = h.receipt_no AND j.command_type = 'etims.sale') FROM "
+           INVOICE_OF_SALE " AND EXISTS (SELECT 1 FROM hjob j WHERE j.business_id ="
+           " h.business_id AND j.receipt_no = h.receipt_no AND j.command_type = 'etims.sale'"
+           " AND j.seq_no <> e.invc_no) LIMIT 1");
+    if (req)
+        COUNT2(etims_not_done, "etims_not_done: a hub eTIMS item not done at the end",
+               "SELECT count(*) FROM hjob WHERE status <> 'done'",
+               "SELECT receipt_no || ' (invcNo ' || seq_no || ') ' || status"
+               " || coalesce(': ' || nullif(last_error, ''), '') FROM hjob"
+               " WHERE status <> 'done' ORDER BY seq_no LIMIT 1");
+#define SIG_MATCHES                                                                          \
+    " NOT EXISTS (SELECT 1 FROM einv e WHERE e.tin = (SELECT h.tin FROM hband h"             \
+    "   WHERE h.receipt_no = s.receipt_no LIMIT 1) AND e.trd_invc_no = s.receipt_no"        \
+    "   AND e.rcpt_ty_cd = CASE s.kind WHEN 'sale' THEN 'S' ELSE 'R' END"                    \
+    "   AND e.invc_no = s.invc_no AND e.rcpt_sign = s.rcpt_sign"                             \
+    "   AND e.intrl_data = s.intrl_data AND e.cur_rcpt_no = s.rcpt_no"                       \
+    "   AND e.tot_rcpt_no = s.tot_rcpt_no AND e.sdc_id = s.sdc_id"                           \
+    "   AND s.cu_invoice_no = e.sdc_id || '/' || e.invc_no)"
+    COUNT2(signature_mismatch,
+           "signature_mismatch: a till's signature is not the one eTIMS gave the receipt",
+           "SELECT count(*) FROM tsig s WHERE" SIG_MATCHES,
+           "SELECT 'till #' || (s.till + 1) || ' ' || s.receipt_no || ' ' || s.cu_invoice_no"
+           " || ' rcptSign ' || s.rcpt_sign || coalesce(', eTIMS: invcNo ' || (SELECT"
+           " group_concat(e.invc_no || ' rcptSign ' || e.rcpt_sign, '; ') FROM einv e"
+           " WHERE e.trd_invc_no = s.receipt_no), ', eTIMS has no such invoice')"
+           " FROM tsig s WHERE" SIG_MATCHES " LIMIT 1");
+#undef SIG_MATCHES
+    if (req)
+        COUNT2(unsigned_sales, "unsigned: a till sale whose signature never came back",
+               "SELECT count(*) FROM tsale t WHERE NOT EXISTS (SELECT 1 FROM tsig s"
+               " WHERE s.till = t.till AND s.receipt_no = t.receipt_no)",
+               "SELECT 'till #' || (t.till + 1) || ' ' || t.receipt_no || CASE WHEN (SELECT"
+               " has_sig FROM ttill WHERE till = t.till) = 0 THEN ' (the till''s database has"
+               " no etims_receipts)' ELSE '' END FROM tsale t WHERE NOT EXISTS (SELECT 1"
+               " FROM tsig s WHERE s.till = t.till AND s.receipt_no = t.receipt_no) LIMIT 1");
+#undef COUNT2
+    if (rc == DUKA_OK)
+        rc = scalar(db, "SELECT count(*) FROM einv", NULL, &rep->invoices, err);
+    if (rc == DUKA_OK)
+        rc = scalar(db, "SELECT count(*) FROM tsig", NULL, &rep->till_signed, err);
+    return rc;
+}
+
 duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_err *err)
 {
     memset(rep, 0, sizeof(*rep));
@@ -361,10 +572,40 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
                       "CREATE TABLE hsale (receipt_no TEXT, command_id TEXT, total INTEGER,"
                       " tax INTEGER, sig TEXT);"
                       "CREATE INDEX hsale_receipt ON hsale(receipt_no);"
-                      "CREATE TABLE ack (receipt_no TEXT PRIMARY KEY, total INTEGER);",
+                      "CREATE TABLE ack (receipt_no TEXT PRIMARY KEY, total INTEGER);"
+                      /* eTIMS: the tills' signatures, the hub's businesses, sales' band
+                       * totals and eTIMS items, the simulator's accepted invoices. */
+                      "CREATE TABLE ttill (till INTEGER PRIMARY KEY, has_sig INTEGER);"
+                      "CREATE TABLE tsig (till INTEGER, receipt_no TEXT, kind TEXT,"
+                      " invc_no INTEGER, rcpt_no INTEGER, tot_rcpt_no INTEGER, sdc_id TEXT,"
+                      " cu_invoice_no TEXT, intrl_data TEXT, rcpt_sign TEXT);"
+                      "CREATE INDEX tsig_receipt ON tsig(till, receipt_no);"
+                      "CREATE INDEX tsig_receipt_only ON tsig(receipt_no);"
+                      "CREATE TABLE hbiz (business_id TEXT, tin TEXT);"
+                      "CREATE TABLE hband (receipt_no TEXT, business_id TEXT, tin TEXT,"
+                      " tot INTEGER, taxbl_a INTEGER, taxbl_b INTEGER, taxbl_c INTEGER,"
+                      " taxbl_d INTEGER, taxbl_e INTEGER, tax_a INTEGER, tax_b INTEGER,"
+                      " tax_c INTEGER, tax_d INTEGER, tax_e INTEGER);"
+                      "CREATE INDEX hband_tin ON hband(tin, receipt_no);"
+                      "CREATE INDEX hband_receipt ON hband(receipt_no);"
+                      "CREATE TABLE hjob (business_id TEXT, receipt_no TEXT, command_type TEXT,"
+                      " seq_no INTEGER, status TEXT, last_error TEXT);"
+                      "CREATE INDEX hjob_receipt ON hjob(business_id, receipt_no);"
+                      "CREATE TABLE einv (tin TEXT, bhf_id TEXT, invc_no INTEGER,"
+                      " trd_invc_no TEXT, rcpt_ty_cd TEXT, tot INTEGER, taxbl_a INTEGER,"
+                      " taxbl_b INTEGER, taxbl_c INTEGER, taxbl_d INTEGER, taxbl_e INTEGER,"
+                      " tax_a INTEGER, tax_b INTEGER, tax_c INTEGER, tax_d INTEGER,"
+                      " tax_e INTEGER, cur_rcpt_no INTEGER, tot_rcpt_no INTEGER,"
+                      " intrl_data TEXT, rcpt_sign TEXT, sdc_id TEXT);"
+                      "CREATE INDEX einv_trd ON einv(tin, trd_invc_no);"
+                      "CREATE INDEX einv_trd_only ON einv(trd_invc_no);"
+                      "CREATE INDEX einv_no ON einv(tin, bhf_id, invc_no);",
                       "creating work tables", err);
+    if (rc == DUKA_OK && in->etims_state != NULL && in->hub_db == NULL)
+        rc = duka_err_set(err, DUKA_INPUT,
+                          "checker: the eTIMS checks need the hub's database (--hub)");
     for (int i = 0; rc == DUKA_OK && i < in->till_count; i++)
-        rc = load_till(db, i, in->till_dbs[i], rep, err);
+        rc = load_till(db, i, in->till_dbs[i], in->etims_state != NULL, rep, err);
     if (rc == DUKA_OK && in->hub_db != NULL)
         rc = load_hub(db, in, rep, err);
     if (rc == DUKA_OK)
@@ -373,6 +614,12 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
         rc = compare(db, in, rep, err);
     if (rc == DUKA_OK)
         rc = check_receipts(db, rep, err);
+    if (rc == DUKA_OK && in->etims_state != NULL)
+        rc = load_etims(db, in->etims_state, err);
+    if (rc == DUKA_OK && in->etims_state != NULL) {
+        rep->etims_checked = true;
+        rc = compare_etims(db, in, rep, err);
+    }
     if (rc == DUKA_OK) {
         rep->acked = in->acked_count;
         rc = scalar(db, "SELECT count(*) FROM tsale", NULL, &rep->till_sales, err);
@@ -394,7 +641,11 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
     rep->ok = rep->lost == 0 && rep->duplicated == 0 && rep->unexpected == 0 &&
               rep->mismatched == 0 && rep->receipt_gaps == 0 && rep->receipt_dupes == 0 &&
               rep->orphan_sales == 0 && rep->stock_mismatch == 0 && rep->queue_not_empty == 0 &&
-              (!in->expect_no_conflicts || rep->conflicts == 0);
+              (!in->expect_no_conflicts || rep->conflicts == 0) && rep->uninvoiced == 0 &&
+              rep->double_invoiced == 0 && rep->invoice_unexpected == 0 &&
+              rep->invc_gaps == 0 && rep->invc_dupes == 0 && rep->invoice_mismatch == 0 &&
+              rep->etims_not_done == 0 && rep->signature_mismatch == 0 &&
+              rep->unsigned_sales == 0;
     return DUKA_OK;
 }
 
@@ -445,6 +696,13 @@ duka_rc duka_check_read_acks(const char *path, duka_check_ack **out, int *count,
     X(acked) X(till_sales) X(hub_sales) X(hub_lines) X(lost) X(duplicated) X(unexpected)    \
     X(mismatched) X(receipt_gaps) X(receipt_dupes) X(orphan_sales) X(stock_mismatch)        \
     X(queue_not_empty) X(conflicts)
+/* Only when etims_checked: (field, name in the report) */
+#define ETIMS_FIELDS(Y)                                                                      \
+    Y(invoices, "invoices") Y(till_signed, "till_signed") Y(uninvoiced, "uninvoiced")      \
+    Y(double_invoiced, "double_invoiced") Y(invoice_unexpected, "invoice_unexpected")      \
+    Y(invc_gaps, "invc_gaps") Y(invc_dupes, "invc_dupes")                                  \
+    Y(invoice_mismatch, "invoice_mismatch") Y(etims_not_done, "etims_not_done")            \
+    Y(signature_mismatch, "signature_mismatch") Y(unsigned_sales, "unsigned")
 
 json_t *duka_check_report_json(const duka_check_report *rep)
 {
@@ -453,6 +711,11 @@ json_t *duka_check_report_json(const duka_check_report *rep)
 #define X(f) json_object_set_new(o, #f, json_integer((json_int_t)rep->f));
     REPORT_FIELDS(X)
 #undef X
+#define Y(f, name) json_object_set_new(o, name, json_integer((json_int_t)rep->f));
+    if (rep->etims_checked) {
+        ETIMS_FIELDS(Y)
+    }
+#undef Y
     json_object_set_new(o, "first_problem", json_string(rep->first_problem));
     return o;
 }
@@ -463,6 +726,11 @@ void duka_check_print(FILE *f, const duka_check_report *rep)
 #define X(field) fprintf(f, " %s=%lld", #field, (long long)rep->field);
     REPORT_FIELDS(X)
 #undef X
+#define Y(field, name) fprintf(f, " %s=%lld", name, (long long)rep->field);
+    if (rep->etims_checked) {
+        ETIMS_FIELDS(Y)
+    }
+#undef Y
     if (!rep->ok)
         fprintf(f, " — %s", rep->first_problem);
     fputc('\n', f);

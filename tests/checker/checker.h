@@ -20,6 +20,25 @@
  *               from minus the sum of its sale lines (a sale moves stock once, by its lines)
  *   queue_not_empty outbox items not done (counted only when drain is required)
  *   conflicts   conflicts logged at the hub (a harness that injects none expects 0)
+ *
+ * With etims_state (the eTIMS simulator's state file, `duka sim etims --state`; needs the
+ * hub), the invoices the simulator accepted for each business (tin = the business's KRA
+ * PIN, branch 00) are judged against the hub's sales and the tills' signatures:
+ *   uninvoiced      a hub sale with no invoice accepted (trdInvcNo = its receipt number,
+ *                   rcptTyCd S) — counted only when require_invoiced
+ *   double_invoiced a hub sale with more than one accepted invoice (counted in sales)
+ *   invoice_unexpected an accepted invoice of no hub sale of the business (or not a sale)
+ *   invc_gaps / invc_dupes
+ *                   invcNo per tin and branch must be 1..N, N = the business's hub sales,
+ *                   no number twice (gaps only when require_invoiced: before the end a
+ *                   number may still be on its way)
+ *   invoice_mismatch an invoice whose band totals (taxblAmtA..E, taxAmtA..E, totAmt) differ
+ *                   from the sale's lines at the hub summed per band, or whose invcNo is not
+ *                   the one the hub's outbox gave its sale
+ *   etims_not_done  the hub's eTIMS outbox items not done — when require_invoiced
+ *   signature_mismatch a till's etims_receipts row that is not the simulator's signature of
+ *                   that receipt (rcptSign, intrlData, invcNo, curRcptNo/totRcptNo, sdcId)
+ *   unsigned        a till sale with no etims_receipts row — when require_invoiced
  * A run passes when every one of these is 0 (conflicts only when expect_no_conflicts).
  *
  * Database files are opened read-only; the processes that wrote them must have stopped.
@@ -49,6 +68,9 @@ typedef struct duka_check_input {
     int acked_count;
     bool require_drained;    /* every outbox item done, every till sale at the hub */
     bool expect_no_conflicts;
+    const char *etims_state; /* the eTIMS simulator's state file; NULL: no eTIMS checks */
+    bool require_invoiced;   /* every hub sale invoiced, every eTIMS item done, every till
+                              * sale signed (with etims_state only) */
 } duka_check_input;
 
 #define DUKA_CHECK_PROBLEM_MAX 512
@@ -58,6 +80,13 @@ typedef struct duka_check_report {
     int64_t lost, duplicated, unexpected, mismatched;
     int64_t receipt_gaps, receipt_dupes, orphan_sales, stock_mismatch;
     int64_t queue_not_empty, conflicts;
+    /* eTIMS (etims_checked: an etims_state was given; otherwise all 0 and left out of the
+     * JSON and the printed line). invoices: accepted by the simulator for the businesses;
+     * till_signed: etims_receipts rows of the tills. */
+    bool etims_checked;
+    int64_t invoices, till_signed;
+    int64_t uninvoiced, double_invoiced, invoice_unexpected, invc_gaps, invc_dupes;
+    int64_t invoice_mismatch, etims_not_done, signature_mismatch, unsigned_sales;
     bool ok;
     char first_problem[DUKA_CHECK_PROBLEM_MAX]; /* "" when ok: the first thing found wrong */
 } duka_check_report;

@@ -3,7 +3,12 @@
  * harness in tests/chaos). See checker.h for what it checks.
  *
  *   duka-check [--hub HUB.db] [--business ID] [--till T.db]... [--acked FILE]
- *              [--require-drained] [--expect-no-conflicts] [--json]
+ *              [--require-drained] [--expect-no-conflicts]
+ *              [--etims-state SIM.db [--require-invoiced]] [--json]
+ *
+ * --etims-state: the eTIMS simulator's state file (`duka sim etims --state`), needs --hub:
+ * the invoices it accepted are judged against the hub's sales and the tills' signatures;
+ * --require-invoiced: every sale must be invoiced and signed by now (the run has drained).
  *
  * Exit 0 when every check passes, 1 when one fails (or a database cannot be read: one line
  * on stderr), 2 on bad usage.
@@ -20,7 +25,8 @@ static int usage(const char *msg)
 {
     fprintf(stderr, "duka-check: %s\n"
                     "usage: duka-check [--hub HUB.db] [--business ID] [--till T.db]... "
-                    "[--acked FILE] [--require-drained] [--expect-no-conflicts] [--json]\n",
+                    "[--acked FILE] [--require-drained] [--expect-no-conflicts]\n"
+                    "                  [--etims-state SIM.db [--require-invoiced]] [--json]\n",
             msg);
     return 2;
 }
@@ -38,6 +44,13 @@ int main(int argc, char **argv)
             in.require_drained = true;
         } else if (strcmp(a, "--expect-no-conflicts") == 0) {
             in.expect_no_conflicts = true;
+        } else if (strcmp(a, "--require-invoiced") == 0) {
+            in.require_invoiced = true;
+        } else if (strcmp(a, "--etims-state") == 0) {
+            if (val == NULL)
+                return usage("an option needs a value");
+            in.etims_state = val;
+            i++;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
         } else if (strcmp(a, "--hub") == 0 || strcmp(a, "--business") == 0 ||
@@ -63,6 +76,10 @@ int main(int argc, char **argv)
     }
     if (in.hub_db == NULL && in.till_count == 0)
         return usage("give --hub and/or --till");
+    if (in.etims_state != NULL && in.hub_db == NULL)
+        return usage("--etims-state needs --hub");
+    if (in.require_invoiced && in.etims_state == NULL)
+        return usage("--require-invoiced needs --etims-state");
     duka_err err = {0};
     duka_check_ack *acks = NULL;
     if (acked_path != NULL &&

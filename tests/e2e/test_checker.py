@@ -14,6 +14,15 @@ at a time is planted and duka-check must fail with that fault's count:
   stock       a stock-ledger row removed at the hub
   queue       an outbox item still pending when drain is required
   conflicts   a conflict row when none are expected
+
+And with eTIMS (a real `duka sim etims`, the hub forwarding to it, the tills' signatures
+pulled back): a clean run passes with --etims-state --require-invoiced; then, on copies of
+the simulator's state file, the hub's and the tills' databases, each planted fault must be
+counted: an invoice missing (uninvoiced, invc_gaps), an invoice accepted twice
+(double_invoiced), one invcNo twice (invc_dupes), band totals off (invoice_mismatch), an
+invoice of no sale (invoice_unexpected), a hub eTIMS item not done (etims_not_done), a till
+signature altered (signature_mismatch) or missing (unsigned). Without --etims-state the
+report is the one it always was.
 """
 
 import json
@@ -24,9 +33,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (DEFAULT_CASHIER, Suite, check, check_eq, duka_bin, free_port, log,  # noqa: E402
-                     sell, sell_many,
-                     setup_business, sync_until_ok)
+from harness import (DEFAULT_CASHIER, Suite, _Server, check, check_eq, duka_bin,  # noqa: E402
+                     free_port, log, run_ok, sell, sell_many, setup_business, sync_until_ok,
+                     wait_for)
 
 suite = Suite("checker")
 
@@ -46,12 +55,13 @@ def run_check(hub, tills, acked, *extra):
     return rep
 
 
-def copies(ctx, biz, name):
-    """Copies of the hub and till databases (after a checkpoint) in a fresh folder."""
+def copies(ctx, biz, name, extra=()):
+    """Copies of the hub and till databases (and of extra (key, path): the eTIMS simulator's
+    state) after a checkpoint, in a fresh folder."""
     d = ctx.path(name)
     os.makedirs(d)
     paths = {}
-    for key, src in [("hub", biz.hub_db)] + sorted(biz.tills.items()):
+    for key, src in [("hub", biz.hub_db)] + sorted(biz.tills.items()) + list(extra):
         dst = os.path.join(d, os.path.basename(src))
         with sqlite3.connect(src) as c:
             c.execute("PRAGMA wal_checkpoint(FULL)")
@@ -163,6 +173,141 @@ def checker_sees_every_fault(ctx):
         check(not rep["ok"], "%s: the checker did not fail: %r" % (what, rep))
         check(rep[field] > 0, "%s: %s must be counted: %r" % (what, field, rep))
         check(rep["first_problem"], "%s: the report names the first problem" % what)
+
+
+
+TIN = "P051234567X"
+ETIMS_KEYS = ("invoices", "till_signed", "uninvoiced", "double_invoiced", "invoice_unexpected",
+              "invc_gaps", "invc_dupes", "invoice_mismatch", "etims_not_done",
+              "signature_mismatch", "unsigned")
+
+
+class Sim(_Server):
+    health_path = "/_sim/health"
+    kind = "sim"
+
+    def __init__(self, ctx, port, state):
+        self.state = state
+        super().__init__(["sim", "etims", "--listen", "127.0.0.1:%d" % port, "--state", state],
+                         port, ctx.tmp)
+
+
+def count(path, query, *params):
+    c = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return c.execute(query, params).fetchone()[0]
+    finally:
+        c.close()
+
+
+@suite.test
+def checker_sees_every_etims_fault(ctx):
+    sim = Sim(ctx, free_port(), ctx.path("etims.db")).start()
+    biz = setup_business(ctx.tmp, free_port(), terminals=["T01", "T02"],
+                         hub_env={"ETIMS_BASE_URL": "http://127.0.0.1:%d/etims-api" % sim.port,
+                                  "ETIMS_TIMEOUT": "2s"})
+    run_ok(["business", "set", "--db", biz.hub_db, "--business", biz.business_id,
+            "--kra-pin", TIN])
+    acked = []
+    for t, db in sorted(biz.tills.items()):
+        acked += sell_many(db, 6, label=t + ": ")
+        sync_until_ok(db)
+    ack_path = ctx.path("acked.txt")
+    with open(ack_path, "w") as f:
+        for r in acked:
+            f.write("%s %d\n" % (r["receipt_no"], r["total"]))
+    wait_for(lambda: count(biz.hub_db, "SELECT count(*) FROM hub_outbox WHERE destination ="
+                                       " 'etims' AND status <> 'done'") == 0
+             and count(biz.hub_db, "SELECT count(*) FROM hub_outbox") == 12,
+             60, "the hub's 12 invoices accepted by the simulator")
+
+    def signed():
+        for db in biz.tills.values():
+            sync_until_ok(db)
+        return all(count(db, "SELECT count(*) FROM etims_receipts") == 6
+                   for db in biz.tills.values())
+    wait_for(signed, 60, "every till holding its 6 signatures", interval=0.2)
+    biz.hub.stop()
+    check_eq(sim.stop(), 0, "the simulator exits 0 on SIGTERM")
+    tills = [biz.tills[t] for t in sorted(biz.tills)]
+    strict = ("--require-drained", "--expect-no-conflicts")
+    etims = ("--etims-state", sim.state, "--require-invoiced")
+
+    rep = run_check(biz.hub_db, tills, ack_path, *strict)
+    check(rep["ok"], "a clean run must pass: %r" % rep)
+    check("invoices" not in rep, "without --etims-state the report is as before: %r" % rep)
+    rep = run_check(biz.hub_db, tills, ack_path, *(strict + etims))
+    check(rep["ok"], "a clean run with eTIMS must pass: %r" % rep)
+    check_eq(rep["invoices"], 12, "invoices accepted")
+    check_eq(rep["till_signed"], 12, "signatures at the tills")
+    for k in ETIMS_KEYS[2:]:
+        check_eq(rep[k], 0, k)
+
+    victim = acked[3]["receipt_no"]   # a T01 sale
+    other = acked[8]["receipt_no"]    # a T02 sale
+    # The simulator's primary key (tin, bhf_id, invc_no) forbids one number twice; a copy
+    # without it can hold what a broken simulator or a real eTIMS mix-up would.
+    no_pk = ("sim", "CREATE TABLE inv2 AS SELECT * FROM invoices")
+    no_pk2 = ("sim", "DROP TABLE invoices")
+    no_pk3 = ("sim", "ALTER TABLE inv2 RENAME TO invoices")
+    copy_row = ("INSERT INTO invoices SELECT tin, bhf_id, %s, device_id, %s, rcpt_ty_cd,"
+                " org_invc_no, tot_amt, taxbl_a, taxbl_b, taxbl_c, taxbl_d, taxbl_e, tax_a, tax_b,"
+                " tax_c, tax_d, tax_e, cur_rcpt_no, tot_rcpt_no, intrl_data, rcpt_sign,"
+                " sdc_date_time, received_ms, body FROM invoices WHERE trd_invc_no = ?")
+    cases = [
+        ("an invoice missing at eTIMS", ["uninvoiced", "invc_gaps", "signature_mismatch"],
+         [("sim", "DELETE FROM invoices WHERE trd_invc_no = ?", victim)]),
+        ("a sale invoiced twice", ["double_invoiced"],
+         [("sim", copy_row % ("(SELECT max(invc_no) + 1 FROM invoices)", "trd_invc_no"),
+           victim)]),
+        ("one invcNo accepted twice", ["invc_dupes"],
+         [no_pk, no_pk2, no_pk3,
+          ("sim", copy_row % ("invc_no", "'T09-20991231-00001'"), victim)]),
+        ("an invcNo skipped", ["invc_gaps"],
+         [("sim", "UPDATE invoices SET invc_no = (SELECT max(invc_no) + 1 FROM invoices)"
+                  " WHERE trd_invc_no = ?", victim)]),
+        ("band totals off", ["invoice_mismatch"],
+         [("sim", "UPDATE invoices SET taxbl_b = taxbl_b + 1, tot_amt = tot_amt + 1"
+                  " WHERE trd_invc_no = ?", victim)]),
+        ("an invoice of no sale", ["invoice_unexpected"],
+         [("sim", copy_row % ("(SELECT max(invc_no) + 1 FROM invoices)",
+                              "'T09-20991231-00001'"), victim)]),
+        ("a hub eTIMS item not done", ["etims_not_done"],
+         [("hub", "UPDATE hub_outbox SET status = 'failed', last_error = 'planted'"
+                  " WHERE entity_id = ?", other)]),
+        ("a till's signature altered", ["signature_mismatch"],
+         [("T02", "UPDATE etims_receipts SET rcpt_sign = 'AAAAAAAAAAAAAAAA'"
+                  " WHERE receipt_no = ?", other)]),
+        ("a till's signature missing", ["unsigned"],
+         [("T01", "DELETE FROM etims_receipts WHERE receipt_no = ?", victim)]),
+    ]
+    for i, (what, fields, edits) in enumerate(cases):
+        paths = copies(ctx, biz, "etims%02d" % i, extra=[("sim", sim.state)])
+        for target, statement, *params in edits:
+            c = sqlite3.connect(paths[target])
+            try:
+                cur = c.execute(statement, params)
+                check(cur.rowcount != 0 or statement.startswith(("CREATE", "DROP", "ALTER")),
+                      "tampering changed nothing: %s" % statement)
+                c.commit()
+            finally:
+                c.close()
+        args = strict + ("--etims-state", paths["sim"], "--require-invoiced")
+        rep = run_check(paths["hub"], [paths[t] for t in sorted(biz.tills)], ack_path, *args)
+        log("  %-32s ok=%s %s — %s" % (what, rep["ok"], " ".join(
+            "%s=%d" % (f, rep[f]) for f in fields), rep["first_problem"]))
+        check(not rep["ok"], "%s: the checker did not fail: %r" % (what, rep))
+        for f in fields:
+            check(rep[f] > 0, "%s: %s must be counted: %r" % (what, f, rep))
+        check(rep["first_problem"], "%s: the report names the first problem" % what)
+    # Before the end (no --require-invoiced) a sale not yet invoiced is no failure; a sale
+    # invoiced twice is.
+    paths = copies(ctx, biz, "etims-early", extra=[("sim", sim.state)])
+    sql(paths["sim"], "DELETE FROM invoices WHERE trd_invc_no = ?", victim)
+    rep = run_check(paths["hub"], [paths[t] for t in sorted(biz.tills)], ack_path,
+                    "--etims-state", paths["sim"])
+    check_eq(rep["uninvoiced"], 0, "uninvoiced without --require-invoiced")
+    check_eq(rep["signature_mismatch"], 1, "T01's signature of the deleted invoice")
 
 
 if __name__ == "__main__":
