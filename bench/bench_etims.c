@@ -556,10 +556,10 @@ static int cost_loc_make(const etims_config *cfg, int store, const char *dir, co
         snprintf(h->init_db, sizeof(h->init_db), "%s", h->db);
         return 0;
     }
-    char sql[160];
+    char sql[256];
     snprintf(h->schema, sizeof(h->schema), "bench_etims_%s_%d", tag, (int)getpid());
-    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", h->schema,
-             h->schema);
+    snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s "
+             "CASCADE; CREATE SCHEMA %s", h->schema, h->schema);
     if (psql_exec(cfg, sql))
         return -1;
     url_in_schema(h->db, sizeof(h->db), cfg->pg_url, h->schema);
