@@ -25,7 +25,7 @@
 # BENCH_ETIMS_SALES (default 5000), BENCH_ETIMS_SLOW_SALES (200), BENCH_ETIMS_LATENCIES
 # (0,200), BENCH_ETIMS_IN_FLIGHT (1,16,32), BENCH_ETIMS_HOLD (s, 40), BENCH_ETIMS_BATCHES (20),
 # BENCH_ETIMS_PARTS (forward,cost). BENCH_ONLY=etims runs that part alone and only prints it
-# (bench/RESULTS.md is left as it is); it takes about 8 minutes.
+# (bench/RESULTS.md is left as it is); it takes about 11 minutes.
 # The first part takes about 4 minutes, the scale part about 5; BENCH_RECONNECT_RUNS=1 BENCH_IDLE_PENDING=10000
 # BENCH_RUNS=1 brings it under one.
 set -euo pipefail
