@@ -24,7 +24,8 @@
  * SIGTERM at the end of its run (and if this process dies: PR_SET_PDEATHSIG), and every
  * file lives under --dir, which is removed at the end.
  *
- * `duka-bench scale` (the scale figures) is bench_scale.c; what both use (processes, the hub,
+ * `duka-bench scale` (the scale figures) is bench_scale.c, `duka-bench etims` (the eTIMS
+ * figures) bench_etims.c; what they all use (processes, the hub,
  * /proc, medians, paths) is bench_common.c.
  */
 #include <curl/curl.h>
@@ -47,6 +48,7 @@
 #include <arpa/inet.h>
 
 #include "bench_common.h"
+#include "bench_etims.h"
 #include "bench_scale.h"
 #include "common/error.h"
 #include "common/limits.h"
@@ -1009,6 +1011,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "scale") == 0)
         return scale_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "etims") == 0)
+        return etims_main(argc - 1, argv + 1);
     bench_config cfg = {.sales = BENCH_SALES_DEFAULT,
                         .catchup = BENCH_CATCHUP_DEFAULT,
                         .runs = BENCH_RUNS_DEFAULT,

@@ -19,6 +19,13 @@
 # Between the two, the web UI's figures in Chromium (bench/ui_bench.js; BENCH_UI=0 skips them):
 # BENCH_UI_SALES (timed Pay clicks, default 200), BENCH_UI_RSS_SALES (UI sales for the RSS
 # figure, default 1000), BENCH_UI_LOADS (fresh first loads of /, default 20).
+# Last, the eTIMS figures (issue 12; bench/bench_etims.c; BENCH_ETIMS=0 skips them): a real hub
+# forwarding an outage's backlog to `duka sim etims`, and the push's added cost in-process (on
+# PostgreSQL too when the scale part's PostgreSQL is up or can be started); knobs
+# BENCH_ETIMS_SALES (default 5000), BENCH_ETIMS_SLOW_SALES (200), BENCH_ETIMS_LATENCIES
+# (0,200), BENCH_ETIMS_IN_FLIGHT (1,16,32), BENCH_ETIMS_HOLD (s, 40), BENCH_ETIMS_BATCHES (20),
+# BENCH_ETIMS_PARTS (forward,cost). BENCH_ONLY=etims runs that part alone and only prints it
+# (bench/RESULTS.md is left as it is); it takes about 11 minutes.
 # The first part takes about 4 minutes, the scale part about 5; BENCH_RECONNECT_RUNS=1 BENCH_IDLE_PENDING=10000
 # BENCH_RUNS=1 brings it under one.
 set -euo pipefail
@@ -34,15 +41,18 @@ cmake --build "$BUILD" -j "${JOBS:-2}" --target duka duka-bench
 
 # Everything stays on 127.0.0.1: no proxy may see loopback traffic, and no stray DUKA_*
 # configuration of the caller (nor a till setting: OFFLINE_QUEUE_*, CONNECTIVITY_*, QUEUE_*,
-# ALERT_*) changes what is measured — the tills run with the defaults (duka-bench checks).
+# ALERT_*, nor a hub's ETIMS_*) changes what is measured — the tills run with the defaults
+# (duka-bench checks).
 unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-for v in $(compgen -e | grep -E '^(DUKA_|OFFLINE_QUEUE_|CONNECTIVITY_|QUEUE_|ALERT_)' || true); do
+for v in $(compgen -e | grep -E '^(DUKA_|OFFLINE_QUEUE_|CONNECTIVITY_|QUEUE_|ALERT_|ETIMS_)' || true); do
   unset "$v"
 done
 
 DRAIN=()
 if [ "${BENCH_DRAIN:-1}" = 0 ]; then DRAIN=(--no-drain); fi
+ONLY="${BENCH_ONLY:-}"
+case "$ONLY" in ""|etims) ;; *) echo "run.sh: BENCH_ONLY='$ONLY': only 'etims' is known" >&2; exit 2 ;; esac
 
 SCRATCH="$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/duka-bench.XXXXXX")"
 PGDIR=""
@@ -54,6 +64,48 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# A throwaway PostgreSQL 15 (scripts/pg.sh), stopped by the trap above whatever happens, for
+# the scale and eTIMS parts; started once, by the first that needs it. Durable (fsync on, as
+# the SQLite hub is) and with the shared buffers a database server would give it (the tests'
+# cluster has fsync off and 32MB).
+PG=()
+PG_TRIED=0
+PGBIN=${DUKA_PG_BIN:-/usr/lib/postgresql/15/bin}
+start_pg() {
+  [ "$PG_TRIED" = 1 ] && return 0
+  PG_TRIED=1
+  [ "${BENCH_PG:-1}" = 0 ] && return 0
+  PGDIR="$SCRATCH/pg"
+  local exports
+  if exports=$(DUKA_PG_FSYNC=on DUKA_PG_SHARED_BUFFERS="${BENCH_PG_SHARED_BUFFERS:-512MB}" \
+               bash "$ROOT/scripts/pg.sh" start "$PGDIR"); then
+    eval "$exports"
+    PG=(--pg-url "$DUKA_PG_URL" --pg-admin-url "$DUKA_PG_ADMIN_URL" --psql "$PGBIN/psql")
+  else
+    echo "run.sh: could not start PostgreSQL (scripts/pg.sh); figures on SQLite only" >&2
+    PGDIR=""
+  fi
+}
+
+# ---- the eTIMS figures (issue 12): bench/bench_etims.c; run last (or alone: BENCH_ONLY) ----
+run_etims() {
+  [ "${BENCH_ETIMS:-1}" = 0 ] && [ -z "$ONLY" ] && return 0
+  start_pg
+  local results=(--results "$ROOT/bench/RESULTS.md")
+  [ -n "$ONLY" ] && results=()
+  local dir="$SCRATCH/etims"
+  mkdir -p "$dir"
+  "$BUILD/duka-bench" etims --duka "$BUILD/duka" --dir "$dir" "${results[@]}" \
+    --parts "${BENCH_ETIMS_PARTS:-forward,cost}" --sales "${BENCH_ETIMS_SALES:-5000}" \
+    --slow-sales "${BENCH_ETIMS_SLOW_SALES:-200}" --latencies "${BENCH_ETIMS_LATENCIES:-0,200}" \
+    --in-flight "${BENCH_ETIMS_IN_FLIGHT:-1,16,32}" --hold "${BENCH_ETIMS_HOLD:-40}" \
+    --cost-batches "${BENCH_ETIMS_BATCHES:-20}" "${PG[@]}"
+}
+if [ -n "$ONLY" ]; then
+  run_etims
+  exit 0
+fi
 
 "$BUILD/duka-bench" --duka "$BUILD/duka" --dir "$SCRATCH" \
   --results "$ROOT/bench/RESULTS.md" \
@@ -83,7 +135,10 @@ if [ "${BENCH_UI:-1}" != 0 ]; then
   fi
 fi
 
-[ "${BENCH_SCALE:-1}" = 0 ] && exit 0
+if [ "${BENCH_SCALE:-1}" = 0 ]; then
+  run_etims
+  exit 0
+fi
 
 # ---- the scale figures (issue 5): SQLite and PostgreSQL hubs, and PouchDB beside them ----
 
@@ -108,22 +163,7 @@ if [ "${BENCH_POUCH:-1}" != 0 ]; then
   fi
 fi
 
-# A throwaway PostgreSQL 15 (scripts/pg.sh), stopped by the trap above whatever happens.
-# Durable (fsync on, as the SQLite hub is) and with the shared buffers a database server
-# would give it (the tests' cluster has fsync off and 32MB).
-PG=()
-PGBIN=${DUKA_PG_BIN:-/usr/lib/postgresql/15/bin}
-if [ "${BENCH_PG:-1}" != 0 ]; then
-  PGDIR="$SCRATCH/pg"
-  if exports=$(DUKA_PG_FSYNC=on DUKA_PG_SHARED_BUFFERS="${BENCH_PG_SHARED_BUFFERS:-512MB}" \
-               bash "$ROOT/scripts/pg.sh" start "$PGDIR"); then
-    eval "$exports"
-    PG=(--pg-url "$DUKA_PG_URL" --pg-admin-url "$DUKA_PG_ADMIN_URL" --psql "$PGBIN/psql")
-  else
-    echo "run.sh: could not start PostgreSQL (scripts/pg.sh); scale figures on SQLite only" >&2
-    PGDIR=""
-  fi
-fi
+start_pg
 
 SCALE_DIR="$SCRATCH/scale"
 mkdir -p "$SCALE_DIR"
@@ -135,3 +175,5 @@ NODE_PATH="$ROOT/bench/node_modules" "$BUILD/duka-bench" scale --duka "$BUILD/du
   --threads "${BENCH_FANIN_THREADS:-32}" --products "${BENCH_PRODUCTS:-100000}" \
   --parts "${BENCH_SCALE_PARTS:-catchup,fanin,catalog,pouch}" \
   "${PG[@]}" "${POUCH[@]}"
+
+run_etims
