@@ -119,6 +119,8 @@ duka_rc duka_pg_outbox_flush(duka_hub_store *s, duka_err *err)
 
 static const char recover_sql[] =
     "UPDATE hub_outbox SET status = 'pending', unclear = true, lease_owner = NULL,"
+    " attempts = CASE WHEN status = 'processing' THEN greatest(attempts - 1, 0)"
+    "   ELSE attempts END,"
     " lease_until_ms = NULL, next_attempt_ms = $2::bigint"
     " WHERE id IN (SELECT id FROM hub_outbox WHERE destination = $1"
     "   AND ((status = 'processing' AND lease_until_ms < $2::bigint)"

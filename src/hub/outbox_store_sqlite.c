@@ -97,6 +97,8 @@ duka_rc duka_sq_outbox_claim(duka_hub_store *hs, const char *destination, const 
     sqlite3_stmt *st = NULL;
     duka_rc rc = duka_sq_stmt(s,
                               "UPDATE hub_outbox SET status = 'pending', unclear = 1,"
+                              " attempts = CASE WHEN status = 'processing'"
+                              "   THEN max(attempts - 1, 0) ELSE attempts END,"
                               " lease_owner = NULL, lease_until_ms = NULL, next_attempt_ms = ?2"
                               " WHERE destination = ?1 AND ((status = 'processing'"
                               "   AND lease_until_ms < ?2)"
@@ -294,7 +296,8 @@ duka_rc duka_sq_outbox_recover_own(duka_hub_store *hs, const char *destination, 
 {
     return write_count(sq(hs),
                        "UPDATE hub_outbox SET status = 'pending', unclear = 1, lease_owner = NULL,"
-                       " lease_until_ms = NULL, next_attempt_ms = ?2"
+                       " attempts = max(attempts - 1, 0), lease_until_ms = NULL,"
+                       " next_attempt_ms = ?2"
                        " WHERE destination = ?1 AND status = 'processing'",
                        destination, now_ms, 0, recovered, "recovering outbox items", err);
 }

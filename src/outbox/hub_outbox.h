@@ -104,7 +104,8 @@ void duka_hub_outbox_claim_free(duka_hub_outbox_claim *c);
 /* Claims up to max (<= DUKA_HUB_OUTBOX_CLAIM_MAX) due items of destination, in priority,
  * stream, seq_no order, leasing them to owner until lease_until_ms. Due: pending with its
  * next attempt come (or impossibly far ahead: duka_outbox_wait_max_ms), awaiting past its
- * deadline, or processing under a lease that ran out (then marked unclear). Own
+ * deadline, or processing under a lease that ran out (then marked unclear, and the attempt
+ * its dead claimer counted given back: a hub's crash is not the item's failure). Own
  * transaction; on PostgreSQL rows another hub is claiming are skipped, never waited for. */
 duka_rc duka_hub_outbox_claim_due(duka_hub_store *s, const char *destination,
                                   const char *owner, int max, int64_t lease_until_ms,
