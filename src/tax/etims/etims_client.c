@@ -496,9 +496,10 @@ void duka_etims_parse_init(long http_status, const char *body, size_t len, duka_
                              a, what) &&
                    get_token(info, "cmcKey", "data.info.cmcKey", sizeof(key) - 1, key,
                              sizeof(key), a, what)) {
-            memcpy(dev->sdc_id, sdc, sizeof(sdc));
-            memcpy(dev->mrc_no, mrc, sizeof(mrc));
-            memcpy(dev->cmc_key, key, sizeof(key));
+            /* The strings, not the buffers: their tails were never written (valgrind). */
+            snprintf(dev->sdc_id, sizeof(dev->sdc_id), "%s", sdc);
+            snprintf(dev->mrc_no, sizeof(dev->mrc_no), "%s", mrc);
+            snprintf(dev->cmc_key, sizeof(dev->cmc_key), "%s", key);
             verdict(a, DUKA_ETIMS_OK, "eTIMS device %s (%s)%s", sdc, mrc,
                     installed ? ", already installed (902)" : "");
         }
