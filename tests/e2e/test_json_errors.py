@@ -51,7 +51,7 @@ def json_failure(args, rc=None, code=None):
     check(isinstance(e["message"], str) and e["message"], "%s: empty message" % what)
     check_eq(e["code"] == "usage", got_rc == 2, "%s: code usage exactly when exit 2 (%r)"
              % (what, e))
-    check(re.match(r"^duka(?: [a-z]+){0,2}: ", lines[0]) and
+    check(re.match(r"^duka(?: [a-z]+){0,3}: ", lines[0]) and  # "duka hub outbox retry: "
           lines[0].split(": ", 1)[1] == e["message"],
           "%s: stderr %r is not `duka …: ` + the message %r" % (what, lines[0], e["message"]))
     if code is not None:
