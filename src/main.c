@@ -190,10 +190,23 @@ static const command commands[] = {
      "whoever runs this holds the till's database. --json: {\"receipt_no\", \"total\", \"tax\",\n"
      "\"sync\", \"command_id\", \"payment_status\", \"change\", \"payments\", \"warnings\",\n"
      "\"cashier\"} (cents; cashier {\"id\", \"name\"} or null)."},
+    {"refund", cmd_refund,
+     "duka refund --db FILE RECEIPT_NO LINE[*QTY]... [--reason CODE] [--to METHOD]\n"
+     "          [--cashier NAME] [--json]",
+     "Gives back (part of) a sale of this till, with no network: a refund receipt with its own\n"
+     "number (the till's next), printed like a sale's. LINE is the sale's line as printed (1 is\n"
+     "the first); QTY how much of it (default: all that is left of it). Never more than sold:\n"
+     "a line's refunds add up to at most its quantity and total. --reason: the eTIMS refund\n"
+     "reason, 01 missing quantity, 02 missing item, 03 damaged, 04 wasted, 05 raw material\n"
+     "shortage, 06 refund (default). --to cash|mpesa|card: how the money goes back (default\n"
+     "cash). The hub checks it again within the sale and sends eTIMS a credit note; the\n"
+     "signed credit note comes back by pull (duka receipt). --json as for duka sell, with\n"
+     "\"kind\": \"refund\", \"original_receipt_no\", \"reason\"."},
     {"receipt", cmd_receipt, "duka receipt --db FILE RECEIPT_NO [--json]",
      "Prints a committed sale's receipt again (shop, KRA PIN, date and time in SHOP_TIMEZONE,\n"
      "cashier, unit price x quantity, VAT per band, payments with M-Pesa code, change). --json\n"
-     "adds the sale as it goes to the hub and the receipt as \"text\"."},
+     "adds the sale as it goes to the hub and the receipt as \"text\". A refund's receipt names\n"
+     "its sale; a sale's lists the refunds made of it (\"refunds\" in --json)."},
     {"sync", cmd_sync, "duka sync --db FILE [--batch N] [--config F] [--json]",
      "Pushes pending sales to the hub and pulls catalog changes now. Exit 1 when the hub is\n"
      "unreachable (nothing is lost; selling goes on). --json: {\"pushed\", \"pulled\", \"failed\",\n"

@@ -119,6 +119,7 @@ int cmd_status(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_catalog(int argc, char **argv);
 int cmd_receipt(int argc, char **argv);
+int cmd_refund(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_sim(int argc, char **argv); /* duka sim etims (cmd_sim.c) */
 int cmd_history(int argc, char **argv);

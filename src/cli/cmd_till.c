@@ -21,6 +21,7 @@
 #include "till/catalog.h"
 #include "till/checkout.h"
 #include "till/till_db.h"
+#include "till/refund.h"
 #include "till/sale_view.h"
 #include "till/till_server.h"
 #include "till/till_service.h"
@@ -257,6 +258,50 @@ static duka_checkout_options checkout_options(const duka_config *cfg)
     return o;
 }
 
+/* --cashier NAME: an active cashier of this till, with no PIN — whoever runs this holds the
+ * database file already (docs/SECURITY.md). *who stays NULL without the option. */
+static duka_rc find_cashier(const cli_args *args, sqlite3 *db, duka_cashier *cashier,
+                            const duka_cashier **who, duka_err *err)
+{
+    const char *name = cli_get(args, "cashier");
+    if (name == NULL)
+        return DUKA_OK;
+    duka_rc rc = duka_cashier_find_by_name(db, name, cashier, err);
+    if (rc == DUKA_OK)
+        *who = cashier;
+    return rc;
+}
+
+/* After `duka sell` or `duka refund` committed (rc DUKA_OK) or refused: the database closed,
+ * then the error, or a `duka till` serving it woken and the receipt printed (--json: the
+ * reply). The exit status. */
+static int receipt_made(const char *cmd, const char *path, sqlite3 **db, duka_rc rc,
+                        duka_err *err, const duka_sale *sale, const duka_checkout_result *res,
+                        bool json)
+{
+    duka_receipt_shop shop;
+    memset(&shop, 0, sizeof(shop));
+    if (rc == DUKA_OK)
+        duka_receipt_shop_load(*db, &shop, NULL); /* the header only: a failure prints none */
+    duka_db_close(*db);
+    *db = NULL;
+    if (rc != DUKA_OK)
+        return cli_fail(cmd, err);
+    /* After the commit, never before it: a `duka till` serving this database syncs now. */
+    duka_till_service_wake(path);
+    if (json) {
+        cli_print_json(duka_sale_reply_json(sale, res));
+        return 0;
+    }
+    char *text = malloc(DUKA_RECEIPT_TEXT_MAX);
+    if (text != NULL) {
+        duka_receipt_text(sale, &shop, res, "pending", text, DUKA_RECEIPT_TEXT_MAX);
+        fputs(text, stdout);
+        free(text);
+    }
+    return 0;
+}
+
 int cmd_sell(int argc, char **argv)
 {
     const char *cmd = "sell";
@@ -293,42 +338,73 @@ int cmd_sell(int argc, char **argv)
     }
     duka_checkout_result res;
     duka_checkout_options co = checkout_options(&cfg);
-    duka_receipt_shop shop;
-    memset(&shop, 0, sizeof(shop));
-    /* --cashier NAME: an active cashier of this till, with no PIN — whoever runs this holds
-     * the database file already (docs/SECURITY.md). */
     duka_cashier cashier;
-    const char *cashier_name = cli_get(&args, "cashier");
-    if (rc == DUKA_OK && cashier_name != NULL &&
-        (rc = duka_cashier_find_by_name(db, cashier_name, &cashier, &err)) == DUKA_OK)
-        co.cashier = &cashier;
+    if (rc == DUKA_OK)
+        rc = find_cashier(&args, db, &cashier, &co.cashier, &err);
     if (rc == DUKA_OK)
         rc = duka_checkout_sell(db, NULL, in, &co, sale, &res, &err);
-    if (rc == DUKA_OK)
-        duka_receipt_shop_load(db, &shop, NULL); /* the header only: a failure prints none */
-    duka_db_close(db);
-    db = NULL;
-    if (rc != DUKA_OK) {
-        status = cli_fail(cmd, &err);
-        goto out;
-    }
-    /* After the commit, never before it: a `duka till` serving this database syncs now. */
-    duka_till_service_wake(path);
-    if (args.json) {
-        cli_print_json(duka_sale_reply_json(sale, &res));
-    } else {
-        char *text = malloc(DUKA_RECEIPT_TEXT_MAX);
-        if (text != NULL) {
-            duka_receipt_text(sale, &shop, &res, "pending", text, DUKA_RECEIPT_TEXT_MAX);
-            fputs(text, stdout);
-            free(text);
-        }
-    }
-    status = 0;
+    status = receipt_made(cmd, path, &db, rc, &err, sale, &res, args.json);
 out:
     duka_db_close(db);
     duka_sale_free(sale);
     duka_sale_input_free(in);
+    return status;
+}
+
+int cmd_refund(int argc, char **argv)
+{
+    const char *cmd = "refund";
+    OPTS({"db", true, NULL}, {"reason", true, NULL}, {"to", true, NULL}, {"config", true, NULL},
+         {"cashier", true, NULL});
+    const char *path = NULL;
+    if (cli_parse(cmd, argc, argv, &args))
+        return 2;
+    if (args.help)
+        return cli_help(cmd);
+    if (cli_require(cmd, &args, "db", &path))
+        return 2;
+    if (args.positional_count < 2)
+        return cli_usage_error(cmd, "expected RECEIPT_NO and at least one LINE[*QTY]");
+    duka_config cfg;
+    if (load_config(cmd, &args, path, &cfg))
+        return 1;
+    duka_err err = {0};
+    duka_refund_input *in = duka_refund_input_new();
+    duka_sale *refund = duka_sale_new();
+    sqlite3 *db = NULL;
+    int status = 1;
+    duka_rc rc = in && refund ? DUKA_OK : duka_err_set(&err, DUKA_NOMEM, "out of memory");
+    const char *reason = cli_get(&args, "reason"), *to = cli_get(&args, "to");
+    if (rc == DUKA_OK &&
+        (strlen(args.positional[0]) > DUKA_RECEIPT_NO_MAX || (reason && strlen(reason) > 2) ||
+         (to && strlen(to) >= sizeof(in->refund_to))))
+        rc = duka_err_set(&err, DUKA_INPUT, "%s",
+                          strlen(args.positional[0]) > DUKA_RECEIPT_NO_MAX
+                              ? "RECEIPT_NO: longer than a receipt number"
+                          : reason && strlen(reason) > 2
+                              ? "--reason: a refund reason 01..06"
+                              : "--to: cash, mpesa or card");
+    if (rc == DUKA_OK) {
+        snprintf(in->receipt_no, sizeof(in->receipt_no), "%s", args.positional[0]);
+        snprintf(in->reason, sizeof(in->reason), "%s", reason ? reason : "");
+        snprintf(in->refund_to, sizeof(in->refund_to), "%s", to ? to : "");
+    }
+    for (int i = 1; rc == DUKA_OK && i < args.positional_count; i++)
+        rc = duka_refund_input_add_line(in, args.positional[i], &err);
+    if (rc == DUKA_OK && open_till(cmd, path, &db))
+        goto out;
+    duka_checkout_result res;
+    duka_cashier cashier;
+    const duka_cashier *who = NULL;
+    if (rc == DUKA_OK)
+        rc = find_cashier(&args, db, &cashier, &who, &err);
+    if (rc == DUKA_OK)
+        rc = duka_refund_commit(db, NULL, in, who, refund, &res, &err);
+    status = receipt_made(cmd, path, &db, rc, &err, refund, &res, args.json);
+out:
+    duka_db_close(db);
+    duka_sale_free(refund);
+    duka_refund_input_free(in);
     return status;
 }
 
@@ -364,9 +440,17 @@ int cmd_receipt(int argc, char **argv)
                                        &err);
     if (rc == DUKA_OK) /* the control unit's signature, when the hub brought it back */
         rc = duka_etims_receipt_load(db, args.positional[0], &etims, &signed_, &err);
+    duka_refund_state *refunds = malloc(sizeof(*refunds));
+    if (rc == DUKA_OK && refunds == NULL)
+        rc = duka_err_set(&err, DUKA_NOMEM, "out of memory");
+    if (rc == DUKA_OK && sale->kind == DUKA_KIND_SALE) /* what has been given back of it */
+        rc = duka_refund_state_load(db, sale->receipt_no, refunds, &err);
+    else if (refunds != NULL)
+        memset(refunds, 0, sizeof(*refunds));
     duka_db_close(db);
     if (rc != DUKA_OK) {
         duka_sale_free(sale);
+        free(refunds);
         return cli_fail(cmd, &err);
     }
     char *text = malloc(DUKA_RECEIPT_TEXT_MAX);
@@ -379,11 +463,20 @@ int cmd_receipt(int argc, char **argv)
         json_object_set_new(o, "sale", duka_sale_to_json(sale));
         json_object_set_new(o, "text", json_string(text ? text : ""));
         json_object_set_new(o, "sync", json_string(sync_state));
+        if (sale->kind == DUKA_KIND_SALE) {
+            json_t *list = json_array();
+            for (int i = 0; i < refunds->refund_count && i < DUKA_REFUNDS_PER_SALE_MAX; i++)
+                json_array_append_new(list, json_string(refunds->refunds[i]));
+            json_object_set_new(o, "refunds", list);
+        }
         cli_print_json(o);
     } else if (text != NULL) {
         fputs(text, stdout);
+        for (int i = 0; i < refunds->refund_count && i < DUKA_REFUNDS_PER_SALE_MAX; i++)
+            printf("%s %s\n", i == 0 ? "Refunded by:" : "            ", refunds->refunds[i]);
     }
     free(text);
+    free(refunds);
     duka_sale_free(sale);
     return 0;
 }

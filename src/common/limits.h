@@ -75,6 +75,9 @@
 /* A sale: bounded lines and payments (a supermarket trolley, not a warehouse). */
 #define DUKA_SALE_LINES_MAX 500
 #define DUKA_SALE_PAYMENTS_MAX 8
+/* A sale may be refunded in at most this many parts (a refund receipt each): bounds the list
+ * of refunds a till shows for a sale and the rows the hub sums to check a new one. */
+#define DUKA_REFUNDS_PER_SALE_MAX 32
 
 /* Sanity bounds on what one sale may come to (settings SALE_MAX_LINE_AMOUNT, SALE_MAX_AMOUNT):
  * a typo at the till (a quantity of 1000000 for 1, a price keyed as cents) must not become a

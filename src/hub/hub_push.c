@@ -33,9 +33,11 @@ static void invoice_stream(const char *business_id, char *out, size_t outlen)
     snprintf(out, outlen, "etims:%s:%s", business_id, DUKA_ETIMS_BRANCH_DEFAULT);
 }
 
-/* Enqueues the invoice job of an applied sale: its receipt number and terminal (copied: the
- * sale struct is reused by the next command), no body. The body is built by the forwarder
- * from the stored sale when it sends (etims_sender.c): the push's path stays a row insert. */
+/* Enqueues the invoice job of an applied sale (a credit note for a refund): its receipt number
+ * and terminal (copied: the sale struct is reused by the next command), no body. The body is
+ * built by the forwarder from the stored receipt when it sends (etims_sender.c): the push's
+ * path stays a row insert. A credit note shares its sales' stream: one no-gap invcNo series
+ * per taxpayer branch for both (EXTERNAL_APIS.md). */
 static duka_rc invoice_job_add(invoice_jobs *j, const duka_sale *sale, duka_err *err)
 {
     size_t rlen = strlen(sale->receipt_no) + 1, tlen = strlen(sale->terminal) + 1;
@@ -48,7 +50,7 @@ static duka_rc invoice_job_add(invoice_jobs *j, const duka_sale *sale, duka_err 
     duka_hub_outbox_new *job = &j->jobs[j->n];
     memset(job, 0, sizeof(*job));
     job->destination = DUKA_DEST_ETIMS;
-    job->command_type = "etims.sale";
+    job->command_type = sale->kind == DUKA_KIND_REFUND ? "etims.credit_note" : "etims.sale";
     job->entity_id = receipt;
     job->terminal = receipt + rlen;
     job->payload = "";
@@ -71,6 +73,96 @@ static json_t *result_obj(const char *id, const char *status, const char *receip
     return r;
 }
 
+/* What apply_one needs besides the command: the decoded receipt, and for a refund its
+ * original and what was refunded of it before (heap: a sale is ~120 KB). */
+typedef struct push_scratch {
+    duka_sale *sale, *original;
+    duka_hub_refunded *refunded;
+} push_scratch;
+
+/* Whether the refund r stays within its original sale, with every refund the business stored
+ * of it before (any till's: a refund is checked here against all of them, the till only
+ * against its own). false with why set when not: the original is not at the hub, is itself a
+ * refund, or a line gives back another line, more quantity or more money than is left. */
+static duka_rc refund_within(duka_hub_store *store, const duka_hub_device *dev,
+                             const duka_sale *r, push_scratch *x, bool *ok, const char **kind,
+                             char *why, size_t whylen, duka_err *err)
+{
+    *ok = false;
+    *kind = "refund_exceeds_sale";
+    duka_err lerr = {0};
+    duka_rc rc = duka_hub_sale_load(store, dev->business_id, r->original_receipt_no, x->original,
+                                    &lerr);
+    if (rc == DUKA_NOTFOUND || (rc == DUKA_OK && x->original->kind != DUKA_KIND_SALE)) {
+        *kind = "refund_original_unknown";
+        snprintf(why, whylen, "refund %s: %s is not a sale at the hub", r->receipt_no,
+                 r->original_receipt_no);
+        return DUKA_OK;
+    }
+    if (rc != DUKA_OK) {
+        if (err != NULL)
+            *err = lerr;
+        return rc;
+    }
+    if ((rc = duka_hub_refunds_of(store, dev->business_id, r->original_receipt_no, x->refunded,
+                                  err)) != DUKA_OK)
+        return rc;
+    if (x->refunded->count >= DUKA_REFUNDS_PER_SALE_MAX) {
+        snprintf(why, whylen, "refund %s: sale %s has %d refunds already, at most %d",
+                 r->receipt_no, r->original_receipt_no, x->refunded->count,
+                 DUKA_REFUNDS_PER_SALE_MAX);
+        return DUKA_OK;
+    }
+    const duka_sale *o = x->original;
+    for (int i = 0; i < r->line_count; i++) {
+        const duka_sale_line *l = &r->lines[i];
+        int n = l->original_line;
+        if (n > o->line_count) {
+            snprintf(why, whylen, "refund %s: lines[%d] gives back line %d of sale %s, which has %d",
+                     r->receipt_no, i, n, o->receipt_no, o->line_count);
+            return DUKA_OK;
+        }
+        const duka_sale_line *ol = &o->lines[n - 1];
+        if (strcmp(ol->sku, l->sku) != 0 || ol->unit_price_cents != l->unit_price_cents ||
+            ol->tax_band != l->tax_band) {
+            snprintf(why, whylen,
+                     "refund %s: lines[%d] is %s at %lld cents band %c, line %d of sale %s is "
+                     "%s at %lld cents band %c",
+                     r->receipt_no, i, l->sku, (long long)l->unit_price_cents, l->tax_band, n,
+                     o->receipt_no, ol->sku, (long long)ol->unit_price_cents, ol->tax_band);
+            return DUKA_OK;
+        }
+        int64_t left_qty = ol->qty_milli - x->refunded->qty_milli[n - 1];
+        int64_t left_cents = ol->line_total_cents - x->refunded->cents[n - 1];
+        if (l->qty_milli > left_qty || l->line_total_cents > left_cents) {
+            snprintf(why, whylen,
+                     "refund %s: lines[%d] gives back %lld thousandths and %lld cents of line %d "
+                     "of sale %s, which has %lld and %lld left",
+                     r->receipt_no, i, (long long)l->qty_milli, (long long)l->line_total_cents, n,
+                     o->receipt_no, (long long)left_qty, (long long)left_cents);
+            return DUKA_OK;
+        }
+    }
+    *ok = true;
+    return DUKA_OK;
+}
+
+/* Logs a conflict about the receipt as decoded (fields the hub does not know are dropped, as
+ * for a stored sale, so a conflict row is bounded like a sale, not by the request body). */
+static duka_rc receipt_conflict(duka_hub_store *store, const duka_hub_device *dev,
+                                const duka_sale *sale, const char *kind, const char *id,
+                                const char *existing, const char *msg, int64_t now_ms,
+                                duka_err *err)
+{
+    json_t *decoded = duka_sale_to_json(sale);
+    char *text = decoded ? json_dumps(decoded, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(decoded);
+    duka_rc rc = duka_hub_conflict_insert(store, dev, kind, sale->receipt_no, id, existing,
+                                          text ? text : "{}", msg, now_ms, err);
+    free(text);
+    return rc;
+}
+
 /* Whether a resent payload is the one its command id was stored with: its hash, or for an
  * id stored before duka_payload_hash, the hash of the sorted dump (payload_hash.h). */
 static bool same_payload(const char *stored, const char *hash, const json_t *payload)
@@ -85,21 +177,23 @@ static bool same_payload(const char *stored, const char *hash, const json_t *pay
 /* Applies one command inside the open savepoint. Returns the result object, or NULL with
  * err set when storage failed (the caller rolls the savepoint back). */
 static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, const json_t *cmd,
-                         size_t index, const char *hash, duka_sale *sale, invoice_jobs *inv,
+                         size_t index, const char *hash, push_scratch *x, invoice_jobs *inv,
                          int64_t now_ms, duka_err *err)
 {
     char msg[DUKA_ERR_MSG_MAX];
+    duka_sale *sale = x->sale;
     const char *id = json_string_value(json_object_get(cmd, "id"));
     const char *type = json_string_value(json_object_get(cmd, "type"));
     if (!json_is_object(cmd) || !duka_uuid_valid(id)) {
         snprintf(msg, sizeof(msg), "commands[%zu].id: missing or not a UUID", index);
         return result_obj(id, "rejected", NULL, "invalid_command", msg);
     }
-    if (type == NULL || strcmp(type, "sale.create") != 0) {
+    if (type == NULL || (strcmp(type, "sale.create") != 0 && strcmp(type, "refund.create") != 0)) {
         /* Quote at most 40 characters of it, so the sentence survives a long type. */
         snprintf(msg, sizeof(msg),
-                 "commands[%zu].type: '%.40s%s' is not a known command (sale.create)", index,
-                 type ? type : "", type && strlen(type) > 40 ? "..." : "");
+                 "commands[%zu].type: '%.40s%s' is not a known command (sale.create, "
+                 "refund.create)",
+                 index, type ? type : "", type && strlen(type) > 40 ? "..." : "");
         return result_obj(id, "rejected", NULL, "unknown_command", msg);
     }
     duka_hub_command prior;
@@ -118,13 +212,20 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
         return r;
     }
     duka_err verr = {0};
+    bool refund = strcmp(type, "refund.create") == 0;
     if (duka_sale_from_json(json_object_get(cmd, "payload"), sale, &verr) != DUKA_OK) {
         snprintf(msg, sizeof(msg), "commands[%zu].payload.%s", index, verr.msg);
-        return result_obj(id, "rejected", NULL, "invalid_sale", msg);
+        return result_obj(id, "rejected", NULL, refund ? "invalid_refund" : "invalid_sale", msg);
+    }
+    if ((sale->kind == DUKA_KIND_REFUND) != refund) {
+        snprintf(msg, sizeof(msg), "commands[%zu].payload.kind: a %s in a %s command", index,
+                 duka_receipt_kind_name(sale->kind), type);
+        return result_obj(id, "rejected", sale->receipt_no, refund ? "invalid_refund" : "invalid_sale",
+                          msg);
     }
     if (strcmp(sale->terminal, dev->terminal) != 0) {
-        snprintf(msg, sizeof(msg), "commands[%zu]: sale of terminal %s pushed by terminal %s",
-                 index, sale->terminal, dev->terminal);
+        snprintf(msg, sizeof(msg), "commands[%zu]: %s of terminal %s pushed by terminal %s",
+                 index, duka_receipt_kind_name(sale->kind), sale->terminal, dev->terminal);
         return result_obj(id, "rejected", sale->receipt_no, "terminal_mismatch", msg);
     }
     duka_hub_command outcome = {.device_id = dev->id};
@@ -135,24 +236,31 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
     if (duka_hub_sale_owner(store, dev->business_id, sale->receipt_no, owner, &taken, err) !=
         DUKA_OK)
         return NULL;
-    json_t *r;
+    const char *conflict = NULL;
+    const char *existing = NULL;
     if (taken) {
         /* Same receipt number, different command id: a restored backup or a cloned till. Log
-         * it with both versions; never a second sale, never a silent drop. The version logged
-         * is the sale as decoded (fields the hub does not know are dropped, as for a stored
-         * sale), so a conflict row is bounded like a sale, not by the request body. */
-        json_t *decoded = duka_sale_to_json(sale);
-        char *text = decoded ? json_dumps(decoded, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        json_decref(decoded);
+         * it with both versions; never a second sale, never a silent drop. */
         snprintf(msg, sizeof(msg), "receipt %s already recorded by command %s", sale->receipt_no,
                  owner);
-        duka_rc rc = duka_hub_conflict_insert(store, dev, "receipt_reused", sale->receipt_no, id,
-                                              owner, text ? text : "{}", msg, now_ms, err);
-        free(text);
-        if (rc != DUKA_OK)
+        conflict = "receipt_reused";
+        existing = owner;
+    } else if (refund) {
+        /* Given back beyond the sale (another till, a restored till): money went out of the
+         * drawer, so the refund is kept as a conflict for the owner, never applied or dropped. */
+        bool ok = false;
+        if (refund_within(store, dev, sale, x, &ok, &conflict, msg, sizeof(msg), err) != DUKA_OK)
+            return NULL;
+        if (ok)
+            conflict = NULL;
+    }
+    json_t *r;
+    if (conflict != NULL) {
+        if (receipt_conflict(store, dev, sale, conflict, id, existing, msg, now_ms, err) !=
+            DUKA_OK)
             return NULL;
         snprintf(outcome.status, sizeof(outcome.status), "conflict");
-        r = result_obj(id, "conflict", sale->receipt_no, "receipt_reused", msg);
+        r = result_obj(id, "conflict", sale->receipt_no, conflict, msg);
     } else {
         if (duka_hub_sale_insert(store, dev, id, sale, now_ms, err) != DUKA_OK ||
             invoice_job_add(inv, sale, err) != DUKA_OK)
@@ -199,7 +307,7 @@ static duka_rc prefetch(duka_hub_store *store, const duka_hub_device *dev,
 
 /* One attempt at the whole batch in one transaction; *results gets the per-command answers. */
 static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
-                           const duka_hub_push_batch *b, duka_sale *sale, invoice_jobs *inv,
+                           const duka_hub_push_batch *b, push_scratch *x, invoice_jobs *inv,
                            int64_t now_ms, json_t *results, duka_err *err)
 {
     invoice_jobs_clear(inv);
@@ -207,10 +315,16 @@ static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
     if (rc == DUKA_OK)
         rc = prefetch(store, dev, b->commands, b->count, err);
     for (size_t i = 0; rc == DUKA_OK && i < b->count; i++) {
+        const json_t *cmd = json_array_get(b->commands, i);
+        /* A refund is checked against the stored sale and refunds: the batch's own writes
+         * before it must be readable first (PostgreSQL buffers them until COMMIT). */
+        const char *type = json_string_value(json_object_get(cmd, "type"));
+        if (type != NULL && strcmp(type, "refund.create") == 0 &&
+            (rc = duka_hub_store_sync_writes(store, err)) != DUKA_OK)
+            break;
         if ((rc = duka_hub_store_savepoint(store, err)) != DUKA_OK)
             break;
-        json_t *r = apply_one(store, dev, json_array_get(b->commands, i), i, b->hashes[i], sale,
-                              inv, now_ms, err);
+        json_t *r = apply_one(store, dev, cmd, i, b->hashes[i], x, inv, now_ms, err);
         if (r == NULL) {
             rc = err && err->rc ? err->rc : DUKA_STORE;
             break;
@@ -287,10 +401,23 @@ duka_rc duka_hub_push_apply_prepared(duka_hub_store *store, const duka_hub_devic
 {
     *reply = NULL;
     duka_sale *sale = duka_sale_new();
+    /* A refund's original and sums: only a batch with a refund needs them. */
+    bool refunds = false;
+    for (size_t i = 0; i < b->count && !refunds; i++) {
+        const char *t = json_string_value(
+            json_object_get(json_array_get(b->commands, i), "type"));
+        refunds = t != NULL && strcmp(t, "refund.create") == 0;
+    }
+    push_scratch x = {.sale = sale,
+                      .original = refunds ? duka_sale_new() : NULL,
+                      .refunded = refunds ? malloc(sizeof(duka_hub_refunded)) : NULL};
     invoice_jobs inv = {.jobs = calloc(b->count ? b->count : 1, sizeof(*inv.jobs)),
                         .owned = calloc(b->count ? b->count : 1, sizeof(*inv.owned))};
-    if (sale == NULL || inv.jobs == NULL || inv.owned == NULL) {
+    if (sale == NULL || inv.jobs == NULL || inv.owned == NULL ||
+        (refunds && (x.original == NULL || x.refunded == NULL))) {
         duka_sale_free(sale);
+        duka_sale_free(x.original);
+        free(x.refunded);
         free(inv.jobs);
         free(inv.owned);
         return duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
@@ -307,11 +434,13 @@ duka_rc duka_hub_push_apply_prepared(duka_hub_store *store, const duka_hub_devic
             rc = duka_err_set(err, DUKA_NOMEM, "out of memory applying a push");
             break;
         }
-        rc = apply_batch(store, dev, b, sale, &inv, now_ms, results, err);
+        rc = apply_batch(store, dev, b, &x, &inv, now_ms, results, err);
         if (rc != DUKA_BUSY)
             break;
     }
     duka_sale_free(sale);
+    duka_sale_free(x.original);
+    free(x.refunded);
     invoice_jobs_clear(&inv);
     free(inv.jobs);
     free(inv.owned);

@@ -298,6 +298,18 @@ duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev, cons
     return s->ops->sale_insert(s, dev, command_id, sale, now_ms, err);
 }
 
+duka_rc duka_hub_refunds_of(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                            duka_hub_refunded *out, duka_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return s->ops->refunds_of(s, business_id, receipt_no, out, err);
+}
+
+duka_rc duka_hub_store_sync_writes(duka_hub_store *s, duka_err *err)
+{
+    return s->ops->sync_writes ? s->ops->sync_writes(s, err) : DUKA_OK;
+}
+
 duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev, const char *kind,
                                  const char *entity_id, const char *command_id,
                                  const char *existing_command_id, const char *payload,

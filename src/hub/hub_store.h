@@ -247,6 +247,25 @@ duka_rc duka_hub_sale_insert(duka_hub_store *s, const duka_hub_device *dev,
                              const char *command_id, const duka_sale *sale, int64_t now_ms,
                              duka_err *err);
 
+/* What the refunds a business stored of one sale gave back, per line of the sale (index =
+ * line - 1): quantity and money; count: how many refunds. */
+typedef struct duka_hub_refunded {
+    int count;
+    int64_t qty_milli[DUKA_SALE_LINES_MAX];
+    int64_t cents[DUKA_SALE_LINES_MAX];
+} duka_hub_refunded;
+
+/* Sums the stored refunds of the sale receipt_no (inside the push's transaction: after
+ * duka_hub_store_sync_writes, so the batch's own earlier refunds count). */
+duka_rc duka_hub_refunds_of(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                            duka_hub_refunded *out, duka_err *err);
+
+/* Makes what the open transaction wrote so far readable by its own queries (PostgreSQL
+ * buffers a push's rows until COMMIT: hub_store_pg.c; a no-op on SQLite). Called between two
+ * commands of a push, never inside a command's savepoint. DUKA_BUSY as for a commit when
+ * another hub applied part of the batch first. */
+duka_rc duka_hub_store_sync_writes(duka_hub_store *s, duka_err *err);
+
 /* Logs a conflict with both versions' identities and the incoming payload. */
 duka_rc duka_hub_conflict_insert(duka_hub_store *s, const duka_hub_device *dev,
                                  const char *kind, const char *entity_id,

@@ -70,6 +70,10 @@ typedef struct duka_hub_store_ops {
     duka_rc (*sale_insert)(duka_hub_store *s, const duka_hub_device *dev,
                            const char *command_id, const duka_sale *sale, int64_t now_ms,
                            duka_err *err);
+    duka_rc (*refunds_of)(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                          duka_hub_refunded *out, duka_err *err);
+    /* NULL: the store's writes are readable at once (SQLite). */
+    duka_rc (*sync_writes)(duka_hub_store *s, duka_err *err);
     duka_rc (*conflict_insert)(duka_hub_store *s, const duka_hub_device *dev, const char *kind,
                                const char *entity_id, const char *command_id,
                                const char *existing_command_id, const char *payload,
@@ -117,6 +121,10 @@ typedef struct duka_hub_store_ops {
                               duka_err *err);
     duka_rc (*sale_load)(duka_hub_store *s, const char *business_id, const char *receipt_no,
                          duka_sale *out, duka_err *err);
+    duka_rc (*outbox_result_of)(duka_hub_store *s, const char *business_id,
+                             const char *destination, const char *entity_id,
+                                char *result, size_t result_len, bool *found,
+                                duka_err *err);
     duka_rc (*kv_get)(duka_hub_store *s, const char *business_id, const char *key, char *value,
                       size_t value_len, bool *found, duka_err *err);
     duka_rc (*kv_put)(duka_hub_store *s, const char *business_id, const char *key,

@@ -465,6 +465,29 @@ static const char pg_schema_v5_security[] =
     "  TO " DUKA_PG_APP_ROLE ";"
     "GRANT USAGE ON SEQUENCE hub_outbox_id_seq, hub_outbox_attempts_id_seq TO " DUKA_PG_APP_ROLE ";";
 
+/* Version 6 (issue 12, refunds), as on SQLite: a refund is a receipt in sales with kind
+ * 'refund', its sale and the eTIMS reason; each refund line names the sale's line it gives
+ * back (original_line, NULL on a sale's line — which is how the stock queries, reading
+ * sale_lines alone, tell a refund's line: it comes back to stock). sales and sale_lines keep
+ * their row-level security. Indexes: a sale's refunds; a sale's signed invoice, which its
+ * credit note names. */
+static const char pg_schema_v6[] =
+    "ALTER TABLE sales ADD COLUMN kind text NOT NULL DEFAULT 'sale'"
+    "  CHECK (kind IN ('sale','refund'));"
+    "ALTER TABLE sales ADD COLUMN original_receipt_no text;"
+    "ALTER TABLE sales ADD COLUMN refund_reason text;"
+    "ALTER TABLE sale_lines ADD COLUMN original_line integer;"
+    "CREATE INDEX sales_original ON sales(business_id, original_receipt_no)"
+    "  WHERE original_receipt_no IS NOT NULL;"
+    "CREATE INDEX outbox_results_entity ON outbox_results(business_id, destination, entity_id);"
+    "CREATE OR REPLACE VIEW stock_movements WITH (security_invoker = true) AS"
+    "  SELECT business_id, sku, delta_milli, reason, ref, created_ms FROM stock_ledger"
+    "  UNION ALL"
+    "  SELECT l.business_id, l.sku, CASE WHEN l.original_line IS NULL THEN -l.qty_milli"
+    "    ELSE l.qty_milli END, CASE WHEN l.original_line IS NULL THEN 'sale' ELSE 'refund' END,"
+    "    s.receipt_no, s.received_ms"
+    "    FROM sale_lines l JOIN sales s ON s.id = l.sale_id;";
+
 /* A version's SQL comes in parts (a C string literal is kept under 4,095 characters), all
  * run in the version's one transaction. */
 #define PG_MIGRATION_PARTS_MAX 4
@@ -481,8 +504,9 @@ static const pg_migration pg_migrations[] = {
     {3, {pg_schema_v3, pg_schema_v3_auth, NULL}},
     {4, {pg_schema_v4, NULL}},
     {5, {pg_schema_v5, pg_schema_v5_security, NULL}},
+    {6, {pg_schema_v6, NULL}},
 };
-#define PG_SCHEMA_VERSION 5
+#define PG_SCHEMA_VERSION 6
 
 /* ---- statements, prepared once per connection ---- */
 
@@ -557,8 +581,13 @@ static const pg_migration pg_migrations[] = {
       "SELECT receipt_day, max(receipt_seq) FROM sales"                                         \
       " WHERE business_id = $1 AND terminal = $2 AND receipt_day >= $3 GROUP BY receipt_day")   \
     X(REPORT_TOTALS,                                                                             \
-      "SELECT count(*), coalesce(sum(total_cents), 0)::text, coalesce(sum(tax_cents), 0)::text," \
-      " (SELECT count(*) FROM conflicts WHERE business_id = $1)"                                \
+      "SELECT count(*) FILTER (WHERE kind = 'sale'),"                                           \
+      " coalesce(sum(total_cents) FILTER (WHERE kind = 'sale'), 0)::text,"                       \
+      " coalesce(sum(tax_cents) FILTER (WHERE kind = 'sale'), 0)::text,"                         \
+      " (SELECT count(*) FROM conflicts WHERE business_id = $1),"                                \
+      " count(*) FILTER (WHERE kind = 'refund'),"                                                \
+      " coalesce(sum(total_cents) FILTER (WHERE kind = 'refund'), 0)::text,"                     \
+      " coalesce(sum(tax_cents) FILTER (WHERE kind = 'refund'), 0)::text"                        \
       " FROM sales WHERE business_id = $1")                                                      \
     X(CASHIER_LIST,                                                                              \
       "SELECT b.cashiers_version, c.id, c.name, c.role, c.pin_hash, c.active"                   \
@@ -575,10 +604,11 @@ static const pg_migration pg_migrations[] = {
       "UPDATE businesses SET cashiers_version = cashiers_version + 1 WHERE id = $1")            \
     X(REPORT_CASHIERS,                                                                           \
       "SELECT cashier_id, max(cashier_name), count(*), sum(total_cents)::text FROM sales"      \
-      " WHERE business_id = $1 GROUP BY cashier_id"                                              \
+      " WHERE business_id = $1 AND kind = 'sale' GROUP BY cashier_id"                                              \
       " ORDER BY lower(max(cashier_name)) COLLATE \"C\", cashier_id COLLATE \"C\"")              \
     X(REPORT_RECEIPTS,                                                                           \
-      "SELECT receipt_no FROM sales WHERE business_id = $1 ORDER BY receipt_no COLLATE \"C\"")
+      "SELECT receipt_no FROM sales WHERE business_id = $1 AND kind = 'sale'"                  \
+      " ORDER BY receipt_no COLLATE \"C\"")
 
 /* A product change in one round trip: the product is written with the change number
  * next_change_seq() handed out, and when the CSV gave a stock level the ledger gets the
@@ -595,7 +625,8 @@ static const char product_upsert_sql[] =
     "        RETURNING 1),"
     " level AS (SELECT ((SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger"
     "                    WHERE business_id = $1 AND sku = $2)"
-    "                 - (SELECT coalesce(sum(qty_milli), 0) FROM sale_lines"
+    "                 - (SELECT coalesce(sum(CASE WHEN original_line IS NULL THEN qty_milli"
+    "                      ELSE -qty_milli END), 0) FROM sale_lines"
     "                    WHERE business_id = $1 AND sku = $2))::bigint AS milli),"
     " ledger AS (INSERT INTO stock_ledger(business_id, sku, delta_milli, reason, ref, created_ms)"
     "            SELECT $1, $2, $8::bigint - level.milli, 'import', '', $7 FROM level, seq"
@@ -608,7 +639,8 @@ static const char product_list_sql[] =
     "SELECT p.sku, p.name, p.price_cents, p.tax_band, p.category, p.deleted,"
     " ((SELECT coalesce(sum(g.delta_milli), 0) FROM stock_ledger g"
     "    WHERE g.business_id = p.business_id AND g.sku = p.sku)"
-    "  - (SELECT coalesce(sum(l.qty_milli), 0) FROM sale_lines l"
+    "  - (SELECT coalesce(sum(CASE WHEN l.original_line IS NULL THEN l.qty_milli"
+    "      ELSE -l.qty_milli END), 0) FROM sale_lines l"
     "    WHERE l.business_id = p.business_id AND l.sku = p.sku))::bigint"
     " FROM products p WHERE p.business_id = $1 AND ($2::boolean OR p.deleted = 0)"
     " ORDER BY p.sku COLLATE \"C\"";
@@ -651,87 +683,89 @@ static const char prefetch_sql[] =
 
 /* The whole push in one statement. $1 is the business; then each buffered table (pg_rows.h)
  * column by column as binary arrays, turned back into rows by unnest: the commands $2-$8,
- * the sales $9-$21, their lines $22-$30 and payments $31-$35 (each naming its sale by the
- * sale's row number), conflicts $36-$43, audit rows $44-$48. The command ids are claimed
+ * the sales $9-$24, their lines $25-$34 and payments $35-$39 (each naming its sale by the
+ * sale's row number), conflicts $40-$47, audit rows $48-$52. The command ids are claimed
  * first (in id order, so two hubs claiming overlapping batches wait for each other instead of
  * deadlocking); a sale or conflict is written only when its command id was claimed (or has no
  * command in this flush); sales skip a receipt number another hub stored first. The caller
  * compares the two counts with what it buffered. */
 static const char flush_sql[] =
     "WITH cmd AS ("
-    "  SELECT * FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[],"
-    "    $7::text[], $8::int8[]) AS x(command_id, device_id, command_type, status,"
-    "    payload_hash, receipt_no, processed_ms)"
+    " SELECT * FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::int8[]) AS x(command_id, device_id, command_type, status,"
+    " payload_hash, receipt_no, processed_ms)"
     "), claimed AS ("
-    "  INSERT INTO processed_commands(command_id, business_id, device_id, command_type, status,"
-    "    payload_hash, receipt_no, processed_ms)"
-    "  SELECT command_id, $1, device_id, command_type, status, payload_hash, receipt_no,"
-    "    processed_ms FROM cmd ORDER BY command_id"
-    "  ON CONFLICT (command_id) DO NOTHING"
-    "  RETURNING command_id"
+    " INSERT INTO processed_commands(command_id, business_id, device_id, command_type, status,"
+    " payload_hash, receipt_no, processed_ms)"
+    " SELECT command_id, $1, device_id, command_type, status, payload_hash, receipt_no,"
+    " processed_ms FROM cmd ORDER BY command_id"
+    " ON CONFLICT (command_id) DO NOTHING"
+    " RETURNING command_id"
     "), registered AS ("
-    "  INSERT INTO command_ids(command_id) SELECT command_id FROM claimed"
-    "  ON CONFLICT DO NOTHING RETURNING 1"
+    " INSERT INTO command_ids(command_id) SELECT command_id FROM claimed"
+    " ON CONFLICT DO NOTHING RETURNING 1"
     "), sale_in AS ("
-    "  SELECT * FROM unnest($9::int4[], $10::text[], $11::int8[], $12::text[], $13::text[],"
-    "    $14::int4[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[],"
-    "    $20::text[], $21::text[])"
-    "    AS x(sale_no, command_id, device_id, receipt_no, terminal, receipt_day, receipt_seq,"
-    "    created_ms, received_ms, total_cents, tax_cents, cashier_id, cashier_name)"
+    " SELECT * FROM unnest($9::int4[], $10::text[], $11::int8[], $12::text[], $13::text[],"
+    " $14::int4[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[],"
+    " $20::text[], $21::text[], $22::text[], $23::text[], $24::text[])"
+    " AS x(sale_no, command_id, device_id, receipt_no, terminal, receipt_day, receipt_seq,"
+    " created_ms, received_ms, total_cents, tax_cents, cashier_id, cashier_name, kind,"
+    " original_receipt_no, refund_reason)"
     "), sale_new AS ("
-    "  INSERT INTO sales(business_id, device_id, command_id, receipt_no, terminal, receipt_day,"
-    "    receipt_seq, created_ms, received_ms, total_cents, tax_cents, cashier_id,"
-    "    cashier_name)"
-    "  SELECT $1, s.device_id, s.command_id, s.receipt_no, s.terminal, s.receipt_day,"
-    "    s.receipt_seq, s.created_ms, s.received_ms, s.total_cents, s.tax_cents, s.cashier_id,"
-    "    s.cashier_name"
-    "    FROM sale_in s"
-    "   WHERE s.command_id IN (SELECT command_id FROM claimed)"
-    "      OR s.command_id NOT IN (SELECT command_id FROM cmd)"
-    "   ORDER BY s.receipt_no"
-    "  ON CONFLICT DO NOTHING"
-    "  RETURNING id, command_id"
+    " INSERT INTO sales(business_id, device_id, command_id, receipt_no, terminal, receipt_day,"
+    " receipt_seq, created_ms, received_ms, total_cents, tax_cents, cashier_id,"
+    " cashier_name, kind, original_receipt_no, refund_reason)"
+    " SELECT $1, s.device_id, s.command_id, s.receipt_no, s.terminal, s.receipt_day,"
+    " s.receipt_seq, s.created_ms, s.received_ms, s.total_cents, s.tax_cents, s.cashier_id,"
+    " s.cashier_name, s.kind, nullif(s.original_receipt_no, ''), nullif(s.refund_reason, '')"
+    " FROM sale_in s"
+    " WHERE s.command_id IN (SELECT command_id FROM claimed)"
+    " OR s.command_id NOT IN (SELECT command_id FROM cmd)"
+    " ORDER BY s.receipt_no"
+    " ON CONFLICT DO NOTHING"
+    " RETURNING id, command_id"
     "), stored AS ("
-    "  SELECT n.id, s.sale_no, s.receipt_no, s.received_ms"
-    "    FROM sale_new n JOIN sale_in s ON s.command_id = n.command_id"
+    " SELECT n.id, s.sale_no, s.receipt_no, s.received_ms"
+    " FROM sale_new n JOIN sale_in s ON s.command_id = n.command_id"
     "), line_in AS ("
-    "  SELECT * FROM unnest($22::int4[], $23::int4[], $24::text[], $25::text[], $26::int8[],"
-    "    $27::int8[], $28::text[], $29::int8[], $30::int8[]) AS l(sale_no, line_no, sku, name,"
-    "    qty_milli, unit_price_cents, tax_band, line_total_cents, tax_cents)"
+    " SELECT * FROM unnest($25::int4[], $26::int4[], $27::text[], $28::text[], $29::int8[],"
+    " $30::int8[], $31::text[], $32::int8[], $33::int8[], $34::int4[]) AS l(sale_no, line_no,"
+    " sku, name, qty_milli, unit_price_cents, tax_band, line_total_cents, tax_cents,"
+    " original_line)"
     "), line_new AS ("
-    "  INSERT INTO sale_lines(sale_id, line_no, business_id, sku, name, qty_milli,"
-    "    unit_price_cents, tax_band, line_total_cents, tax_cents)"
-    "  SELECT n.id, l.line_no, $1, l.sku, l.name, l.qty_milli, l.unit_price_cents, l.tax_band,"
-    "    l.line_total_cents, l.tax_cents"
-    "    FROM stored n JOIN line_in l ON l.sale_no = n.sale_no"
-    "  RETURNING 1"
+    " INSERT INTO sale_lines(sale_id, line_no, business_id, sku, name, qty_milli,"
+    " unit_price_cents, tax_band, line_total_cents, tax_cents, original_line)"
+    " SELECT n.id, l.line_no, $1, l.sku, l.name, l.qty_milli, l.unit_price_cents, l.tax_band,"
+    " l.line_total_cents, l.tax_cents, nullif(l.original_line, 0)"
+    " FROM stored n JOIN line_in l ON l.sale_no = n.sale_no"
+    " RETURNING 1"
     "), payment_new AS ("
-    "  INSERT INTO payments(sale_id, business_id, method, amount_cents, reference, status)"
-    "  SELECT n.id, $1, p.method, p.amount_cents, p.reference, p.status"
-    "    FROM stored n JOIN unnest($31::int4[], $32::text[], $33::int8[], $34::text[],"
-    "      $35::text[]) WITH ORDINALITY AS p(sale_no, method, amount_cents, reference, status,"
-    "      k) ON p.sale_no = n.sale_no"
-    "   ORDER BY p.k"
-    "  RETURNING 1"
+    " INSERT INTO payments(sale_id, business_id, method, amount_cents, reference, status)"
+    " SELECT n.id, $1, p.method, p.amount_cents, p.reference, p.status"
+    " FROM stored n JOIN unnest($35::int4[], $36::text[], $37::int8[], $38::text[],"
+    " $39::text[]) WITH ORDINALITY AS p(sale_no, method, amount_cents, reference, status,"
+    " k) ON p.sale_no = n.sale_no"
+    " ORDER BY p.k"
+    " RETURNING 1"
     "), conflict_new AS ("
-    "  INSERT INTO conflicts(business_id, device_id, kind, entity_id, command_id,"
-    "    existing_command_id, payload, detail, created_ms)"
-    "  SELECT $1, c.device_id, c.kind, c.entity_id, c.command_id, c.existing_command_id,"
-    "    c.payload, c.detail, c.created_ms"
-    "    FROM unnest($36::int8[], $37::text[], $38::text[], $39::text[], $40::text[],"
-    "      $41::text[], $42::text[], $43::int8[]) WITH ORDINALITY AS c(device_id, kind,"
-    "      entity_id, command_id, existing_command_id, payload, detail, created_ms, k)"
-    "   WHERE c.command_id IN (SELECT command_id FROM claimed)"
-    "      OR c.command_id NOT IN (SELECT command_id FROM cmd)"
-    "   ORDER BY c.k"
-    "  RETURNING 1"
+    " INSERT INTO conflicts(business_id, device_id, kind, entity_id, command_id,"
+    " existing_command_id, payload, detail, created_ms)"
+    " SELECT $1, c.device_id, c.kind, c.entity_id, c.command_id, c.existing_command_id,"
+    " c.payload, c.detail, c.created_ms"
+    " FROM unnest($40::int8[], $41::text[], $42::text[], $43::text[], $44::text[],"
+    " $45::text[], $46::text[], $47::int8[]) WITH ORDINALITY AS c(device_id, kind,"
+    " entity_id, command_id, existing_command_id, payload, detail, created_ms, k)"
+    " WHERE c.command_id IN (SELECT command_id FROM claimed)"
+    " OR c.command_id NOT IN (SELECT command_id FROM cmd)"
+    " ORDER BY c.k"
+    " RETURNING 1"
     "), audit_new AS ("
-    "  INSERT INTO audit_log(created_ms, business_id, device_id, event, detail)"
-    "  SELECT a.created_ms, a.business_id, a.device_id, a.event, a.detail"
-    "    FROM unnest($44::int8[], $45::text[], $46::int8[], $47::text[], $48::text[])"
-    "      WITH ORDINALITY AS a(created_ms, business_id, device_id, event, detail, k)"
-    "   ORDER BY a.k"
-    "  RETURNING 1"
+    " INSERT INTO audit_log(created_ms, business_id, device_id, event, detail)"
+    " SELECT a.created_ms, a.business_id, a.device_id, a.event, a.detail"
+    " FROM unnest($48::int8[], $49::text[], $50::int8[], $51::text[], $52::text[])"
+    " WITH ORDINALITY AS a(created_ms, business_id, device_id, event, detail, k)"
+    " ORDER BY a.k"
+    " RETURNING 1"
     ")"
     " SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM sale_new)";
 
@@ -774,11 +808,11 @@ enum { CMD_ID, CMD_DEVICE, CMD_TYPE, CMD_STATUS, CMD_HASH, CMD_RECEIPT, CMD_PROC
 enum {
     SALE_NO, SALE_COMMAND, SALE_DEVICE, SALE_RECEIPT, SALE_TERMINAL, SALE_DAY, SALE_SEQ,
     SALE_CREATED, SALE_RECEIVED, SALE_TOTAL, SALE_TAX, SALE_CASHIER_ID, SALE_CASHIER_NAME,
-    SALE_COLS
+    SALE_KIND, SALE_ORIGINAL, SALE_REASON, SALE_COLS
 };
 enum {
     LINE_SALE, LINE_NO, LINE_SKU, LINE_NAME, LINE_QTY, LINE_PRICE, LINE_BAND, LINE_TOTAL,
-    LINE_TAX, LINE_COLS
+    LINE_TAX, LINE_ORIGINAL, LINE_COLS
 };
 enum { PAY_SALE, PAY_METHOD, PAY_AMOUNT, PAY_REFERENCE, PAY_STATUS, PAY_COLS };
 enum {
@@ -791,8 +825,9 @@ enum { AUDIT_CREATED, AUDIT_BUSINESS, AUDIT_DEVICE, AUDIT_EVENT, AUDIT_DETAIL, A
 #define I8 PG_COL_INT8
 #define I4 PG_COL_INT4
 static const pg_col_type cmd_types[CMD_COLS] = {T, I8, T, T, T, T, I8};
-static const pg_col_type sale_types[SALE_COLS] = {I4, T, I8, T, T, I4, I8, I8, I8, I8, I8, T, T};
-static const pg_col_type line_types[LINE_COLS] = {I4, I4, T, T, I8, I8, T, I8, I8};
+static const pg_col_type sale_types[SALE_COLS] = {I4, T, I8, T, T, I4, I8, I8,
+                                                  I8, I8, I8, T, T, T, T, T};
+static const pg_col_type line_types[LINE_COLS] = {I4, I4, T, T, I8, I8, T, I8, I8, I4};
 static const pg_col_type pay_types[PAY_COLS] = {I4, T, I8, T, T};
 static const pg_col_type conflict_types[CONFLICT_COLS] = {I8, T, T, T, T, T, T, I8};
 static const pg_col_type audit_types[AUDIT_COLS] = {I8, T, I8, T, T};
@@ -811,7 +846,7 @@ static const struct {
 
 /* The flush's parameters: the business, then every column of every buffer. */
 #define FLUSH_PARAMS (1 + CMD_COLS + SALE_COLS + LINE_COLS + PAY_COLS + CONFLICT_COLS + AUDIT_COLS)
-_Static_assert(FLUSH_PARAMS == 48, "flush_sql numbers its parameters $1..$48");
+_Static_assert(FLUSH_PARAMS == 52, "flush_sql numbers its parameters $1..$52");
 
 /* A cache entry a savepoint changed: put back (old, or removed when NULL) on rollback_to.
  * A command writes at most a command id and a receipt number. */
@@ -1030,6 +1065,15 @@ static void buffer_clear(pg_store *s)
     s->savepoint_open = false;
 }
 
+/* The buffered rows only (after a flush inside the transaction): the caches, the outcomes
+ * they point at, the outbox jobs (written at COMMIT) and the business stay. */
+static void buffer_rows_clear(pg_store *s)
+{
+    for (int b = 0; b < BUF_COUNT; b++)
+        pg_rows_clear(&s->buf[b]);
+    undo_clear(s);
+}
+
 static bool buffer_empty(const pg_store *s)
 {
     for (int b = 0; b < BUF_COUNT; b++)
@@ -1215,6 +1259,24 @@ static duka_rc flush(pg_store *s, duka_err *err)
     if (rc == DUKA_BUSY)
         duka_log(DUKA_LOG_INFO, "hub", "%s; the batch is applied again (race with another hub)",
                  err ? err->msg : "another hub applied part of this batch first");
+    return rc;
+}
+
+/* Writes what the push buffered so far, inside the open transaction, so that the
+ * transaction's own queries see it (a refund checked against a sale, or another refund, of
+ * the same batch). The caches stay: they describe the same rows. */
+static duka_rc pg_sync_writes(duka_hub_store *hs, duka_err *err)
+{
+    pg_store *s = pgs(hs);
+    if (!s->in_tx || s->savepoint_open)
+        return duka_err_set(err, DUKA_INTERNAL,
+                            "PostgreSQL %s: writes are synced between a push's commands only",
+                            s->where);
+    if (buffer_empty(s))
+        return DUKA_OK;
+    duka_rc rc = flush(s, err);
+    if (rc == DUKA_OK)
+        buffer_rows_clear(s);
     return rc;
 }
 
@@ -2103,6 +2165,7 @@ static duka_rc pg_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
         pg_rows_text(r, LINE_BAND, band);
         pg_rows_int(r, LINE_TOTAL, l->line_total_cents);
         pg_rows_int(r, LINE_TAX, l->tax_cents);
+        pg_rows_int(r, LINE_ORIGINAL, l->original_line); /* 0 for a sale's: NULL */
         rc = buffer_row(s, BUF_LINES, err);
     }
     r = &s->buf[BUF_PAYMENTS];
@@ -2132,6 +2195,9 @@ static duka_rc pg_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
         pg_rows_int(r, SALE_TAX, sale->tax_cents);
         pg_rows_text(r, SALE_CASHIER_ID, sale->cashier_id);
         pg_rows_text(r, SALE_CASHIER_NAME, sale->cashier_name);
+        pg_rows_text(r, SALE_KIND, duka_receipt_kind_name(sale->kind));
+        pg_rows_text(r, SALE_ORIGINAL, sale->original_receipt_no); /* '' for a sale: NULL */
+        pg_rows_text(r, SALE_REASON, sale->reason);
         rc = buffer_row(s, BUF_SALES, err);
     }
     if (rc == DUKA_OK)
@@ -2264,7 +2330,7 @@ static duka_rc pg_report(duka_hub_store *hs, const char *business_id, json_t **o
     if (rc != DUKA_OK)
         return rc;
     const char *v[1] = {business_id};
-    int64_t sales = 0, conflicts = 0, total = 0, tax = 0;
+    int64_t sales = 0, conflicts = 0, total = 0, tax = 0, refunds = 0, rtotal = 0, rtax = 0;
     json_t *receipts = NULL;
     PGresult *res =
         run_stmt(s, ST_REPORT_TOTALS, 1, v, PGRES_TUPLES_OK, "reading the report", err);
@@ -2275,6 +2341,12 @@ static duka_rc pg_report(duka_hub_store *hs, const char *business_id, json_t **o
     rc = report_sum(s, PQgetvalue(res, 0, 1), "total_cents", business_id, &total, err);
     if (rc == DUKA_OK)
         rc = report_sum(s, PQgetvalue(res, 0, 2), "tax_cents", business_id, &tax, err);
+    refunds = value_int(res, 0, 4);
+    if (rc == DUKA_OK)
+        rc = report_sum(s, PQgetvalue(res, 0, 5), "refund total_cents", business_id, &rtotal,
+                        err);
+    if (rc == DUKA_OK)
+        rc = report_sum(s, PQgetvalue(res, 0, 6), "refund tax_cents", business_id, &rtax, err);
     PQclear(res);
     if (rc != DUKA_OK)
         return op_end(s, own, rc, err);
@@ -2290,9 +2362,11 @@ static duka_rc pg_report(duka_hub_store *hs, const char *business_id, json_t **o
         json_decref(receipts);
         return rc;
     }
-    *out = json_pack("{s:I, s:o, s:I, s:I, s:I}", "sales", (json_int_t)sales, "receipts",
-                     receipts, "conflicts", (json_int_t)conflicts, "total_cents",
-                     (json_int_t)total, "tax_cents", (json_int_t)tax);
+    *out = json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "sales", (json_int_t)sales,
+                     "receipts", receipts, "conflicts", (json_int_t)conflicts, "total_cents",
+                     (json_int_t)total, "tax_cents", (json_int_t)tax, "refunds",
+                     (json_int_t)refunds, "refund_cents", (json_int_t)rtotal, "refund_tax_cents",
+                     (json_int_t)rtax);
     return DUKA_OK;
 }
 
@@ -2448,6 +2522,7 @@ static const duka_hub_store_ops pg_ops = {
     .command_record = pg_command_record,
     .sale_owner = pg_sale_owner,
     .sale_insert = pg_sale_insert,
+    .sync_writes = pg_sync_writes,
     .conflict_insert = pg_conflict_insert,
     .receipt_floor = pg_receipt_floor,
     .conflict_page = pg_conflict_page,

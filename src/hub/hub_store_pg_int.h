@@ -67,6 +67,12 @@ duka_rc duka_pg_outbox_results(duka_hub_store *s, const char *business_id,
                                int limit, json_t **out, duka_err *err);
 duka_rc duka_pg_sale_load(duka_hub_store *s, const char *business_id, const char *receipt_no,
                           duka_sale *out, duka_err *err);
+duka_rc duka_pg_refunds_of(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                           duka_hub_refunded *out, duka_err *err);
+duka_rc duka_pg_outbox_result_of(duka_hub_store *s, const char *business_id,
+                              const char *destination, const char *entity_id,
+                                 char *result, size_t result_len, bool *found,
+                                 duka_err *err);
 duka_rc duka_pg_kv_get(duka_hub_store *s, const char *business_id, const char *key,
                        char *value, size_t value_len, bool *found, duka_err *err);
 duka_rc duka_pg_kv_put(duka_hub_store *s, const char *business_id, const char *key,
@@ -81,7 +87,7 @@ duka_rc duka_pg_health_put(duka_hub_store *s, const char *service,
     .outbox_finish = duka_pg_outbox_finish, .outbox_wake = duka_pg_outbox_wake,                \
     .outbox_retry = duka_pg_outbox_retry, .outbox_cleanup = duka_pg_outbox_cleanup,            \
     .outbox_count = duka_pg_outbox_count, .outbox_list = duka_pg_outbox_list,                  \
-    .outbox_results = duka_pg_outbox_results, .kv_get = duka_pg_kv_get, .sale_load = duka_pg_sale_load,                        \
+    .outbox_results = duka_pg_outbox_results, .kv_get = duka_pg_kv_get, .sale_load = duka_pg_sale_load, .refunds_of = duka_pg_refunds_of, .outbox_result_of = duka_pg_outbox_result_of,                        \
     .kv_put = duka_pg_kv_put, .health_get = duka_pg_health_get,                                \
     .health_put = duka_pg_health_put
 

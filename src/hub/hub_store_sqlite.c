@@ -248,9 +248,32 @@ static const char hub_schema_v5[] =
     "  detail TEXT NOT NULL"
     ");";
 
+/* Version 6 (issue 12, refunds): a refund is a receipt of a till like a sale (the till's
+ * number series, so the receipt floor and the receipt_reused conflicts hold for it too), kept
+ * in sales with kind 'refund', the sale it refunds and the eTIMS reason; each refund line names
+ * the sale's line it gives back. Stock: a refund's lines come back (+qty). The indexes find a
+ * sale's refunds, to check a new one within it, and a sale's signed invoice, which its credit
+ * note names. */
+static const char hub_schema_v6[] =
+    "ALTER TABLE sales ADD COLUMN kind TEXT NOT NULL DEFAULT 'sale'"
+    " CHECK (kind IN ('sale','refund'));"
+    "ALTER TABLE sales ADD COLUMN original_receipt_no TEXT;"
+    "ALTER TABLE sales ADD COLUMN refund_reason TEXT;"
+    "ALTER TABLE sale_lines ADD COLUMN original_line INTEGER;"
+    "CREATE INDEX sales_original ON sales(business_id, original_receipt_no)"
+    " WHERE original_receipt_no IS NOT NULL;"
+    "CREATE INDEX outbox_results_entity ON outbox_results(business_id, destination, entity_id);"
+    "DROP VIEW stock_movements;"
+    "CREATE VIEW stock_movements(business_id, sku, delta_milli, reason, ref, created_ms) AS"
+    "  SELECT business_id, sku, delta_milli, reason, ref, created_ms FROM stock_ledger"
+    "  UNION ALL"
+    "  SELECT s.business_id, l.sku, CASE s.kind WHEN 'refund' THEN l.qty_milli"
+    "    ELSE -l.qty_milli END, s.kind, s.receipt_no, s.received_ms"
+    "    FROM sale_lines l JOIN sales s ON s.id = l.sale_id;";
+
 static const duka_migration hub_migrations[] = {{1, hub_schema_v1}, {2, hub_schema_v2},
                                                 {3, hub_schema_v3}, {4, hub_schema_v4},
-                                                {5, hub_schema_v5}};
+                                                {5, hub_schema_v5}, {6, hub_schema_v6}};
 
 duka_rc duka_sq_stmt(sqlite_store *s, const char *sql, sqlite3_stmt **out, duka_err *err)
 {
@@ -619,7 +642,7 @@ static duka_rc stock_level(sqlite_store *s, const char *business_id, const char 
     if (duka_sq_stmt(s,
                         "SELECT (SELECT coalesce(sum(delta_milli), 0) FROM stock_ledger"
                         "         WHERE business_id = ?1 AND sku = ?2)"
-                        "     - (SELECT coalesce(sum(l.qty_milli), 0) FROM sale_lines l"
+                        "     - (SELECT coalesce(sum(CASE s.kind WHEN 'refund' THEN -l.qty_milli ELSE l.qty_milli END), 0) FROM sale_lines l"
                         "         JOIN sales s ON s.id = l.sale_id"
                         "        WHERE l.sku = ?2 AND s.business_id = ?1)",
                         &st, err) != DUKA_OK)
@@ -774,7 +797,8 @@ static duka_rc sq_product_list(duka_hub_store *hs, const char *business_id, bool
                  "SELECT p.sku, p.name, p.price_cents, p.tax_band, p.category, p.deleted,"
                  " (SELECT coalesce(sum(g.delta_milli), 0) FROM stock_ledger g"
                  "   WHERE g.business_id = p.business_id AND g.sku = p.sku)"
-                 " - (SELECT coalesce(sum(l.qty_milli), 0) FROM sale_lines l"
+                 " - (SELECT coalesce(sum(CASE x.kind WHEN 'refund' THEN -l.qty_milli"
+                 "   ELSE l.qty_milli END), 0) FROM sale_lines l"
                  "   JOIN sales x ON x.id = l.sale_id"
                  "   WHERE l.sku = p.sku AND x.business_id = p.business_id)"
                  " FROM products p WHERE p.business_id = ?1 AND (?2 OR p.deleted = 0)"
@@ -920,8 +944,10 @@ static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
     if (duka_sq_stmt(s,
                         "INSERT INTO sales(business_id, device_id, command_id, receipt_no,"
                         " terminal, created_ms, received_ms, total_cents, tax_cents,"
-                        " receipt_day, receipt_seq, cashier_id, cashier_name)"
-                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) RETURNING id",
+                        " receipt_day, receipt_seq, cashier_id, cashier_name, kind,"
+                        " original_receipt_no, refund_reason)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+                        " RETURNING id",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, dev->business_id);
@@ -939,6 +965,15 @@ static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
     sqlite3_bind_int64(st, 11, strtoll(day + 9, NULL, 10));
     duka_db_bind_text(st, 12, sale->cashier_id);
     duka_db_bind_text(st, 13, sale->cashier_name);
+    bool refund = sale->kind == DUKA_KIND_REFUND;
+    duka_db_bind_text(st, 14, duka_receipt_kind_name(sale->kind));
+    if (refund) {
+        duka_db_bind_text(st, 15, sale->original_receipt_no);
+        duka_db_bind_text(st, 16, sale->reason);
+    } else {
+        sqlite3_bind_null(st, 15);
+        sqlite3_bind_null(st, 16);
+    }
     int rc = sqlite3_step(st);
     int64_t sale_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
@@ -947,8 +982,8 @@ static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
 
     if (duka_sq_stmt(s,
                         "INSERT INTO sale_lines(sale_id, line_no, sku, name, qty_milli,"
-                        " unit_price_cents, tax_band, line_total_cents, tax_cents)"
-                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                        " unit_price_cents, tax_band, line_total_cents, tax_cents, original_line)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     for (int i = 0; i < sale->line_count; i++) {
@@ -964,6 +999,10 @@ static duka_rc sq_sale_insert(duka_hub_store *hs, const duka_hub_device *dev,
         duka_db_bind_text(st, 7, band);
         sqlite3_bind_int64(st, 8, l->line_total_cents);
         sqlite3_bind_int64(st, 9, l->tax_cents);
+        if (refund)
+            sqlite3_bind_int(st, 10, l->original_line);
+        else
+            sqlite3_bind_null(st, 10);
         if (sqlite3_step(st) != SQLITE_DONE) {
             sqlite3_reset(st);
             return duka_db_fail(s->db, "storing sale lines", err);
@@ -1062,21 +1101,38 @@ static duka_rc sq_report(duka_hub_store *hs, const char *business_id, json_t **o
                         duka_err *err)
 {
     sqlite_store *s = sq(hs);
-    int64_t sales = 0, conflicts = 0, total = 0, tax = 0;
+    int64_t sales = 0, conflicts = 0, total = 0, tax = 0, refunds = 0, rtotal = 0, rtax = 0;
     sqlite3_stmt *st = NULL;
     *out = NULL;
     duka_rc qrc;
-    if ((qrc = query_int(s, "SELECT count(*) FROM sales WHERE business_id = ?1", business_id,
-                         &sales, err)) != DUKA_OK ||
-        (qrc = query_sum(s, "SELECT coalesce(sum(total_cents),0) FROM sales WHERE business_id = ?1",
+    /* Sales and refunds apart: a refund is not a sale, its money went the other way. */
+    if ((qrc = query_int(s, "SELECT count(*) FROM sales WHERE business_id = ?1 AND kind = 'sale'",
+                         business_id, &sales, err)) != DUKA_OK ||
+        (qrc = query_sum(s,
+                         "SELECT coalesce(sum(total_cents),0) FROM sales WHERE business_id = ?1"
+                         " AND kind = 'sale'",
                          "total_cents", business_id, &total, err)) != DUKA_OK ||
-        (qrc = query_sum(s, "SELECT coalesce(sum(tax_cents),0) FROM sales WHERE business_id = ?1",
+        (qrc = query_sum(s,
+                         "SELECT coalesce(sum(tax_cents),0) FROM sales WHERE business_id = ?1"
+                         " AND kind = 'sale'",
                          "tax_cents", business_id, &tax, err)) != DUKA_OK ||
+        (qrc = query_int(s,
+                         "SELECT count(*) FROM sales WHERE business_id = ?1 AND kind = 'refund'",
+                         business_id, &refunds, err)) != DUKA_OK ||
+        (qrc = query_sum(s,
+                         "SELECT coalesce(sum(total_cents),0) FROM sales WHERE business_id = ?1"
+                         " AND kind = 'refund'",
+                         "refund total_cents", business_id, &rtotal, err)) != DUKA_OK ||
+        (qrc = query_sum(s,
+                         "SELECT coalesce(sum(tax_cents),0) FROM sales WHERE business_id = ?1"
+                         " AND kind = 'refund'",
+                         "refund tax_cents", business_id, &rtax, err)) != DUKA_OK ||
         (qrc = query_int(s, "SELECT count(*) FROM conflicts WHERE business_id = ?1", business_id,
                          &conflicts, err)) != DUKA_OK)
         return qrc;
     if (duka_sq_stmt(s,
-                        "SELECT receipt_no FROM sales WHERE business_id = ?1 ORDER BY receipt_no",
+                        "SELECT receipt_no FROM sales WHERE business_id = ?1 AND kind = 'sale'"
+                        " ORDER BY receipt_no",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, business_id);
@@ -1089,9 +1145,11 @@ static duka_rc sq_report(duka_hub_store *hs, const char *business_id, json_t **o
         json_decref(receipts);
         return duka_db_fail(s->db, "reading the report", err);
     }
-    *out = json_pack("{s:I, s:o, s:I, s:I, s:I}", "sales", (json_int_t)sales, "receipts",
-                     receipts, "conflicts", (json_int_t)conflicts, "total_cents",
-                     (json_int_t)total, "tax_cents", (json_int_t)tax);
+    *out = json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "sales", (json_int_t)sales,
+                     "receipts", receipts, "conflicts", (json_int_t)conflicts, "total_cents",
+                     (json_int_t)total, "tax_cents", (json_int_t)tax, "refunds",
+                     (json_int_t)refunds, "refund_cents", (json_int_t)rtotal, "refund_tax_cents",
+                     (json_int_t)rtax);
     return DUKA_OK;
 }
 
@@ -1348,7 +1406,7 @@ static duka_rc sq_report_cashiers(duka_hub_store *hs, const char *business_id, j
     *out = NULL;
     if (duka_sq_stmt(s,
                  "SELECT cashier_id, max(cashier_name), count(*), sum(total_cents) FROM sales"
-                 " WHERE business_id = ?1 GROUP BY cashier_id ORDER BY lower(max(cashier_name)),"
+                 " WHERE business_id = ?1 AND kind = 'sale' GROUP BY cashier_id ORDER BY lower(max(cashier_name)),"
                  " cashier_id",
                  &st, err) != DUKA_OK)
         return DUKA_STORE;

@@ -465,7 +465,9 @@ duka_rc duka_pg_sale_load(duka_hub_store *s, const char *business_id, const char
     const char *v[2] = {business_id, receipt_no};
     PGresult *res = exec(s,
                          "SELECT id, terminal, created_ms, total_cents, tax_cents, cashier_id,"
-                         " cashier_name FROM sales WHERE business_id = $1 AND receipt_no = $2",
+                         " cashier_name, kind, coalesce(original_receipt_no, ''),"
+                         " coalesce(refund_reason, '') FROM sales"
+                         " WHERE business_id = $1 AND receipt_no = $2",
                          2, v, PGRES_TUPLES_OK, "reading a sale", err);
     duka_rc rc = res ? DUKA_OK : DUKA_STORE;
     char id[24] = "";
@@ -478,6 +480,11 @@ duka_rc duka_pg_sale_load(duka_hub_store *s, const char *business_id, const char
         out->tax_cents = num(res, 0, 4);
         snprintf(out->cashier_id, sizeof(out->cashier_id), "%s", PQgetvalue(res, 0, 5));
         snprintf(out->cashier_name, sizeof(out->cashier_name), "%s", PQgetvalue(res, 0, 6));
+        out->kind = strcmp(PQgetvalue(res, 0, 7), "refund") == 0 ? DUKA_KIND_REFUND
+                                                                 : DUKA_KIND_SALE;
+        snprintf(out->original_receipt_no, sizeof(out->original_receipt_no), "%s",
+                 PQgetvalue(res, 0, 8));
+        snprintf(out->reason, sizeof(out->reason), "%s", PQgetvalue(res, 0, 9));
     } else if (res) {
         rc = duka_err_set(err, DUKA_NOTFOUND, "sale %s not found", receipt_no);
     }
@@ -486,7 +493,8 @@ duka_rc duka_pg_sale_load(duka_hub_store *s, const char *business_id, const char
     if (rc == DUKA_OK) {
         res = exec(s,
                    "SELECT sku, name, qty_milli, unit_price_cents, tax_band, line_total_cents,"
-                   " tax_cents FROM sale_lines WHERE sale_id = $1::bigint ORDER BY line_no",
+                   " tax_cents, coalesce(original_line, 0) FROM sale_lines"
+                   " WHERE sale_id = $1::bigint ORDER BY line_no",
                    1, iv, PGRES_TUPLES_OK, "reading a sale's lines", err);
         rc = res ? DUKA_OK : DUKA_STORE;
         for (int r = 0; res && r < PQntuples(res) && out->line_count < DUKA_SALE_LINES_MAX; r++) {
@@ -498,6 +506,7 @@ duka_rc duka_pg_sale_load(duka_hub_store *s, const char *business_id, const char
             l->tax_band = PQgetvalue(res, r, 4)[0];
             l->line_total_cents = num(res, r, 5);
             l->tax_cents = num(res, r, 6);
+            l->original_line = (int)num(res, r, 7);
         }
         PQclear(res);
     }
@@ -517,6 +526,56 @@ duka_rc duka_pg_sale_load(duka_hub_store *s, const char *business_id, const char
         }
         PQclear(res);
     }
+    return duka_pg_op_end(s, own, rc, err);
+}
+
+duka_rc duka_pg_refunds_of(duka_hub_store *s, const char *business_id, const char *receipt_no,
+                           duka_hub_refunded *out, duka_err *err)
+{
+    bool own = false;
+    if (duka_pg_op_begin(s, business_id, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    const char *v[2] = {business_id, receipt_no};
+    PGresult *res = exec(s,
+                         "SELECT r.id, l.original_line, l.qty_milli, l.line_total_cents"
+                         " FROM sales r JOIN sale_lines l ON l.sale_id = r.id"
+                         " WHERE r.business_id = $1 AND r.original_receipt_no = $2"
+                         " AND r.kind = 'refund' ORDER BY r.id",
+                         2, v, PGRES_TUPLES_OK, "reading a sale's refunds", err);
+    duka_rc rc = res ? DUKA_OK : DUKA_STORE;
+    int64_t last = -1;
+    for (int r = 0; res && r < PQntuples(res); r++) {
+        int64_t id = num(res, r, 0), line = num(res, r, 1);
+        out->count += id != last;
+        last = id;
+        if (line >= 1 && line <= DUKA_SALE_LINES_MAX) {
+            out->qty_milli[line - 1] += num(res, r, 2);
+            out->cents[line - 1] += num(res, r, 3);
+        }
+    }
+    PQclear(res);
+    return duka_pg_op_end(s, own, rc, err);
+}
+
+duka_rc duka_pg_outbox_result_of(duka_hub_store *s, const char *business_id,
+                                 const char *destination, const char *entity_id,
+                                 char *result, size_t result_len, bool *found,
+                                 duka_err *err)
+{
+    bool own = false;
+    if (duka_pg_op_begin(s, business_id, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    const char *v[3] = {business_id, destination, entity_id};
+    PGresult *res = exec(s,
+                         "SELECT result FROM outbox_results WHERE business_id = $1"
+                         " AND destination = $2 AND entity_id = $3 ORDER BY seq DESC LIMIT 1",
+                         3, v, PGRES_TUPLES_OK, "reading an outbox result", err);
+    duka_rc rc = res ? DUKA_OK : DUKA_STORE;
+    if (res && PQntuples(res) == 1) {
+        snprintf(result, result_len, "%s", PQgetvalue(res, 0, 0));
+        *found = true;
+    }
+    PQclear(res);
     return duka_pg_op_end(s, own, rc, err);
 }
 

@@ -478,7 +478,9 @@ duka_rc duka_sq_sale_load(duka_hub_store *hs, const char *business_id, const cha
     sqlite3_stmt *st = NULL;
     if (duka_sq_stmt(s,
                      "SELECT id, terminal, created_ms, total_cents, tax_cents, cashier_id,"
-                     " cashier_name FROM sales WHERE business_id = ?1 AND receipt_no = ?2",
+                     " cashier_name, kind, coalesce(original_receipt_no, ''),"
+                     " coalesce(refund_reason, '') FROM sales"
+                     " WHERE business_id = ?1 AND receipt_no = ?2",
                      &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, business_id);
@@ -494,6 +496,10 @@ duka_rc duka_sq_sale_load(duka_hub_store *hs, const char *business_id, const cha
         out->tax_cents = sqlite3_column_int64(st, 4);
         snprintf(out->cashier_id, sizeof(out->cashier_id), "%s", col_text(st, 5));
         snprintf(out->cashier_name, sizeof(out->cashier_name), "%s", col_text(st, 6));
+        out->kind = strcmp(col_text(st, 7), "refund") == 0 ? DUKA_KIND_REFUND : DUKA_KIND_SALE;
+        snprintf(out->original_receipt_no, sizeof(out->original_receipt_no), "%s",
+                 col_text(st, 8));
+        snprintf(out->reason, sizeof(out->reason), "%s", col_text(st, 9));
     }
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
@@ -502,7 +508,8 @@ duka_rc duka_sq_sale_load(duka_hub_store *hs, const char *business_id, const cha
         return duka_db_fail(s->db, "reading a sale", err);
     if (duka_sq_stmt(s,
                      "SELECT sku, name, qty_milli, unit_price_cents, tax_band, line_total_cents,"
-                     " tax_cents FROM sale_lines WHERE sale_id = ?1 ORDER BY line_no",
+                     " tax_cents, coalesce(original_line, 0) FROM sale_lines WHERE sale_id = ?1"
+                     " ORDER BY line_no",
                      &st, err) != DUKA_OK)
         return DUKA_STORE;
     sqlite3_bind_int64(st, 1, id);
@@ -515,6 +522,7 @@ duka_rc duka_sq_sale_load(duka_hub_store *hs, const char *business_id, const cha
         l->tax_band = col_text(st, 4)[0];
         l->line_total_cents = sqlite3_column_int64(st, 5);
         l->tax_cents = sqlite3_column_int64(st, 6);
+        l->original_line = sqlite3_column_int(st, 7);
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -535,6 +543,64 @@ duka_rc duka_sq_sale_load(duka_hub_store *hs, const char *business_id, const cha
     sqlite3_reset(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return duka_db_fail(s->db, "reading a sale's payments", err);
+    return DUKA_OK;
+}
+
+duka_rc duka_sq_refunds_of(duka_hub_store *hs, const char *business_id, const char *receipt_no,
+                           duka_hub_refunded *out, duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    if (duka_sq_stmt(s,
+                     "SELECT r.id, l.original_line, l.qty_milli, l.line_total_cents"
+                     " FROM sales r JOIN sale_lines l ON l.sale_id = r.id"
+                     " WHERE r.business_id = ?1 AND r.original_receipt_no = ?2"
+                     " AND r.kind = 'refund' ORDER BY r.id",
+                     &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, receipt_no);
+    int rc;
+    int64_t last = -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        int line = sqlite3_column_int(st, 1);
+        out->count += id != last;
+        last = id;
+        if (line >= 1 && line <= DUKA_SALE_LINES_MAX) {
+            out->qty_milli[line - 1] += sqlite3_column_int64(st, 2);
+            out->cents[line - 1] += sqlite3_column_int64(st, 3);
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return duka_db_fail(s->db, "reading a sale's refunds", err);
+    return DUKA_OK;
+}
+
+duka_rc duka_sq_outbox_result_of(duka_hub_store *hs, const char *business_id,
+                              const char *destination, const char *entity_id,
+                                 char *result, size_t result_len, bool *found,
+                                 duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    if (duka_sq_stmt(s,
+                     "SELECT result FROM outbox_results WHERE business_id = ?1"
+                     " AND destination = ?2 AND entity_id = ?3 ORDER BY seq DESC LIMIT 1",
+                     &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, destination);
+    duka_db_bind_text(st, 3, entity_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(result, result_len, "%s", col_text(st, 0));
+        *found = true;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return duka_db_fail(s->db, "reading an outbox result", err);
     return DUKA_OK;
 }
 

@@ -257,6 +257,18 @@ duka_rc duka_hub_sale_load(duka_hub_store *s, const char *business_id, const cha
     return s->ops->sale_load(s, business_id, receipt_no, out, err);
 }
 
+duka_rc duka_hub_outbox_result_of(duka_hub_store *s, const char *business_id,
+                               const char *destination, const char *entity_id,
+                                  char *result, size_t result_len, bool *found,
+                                  duka_err *err)
+{
+    *found = false;
+    if (result_len > 0)
+        result[0] = '\0';
+    return s->ops->outbox_result_of(s, business_id, destination, entity_id, result, result_len,
+                                    found, err);
+}
+
 duka_rc duka_hub_kv_get(duka_hub_store *s, const char *business_id, const char *key,
                         char *value, size_t value_len, bool *found, duka_err *err)
 {

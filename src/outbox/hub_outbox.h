@@ -193,6 +193,14 @@ duka_rc duka_hub_outbox_results(duka_hub_store *s, const char *business_id,
 duka_rc duka_hub_sale_load(duka_hub_store *s, const char *business_id, const char *receipt_no,
                            duka_sale *out, duka_err *err);
 
+/* The result (DUKA_HUB_OUTBOX_RESULT_MAX) the service gave for entity_id at destination —
+ * a sale's signed invoice, whose invc_no a credit note names (eTIMS orgInvcNo). Results are
+ * kept past the jobs' retention. *found false while there is none. */
+duka_rc duka_hub_outbox_result_of(duka_hub_store *s, const char *business_id,
+                               const char *destination, const char *entity_id,
+                                  char *result, size_t result_len, bool *found,
+                                  duka_err *err);
+
 /* A small durable value per business and key (a service's device registration: eTIMS'
  * cmcKey). *found false when absent. put: inside the caller's transaction or its own. */
 duka_rc duka_hub_kv_get(duka_hub_store *s, const char *business_id, const char *key,

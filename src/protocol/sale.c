@@ -2,6 +2,7 @@
 #include "protocol/sale.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,14 +96,46 @@ int duka_payment_reference_valid(const char *ref)
     return digits < 12;
 }
 
-static int payment_status_valid(const char *status)
+/* A sale's payment states; a refund's money given back is "refunded", and only that. */
+static int payment_status_valid(const char *status, duka_receipt_kind kind)
 {
     static const char *const known[] = {"captured", "pending_verification", "verified",
                                         "flagged", "pending_capture", "declined"};
+    if (kind == DUKA_KIND_REFUND)
+        return strcmp(status, "refunded") == 0;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(status, known[i]) == 0)
             return 1;
     return 0;
+}
+
+/* The eTIMS code list of refund reasons (rfdRsnCd). */
+static const char *const refund_reasons[][2] = {
+    {"01", "Missing quantity"}, {"02", "Missing item"},          {"03", "Damaged"},
+    {"04", "Wasted"},           {"05", "Raw material shortage"}, {"06", "Refund"},
+};
+
+const char *duka_refund_reason_text(const char *code)
+{
+    for (size_t i = 0; code && i < sizeof(refund_reasons) / sizeof(refund_reasons[0]); i++)
+        if (strcmp(code, refund_reasons[i][0]) == 0)
+            return refund_reasons[i][1];
+    return NULL;
+}
+
+int duka_refund_reason_valid(const char *code)
+{
+    return duka_refund_reason_text(code) != NULL;
+}
+
+const char *duka_receipt_kind_name(duka_receipt_kind kind)
+{
+    return kind == DUKA_KIND_REFUND ? "refund" : "sale";
+}
+
+const char *duka_receipt_command_type(duka_receipt_kind kind)
+{
+    return kind == DUKA_KIND_REFUND ? "refund.create" : "sale.create";
 }
 
 int duka_payment_method_valid(const char *m)
@@ -142,6 +175,21 @@ duka_rc duka_sale_validate(const duka_sale *s, duka_err *err)
     if (s->created_ms < 0 || s->created_ms > DUKA_TIME_MS_MAX)
         return duka_err_set(err, DUKA_INPUT, "created_ms: %lld out of range 0..%lld",
                             (long long)s->created_ms, DUKA_TIME_MS_MAX);
+    bool refund = s->kind == DUKA_KIND_REFUND;
+    if (s->kind != DUKA_KIND_SALE && !refund)
+        return duka_err_set(err, DUKA_INPUT, "kind: neither a sale nor a refund");
+    if (refund) {
+        if (!receipt_shape_valid(s->original_receipt_no, s->terminal) ||
+            strcmp(s->original_receipt_no, s->receipt_no) == 0)
+            return duka_err_set(err, DUKA_INPUT,
+                                "original_receipt_no: '%s' is not another receipt of terminal %s",
+                                s->original_receipt_no, s->terminal);
+        if (!duka_refund_reason_valid(s->reason))
+            return duka_err_set(err, DUKA_INPUT, "reason: '%s' is not a refund reason 01..06",
+                                s->reason);
+    } else if (s->original_receipt_no[0] != '\0' || s->reason[0] != '\0') {
+        return duka_err_set(err, DUKA_INPUT, "original_receipt_no: a sale refunds nothing");
+    }
     if (s->cashier_id[0] != '\0' || s->cashier_name[0] != '\0') {
         if (!duka_uuid_valid(s->cashier_id))
             return duka_err_set(err, DUKA_INPUT, "cashier.id: '%s' is not a UUID", s->cashier_id);
@@ -170,6 +218,24 @@ duka_rc duka_sale_validate(const duka_sale *s, duka_err *err)
         if (!duka_tax_band_valid(l->tax_band))
             return duka_err_set(err, DUKA_INPUT, "lines[%d].tax_band: not one of A-E", i);
         int64_t lt = duka_line_total(l->unit_price_cents, l->qty_milli);
+        if (refund) {
+            if (l->original_line < 1 || l->original_line > DUKA_SALE_LINES_MAX)
+                return duka_err_set(err, DUKA_INPUT, "lines[%d].original_line: %d out of range 1..%d",
+                                    i, l->original_line, DUKA_SALE_LINES_MAX);
+            for (int j = 0; j < i; j++)
+                if (s->lines[j].original_line == l->original_line)
+                    return duka_err_set(err, DUKA_INPUT,
+                                        "lines[%d].original_line: line %d is given back twice", i,
+                                        l->original_line);
+            if (l->line_total_cents < 0 || l->line_total_cents > lt)
+                return duka_err_set(err, DUKA_INPUT,
+                                    "lines[%d].line_total_cents: %lld, at most %lld", i,
+                                    (long long)l->line_total_cents, (long long)lt);
+            lt = l->line_total_cents;
+        } else if (l->original_line != 0) {
+            return duka_err_set(err, DUKA_INPUT, "lines[%d].original_line: a sale's line has none",
+                                i);
+        }
         if (lt != l->line_total_cents)
             return duka_err_set(err, DUKA_INPUT, "lines[%d].line_total_cents: %lld, expected %lld",
                                 i, (long long)l->line_total_cents, (long long)lt);
@@ -197,7 +263,7 @@ duka_rc duka_sale_validate(const duka_sale *s, duka_err *err)
                                 "payments[%d].reference: letters, digits and '-' only, and never "
                                 "a card number",
                                 i);
-        if (!payment_status_valid(p->status))
+        if (!payment_status_valid(p->status, s->kind))
             return duka_err_set(err, DUKA_INPUT, "payments[%d].status: '%s' is not a payment state",
                                 i, p->status);
         if (p->amount_cents < 0 || p->amount_cents > total)
@@ -218,12 +284,14 @@ json_t *duka_sale_to_json(const duka_sale *s)
     for (int i = 0; i < s->line_count; i++) {
         const duka_sale_line *l = &s->lines[i];
         char band[2] = {l->tax_band, '\0'};
-        json_array_append_new(
-            lines, json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "sku", l->sku, "name",
-                             l->name, "qty_milli", (json_int_t)l->qty_milli, "unit_price_cents",
-                             (json_int_t)l->unit_price_cents, "tax_band", band,
-                             "line_total_cents", (json_int_t)l->line_total_cents, "tax_cents",
-                             (json_int_t)l->tax_cents));
+        json_t *jl = json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "sku", l->sku, "name",
+                               l->name, "qty_milli", (json_int_t)l->qty_milli,
+                               "unit_price_cents", (json_int_t)l->unit_price_cents, "tax_band",
+                               band, "line_total_cents", (json_int_t)l->line_total_cents,
+                               "tax_cents", (json_int_t)l->tax_cents);
+        if (jl != NULL && s->kind == DUKA_KIND_REFUND)
+            json_object_set_new(jl, "original_line", json_integer(l->original_line));
+        json_array_append_new(lines, jl);
     }
     for (int i = 0; i < s->payment_count; i++) {
         const duka_payment *p = &s->payments[i];
@@ -241,6 +309,14 @@ json_t *duka_sale_to_json(const duka_sale *s)
         json_object_set_new(js, "cashier",
                             json_pack("{s:s, s:s}", "id", s->cashier_id, "name",
                                       s->cashier_name)) != 0) {
+        json_decref(js);
+        return NULL;
+    }
+    if (js != NULL && s->kind == DUKA_KIND_REFUND &&
+        (json_object_set_new(js, "kind", json_string("refund")) != 0 ||
+         json_object_set_new(js, "original_receipt_no", json_string(s->original_receipt_no)) !=
+             0 ||
+         json_object_set_new(js, "reason", json_string(s->reason)) != 0)) {
         json_decref(js);
         return NULL;
     }
@@ -285,6 +361,19 @@ duka_rc duka_sale_from_json(const json_t *obj, duka_sale *s, duka_err *err)
         get_int(obj, "total_cents", &s->total_cents, "", err) ||
         get_int(obj, "tax_cents", &s->tax_cents, "", err))
         return DUKA_INPUT;
+    const json_t *kind = json_object_get(obj, "kind");
+    if (kind != NULL) {
+        if (!json_is_string(kind) || (strcmp(json_string_value(kind), "refund") != 0 &&
+                                      strcmp(json_string_value(kind), "sale") != 0))
+            return duka_err_set(err, DUKA_INPUT, "kind: not \"sale\" or \"refund\"");
+        s->kind = strcmp(json_string_value(kind), "refund") == 0 ? DUKA_KIND_REFUND
+                                                                  : DUKA_KIND_SALE;
+    }
+    if (s->kind == DUKA_KIND_REFUND &&
+        (get_str(obj, "original_receipt_no", s->original_receipt_no,
+                 sizeof(s->original_receipt_no), "", err) ||
+         get_str(obj, "reason", s->reason, sizeof(s->reason), "", err)))
+        return DUKA_INPUT;
     const json_t *cashier = json_object_get(obj, "cashier");
     if (cashier != NULL && !json_is_null(cashier)) {
         if (!json_is_object(cashier))
@@ -321,6 +410,16 @@ duka_rc duka_sale_from_json(const json_t *obj, duka_sale *s, duka_err *err)
             get_int(l, "line_total_cents", &sl->line_total_cents, where, err) ||
             get_int(l, "tax_cents", &sl->tax_cents, where, err))
             return DUKA_INPUT;
+        sl->original_line = 0;
+        if (s->kind == DUKA_KIND_REFUND) {
+            int64_t ol = 0;
+            if (get_int(l, "original_line", &ol, where, err))
+                return DUKA_INPUT;
+            if (ol < 1 || ol > DUKA_SALE_LINES_MAX)
+                return duka_err_set(err, DUKA_INPUT, "%soriginal_line: %lld out of range 1..%d",
+                                    where, (long long)ol, DUKA_SALE_LINES_MAX);
+            sl->original_line = (int)ol;
+        }
         if (strlen(band) != 1 || !duka_tax_band_valid(band[0]))
             return duka_err_set(err, DUKA_INPUT, "%stax_band: '%s' is not one of A-E", where, band);
         sl->tax_band = band[0];

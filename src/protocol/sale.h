@@ -23,6 +23,8 @@ typedef struct duka_sale_line {
     char tax_band;            /* 'A'..'E' */
     int64_t line_total_cents;
     int64_t tax_cents;
+    /* A refund's line: the line (1-based) of the original sale it gives back; 0 in a sale. */
+    int original_line;
 } duka_sale_line;
 
 /* Payment methods and states. The table already fits M-Pesa and card:
@@ -39,7 +41,21 @@ typedef struct duka_payment {
     int64_t tendered_cents;
 } duka_payment;
 
+/* What a receipt is: a sale, or a refund of (part of) one sale of the same till. A refund is
+ * a receipt like a sale — the next number of the till's series, lines, payments (the money
+ * given back, status "refunded") — that names its original and a reason; its amounts are
+ * positive. On the wire a refund is the payload of "refund.create": the sale's members plus
+ * "kind": "refund", "original_receipt_no", "reason" and each line's "original_line" (a sale's
+ * payload has none of them, byte for byte as before refunds). */
+typedef enum duka_receipt_kind { DUKA_KIND_SALE = 0, DUKA_KIND_REFUND = 1 } duka_receipt_kind;
+
+/* eTIMS refund reason codes (rfdRsnCd), which a refund carries: "01".."06". */
+#define DUKA_REFUND_REASON_DEFAULT "06"
+
 typedef struct duka_sale {
+    duka_receipt_kind kind;
+    char original_receipt_no[DUKA_RECEIPT_NO_MAX + 1]; /* a refund's sale; "" for a sale */
+    char reason[3];                                     /* a refund's rfdRsnCd; "" for a sale */
     char receipt_no[DUKA_RECEIPT_NO_MAX + 1];
     char terminal[DUKA_TERMINAL_ID_MAX + 1];
     int64_t created_ms;
@@ -60,13 +76,28 @@ typedef struct duka_sale {
 duka_sale *duka_sale_new(void);
 void duka_sale_free(duka_sale *sale);
 
-/* Checks bounds and arithmetic: lines present and within limits, each line total and tax as
+/* Checks bounds and arithmetic (a refund's as below): lines present and within limits, each line total and tax as
  * money.h computes them, totals their sums, payments adding up to the total, receipt number
  * shaped {terminal}-{YYYYMMDD}-{seq}, created_ms within 0..DUKA_TIME_MS_MAX. Quantities are
  * 1..DUKA_QTY_MILLI_MAX, prices 0..DUKA_PRICE_CENTS_MAX, payments 0..the total, a cashier
  * either none (both "") or a UUID with a valid name; with those
- * bounds no sum can overflow int64 (the _Static_asserts in limits.h). */
+ * bounds no sum can overflow int64 (the _Static_asserts in limits.h).
+ * A refund: an original_receipt_no of the same terminal other than its own number, a reason
+ * "01".."06", each line's original_line 1..DUKA_SALE_LINES_MAX and no two lines giving back
+ * the same one, each line total at most unit price x quantity (the last part of a line gives
+ * back what is left of its total, which rounding can make a cent less) with its tax as
+ * money.h computes it, payments of status "refunded" (and only a refund's are). Whether it
+ * stays within its original is for whoever holds the original (till/refund.c, the hub). */
 duka_rc duka_sale_validate(const duka_sale *sale, duka_err *err);
+
+/* "sale" or "refund"; the command type that carries it ("sale.create" | "refund.create"). */
+const char *duka_receipt_kind_name(duka_receipt_kind kind);
+const char *duka_receipt_command_type(duka_receipt_kind kind);
+
+/* True for an eTIMS refund reason code "01".."06"; its words ("Damaged") for the receipt, or
+ * NULL for an unknown code. */
+int duka_refund_reason_valid(const char *code);
+const char *duka_refund_reason_text(const char *code);
 
 /* JSON form (a new reference; NULL on out of memory). */
 json_t *duka_sale_to_json(const duka_sale *sale);

@@ -24,10 +24,8 @@ const char *duka_checkout_payment_status(const char *method)
     return "captured";
 }
 
-static duka_rc refuse(duka_checkout_result *res, const char *code, duka_err *err, duka_rc rc,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static duka_rc refuse(duka_checkout_result *res, const char *code, duka_err *err, duka_rc rc,
-                      const char *fmt, ...)
+duka_rc duka_checkout_refuse(duka_checkout_result *res, const char *code, duka_err *err,
+                             duka_rc rc, const char *fmt, ...)
 {
     char msg[DUKA_ERR_MSG_MAX];
     va_list ap;
@@ -57,7 +55,7 @@ static duka_rc check_bounds(const duka_sale *sale, const duka_checkout_options *
         duka_format_cents_grouped(l->line_total_cents, amount, sizeof(amount));
         duka_format_cents_grouped(opt->line_max_cents, bound, sizeof(bound));
         duka_format_qty(l->qty_milli, qty, sizeof(qty));
-        return refuse(res, "amount_above_limit", err, DUKA_LIMIT,
+        return duka_checkout_refuse(res, "amount_above_limit", err, DUKA_LIMIT,
                       "items[%d]: %s x %s comes to KES %s, above SALE_MAX_LINE_AMOUNT (KES %s); "
                       CONFIRM_HINT,
                       i, qty, l->sku, amount, bound);
@@ -65,7 +63,7 @@ static duka_rc check_bounds(const duka_sale *sale, const duka_checkout_options *
     if (opt->sale_max_cents > 0 && sale->total_cents > opt->sale_max_cents) {
         duka_format_cents_grouped(sale->total_cents, amount, sizeof(amount));
         duka_format_cents_grouped(opt->sale_max_cents, bound, sizeof(bound));
-        return refuse(res, "amount_above_limit", err, DUKA_LIMIT,
+        return duka_checkout_refuse(res, "amount_above_limit", err, DUKA_LIMIT,
                       "total: KES %s is above SALE_MAX_AMOUNT (KES %s); " CONFIRM_HINT, amount,
                       bound);
     }
@@ -105,21 +103,21 @@ static duka_rc allocate_tenders(const duka_checkout_payment *pays, int n, duka_s
             if (!cash && p->amount_cents > due) {
                 duka_format_cents_grouped(p->amount_cents, a, sizeof(a));
                 duka_format_cents_grouped(due, b, sizeof(b));
-                return refuse(res, "overpaid", err, DUKA_INPUT,
+                return duka_checkout_refuse(res, "overpaid", err, DUKA_INPUT,
                               "pay[%d]: KES %s by %s is more than the KES %s left to pay (only "
                               "cash gives change)",
                               i, a, method_name(p->method), b);
             }
             applied[i] = p->amount_cents < due ? p->amount_cents : due;
             if (applied[i] == 0)
-                return refuse(res, "overpaid", err, DUKA_INPUT,
+                return duka_checkout_refuse(res, "overpaid", err, DUKA_INPUT,
                               "pay[%d]: nothing is left to pay by %s", i, method_name(p->method));
             due -= applied[i];
         }
     }
     if (rest >= 0) {
         if (due == 0 && sale->total_cents > 0)
-            return refuse(res, "overpaid", err, DUKA_INPUT,
+            return duka_checkout_refuse(res, "overpaid", err, DUKA_INPUT,
                           "pay[%d]: nothing is left to pay by %s", rest,
                           method_name(pays[rest].method));
         applied[rest] = due;
@@ -128,7 +126,7 @@ static duka_rc allocate_tenders(const duka_checkout_payment *pays, int n, duka_s
     if (due > 0) {
         duka_format_cents_grouped(due, a, sizeof(a));
         duka_format_cents_grouped(sale->total_cents, b, sizeof(b));
-        return refuse(res, "underpaid", err, DUKA_INPUT,
+        return duka_checkout_refuse(res, "underpaid", err, DUKA_INPUT,
                       "pay: KES %s short of the total KES %s (add a payment without an amount to "
                       "pay the rest, e.g. --pay cash)",
                       a, b);
@@ -193,13 +191,13 @@ static duka_rc price_items(sqlite3 *db, const duka_checkout_item *items, int n, 
         duka_product p;
         duka_rc rc = duka_catalog_find(db, items[i].sku, &p, err);
         if (rc == DUKA_NOTFOUND)
-            return refuse(res, "unknown_sku", err, DUKA_INPUT,
+            return duka_checkout_refuse(res, "unknown_sku", err, DUKA_INPUT,
                           "items[%d]: unknown SKU '%s': not in this till's catalog", i,
                           items[i].sku);
         if (rc != DUKA_OK)
             return rc;
         if (p.deleted)
-            return refuse(res, "archived_sku", err, DUKA_INPUT,
+            return duka_checkout_refuse(res, "archived_sku", err, DUKA_INPUT,
                           "items[%d]: SKU '%s' is archived and no longer sold", i, items[i].sku);
         duka_sale_line *l = &sale->lines[i];
         snprintf(l->sku, sizeof(l->sku), "%s", p.sku);
@@ -221,11 +219,21 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
 {
     sqlite3_stmt *st = NULL;
     duka_rc result = DUKA_STORE;
+    bool refund = s->kind == DUKA_KIND_REFUND;
     if (duka_db_stmt(db,
                         "INSERT INTO sales(receipt_no, created_ms, total_cents, tax_cents,"
-                        " command_id, cashier_id, cashier_name) VALUES(?1,?2,?3,?4,?5,?6,?7)",
+                        " command_id, cashier_id, cashier_name, kind, original_receipt_no,"
+                        " refund_reason) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
+    duka_db_bind_text(st, 8, duka_receipt_kind_name(s->kind));
+    if (refund) {
+        duka_db_bind_text(st, 9, s->original_receipt_no);
+        duka_db_bind_text(st, 10, s->reason);
+    } else {
+        sqlite3_bind_null(st, 9);
+        sqlite3_bind_null(st, 10);
+    }
     duka_db_bind_text(st, 1, s->receipt_no);
     sqlite3_bind_int64(st, 2, s->created_ms);
     sqlite3_bind_int64(st, 3, s->total_cents);
@@ -240,8 +248,8 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
     st = NULL;
     if (duka_db_stmt(db,
                         "INSERT INTO sale_lines(sale_id, line_no, sku, name, qty_milli,"
-                        " unit_price_cents, tax_band, line_total_cents, tax_cents)"
-                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                        " unit_price_cents, tax_band, line_total_cents, tax_cents, original_line)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     for (int i = 0; i < s->line_count; i++) {
@@ -257,6 +265,10 @@ static duka_rc insert_sale(sqlite3 *db, const duka_sale *s, const char *command_
         duka_db_bind_text(st, 7, band);
         sqlite3_bind_int64(st, 8, l->line_total_cents);
         sqlite3_bind_int64(st, 9, l->tax_cents);
+        if (refund)
+            sqlite3_bind_int(st, 10, l->original_line);
+        else
+            sqlite3_bind_null(st, 10);
         if (sqlite3_step(st) != SQLITE_DONE)
             goto fail;
     }
@@ -291,17 +303,77 @@ fail:
     return result;
 }
 
+duka_rc duka_checkout_record(sqlite3 *db, const duka_till_identity *id,
+                             const duka_cashier *cashier, duka_sale *sale,
+                             duka_checkout_result *res, duka_err *err)
+{
+    if (cashier != NULL) {
+        snprintf(sale->cashier_id, sizeof(sale->cashier_id), "%s", cashier->id);
+        snprintf(sale->cashier_name, sizeof(sale->cashier_name), "%s", cashier->name);
+    }
+    duka_rc rc = duka_receipt_next(db, id->terminal, sale->created_ms, sale->receipt_no, err);
+    if (rc != DUKA_OK)
+        return rc;
+    /* What the till writes must be what the hub will accept: check before committing. */
+    if ((rc = duka_sale_validate(sale, err)) != DUKA_OK) {
+        res->refusal = sale->kind == DUKA_KIND_REFUND ? "invalid_refund" : "invalid_sale";
+        return rc;
+    }
+    char *command_id_out = res->command_id;
+    json_t *js = duka_sale_to_json(sale);
+    char *payload = js ? json_dumps(js, JSON_COMPACT) : NULL;
+    json_decref(js);
+    if (payload == NULL)
+        return duka_err_set(err, DUKA_NOMEM, "out of memory encoding %s %s",
+                            duka_receipt_kind_name(sale->kind), sale->receipt_no);
+    /* A refund travels in the sales' queue and stream: after the sale it refunds. */
+    const duka_queue_type *sale_type = duka_outbox_queue_type("sale");
+    duka_outbox_new cmd = {
+        .queue_type = "sale",
+        .command_type = duka_receipt_command_type(sale->kind),
+        .entity_type = duka_receipt_kind_name(sale->kind),
+        .entity_id = sale->receipt_no,
+        .stream = id->terminal,
+        .payload = payload,
+        .device_id = id->terminal,
+        .priority = sale_type ? sale_type->priority : DUKA_PRIORITY_SALE,
+        .max_attempts = sale_type ? sale_type->max_attempts : DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT,
+    };
+    rc = duka_outbox_enqueue(db, &cmd, sale->created_ms, command_id_out, err);
+    free(payload);
+    if (rc == DUKA_OK)
+        rc = insert_sale(db, sale, command_id_out, err);
+    if (rc != DUKA_OK)
+        return rc;
+    rc = duka_db_commit(db, err);
+    if (rc != DUKA_OK) {
+        /* The disk failed while making the receipt durable. SQLite may already have written it
+         * to the write-ahead log, where the next open finds it (tests/storage showed this with
+         * an fsync that fails during COMMIT). "Nothing was written" would be a lie that makes
+         * a cashier ring the purchase again: name the receipt and say it may exist. */
+        char cause[DUKA_ERR_MSG_MAX];
+        snprintf(cause, sizeof(cause), "%s", err ? err->msg : "storage error");
+        if (err != NULL)
+            *err = (duka_err){0}; /* the first error wins otherwise: this one replaces it */
+        duka_err_set(err, DUKA_STORE,
+                     "%s %s may have been saved (its commit failed: %s); check `duka queue` "
+                     "before %s it again",
+                     duka_receipt_kind_name(sale->kind), sale->receipt_no, cause,
+                     sale->kind == DUKA_KIND_REFUND ? "refunding" : "selling");
+    }
+    return rc;
+}
+
 /* The sale transaction: items priced, bounds, tenders, receipt number, outbox, rows. */
 static duka_rc checkout(sqlite3 *db, const duka_clock *clock, const duka_checkout_item *items,
                         int item_count, const duka_checkout_payment *pays, int pay_count,
                         bool confirmed, const duka_checkout_options *opt, duka_sale *sale,
                         duka_checkout_result *res, duka_err *err)
 {
-    char *payload = NULL;
     duka_rc rc;
     memset(sale, 0, offsetof(duka_sale, lines));
     if (item_count < 1 || item_count > DUKA_SALE_LINES_MAX)
-        return refuse(res, "invalid_sale", err, DUKA_INPUT, "items: a sale needs 1 to %d items, not %d",
+        return duka_checkout_refuse(res, "invalid_sale", err, DUKA_INPUT, "items: a sale needs 1 to %d items, not %d",
                       DUKA_SALE_LINES_MAX, item_count);
     if ((rc = duka_db_begin(db, err)) != DUKA_OK) {
         res->refusal = "store";
@@ -319,63 +391,13 @@ static duka_rc checkout(sqlite3 *db, const duka_clock *clock, const duka_checkou
         goto out;
     sale->created_ms = duka_clock_now_ms(clock);
     snprintf(sale->terminal, sizeof(sale->terminal), "%s", id.terminal);
-    if (opt != NULL && opt->cashier != NULL) {
-        snprintf(sale->cashier_id, sizeof(sale->cashier_id), "%s", opt->cashier->id);
-        snprintf(sale->cashier_name, sizeof(sale->cashier_name), "%s", opt->cashier->name);
-    }
-    if ((rc = duka_receipt_next(db, id.terminal, sale->created_ms, sale->receipt_no, err)) !=
-        DUKA_OK)
-        goto out;
-    /* What the till writes must be what the hub will accept: check before committing. */
-    if ((rc = duka_sale_validate(sale, err)) != DUKA_OK) {
-        res->refusal = "invalid_sale";
-        goto out;
-    }
-    json_t *js = duka_sale_to_json(sale);
-    payload = js ? json_dumps(js, JSON_COMPACT) : NULL;
-    json_decref(js);
-    if (payload == NULL) {
-        rc = duka_err_set(err, DUKA_NOMEM, "out of memory encoding the sale");
-        goto out;
-    }
-    const duka_queue_type *sale_type = duka_outbox_queue_type("sale");
-    duka_outbox_new cmd = {
-        .queue_type = "sale",
-        .command_type = "sale.create",
-        .entity_type = "sale",
-        .entity_id = sale->receipt_no,
-        .stream = id.terminal,
-        .payload = payload,
-        .device_id = id.terminal,
-        .priority = sale_type ? sale_type->priority : DUKA_PRIORITY_SALE,
-        .max_attempts = sale_type ? sale_type->max_attempts : DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT,
-    };
-    if ((rc = duka_outbox_enqueue(db, &cmd, sale->created_ms, res->command_id, err)) != DUKA_OK)
-        goto out;
-    if ((rc = insert_sale(db, sale, res->command_id, err)) != DUKA_OK)
-        goto out;
-    rc = duka_db_commit(db, err);
-    if (rc != DUKA_OK) {
-        /* The disk failed while making the sale durable. SQLite may already have written it
-         * to the write-ahead log, where the next open finds it (tests/storage showed this with
-         * an fsync that fails during COMMIT). "Nothing was written" would be a lie that makes
-         * a cashier ring the purchase again: name the receipt and say it may exist. */
-        char cause[DUKA_ERR_MSG_MAX];
-        snprintf(cause, sizeof(cause), "%s", err ? err->msg : "storage error");
-        if (err != NULL)
-            *err = (duka_err){0}; /* the first error wins otherwise: this one replaces it */
-        duka_err_set(err, DUKA_STORE,
-                     "sale %s may have been saved (its commit failed: %s); check `duka queue` "
-                     "before selling it again",
-                     sale->receipt_no, cause);
-    }
+    rc = duka_checkout_record(db, &id, opt != NULL ? opt->cashier : NULL, sale, res, err);
 out:
     if (rc != DUKA_OK) {
         if (res->refusal == NULL)
             res->refusal = "store";
         duka_db_rollback(db);
     }
-    free(payload);
     return rc;
 }
 

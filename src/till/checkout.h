@@ -16,6 +16,7 @@
 #include "protocol/sale.h"
 #include "till/cashier.h"
 #include "till/sale_input.h"
+#include "till/till_db.h"
 
 /* How a sale is checked before it commits (from the till's settings), and who rings it up. */
 typedef struct duka_checkout_options {
@@ -65,6 +66,22 @@ duka_rc duka_checkout_commit(sqlite3 *db, const duka_clock *clock,
                              const duka_checkout_item *items, int item_count,
                              const duka_checkout_payment *pay, duka_sale *sale_out,
                              char command_id_out[DUKA_UUID_STR_LEN + 1], duka_err *err);
+
+/* The end of a receipt's transaction (a sale's or a refund's, its lines, payments and
+ * created_ms made), opened by the caller with duka_db_begin: the cashier (NULL: none), the
+ * till's next receipt number, the check the hub will make (duka_sale_validate; refused as
+ * invalid_sale / invalid_refund in res), its outbox command (sale.create or refund.create, in
+ * the sales' queue and stream) into res->command_id, its rows, COMMIT. On an error before
+ * COMMIT the caller rolls back; when COMMIT itself fails the error says the receipt may have
+ * been saved (above). */
+duka_rc duka_checkout_record(sqlite3 *db, const duka_till_identity *id,
+                             const duka_cashier *cashier, duka_sale *sale,
+                             duka_checkout_result *res, duka_err *err);
+
+/* Refuses: res->refusal = code (unless one is set already) and err = rc with the sentence. */
+duka_rc duka_checkout_refuse(duka_checkout_result *res, const char *code, duka_err *err,
+                             duka_rc rc, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* The status a payment of this method starts in: cash captured, M-Pesa pending verification,
  * card pending capture. */

@@ -243,20 +243,24 @@ duka_rc duka_etims_invoice_cursor(sqlite3 *db, int64_t *cursor, duka_err *err)
     return meta_int_get(db, DUKA_META_ETIMS_INVOICE_CURSOR, cursor, NULL, err);
 }
 
-/* One entry: skipped (counted) unless the till holds the sale and it has no signature of the
- * other kind; else inserted or replaced. */
+/* One entry: skipped (counted) unless the till holds the receipt, of the entry's kind (a sale's
+ * invoice, a refund's credit note), and it has no signature of the other kind; else inserted
+ * or replaced. */
 static duka_rc store_entry(sqlite3 *db, const duka_etims_receipt *r, int64_t now_ms,
                            duka_etims_pull_result *res, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
     if (duka_db_stmt(db,
-                     "SELECT (SELECT 1 FROM sales WHERE receipt_no = ?1),"
+                     "SELECT (SELECT kind FROM sales WHERE receipt_no = ?1),"
                      " (SELECT kind FROM etims_receipts WHERE receipt_no = ?1)",
                      &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, r->receipt_no);
     int rc = sqlite3_step(st);
-    bool held = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    const unsigned char *receipt_kind = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+    bool held = receipt_kind != NULL &&
+                strcmp((const char *)receipt_kind,
+                       strcmp(r->kind, "credit_note") == 0 ? "refund" : "sale") == 0;
     const unsigned char *kind = rc == SQLITE_ROW ? sqlite3_column_text(st, 1) : NULL;
     bool other_kind = kind != NULL && strcmp((const char *)kind, r->kind) != 0;
     duka_db_stmt_done(db, st);
@@ -361,9 +365,12 @@ duka_rc duka_etims_receipt_load(sqlite3 *db, const char *receipt_no, duka_etims_
     memset(r, 0, sizeof(*r));
     *found = false;
     if (duka_db_stmt(db,
-                     "SELECT receipt_no, seq, kind, cu_invoice_no, sdc_id, invc_no, rcpt_no,"
-                     " tot_rcpt_no, intrl_data, rcpt_sign, signed_at, mrc_no, qr_url, received_ms"
-                     " FROM etims_receipts WHERE receipt_no = ?1",
+                     "SELECT e.receipt_no, e.seq, e.kind, e.cu_invoice_no, e.sdc_id, e.invc_no,"
+                     " e.rcpt_no, e.tot_rcpt_no, e.intrl_data, e.rcpt_sign, e.signed_at,"
+                     " e.mrc_no, e.qr_url, e.received_ms, coalesce((SELECT o.cu_invoice_no"
+                     "   FROM sales r JOIN etims_receipts o ON o.receipt_no = r.original_receipt_no"
+                     "  WHERE r.receipt_no = e.receipt_no), '')"
+                     " FROM etims_receipts e WHERE e.receipt_no = ?1",
                      &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, receipt_no);
@@ -384,6 +391,7 @@ duka_rc duka_etims_receipt_load(sqlite3 *db, const char *receipt_no, duka_etims_
         duka_db_column_copy(st, 11, r->mrc_no, sizeof(r->mrc_no));
         duka_db_column_copy(st, 12, r->qr_url, sizeof(r->qr_url));
         r->received_ms = sqlite3_column_int64(st, 13);
+        duka_db_column_copy(st, 14, r->org_cu_invoice_no, sizeof(r->org_cu_invoice_no));
     }
     duka_db_stmt_done(db, st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -395,12 +403,15 @@ json_t *duka_etims_receipt_json(const duka_etims_receipt *r)
 {
     if (r == NULL)
         return json_null();
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "kind",
-                     r->kind, "cu_invoice_no", r->cu_invoice_no, "sdc_id", r->sdc_id, "invc_no",
-                     (json_int_t)r->invc_no, "rcpt_no", (json_int_t)r->rcpt_no, "tot_rcpt_no",
-                     (json_int_t)r->tot_rcpt_no, "intrl_data", r->intrl_data, "rcpt_sign",
-                     r->rcpt_sign, "signed_at", r->signed_at, "mrc_no", r->mrc_no, "qr_url",
-                     r->qr_url, "received_ms", (json_int_t)r->received_ms);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "kind", r->kind,
+        "cu_invoice_no", r->cu_invoice_no, "sdc_id", r->sdc_id, "invc_no", (json_int_t)r->invc_no,
+        "rcpt_no", (json_int_t)r->rcpt_no, "tot_rcpt_no", (json_int_t)r->tot_rcpt_no,
+        "intrl_data", r->intrl_data, "rcpt_sign", r->rcpt_sign, "signed_at", r->signed_at,
+        "mrc_no", r->mrc_no, "qr_url", r->qr_url, "received_ms", (json_int_t)r->received_ms);
+    if (o != NULL && r->org_cu_invoice_no[0] != '\0')
+        json_object_set_new(o, "org_cu_invoice_no", json_string(r->org_cu_invoice_no));
+    return o;
 }
 
 void duka_etims_group4(const char *text, char *out, size_t n)
@@ -566,11 +577,11 @@ duka_rc duka_etims_unsigned_count(sqlite3 *db, int64_t *count, duka_err *err)
 {
     sqlite3_stmt *st = NULL;
     *count = 0;
-    /* Every row of etims_receipts references a sale (foreign key, one per receipt), so the
-     * difference of two counts is the unsigned sales: no join over the whole sales table. */
+    /* Every row of etims_receipts references a receipt (foreign key, one per receipt: a sale's
+     * invoice or a refund's credit note), so the difference of two counts is the unsigned
+     * receipts: no join over the whole sales table. */
     if (duka_db_stmt(db,
-                     "SELECT (SELECT count(*) FROM sales) -"
-                     " (SELECT count(*) FROM etims_receipts WHERE kind = 'sale')",
+                     "SELECT (SELECT count(*) FROM sales) - (SELECT count(*) FROM etims_receipts)",
                      &st, err) != DUKA_OK)
         return DUKA_STORE;
     int rc = sqlite3_step(st);

@@ -49,6 +49,9 @@ typedef struct duka_etims_receipt {
     char mrc_no[DUKA_ETIMS_ID_MAX + 1];
     char qr_url[DUKA_ETIMS_QR_URL_MAX + 1];
     int64_t received_ms;        /* when this till stored it */
+    /* A credit note's original: the CU invoice number of the refunded sale's signature, as
+     * this till holds it (read with the credit note, "" when none). */
+    char org_cu_invoice_no[DUKA_ETIMS_CU_INVOICE_NO_MAX + 1];
 } duka_etims_receipt;
 
 /* What one page's members did. */

@@ -35,7 +35,7 @@ static bool all_alnum_upper(const char *s, size_t len)
 
 /* Quantity text to thousandths: digits[.digits], at most 3 significant decimals (zeros past
  * them are fine: "1.2500"), 1..DUKA_QTY_MILLI_MAX. */
-static bool qty_from_text(const char *text, int64_t *milli)
+bool duka_qty_from_text(const char *text, int64_t *milli)
 {
     char buf[48];
     size_t n = strlen(text);
@@ -52,7 +52,7 @@ static bool qty_from_text(const char *text, int64_t *milli)
 
 /* The quantity of a JSON number: integral thousandths (within rounding of the decimal the
  * client wrote: 3.7 is 3700.0000000000005 thousandths as a double), 1..DUKA_QTY_MILLI_MAX. */
-static bool qty_from_json(const json_t *v, int64_t *milli)
+bool duka_qty_from_json(const json_t *v, int64_t *milli)
 {
     if (json_is_integer(v)) {
         json_int_t q = json_integer_value(v);
@@ -121,7 +121,7 @@ duka_rc duka_checkout_parse_item(const char *text, int index, duka_checkout_item
         out->qty_milli = 1000;
         return DUKA_OK;
     }
-    if (!qty_from_text(star + 1, &out->qty_milli))
+    if (!duka_qty_from_text(star + 1, &out->qty_milli))
         return duka_err_set(err, DUKA_INPUT, "items[%d].qty: " QTY_RULE ", at most %lld, not '%.*s'",
                             index, DUKA_QTY_MILLI_MAX / 1000, VALUE_TEXT_MAX, star + 1);
     return DUKA_OK;
@@ -217,8 +217,8 @@ duka_rc duka_sale_input_add_payment(duka_sale_input *in, const char *text, duka_
 }
 
 /* Refuses members of obj other than the allowed ones (NULL-terminated), naming the first. */
-static duka_rc only_members(const json_t *obj, const char *where, const char *const *allowed,
-                            const char *expected, duka_err *err)
+duka_rc duka_input_only_members(const json_t *obj, const char *where, const char *const *allowed,
+                                const char *expected, duka_err *err)
 {
     const char *key;
     const json_t *v;
@@ -245,7 +245,7 @@ static duka_rc item_from_json(const json_t *it, int index, duka_checkout_item *o
                             index, what);
     }
     snprintf(where, sizeof(where), "items[%d].", index);
-    if (only_members(it, where, allowed, "sku, qty", err) != DUKA_OK)
+    if (duka_input_only_members(it, where, allowed, "sku, qty", err) != DUKA_OK)
         return DUKA_INPUT;
     const json_t *sku = json_object_get(it, "sku");
     if (!json_is_string(sku)) {
@@ -265,7 +265,7 @@ static duka_rc item_from_json(const json_t *it, int index, duka_checkout_item *o
         out->qty_milli = 1000;
         return DUKA_OK;
     }
-    if (!qty_from_json(qty, &out->qty_milli)) {
+    if (!duka_qty_from_json(qty, &out->qty_milli)) {
         describe_json(qty, what, sizeof(what));
         return duka_err_set(err, DUKA_INPUT, "items[%d].qty: " QTY_RULE ", at most %lld, not %s",
                             index, DUKA_QTY_MILLI_MAX / 1000, what);
@@ -300,7 +300,7 @@ duka_rc duka_sale_input_from_json(const json_t *body, duka_sale_input *out, duka
         return duka_err_set(err, DUKA_INPUT,
                             "body: must be an object {\"items\": [...], \"pay\": ...}, not %s", what);
     }
-    if (only_members(body, "", allowed, "items, pay, confirm_amount", err) != DUKA_OK)
+    if (duka_input_only_members(body, "", allowed, "items, pay, confirm_amount", err) != DUKA_OK)
         return DUKA_INPUT;
     const json_t *items = json_object_get(body, "items");
     if (!json_is_array(items) || json_array_size(items) < 1 ||

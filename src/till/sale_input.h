@@ -56,6 +56,16 @@ typedef struct duka_sale_input {
 duka_sale_input *duka_sale_input_new(void);
 void duka_sale_input_free(duka_sale_input *in);
 
+/* A quantity as text (digits with up to 3 decimals, trailing zeros beyond them allowed) or as
+ * a JSON number, in thousandths 1..DUKA_QTY_MILLI_MAX; false when it is not one. */
+bool duka_qty_from_text(const char *text, int64_t *milli);
+bool duka_qty_from_json(const json_t *v, int64_t *milli);
+
+/* DUKA_INPUT "WHEREkey: unknown member (expected EXPECTED)" for the first member of obj not in
+ * the NULL-terminated allowed list (a misspelt member must not silently mean its default). */
+duka_rc duka_input_only_members(const json_t *obj, const char *where, const char *const *allowed,
+                                const char *expected, duka_err *err);
+
 /* Parses "SKU" or "SKU*QTY" (QTY: digits with up to 3 decimals, trailing zeros beyond them
  * allowed: "0.5", "2", "1.2500") into item `index` (0-based, for messages: items[index]). */
 duka_rc duka_checkout_parse_item(const char *text, int index, duka_checkout_item *out,

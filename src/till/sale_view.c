@@ -24,6 +24,8 @@ duka_rc duka_receipt_shop_load(sqlite3 *db, duka_receipt_shop *out, duka_err *er
 
 const char *duka_sale_payment_status(const duka_sale *s)
 {
+    if (s->kind == DUKA_KIND_REFUND)
+        return "refunded";
     const char *worst = "captured";
     for (int i = 0; i < s->payment_count; i++) {
         if (strcmp(s->payments[i].status, "pending_verification") == 0)
@@ -66,6 +68,15 @@ json_t *duka_sale_reply_json(const duka_sale *s, const duka_checkout_result *res
                           warnings);
     if (o != NULL && res != NULL && res->command_id[0] != '\0')
         json_object_set_new(o, "command_id", json_string(res->command_id));
+    if (o != NULL) {
+        json_object_set_new(o, "kind", json_string(duka_receipt_kind_name(s->kind)));
+        if (s->kind == DUKA_KIND_REFUND) {
+            json_object_set_new(o, "original_receipt_no", json_string(s->original_receipt_no));
+            json_object_set_new(o, "reason", json_string(s->reason));
+            const char *why = duka_refund_reason_text(s->reason);
+            json_object_set_new(o, "reason_text", json_string(why ? why : ""));
+        }
+    }
     if (o != NULL)
         json_object_set_new(o, "cashier",
                             s->cashier_id[0] != '\0'
@@ -133,6 +144,8 @@ static void put_etims(text_buf *b, const duka_etims_receipt *e)
     char row[2 * DUKA_ETIMS_CODE_MAX + 8];
     put_centered(b, strcmp(e->kind, "credit_note") == 0 ? "eTIMS CREDIT NOTE" : "eTIMS TAX INVOICE");
     put_label(b, "CU invoice no:", e->cu_invoice_no);
+    if (e->org_cu_invoice_no[0] != '\0') /* a credit note names the invoice it credits */
+        put_label(b, "Original CU invoice no:", e->org_cu_invoice_no);
     put_label(b, "SCU ID:", e->sdc_id);
     put_label(b, "CU date/time:", e->signed_at);
     snprintf(row, sizeof(row), "%lld/%lld", (long long)e->rcpt_no, (long long)e->tot_rcpt_no);
@@ -172,7 +185,17 @@ void duka_receipt_text_etims(const duka_sale *s, const duka_receipt_shop *shop,
         snprintf(row, sizeof(row), "KRA PIN %s", shop->kra_pin);
         put_centered(&b, row);
     }
-    put(&b, "Receipt %s\n", s->receipt_no);
+    bool refund = s->kind == DUKA_KIND_REFUND;
+    if (refund) {
+        /* A credit note says so before anything else, and names the sale it gives back. */
+        put_centered(&b, "REFUND / CREDIT NOTE");
+        put(&b, "Refund %s\n", s->receipt_no);
+        put(&b, "of sale %s\n", s->original_receipt_no);
+        const char *why = duka_refund_reason_text(s->reason);
+        put(&b, "Reason: %s %s\n", s->reason, why ? why : "");
+    } else {
+        put(&b, "Receipt %s\n", s->receipt_no);
+    }
     duka_clock_format_local(s->created_ms, when, sizeof(when));
     snprintf(row, sizeof(row), "Till %s", s->terminal);
     put_row(&b, when, row);
@@ -198,7 +221,7 @@ void duka_receipt_text_etims(const duka_sale *s, const duka_receipt_shop *shop,
     put_rule(&b);
     duka_format_cents_grouped(s->total_cents, a, sizeof(a));
     snprintf(row, sizeof(row), "KES %s", a);
-    put_row(&b, "TOTAL", row);
+    put_row(&b, refund ? "REFUNDED" : "TOTAL", row);
     /* VAT per band, as eTIMS reports it: the taxable amount and the tax in each. */
     for (char band = 'A'; band <= 'E'; band++) {
         int64_t gross = 0, tax = 0;
@@ -223,6 +246,11 @@ void duka_receipt_text_etims(const duka_sale *s, const duka_receipt_shop *shop,
     for (int i = 0; i < s->payment_count; i++) {
         const duka_payment *p = &s->payments[i];
         duka_format_cents_grouped(p->amount_cents, a, sizeof(a));
+        if (refund) {
+            snprintf(row, sizeof(row), "%s given back", method_label(p->method));
+            put_row(&b, row, a);
+            continue;
+        }
         if (strcmp(p->method, "cash") == 0) {
             put_row(&b, "Cash", a);
             if (p->tendered_cents > p->amount_cents) {
@@ -258,7 +286,8 @@ duka_rc duka_till_sale_sync_state(sqlite3 *db, const char *receipt_no, char *out
 {
     sqlite3_stmt *st = NULL;
     if (duka_db_prepare(db,
-                        "SELECT status FROM outbox WHERE entity_type = 'sale' AND entity_id = ?1"
+                        "SELECT status FROM outbox WHERE entity_type IN ('sale', 'refund')"
+                        " AND entity_id = ?1"
                         " ORDER BY id DESC LIMIT 1",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
@@ -282,7 +311,8 @@ duka_rc duka_till_sale_load(sqlite3 *db, const char *receipt_no, duka_sale *s, d
     sqlite3_stmt *st = NULL;
     if (duka_db_prepare(db,
                         "SELECT id, receipt_no, created_ms, total_cents, tax_cents, cashier_id,"
-                        " cashier_name FROM sales WHERE receipt_no = ?1",
+                        " cashier_name, kind, coalesce(original_receipt_no, ''),"
+                        " coalesce(refund_reason, '') FROM sales WHERE receipt_no = ?1",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     duka_db_bind_text(st, 1, receipt_no);
@@ -296,6 +326,11 @@ duka_rc duka_till_sale_load(sqlite3 *db, const char *receipt_no, duka_sale *s, d
         s->tax_cents = sqlite3_column_int64(st, 4);
         duka_db_column_copy(st, 5, s->cashier_id, sizeof(s->cashier_id));
         duka_db_column_copy(st, 6, s->cashier_name, sizeof(s->cashier_name));
+        const unsigned char *kind = sqlite3_column_text(st, 7);
+        s->kind = kind && strcmp((const char *)kind, "refund") == 0 ? DUKA_KIND_REFUND
+                                                                    : DUKA_KIND_SALE;
+        duka_db_column_copy(st, 8, s->original_receipt_no, sizeof(s->original_receipt_no));
+        duka_db_column_copy(st, 9, s->reason, sizeof(s->reason));
     }
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
@@ -307,7 +342,8 @@ duka_rc duka_till_sale_load(sqlite3 *db, const char *receipt_no, duka_sale *s, d
         return DUKA_STORE;
     if (duka_db_prepare(db,
                         "SELECT sku, name, qty_milli, unit_price_cents, tax_band, line_total_cents,"
-                        " tax_cents FROM sale_lines WHERE sale_id = ?1 ORDER BY line_no",
+                        " tax_cents, coalesce(original_line, 0) FROM sale_lines WHERE sale_id = ?1"
+                        " ORDER BY line_no",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     sqlite3_bind_int64(st, 1, id);
@@ -321,6 +357,7 @@ duka_rc duka_till_sale_load(sqlite3 *db, const char *receipt_no, duka_sale *s, d
         l->tax_band = band ? (char)band[0] : 'B';
         l->line_total_cents = sqlite3_column_int64(st, 5);
         l->tax_cents = sqlite3_column_int64(st, 6);
+        l->original_line = sqlite3_column_int(st, 7);
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -351,12 +388,14 @@ json_t *duka_sale_detail_json(const duka_sale *s, const duka_etims_receipt *etim
     int64_t gross[5] = {0}, tax[5] = {0};
     for (int i = 0; i < s->line_count; i++) {
         const duka_sale_line *l = &s->lines[i];
-        json_array_append_new(
-            lines, json_pack("{s:s, s:s, s:I, s:I, s:s#, s:I, s:I}", "sku", l->sku, "name", l->name,
-                             "qty_milli", (json_int_t)l->qty_milli, "unit_price",
-                             (json_int_t)l->unit_price_cents, "tax_band", &l->tax_band, 1,
-                             "total", (json_int_t)l->line_total_cents, "tax",
-                             (json_int_t)l->tax_cents));
+        json_t *jl = json_pack("{s:s, s:s, s:I, s:I, s:s#, s:I, s:I}", "sku", l->sku, "name",
+                               l->name, "qty_milli", (json_int_t)l->qty_milli, "unit_price",
+                               (json_int_t)l->unit_price_cents, "tax_band", &l->tax_band, 1,
+                               "total", (json_int_t)l->line_total_cents, "tax",
+                               (json_int_t)l->tax_cents);
+        if (jl != NULL && s->kind == DUKA_KIND_REFUND)
+            json_object_set_new(jl, "original_line", json_integer(l->original_line));
+        json_array_append_new(lines, jl);
         int b = l->tax_band - 'A';
         if (b >= 0 && b < 5) {
             gross[b] += l->line_total_cents;

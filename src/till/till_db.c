@@ -150,10 +150,25 @@ static const char till_schema_v4[] =
     "  received_ms INTEGER NOT NULL"
     ") WITHOUT ROWID;";
 
+/* Version 5 (issue 12, refunds): a refund is a receipt of this till like a sale — the next
+ * number of its series, in sales with its lines and payments — with kind 'refund', the sale
+ * it refunds and the eTIMS reason; each refund line names the sale's line it gives back
+ * (original_line; NULL for a sale's line). The index finds a sale's refunds (what is left to
+ * refund). */
+static const char till_schema_v5[] =
+    "ALTER TABLE sales ADD COLUMN kind TEXT NOT NULL DEFAULT 'sale'"
+    " CHECK (kind IN ('sale','refund'));"
+    "ALTER TABLE sales ADD COLUMN original_receipt_no TEXT;"
+    "ALTER TABLE sales ADD COLUMN refund_reason TEXT;"
+    "ALTER TABLE sale_lines ADD COLUMN original_line INTEGER;"
+    "CREATE INDEX sales_original ON sales(original_receipt_no)"
+    " WHERE original_receipt_no IS NOT NULL;";
+
 duka_rc duka_till_db_open(const char *path, bool create, sqlite3 **out, duka_err *err)
 {
     const duka_migration migrations[] = {
-        {1, till_schema_v1}, {2, till_schema_v2}, {3, till_schema_v3}, {4, till_schema_v4}};
+        {1, till_schema_v1}, {2, till_schema_v2}, {3, till_schema_v3}, {4, till_schema_v4},
+        {5, till_schema_v5}};
     return duka_db_open(path, DUKA_DB_TILL, create, migrations,
                         (int)(sizeof(migrations) / sizeof(migrations[0])), out, err);
 }

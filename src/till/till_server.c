@@ -25,6 +25,7 @@
 #include "till/etims_receipt.h"
 #include "till/till_db.h"
 #include "till/sale_input.h"
+#include "till/refund.h"
 #include "till/sale_view.h"
 #include "till/till_service.h"
 #include "till/till_status.h"
@@ -78,6 +79,10 @@ static unsigned refusal_status(const char *refusal)
         return 409;
     if (strcmp(refusal, "store") == 0)
         return 503;
+    if (strcmp(refusal, "not_found") == 0)
+        return 404;
+    if (strcmp(refusal, "refund_exceeds_sale") == 0 || strcmp(refusal, "too_many_refunds") == 0)
+        return 409;
     return 400;
 }
 
@@ -259,6 +264,46 @@ out:
     duka_sale_free(sale);
 }
 
+/* POST /api/refunds: gives back (part of) a sale of this till (till/refund.h), offline. */
+static void route_refund(void *cls, void *vctx, duka_http_exchange *ex)
+{
+    till_app *app = cls;
+    request_ctx *ctx = vctx;
+    json_t *body = parse_body(ex);
+    duka_err err = {0};
+    duka_refund_input *in = NULL;
+    duka_sale *refund = NULL;
+    if (body == NULL)
+        goto out;
+    in = duka_refund_input_new();
+    refund = duka_sale_new();
+    if (in == NULL || refund == NULL) {
+        duka_http_error(ex, 500, "internal", "out of memory");
+        goto out;
+    }
+    if (duka_refund_input_from_json(body, in, &err) != DUKA_OK) {
+        duka_http_error(ex, 400, "invalid_refund", "%s", err.msg);
+        goto out;
+    }
+    duka_checkout_result res;
+    if (duka_refund_commit(ctx->db, NULL, in, &ctx->session.cashier, refund, &res, &err) !=
+        DUKA_OK) {
+        duka_http_error(ex, refusal_status(res.refusal), res.refusal ? res.refusal : "internal",
+                        "%s", err.msg);
+        goto out;
+    }
+    duka_log(DUKA_LOG_INFO, "till", "refund %s of sale %s: %lld cents by %s",
+             refund->receipt_no, refund->original_receipt_no, (long long)refund->total_cents,
+             refund->cashier_name[0] ? refund->cashier_name : "no cashier");
+    duka_sync_worker_request_sync(app->worker);
+    ex->status = 201;
+    ex->reply = sale_reply(refund, &res, NULL);
+out:
+    json_decref(body);
+    duka_refund_input_free(in);
+    duka_sale_free(refund);
+}
+
 /* GET /api/sales/<receipt_no>[/receipt.txt]: a sale again, as JSON or as its printed text. */
 static void sale_lookup(request_ctx *ctx, duka_http_exchange *ex, bool text)
 {
@@ -298,6 +343,19 @@ static void sale_lookup(request_ctx *ctx, duka_http_exchange *ex, bool text)
         ex->status = 200;
         ex->reply = sale_reply(sale, NULL, signed_ ? &etims : NULL);
         json_object_set_new(ex->reply, "sync", json_string(state));
+        if (sale->kind == DUKA_KIND_SALE) { /* what is left to give back, per line */
+            duka_refund_state *st = malloc(sizeof(*st));
+            if (st == NULL || duka_refund_state_load(ctx->db, sale->receipt_no, st, &err) !=
+                                  DUKA_OK) {
+                free(st);
+                json_decref(ex->reply);
+                ex->reply = NULL;
+                duka_http_error(ex, 500, "store", "%s", st ? err.msg : "out of memory");
+                goto out;
+            }
+            duka_refund_state_json(st, ex->reply);
+            free(st);
+        }
     }
 out:
     free(buf);
@@ -672,6 +730,7 @@ static const duka_http_route routes[] = {
     {"POST", "/api/login", route_login, ROUTE_LOGIN},
     {"POST", "/api/logout", route_logout, ROUTE_WRITE},
     {"POST", "/api/sales", route_sale, ROUTE_WRITE},
+    {"POST", "/api/refunds", route_refund, ROUTE_WRITE},
     {"POST", "/api/sync", route_sync, ROUTE_WRITE},
     {"POST", "/api/queue/retry", route_retry, ROUTE_WRITE},
     {"POST", "/api/offline", route_offline, ROUTE_WRITE | ROUTE_MANAGER},

@@ -664,9 +664,40 @@ static void test_stock_ledger(void **state)
     hub_peek_close(db);
 }
 
+/* Takes the schema back from version 6 to 5 by hand: refunds' columns, the view as before. */
+static void schema_back_to_v5(const fixture *f, hub_peek *db)
+{
+    if (!f->db.pg) {
+        hub_peek_exec(db, "DROP VIEW stock_movements;"
+                          "CREATE VIEW stock_movements(business_id, sku, delta_milli, reason, ref,"
+                          " created_ms) AS SELECT business_id, sku, delta_milli, reason, ref,"
+                          " created_ms FROM stock_ledger UNION ALL SELECT s.business_id, l.sku,"
+                          " -l.qty_milli, 'sale', s.receipt_no, s.received_ms FROM sale_lines l"
+                          " JOIN sales s ON s.id = l.sale_id;"
+                          "DROP INDEX sales_original; DROP INDEX outbox_results_entity;"
+                          "ALTER TABLE sales DROP COLUMN kind;"
+                          "ALTER TABLE sales DROP COLUMN original_receipt_no;"
+                          "ALTER TABLE sales DROP COLUMN refund_reason;"
+                          "ALTER TABLE sale_lines DROP COLUMN original_line;"
+                          "PRAGMA user_version = 5");
+        return;
+    }
+    hub_peek_exec(db, "CREATE OR REPLACE VIEW stock_movements WITH (security_invoker = true) AS"
+                      " SELECT business_id, sku, delta_milli, reason, ref, created_ms"
+                      " FROM stock_ledger UNION ALL SELECT l.business_id, l.sku, -l.qty_milli,"
+                      " 'sale', s.receipt_no, s.received_ms FROM sale_lines l"
+                      " JOIN sales s ON s.id = l.sale_id;"
+                      "DROP INDEX sales_original; DROP INDEX outbox_results_entity;"
+                      "ALTER TABLE sales DROP COLUMN kind, DROP COLUMN original_receipt_no,"
+                      " DROP COLUMN refund_reason;"
+                      "ALTER TABLE sale_lines DROP COLUMN original_line;"
+                      "DELETE FROM schema_migrations WHERE version = 6");
+}
+
 /* Takes the schema back from version 5 to 4 by hand: the hub outbox's tables. */
 static void schema_back_to_v4(const fixture *f, hub_peek *db)
 {
+    schema_back_to_v5(f, db);
     hub_peek_exec(db, "DROP TABLE hub_outbox; DROP TABLE hub_outbox_attempts;"
                       " DROP TABLE outbox_sequences; DROP TABLE outbox_results;"
                       " DROP TABLE hub_kv; DROP TABLE service_health;");

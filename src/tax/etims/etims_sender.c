@@ -209,8 +209,50 @@ static bool ensure_device(duka_etims_sender *s, duka_hub_store *store, business_
 /* What prepare hands to send, in one allocation (freed with free()). */
 typedef struct prepared_send {
     duka_etims_device device;
-    char body[]; /* the saveTrnsSalesOsdc body without invcNo */
+    int64_t org_invc_no; /* a credit note's original invoice number; 0 for a sale */
+    char body[];         /* the saveTrnsSalesOsdc body without invcNo */
 } prepared_send;
+
+/* How long a credit note waits before looking again for its original's signature. */
+#define ORIGINAL_WAIT_MS 2000
+
+/* A credit note's orgInvcNo: the invcNo of its sale's accepted invoice (the hub's result for
+ * it). eTIMS takes a credit note only for an invoice it already has, so until the sale's
+ * invoice is signed the credit note waits (no attempt used). false with out and errbuf set
+ * then, or when the store failed. */
+static bool original_invoice(duka_etims_sender *s, duka_hub_store *store,
+                             const duka_hub_outbox_item *item, const duka_sale *refund,
+                             int64_t *org_invc_no, duka_hub_outbox_outcome *out, char *errbuf,
+                             size_t errlen)
+{
+    duka_err err = {0};
+    char text[DUKA_HUB_OUTBOX_RESULT_MAX + 1];
+    bool found = false;
+    if (duka_hub_outbox_result_of(store, item->business_id, DUKA_DEST_ETIMS,
+                                  refund->original_receipt_no, text, sizeof(text), &found,
+                                  &err) != DUKA_OK) {
+        snprintf(errbuf, errlen, "reading the invoice of %s: %s", refund->original_receipt_no,
+                 err.msg);
+        wait_outcome(s, out, DUKA_OUTBOX_ERR_SERVER);
+        return false;
+    }
+    json_t *j = found ? json_loads(text, 0, NULL) : NULL;
+    json_int_t no = json_integer_value(json_object_get(j, "invc_no"));
+    bool sale = json_is_string(json_object_get(j, "kind")) &&
+                strcmp(json_string_value(json_object_get(j, "kind")), "sale") == 0;
+    json_decref(j);
+    if (!found || !sale || no < 1) {
+        snprintf(errbuf, errlen,
+                 "credit note of %s waits for the invoice of sale %s to be accepted by eTIMS",
+                 item->entity_id, refund->original_receipt_no);
+        out->verdict = DUKA_HUB_OUTBOX_DEFER;
+        out->error_category = DUKA_OUTBOX_ERR_VALIDATION;
+        out->not_before_ms = duka_clock_now_ms(s->clock) + ORIGINAL_WAIT_MS;
+        return false;
+    }
+    *org_invc_no = no;
+    return true;
+}
 
 static bool sender_prepare(void *ctx, duka_hub_store *store, const duka_hub_outbox_item *item,
                            void **prepared, duka_hub_outbox_outcome *out, char *errbuf,
@@ -237,9 +279,17 @@ static bool sender_prepare(void *ctx, duka_hub_store *store, const duka_hub_outb
      * a hub before this one, brings its own). */
     const char *body = item->payload;
     char *built = NULL;
+    int64_t org_invc_no = item->ref_no;
+    bool credit = strcmp(item->command_type, "etims.credit_note") == 0;
     if (body[0] == '\0') {
         duka_rc rc = duka_hub_sale_load(store, item->business_id, item->entity_id, s->sale, &err);
-        json_t *j = rc == DUKA_OK ? duka_etims_invoice_body(s->sale, 'S', NULL, e->name) : NULL;
+        if (rc == DUKA_OK && credit &&
+            !original_invoice(s, store, item, s->sale, &org_invc_no, out, errbuf, errlen))
+            return false;
+        json_t *j = rc == DUKA_OK ? duka_etims_invoice_body(s->sale, credit ? 'R' : 'S',
+                                                            credit ? s->sale->reason : NULL,
+                                                            e->name)
+                                  : NULL;
         built = j ? json_dumps(j, DUKA_ETIMS_JSON_FLAGS) : NULL;
         json_decref(j);
         if (built == NULL) {
@@ -259,6 +309,7 @@ static bool sender_prepare(void *ctx, duka_hub_store *store, const duka_hub_outb
         return false;
     }
     p->device = e->device;
+    p->org_invc_no = org_invc_no;
     memcpy(p->body, body, len + 1);
     free(built);
     *prepared = p;
@@ -293,7 +344,7 @@ static void sender_send(void *ctx, const duka_hub_outbox_item *item, void *prepa
     const prepared_send *p = prepared;
     const duka_etims_device *d = &p->device;
     duka_etims_job job = {.invc_no = item->seq_no,
-                          .org_invc_no = item->ref_no,
+                          .org_invc_no = p->org_invc_no,
                           .body_json = p->body,
                           .unclear = item->unclear};
     duka_etims_decision dec;
