@@ -375,15 +375,17 @@ int cmd_refund(int argc, char **argv)
     int status = 1;
     duka_rc rc = in && refund ? DUKA_OK : duka_err_set(&err, DUKA_NOMEM, "out of memory");
     const char *reason = cli_get(&args, "reason"), *to = cli_get(&args, "to");
-    if (rc == DUKA_OK &&
-        (strlen(args.positional[0]) > DUKA_RECEIPT_NO_MAX || (reason && strlen(reason) > 2) ||
-         (to && strlen(to) >= sizeof(in->refund_to))))
-        rc = duka_err_set(&err, DUKA_INPUT, "%s",
-                          strlen(args.positional[0]) > DUKA_RECEIPT_NO_MAX
-                              ? "RECEIPT_NO: longer than a receipt number"
-                          : reason && strlen(reason) > 2
-                              ? "--reason: a refund reason 01..06"
-                              : "--to: cash, mpesa or card");
+    /* The options' own words in the message (--to, --reason), not the API's fields. */
+    if (rc == DUKA_OK && strlen(args.positional[0]) > DUKA_RECEIPT_NO_MAX)
+        rc = duka_err_set(&err, DUKA_INPUT, "RECEIPT_NO: '%.60s...' is longer than a receipt "
+                          "number", args.positional[0]);
+    else if (rc == DUKA_OK && reason != NULL && !duka_refund_reason_valid(reason))
+        rc = duka_err_set(&err, DUKA_INPUT,
+                          "--reason: '%.20s' is not a refund reason: 01 missing quantity, 02 "
+                          "missing item, 03 damaged, 04 wasted, 05 raw material shortage, 06 "
+                          "refund", reason);
+    else if (rc == DUKA_OK && to != NULL && !duka_payment_method_valid(to))
+        rc = duka_err_set(&err, DUKA_INPUT, "--to: '%.20s' is not cash, mpesa or card", to);
     if (rc == DUKA_OK) {
         snprintf(in->receipt_no, sizeof(in->receipt_no), "%s", args.positional[0]);
         snprintf(in->reason, sizeof(in->reason), "%s", reason ? reason : "");

@@ -175,7 +175,8 @@ static duka_rc load_hub_etims(sqlite3 *db, const char *b, duka_err *err)
         rc = run1(db,
                   "INSERT INTO hband SELECT s.receipt_no, s.business_id, b.kra_pin,"
                   " coalesce(sum(l.line_total_cents), 0)," BAND_SUMS("line_total_cents") ","
-                  BAND_SUMS("tax_cents")
+                  BAND_SUMS("tax_cents") ", CASE s.kind WHEN 'refund' THEN 'R' ELSE 'S' END,"
+                  " coalesce(s.original_receipt_no, '')"
                   " FROM h.sales s JOIN h.businesses b ON b.id = s.business_id"
                   " LEFT JOIN h.sale_lines l ON l.sale_id = s.id"
                   " WHERE ?1 IS NULL OR s.business_id = ?1 GROUP BY s.id",
@@ -225,14 +226,29 @@ static duka_rc load_hub(sqlite3 *db, const duka_check_input *in, duka_check_repo
         rc = scalar(db,
                     "SELECT count(*) FROM ("
                     "  SELECT business_id, sku, sum(delta_milli) AS d FROM h.stock_movements"
-                    "   WHERE reason = 'sale' AND (?1 IS NULL OR business_id = ?1)"
+                    "   WHERE reason IN ('sale', 'refund') AND (?1 IS NULL OR business_id = ?1)"
                     "   GROUP BY business_id, sku) mov"
                     " FULL JOIN ("
-                    "  SELECT s.business_id, l.sku, -sum(l.qty_milli) AS d FROM h.sale_lines l"
+                    "  SELECT s.business_id, l.sku, sum(CASE s.kind WHEN 'refund' THEN l.qty_milli"
+                    "   ELSE -l.qty_milli END) AS d FROM h.sale_lines l"
                     "   JOIN h.sales s ON s.id = l.sale_id WHERE ?1 IS NULL OR s.business_id = ?1"
                     "   GROUP BY s.business_id, l.sku) sal"
                     " USING (business_id, sku) WHERE coalesce(mov.d, 0) <> coalesce(sal.d, 0)",
                     b, &rep->stock_mismatch, err);
+    /* Every refund within its sale at the hub: per line of the sale, what its refunds gave
+     * back adds up to at most the line's quantity and total, and the sale is there. */
+    if (rc == DUKA_OK)
+        rc = scalar(db,
+                    "SELECT count(*) FROM (SELECT r.business_id AS b, r.original_receipt_no AS o,"
+                    "  l.original_line AS n, sum(l.qty_milli) AS q, sum(l.line_total_cents) AS c"
+                    "  FROM h.sales r JOIN h.sale_lines l ON l.sale_id = r.id"
+                    "  WHERE r.kind = 'refund' AND (?1 IS NULL OR r.business_id = ?1)"
+                    "  GROUP BY 1, 2, 3) x"
+                    " LEFT JOIN h.sales s ON s.business_id = x.b AND s.receipt_no = x.o"
+                    "  AND s.kind = 'sale'"
+                    " LEFT JOIN h.sale_lines sl ON sl.sale_id = s.id AND sl.line_no = x.n"
+                    " WHERE sl.sale_id IS NULL OR x.q > sl.qty_milli OR x.c > sl.line_total_cents",
+                    b, &rep->refund_exceeds, err);
     if (rc == DUKA_OK && in->etims_state != NULL)
         rc = load_hub_etims(db, b, err);
     if (sqlite3_exec(db, "DETACH h", NULL, NULL, NULL) != SQLITE_OK && rc == DUKA_OK)
@@ -423,7 +439,7 @@ static duka_rc load_etims(sqlite3 *db, const char *path, duka_err *err)
               "INSERT INTO einv SELECT i.tin, i.bhf_id, i.invc_no, i.trd_invc_no, i.rcpt_ty_cd,"
               " i.tot_amt, i.taxbl_a, i.taxbl_b, i.taxbl_c, i.taxbl_d, i.taxbl_e, i.tax_a,"
               " i.tax_b, i.tax_c, i.tax_d, i.tax_e, i.cur_rcpt_no, i.tot_rcpt_no, i.intrl_data,"
-              " i.rcpt_sign, d.sdc_id FROM e.invoices i LEFT JOIN e.devices d ON d.id = i.device_id"
+              " i.rcpt_sign, d.sdc_id, i.org_invc_no FROM e.invoices i LEFT JOIN e.devices d ON d.id = i.device_id"
               " WHERE i.tin IN (SELECT tin FROM hbiz WHERE tin <> '')",
               NULL, err);
     if (sqlite3_exec(db, "DETACH e", NULL, NULL, NULL) != SQLITE_OK && rc == DUKA_OK)
@@ -443,9 +459,17 @@ static duka_rc load_etims(sqlite3 *db, const char *path, duka_err *err)
     " SELECT %s FROM k WHERE NOT EXISTS (SELECT 1 FROM einv e WHERE e.tin = k.tin"            \
     "   AND e.bhf_id = '" DUKA_ETIMS_BRANCH_DEFAULT "' AND e.invc_no = k.i)"
 
-/* An invoice of a hub sale: its KRA PIN and receipt number, a sale (S). */
+/* The invoice of a hub receipt: its KRA PIN and receipt number, a sale's (S) or a refund's
+ * credit note (R). */
 #define INVOICE_OF_SALE "einv e JOIN hband h ON h.tin = e.tin AND h.receipt_no = e.trd_invc_no" \
-                        " WHERE e.rcpt_ty_cd = 'S'"
+                        " WHERE e.rcpt_ty_cd = h.ty"
+
+/* The hub outbox's job type of a receipt's invoice. */
+#define JOB_TYPE "CASE h.ty WHEN 'R' THEN 'etims.credit_note' ELSE 'etims.sale' END"
+/* A credit note e of refund h whose orgInvcNo is not the invcNo of h's sale's invoice. */
+#define ORG_WRONG                                                                            \
+    "NOT EXISTS (SELECT 1 FROM einv o WHERE o.tin = e.tin AND o.trd_invc_no = h.org"         \
+    " AND o.rcpt_ty_cd = 'S' AND o.invc_no = e.org_invc_no)"
 
 static duka_rc compare_etims(sqlite3 *db, const duka_check_input *in, duka_check_report *rep,
                              duka_err *err)
@@ -456,27 +480,28 @@ static duka_rc compare_etims(sqlite3 *db, const duka_check_input *in, duka_check
     if (rc == DUKA_OK)                                                                       \
         rc = count_into(db, rep, &rep->field, what, count_sql, example_sql, err)
     if (req)
-        COUNT2(uninvoiced, "uninvoiced: a hub sale eTIMS never accepted",
+        COUNT2(uninvoiced, "uninvoiced: a hub sale (refund) eTIMS never accepted an invoice "
+               "(credit note) of",
                "SELECT count(*) FROM hband h WHERE NOT EXISTS (SELECT 1 FROM einv e"
-               " WHERE e.tin = h.tin AND e.trd_invc_no = h.receipt_no AND e.rcpt_ty_cd = 'S')",
+               " WHERE e.tin = h.tin AND e.trd_invc_no = h.receipt_no AND e.rcpt_ty_cd = h.ty)",
                "SELECT h.receipt_no || coalesce(' (hub outbox: invcNo ' || (SELECT seq_no || ' '"
                " || status || coalesce(' ' || nullif(last_error, ''), '') FROM hjob j"
                " WHERE j.business_id = h.business_id AND j.receipt_no = h.receipt_no LIMIT 1)"
                " || ')', ' (no eTIMS item at the hub)') FROM hband h WHERE NOT EXISTS (SELECT 1"
                " FROM einv e WHERE e.tin = h.tin AND e.trd_invc_no = h.receipt_no"
-               " AND e.rcpt_ty_cd = 'S') LIMIT 1");
+               " AND e.rcpt_ty_cd = h.ty) LIMIT 1");
     COUNT2(double_invoiced, "double_invoiced: a hub sale accepted by eTIMS more than once",
            "SELECT count(*) FROM (SELECT 1 FROM " INVOICE_OF_SALE
            " GROUP BY h.tin, h.receipt_no HAVING count(*) > 1)",
            "SELECT h.receipt_no || ' as invcNo ' || group_concat(e.invc_no, ' and ') FROM "
            INVOICE_OF_SALE " GROUP BY h.tin, h.receipt_no HAVING count(*) > 1 LIMIT 1");
     COUNT2(invoice_unexpected, "invoice_unexpected: accepted by eTIMS, no hub sale of it",
-           "SELECT count(*) FROM einv e WHERE e.rcpt_ty_cd <> 'S' OR NOT EXISTS (SELECT 1"
-           " FROM hband h WHERE h.tin = e.tin AND h.receipt_no = e.trd_invc_no)",
+           "SELECT count(*) FROM einv e WHERE NOT EXISTS (SELECT 1 FROM hband h"
+           " WHERE h.tin = e.tin AND h.receipt_no = e.trd_invc_no AND h.ty = e.rcpt_ty_cd)",
            "SELECT e.tin || '/' || e.bhf_id || ' invcNo ' || e.invc_no || ' trdInvcNo '"
-           " || e.trd_invc_no || ' rcptTyCd ' || e.rcpt_ty_cd FROM einv e WHERE"
-           " e.rcpt_ty_cd <> 'S' OR NOT EXISTS (SELECT 1 FROM hband h WHERE h.tin = e.tin"
-           " AND h.receipt_no = e.trd_invc_no) LIMIT 1");
+           " || e.trd_invc_no || ' rcptTyCd ' || e.rcpt_ty_cd FROM einv e WHERE NOT EXISTS"
+           " (SELECT 1 FROM hband h WHERE h.tin = e.tin AND h.receipt_no = e.trd_invc_no"
+           " AND h.ty = e.rcpt_ty_cd) LIMIT 1");
     COUNT2(invc_dupes, "invc_dupes: one invcNo accepted twice",
            "SELECT coalesce(sum(n - d), 0) FROM (SELECT count(*) AS n,"
            " count(DISTINCT invc_no) AS d FROM einv GROUP BY tin, bhf_id)",
@@ -509,13 +534,21 @@ static duka_rc compare_etims(sqlite3 *db, const duka_check_input *in, duka_check
     COUNT2(invoice_mismatch, "invoice_mismatch: accepted under another invcNo than the hub's",
            "SELECT count(*) FROM " INVOICE_OF_SALE " AND EXISTS (SELECT 1 FROM hjob j"
            " WHERE j.business_id = h.business_id AND j.receipt_no = h.receipt_no"
-           " AND j.command_type = 'etims.sale' AND j.seq_no <> e.invc_no)",
+           " AND j.command_type = " JOB_TYPE " AND j.seq_no <> e.invc_no)",
            "SELECT h.receipt_no || ' accepted as invcNo ' || e.invc_no || ', the hub''s is '"
            " || (SELECT group_concat(seq_no) FROM hjob j WHERE j.business_id = h.business_id"
-           " AND j.receipt_no = h.receipt_no AND j.command_type = 'etims.sale') FROM "
+           " AND j.receipt_no = h.receipt_no AND j.command_type = " JOB_TYPE ") FROM "
            INVOICE_OF_SALE " AND EXISTS (SELECT 1 FROM hjob j WHERE j.business_id ="
-           " h.business_id AND j.receipt_no = h.receipt_no AND j.command_type = 'etims.sale'"
+           " h.business_id AND j.receipt_no = h.receipt_no AND j.command_type = " JOB_TYPE
            " AND j.seq_no <> e.invc_no) LIMIT 1");
+    /* A credit note names the invoice of the sale its refund gives back (orgInvcNo). */
+    COUNT2(invoice_mismatch, "invoice_mismatch: a credit note's orgInvcNo is not its sale's invcNo",
+           "SELECT count(*) FROM " INVOICE_OF_SALE " AND h.ty = 'R' AND " ORG_WRONG,
+           "SELECT h.receipt_no || ' (invcNo ' || e.invc_no || ') credits orgInvcNo '"
+           " || e.org_invc_no || ', the invoice of ' || h.org || ' is '"
+           " || coalesce((SELECT group_concat(o.invc_no) FROM einv o WHERE o.tin = e.tin"
+           " AND o.trd_invc_no = h.org AND o.rcpt_ty_cd = 'S'), 'none') FROM " INVOICE_OF_SALE
+           " AND h.ty = 'R' AND " ORG_WRONG " LIMIT 1");
     if (req)
         COUNT2(etims_not_done, "etims_not_done: a hub eTIMS item not done at the end",
                "SELECT count(*) FROM hjob WHERE status <> 'done'",
@@ -585,7 +618,7 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
                       "CREATE TABLE hband (receipt_no TEXT, business_id TEXT, tin TEXT,"
                       " tot INTEGER, taxbl_a INTEGER, taxbl_b INTEGER, taxbl_c INTEGER,"
                       " taxbl_d INTEGER, taxbl_e INTEGER, tax_a INTEGER, tax_b INTEGER,"
-                      " tax_c INTEGER, tax_d INTEGER, tax_e INTEGER);"
+                      " tax_c INTEGER, tax_d INTEGER, tax_e INTEGER, ty TEXT, org TEXT);"
                       "CREATE INDEX hband_tin ON hband(tin, receipt_no);"
                       "CREATE INDEX hband_receipt ON hband(receipt_no);"
                       "CREATE TABLE hjob (business_id TEXT, receipt_no TEXT, command_type TEXT,"
@@ -596,7 +629,7 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
                       " taxbl_b INTEGER, taxbl_c INTEGER, taxbl_d INTEGER, taxbl_e INTEGER,"
                       " tax_a INTEGER, tax_b INTEGER, tax_c INTEGER, tax_d INTEGER,"
                       " tax_e INTEGER, cur_rcpt_no INTEGER, tot_rcpt_no INTEGER,"
-                      " intrl_data TEXT, rcpt_sign TEXT, sdc_id TEXT);"
+                      " intrl_data TEXT, rcpt_sign TEXT, sdc_id TEXT, org_invc_no INTEGER);"
                       "CREATE INDEX einv_trd ON einv(tin, trd_invc_no);"
                       "CREATE INDEX einv_trd_only ON einv(trd_invc_no);"
                       "CREATE INDEX einv_no ON einv(tin, bhf_id, invc_no);",
@@ -633,6 +666,9 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
         rep->queue_not_empty = 0;
     else if (rep->queue_not_empty > 0)
         problem(rep, "%lld outbox items not done at the end", (long long)rep->queue_not_empty);
+    if (rep->refund_exceeds > 0)
+        problem(rep, "%lld sale lines refunded beyond what was sold (or refunds of no sale)",
+                (long long)rep->refund_exceeds);
     if (rep->stock_mismatch > 0)
         problem(rep, "%lld SKUs whose stock movements at the hub differ from their sales",
                 (long long)rep->stock_mismatch);
@@ -641,6 +677,7 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
     rep->ok = rep->lost == 0 && rep->duplicated == 0 && rep->unexpected == 0 &&
               rep->mismatched == 0 && rep->receipt_gaps == 0 && rep->receipt_dupes == 0 &&
               rep->orphan_sales == 0 && rep->stock_mismatch == 0 && rep->queue_not_empty == 0 &&
+              rep->refund_exceeds == 0 &&
               (!in->expect_no_conflicts || rep->conflicts == 0) && rep->uninvoiced == 0 &&
               rep->double_invoiced == 0 && rep->invoice_unexpected == 0 &&
               rep->invc_gaps == 0 && rep->invc_dupes == 0 && rep->invoice_mismatch == 0 &&
@@ -695,7 +732,7 @@ duka_rc duka_check_read_acks(const char *path, duka_check_ack **out, int *count,
 #define REPORT_FIELDS(X)                                                                     \
     X(acked) X(till_sales) X(hub_sales) X(hub_lines) X(lost) X(duplicated) X(unexpected)    \
     X(mismatched) X(receipt_gaps) X(receipt_dupes) X(orphan_sales) X(stock_mismatch)        \
-    X(queue_not_empty) X(conflicts)
+    X(queue_not_empty) X(conflicts) X(refund_exceeds)
 /* Only when etims_checked: (field, name in the report) */
 #define ETIMS_FIELDS(Y)                                                                      \
     Y(invoices, "invoices") Y(till_signed, "till_signed") Y(uninvoiced, "uninvoiced")      \

@@ -20,12 +20,16 @@
  *               from minus the sum of its sale lines (a sale moves stock once, by its lines)
  *   queue_not_empty outbox items not done (counted only when drain is required)
  *   conflicts   conflicts logged at the hub (a harness that injects none expects 0)
+ *   refund_exceeds a line of a hub sale whose refunds at the hub give back more quantity or
+ *               money than it sold, or a refund's line of no hub sale (refunds are receipts:
+ *               every check above counts them as such, kind 'refund' in sales)
  *
  * With etims_state (the eTIMS simulator's state file, `duka sim etims --state`; needs the
  * hub), the invoices the simulator accepted for each business (tin = the business's KRA
  * PIN, branch 00) are judged against the hub's sales and the tills' signatures:
  *   uninvoiced      a hub sale with no invoice accepted (trdInvcNo = its receipt number,
- *                   rcptTyCd S) — counted only when require_invoiced
+ *                   rcptTyCd S), or a hub refund with no credit note (rcptTyCd R) — counted
+ *                   only when require_invoiced
  *   double_invoiced a hub sale with more than one accepted invoice (counted in sales)
  *   invoice_unexpected an accepted invoice of no hub sale of the business (or not a sale)
  *   invc_gaps / invc_dupes
@@ -34,7 +38,8 @@
  *                   number may still be on its way)
  *   invoice_mismatch an invoice whose band totals (taxblAmtA..E, taxAmtA..E, totAmt) differ
  *                   from the sale's lines at the hub summed per band, or whose invcNo is not
- *                   the one the hub's outbox gave its sale
+ *                   the one the hub's outbox gave its sale, or a credit note whose orgInvcNo
+ *                   is not the invcNo of its refund's sale's invoice
  *   etims_not_done  the hub's eTIMS outbox items not done — when require_invoiced
  *   signature_mismatch a till's etims_receipts row that is not the simulator's signature of
  *                   that receipt (rcptSign, intrlData, invcNo, curRcptNo/totRcptNo, sdcId)
@@ -79,7 +84,7 @@ typedef struct duka_check_report {
     int64_t acked, till_sales, hub_sales, hub_lines;
     int64_t lost, duplicated, unexpected, mismatched;
     int64_t receipt_gaps, receipt_dupes, orphan_sales, stock_mismatch;
-    int64_t queue_not_empty, conflicts;
+    int64_t queue_not_empty, conflicts, refund_exceeds;
     /* eTIMS (etims_checked: an etims_state was given; otherwise all 0 and left out of the
      * JSON and the printed line). invoices: accepted by the simulator for the businesses;
      * till_signed: etims_receipts rows of the tills. */

@@ -21,8 +21,11 @@ the simulator's state file, the hub's and the tills' databases, each planted fau
 counted: an invoice missing (uninvoiced, invc_gaps), an invoice accepted twice
 (double_invoiced), one invcNo twice (invc_dupes), band totals off (invoice_mismatch), an
 invoice of no sale (invoice_unexpected), a hub eTIMS item not done (etims_not_done), a till
-signature altered (signature_mismatch) or missing (unsigned). Without --etims-state the
-report is the one it always was.
+signature altered (signature_mismatch) or missing (unsigned). T01 also refunds (all of one
+sale, part of another): their credit notes are checked the same way — a credit note missing
+(uninvoiced), one naming another invoice than its sale's (invoice_mismatch) — and a refund
+the hub holds beyond its sale's line is refund_exceeds. Without --etims-state the report is
+the one it always was.
 """
 
 import json
@@ -34,7 +37,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (DEFAULT_CASHIER, Suite, _Server, check, check_eq, duka_bin,  # noqa: E402
-                     free_port, log, run_ok, sell, sell_many, setup_business, sync_until_ok,
+                     free_port, log, run_json, run_ok, sell, sell_many, setup_business, sync_until_ok,
                      wait_for)
 
 suite = Suite("checker")
@@ -211,22 +214,29 @@ def checker_sees_every_etims_fault(ctx):
     acked = []
     for t, db in sorted(biz.tills.items()):
         acked += sell_many(db, 6, label=t + ": ")
+        if t == "T01":  # a whole sale given back, and part of a line of another
+            acked.append(run_json(["refund", "--db", db, acked[1]["receipt_no"], "1", "2",
+                                   "--json"]))
+            acked.append(run_json(["refund", "--db", db, acked[2]["receipt_no"], "1*1",
+                                   "--reason", "03", "--json"]))
         sync_until_ok(db)
+    refund = acked[7]["receipt_no"]  # T01's partial refund (of acked[2])
+    check_eq(acked[7].get("kind"), "refund", "the refund's reply")
     ack_path = ctx.path("acked.txt")
     with open(ack_path, "w") as f:
         for r in acked:
             f.write("%s %d\n" % (r["receipt_no"], r["total"]))
     wait_for(lambda: count(biz.hub_db, "SELECT count(*) FROM hub_outbox WHERE destination ="
                                        " 'etims' AND status <> 'done'") == 0
-             and count(biz.hub_db, "SELECT count(*) FROM hub_outbox") == 12,
-             60, "the hub's 12 invoices accepted by the simulator")
+             and count(biz.hub_db, "SELECT count(*) FROM hub_outbox") == 14,
+             60, "the hub's 12 invoices and 2 credit notes accepted by the simulator")
 
     def signed():
         for db in biz.tills.values():
             sync_until_ok(db)
-        return all(count(db, "SELECT count(*) FROM etims_receipts") == 6
-                   for db in biz.tills.values())
-    wait_for(signed, 60, "every till holding its 6 signatures", interval=0.2)
+        return all(count(db, "SELECT count(*) FROM etims_receipts") == (8 if t == "T01" else 6)
+                   for t, db in biz.tills.items())
+    wait_for(signed, 60, "every till holding its signatures (T01 8, T02 6)", interval=0.2)
     biz.hub.stop()
     check_eq(sim.stop(), 0, "the simulator exits 0 on SIGTERM")
     tills = [biz.tills[t] for t in sorted(biz.tills)]
@@ -238,13 +248,14 @@ def checker_sees_every_etims_fault(ctx):
     check("invoices" not in rep, "without --etims-state the report is as before: %r" % rep)
     rep = run_check(biz.hub_db, tills, ack_path, *(strict + etims))
     check(rep["ok"], "a clean run with eTIMS must pass: %r" % rep)
-    check_eq(rep["invoices"], 12, "invoices accepted")
-    check_eq(rep["till_signed"], 12, "signatures at the tills")
+    check_eq(rep["invoices"], 14, "invoices and credit notes accepted")
+    check_eq(rep["till_signed"], 14, "signatures at the tills")
+    check_eq(rep["refund_exceeds"], 0, "refund_exceeds")
     for k in ETIMS_KEYS[2:]:
         check_eq(rep[k], 0, k)
 
     victim = acked[3]["receipt_no"]   # a T01 sale
-    other = acked[8]["receipt_no"]    # a T02 sale
+    other = acked[10]["receipt_no"]   # a T02 sale
     # The simulator's primary key (tin, bhf_id, invc_no) forbids one number twice; a copy
     # without it can hold what a broken simulator or a real eTIMS mix-up would.
     no_pk = ("sim", "CREATE TABLE inv2 AS SELECT * FROM invoices")
@@ -280,6 +291,14 @@ def checker_sees_every_etims_fault(ctx):
                   " WHERE receipt_no = ?", other)]),
         ("a till's signature missing", ["unsigned"],
          [("T01", "DELETE FROM etims_receipts WHERE receipt_no = ?", victim)]),
+        ("a credit note missing", ["uninvoiced", "invc_gaps"],
+         [("sim", "DELETE FROM invoices WHERE trd_invc_no = ?", refund)]),
+        ("a credit note of another invoice", ["invoice_mismatch"],
+         [("sim", "UPDATE invoices SET org_invc_no = org_invc_no + 1 WHERE trd_invc_no = ?",
+           refund)]),
+        ("a refund beyond its sale", ["refund_exceeds"],
+         [("hub", "UPDATE sale_lines SET qty_milli = qty_milli + 1000000 WHERE sale_id ="
+                  " (SELECT id FROM sales WHERE receipt_no = ?)", refund)]),
     ]
     for i, (what, fields, edits) in enumerate(cases):
         paths = copies(ctx, biz, "etims%02d" % i, extra=[("sim", sim.state)])
