@@ -485,6 +485,60 @@ async function apiSales(port, token, n, skus = PRODUCTS.map((p) => p[0])) {
 }
 
 // --------------------------------------------------------------------------------------------
+// eTIMS: `duka sim etims` and a hub that forwards to it
+// --------------------------------------------------------------------------------------------
+/* Starts `duka sim etims` on a free port (its state in the test's temp dir) and waits for
+ * /_sim/health. Returns {port, proc, invoices() (GET /_sim/invoices of the business' PIN),
+ * faults(knobs) (POST /_sim/faults)}. */
+async function startEtimsSim(ctx, { tin = 'P051234567X' } = {}) {
+  const port = await freePort();
+  const proc = spawnDuka(['sim', 'etims', '--listen', `127.0.0.1:${port}`, '--state', ctx.path('sim.db')],
+    { logPath: ctx.path('sim.log') });
+  await waitFor(async () => {
+    if (proc.exitCode !== null) throw new TestFailure(`duka sim etims exited: ${fs.readFileSync(ctx.path('sim.log'), 'utf8')}`);
+    try { return (await request('GET', port, '/_sim/health', { timeout: 2 })).status === 200; } catch (_) { return false; }
+  }, 15, 'duka sim etims to answer /_sim/health');
+  return {
+    port,
+    proc,
+    async invoices() {
+      const r = await request('GET', port, `/_sim/invoices?tin=${tin}&bhfId=00`);
+      checkEq(r.status, 200, 'GET /_sim/invoices');
+      return r.json;
+    },
+    async faults(knobs) {
+      const r = await request('POST', port, '/_sim/faults', { body: knobs });
+      checkEq(r.status, 200, `POST /_sim/faults ${JSON.stringify(knobs)}`);
+    },
+  };
+}
+
+/* setupBusiness with the business' KRA PIN and its hub forwarding to the simulator: the hub
+ * restarted with eTIMS in its configuration file (--config, as a shop's would be), then the
+ * till started. Returns setupBusiness' object with `hub` the restarted hub. */
+async function setupEtimsBusiness(ctx, sim, { kraPin = 'P051234567X' } = {}) {
+  const biz = await setupBusiness(ctx, { startTill: false });
+  await runOk(['business', 'set', '--db', biz.hubDb, '--business', biz.businessId, '--kra-pin', kraPin]);
+  await biz.hub.stop();
+  const conf = ctx.path('hub.conf');
+  fs.writeFileSync(conf, `ETIMS_BASE_URL = http://127.0.0.1:${sim.port}/etims-api\nETIMS_TIMEOUT = 5\n`);
+  const hub = new Hub(biz.hubDb, biz.hub.port, ctx.tmp);
+  hub.args.push('--config', conf);
+  await hub.start();
+  await biz.till.start();
+  return Object.assign(biz, { hub });
+}
+
+/* zbarimg's reading of a PNG, or null when zbarimg is not installed. */
+function zbar(file) {
+  const which = childProcess.spawnSync('sh', ['-c', 'command -v zbarimg']);
+  if (which.status !== 0) return null;
+  const r = childProcess.spawnSync('zbarimg', ['-q', '--raw', file], { encoding: 'utf8' });
+  check(r.status === 0, `zbarimg could not read ${file} (exit ${r.status})`);
+  return r.stdout.trim();
+}
+
+// --------------------------------------------------------------------------------------------
 // the browser
 // --------------------------------------------------------------------------------------------
 function loadPlaywright() {
@@ -623,6 +677,19 @@ async function keyboardSale(page, entries, tendered = '') {
   await waitFor(async () => (await focusedId(page)) === 'search' &&
     (await page.$$('#cart .cart-line')).length === 0, 5, 'Enter on the receipt: a new sale');
   return rn;
+}
+
+/* The Sync screen's reprint of a receipt (F9 first when not on it): the receipt shown. */
+async function openReprint(page, receiptNo) {
+  if (!(await page.isVisible('#sync'))) {
+    await page.keyboard.press('F9');
+    await page.waitForSelector('#sync:visible');
+  }
+  await page.fill('#reprint-no', receiptNo);
+  await page.click('#reprint');
+  await page.waitForSelector('#receipt:visible');
+  await waitFor(async () => ((await page.textContent('#receipt-no')) || '').trim() === receiptNo, 5,
+    `the reprint of ${receiptNo}`);
 }
 
 /* Records every state of the status bar the page shows, from the first paint on and across
@@ -812,4 +879,5 @@ module.exports = {
   outboxUnsynced, setupBusiness, apiLogin, apiSales, loadPlaywright, launchBrowser, newPage,
   openTill, login, statusBar, shot, suite, fmtCmd, focusedId, scan, receiptNo, keyboardSale,
   recordStatusBar, editOutboxPayload, textContrast, launchPlainBrowser, withContext, Context,
+  startEtimsSim, setupEtimsBusiness, zbar, openReprint,
 };

@@ -56,15 +56,6 @@ async function storeSignature(db, receiptNo, sig) {
   h.check(!r.err, `storing a signature of ${receiptNo}: ${r.stderr || r.err}`);
 }
 
-/* zbarimg's reading of a PNG, or null when zbarimg is not installed. */
-function zbar(file) {
-  const which = childProcess.spawnSync('sh', ['-c', 'command -v zbarimg']);
-  if (which.status !== 0) return null;
-  const r = childProcess.spawnSync('zbarimg', ['-q', '--raw', file], { encoding: 'utf8' });
-  h.check(r.status === 0, `zbarimg could not read ${file} (exit ${r.status})`);
-  return r.stdout.trim();
-}
-
 /* What the receipt on the screen says: its text, the eTIMS block, the QR image. */
 async function receiptView(page) {
   return page.evaluate(() => {
@@ -79,16 +70,6 @@ async function receiptView(page) {
       paper: paper ? paper.getBoundingClientRect().toJSON() : null,
     };
   });
-}
-
-async function openReprint(page, receiptNo) {
-  await page.keyboard.press('F9');
-  await page.waitForSelector('#sync:visible');
-  await page.fill('#reprint-no', receiptNo);
-  await page.click('#reprint');
-  await page.waitForSelector('#receipt:visible');
-  await h.waitFor(async () => ((await page.textContent('#receipt-no')) || '').trim() === receiptNo, 5,
-    `the reprint of ${receiptNo}`);
 }
 
 s.test('pending_receipt_and_chip', async (ctx) => {
@@ -122,7 +103,7 @@ s.test('pending_receipt_and_chip', async (ctx) => {
   const text = await h.request('GET', biz.till.port, `/api/sales/${encodeURIComponent(rn)}/receipt.txt`);
   h.check(/^eTIMS: pending; sync: /m.test(text.body), `receipt.txt says pending: ${text.body}`);
 
-  await openReprint(page, rn);
+  await h.openReprint(page, rn);
   view = await receiptView(page);
   h.check(/^eTIMS: pending$/m.test(view.text), `the reprint says "eTIMS: pending": ${view.text}`);
   h.checkEq(view.qr, null, 'a QR code on the unsigned reprint');
@@ -172,7 +153,7 @@ s.test('signed_receipt_rendering', async (ctx) => {
   h.check(txt.body.includes('CU invoice no: KRACU0100000001/17') && !/eTIMS: pending/.test(txt.body),
     `receipt.txt with the CU block: ${txt.body}`);
 
-  await openReprint(page, rn);
+  await h.openReprint(page, rn);
   await h.waitFor(async () => { const v = await receiptView(page); return v.qr && v.qr.complete && v.qr.w > 0; },
     10, 'the QR image to load');
   const view = await receiptView(page);
@@ -189,7 +170,7 @@ s.test('signed_receipt_rendering', async (ctx) => {
   const qrPng = ctx.path('qr.png');
   await page.locator('#etims-qr').screenshot({ path: qrPng });
   fs.copyFileSync(qrPng, require('path').join(ctx.outDir, 'qr-element.png'));
-  const read = zbar(qrPng);
+  const read = h.zbar(qrPng);
   if (read === null) h.log('  SKIP zbarimg: not installed (scripts/deps.sh test installs zbar-tools)');
   else h.checkEq(read, sig.qr_url, 'the QR code on the screen read back by zbarimg');
 
@@ -211,32 +192,11 @@ s.test('signed_receipt_rendering', async (ctx) => {
 s.test('signed_by_the_hub_with_duka_sim_etims', async (ctx) => {
   // The whole path: the simulator, a hub that forwards to it (its config file names eTIMS, as
   // a shop's would), the till that pulls the signatures back.
-  const simPort = await h.freePort();
-  const sim = h.spawnDuka(['sim', 'etims', '--listen', `127.0.0.1:${simPort}`, '--state', ctx.path('sim.db')],
-    { logPath: ctx.path('sim.log') });
-  await h.waitFor(async () => {
-    if (sim.exitCode !== null) throw new h.TestFailure(`duka sim etims exited: ${fs.readFileSync(ctx.path('sim.log'), 'utf8')}`);
-    try { return (await h.request('GET', simPort, '/_sim/health', { timeout: 2 })).status === 200; } catch (_) { return false; }
-  }, 15, 'duka sim etims to answer /_sim/health');
-  const faults = async (knobs) => {
-    const r = await h.request('POST', simPort, '/_sim/faults', { body: knobs });
-    h.checkEq(r.status, 200, `POST /_sim/faults ${JSON.stringify(knobs)}`);
-  };
-  const simInvoices = async () => {
-    const r = await h.request('GET', simPort, '/_sim/invoices?tin=P051234567X&bhfId=00');
-    h.checkEq(r.status, 200, 'GET /_sim/invoices');
-    return r.json;
-  };
-  const biz = await h.setupBusiness(ctx, { startTill: false });
-  await h.runOk(['business', 'set', '--db', biz.hubDb, '--business', biz.businessId, '--kra-pin', 'P051234567X']);
-  // The hub again, now with eTIMS in its configuration file (contract 12, section 1).
-  await biz.hub.stop();
-  const conf = ctx.path('hub.conf');
-  fs.writeFileSync(conf, `ETIMS_BASE_URL = http://127.0.0.1:${simPort}/etims-api\nETIMS_TIMEOUT = 5\n`);
-  const hub = new h.Hub(biz.hubDb, biz.hub.port, ctx.tmp);
-  hub.args.push('--config', conf);
-  await hub.start();
-  await biz.till.start();
+  const sim = await h.startEtimsSim(ctx);
+  const faults = sim.faults;
+  const simInvoices = sim.invoices;
+  const biz = await h.setupEtimsBusiness(ctx, sim);
+  const hub = biz.hub;
   const page = await h.openTill(ctx, biz.till);
   await h.login(page, biz.cashiers[0]);
 
@@ -293,7 +253,7 @@ s.test('signed_by_the_hub_with_duka_sim_etims', async (ctx) => {
   const qrPng = ctx.path('qr.png');
   await page.locator('#etims-qr').screenshot({ path: qrPng });
   fs.copyFileSync(qrPng, require('path').join(ctx.outDir, 'qr-signed-by-the-hub.png'));
-  const read = zbar(qrPng);
+  const read = h.zbar(qrPng);
   if (read === null) h.log('  SKIP zbarimg: not installed (scripts/deps.sh test installs zbar-tools)');
   else h.checkEq(read, `${QR_BASE}?Data=P051234567X00${inv.rcptSign}`, 'the QR code read back by zbarimg');
   await h.waitFor(async () => { bar = await h.statusBar(page); return bar.etims === '0' && bar.light === 'green'; },

@@ -32,6 +32,8 @@ const state = {
   tillDown: false,
   historyOffset: 0,
   lastReceipt: null,
+  refund: null,      // the refund screen: {sale, qty: {line: text}, to, from}
+  refunding: false,
 };
 
 // ---- HTTP ----
@@ -176,7 +178,7 @@ function toast(message, isError) {
 
 function show(screen) {
   state.screen = screen;
-  for (const s of ['login', 'sell', 'sync']) $('#' + s).hidden = s !== screen;
+  for (const s of ['login', 'sell', 'sync', 'refund']) $('#' + s).hidden = s !== screen;
   const loggedIn = !!state.cashier;
   $('#nav-sell').hidden = !loggedIn;
   $('#nav-sync').hidden = !loggedIn;
@@ -479,7 +481,7 @@ function updateChangePreview() {
 
 function selectTender(t) {
   state.tender = t;
-  for (const b of $$('.tender')) b.classList.toggle('active', b.dataset.tender === t);
+  for (const b of $$('.tender[data-tender]')) b.classList.toggle('active', b.dataset.tender === t);
   for (const f of $$('.tf')) f.hidden = f.dataset.for !== t;
   renderTotals();
 }
@@ -583,12 +585,18 @@ function renderReceipt(s) {
   const shop = (state.status && state.status.shop) || {};
   const paper = $('#receipt-paper');
   const qty = (m) => (m % 1000 === 0 ? String(m / 1000) : (m / 1000).toString());
+  const refund = s.kind === 'refund';
   const parts = [
     el('div', { class: 'c shop', text: shop.name || 'duka' }),
     shop.kra_pin ? el('div', { class: 'c', text: 'KRA PIN ' + shop.kra_pin }) : null,
     el('hr'),
-    lr('Receipt', ''),
+    // A refund says so before anything else and names the sale it gives back (as the till
+    // prints it, src/till/sale_view.c).
+    refund ? el('div', { class: 'c strong', id: 'receipt-kind', text: 'REFUND / CREDIT NOTE' }) : null,
+    lr(refund ? 'Refund' : 'Receipt', ''),
     el('div', { id: 'receipt-no', text: s.receipt_no }),
+    refund ? el('div', { id: 'receipt-original', text: 'REFUND of ' + s.original_receipt_no }) : null,
+    refund ? el('div', { id: 'receipt-reason', text: 'Reason: ' + s.reason + ' ' + (s.reason_text || REFUND_REASONS[s.reason] || '') }) : null,
     lr(shopTime(s.created_ms, true), s.terminal || ''),
     s.cashier ? lr('Cashier', s.cashier.name) : null,
     el('hr'),
@@ -597,10 +605,11 @@ function renderReceipt(s) {
     parts.push(el('div', { text: l.name }));
     parts.push(lr('  ' + qty(l.qty_milli) + ' x ' + money(l.unit_price), money(l.total) + ' ' + l.tax_band));
   }
-  parts.push(el('hr'), lr('TOTAL', kes(s.total), 'big'));
+  parts.push(el('hr'), lr(refund ? 'REFUNDED' : 'TOTAL', kes(s.total), 'big'));
   for (const b of s.bands || []) parts.push(lr(BAND_NAMES[b.band] + ' ' + money(b.gross), 'VAT ' + money(b.tax)));
   parts.push(el('hr'));
   for (const p of s.payments || []) {
+    if (refund) { parts.push(lr((METHOD[p.method] || p.method) + ' given back', money(p.amount))); continue; }
     parts.push(lr(METHOD[p.method] + (p.reference ? ' ' + p.reference : ''), money(p.amount)));
     if (p.method === 'cash' && p.tendered) parts.push(lr('  tendered', money(p.tendered)));
     if (p.status === 'pending_verification') parts.push(el('div', { text: '  M-Pesa: pending verification' }));
@@ -614,7 +623,10 @@ function renderReceipt(s) {
   parts.push(el('div', { class: 'c', text: 'Thank you' }));
   paper.replaceChildren(...parts.filter(Boolean));
   $('#change-due').textContent = kes(s.change || 0);
-  $('#change-due').parentElement.hidden = !!s.reprint; // a reprint hands out no change
+  $('#change-due').parentElement.hidden = !!s.reprint || refund; // a reprint hands out no change
+  $('#refund-due').textContent = kes(s.total || 0) + ' ' + refundToText(s);
+  $('#refund-due-row').hidden = !refund || !!s.reprint;
+  renderReceiptRefunds(s);
   watchSignature(s);
 }
 
@@ -628,6 +640,7 @@ function etimsBlock(receiptNo, e) {
     el('div', { class: 'c strong', text: e.kind === 'credit_note' ? 'eTIMS CREDIT NOTE' : 'eTIMS TAX INVOICE' }),
     el('div', { id: 'etims-block', class: 'etims' },
       lr('CU invoice no', e.cu_invoice_no),
+      e.org_cu_invoice_no ? lr('Original invoice', e.org_cu_invoice_no) : null,
       lr('SCU ID', e.sdc_id),
       lr('CU date/time', e.signed_at),
       lr('Receipt no', e.rcpt_no + '/' + e.tot_rcpt_no),
@@ -678,6 +691,303 @@ async function reprint(receiptNo) {
   renderReceipt(sale);
   $('#receipt').hidden = false;
   $('#new-sale').focus();
+}
+
+// ---- refunds ----
+// A refund gives back (part of) a sale of this till: the till's next receipt number, the
+// sale's lines at the sale's prices, never more than sold minus already refunded per line.
+// POST /api/refunds needs the till only (no hub): it works offline like a sale.
+
+const REFUND_REASONS = { '01': 'Missing quantity', '02': 'Missing item', '03': 'Damaged', '04': 'Wasted',
+  '05': 'Raw material shortage', '06': 'Refund' };
+const REFUND_DEFAULT_REASON = '06';
+
+function refundToText(s) {
+  const p = (s.payments || [])[0];
+  return p ? ({ cash: 'cash', mpesa: 'by M-Pesa', card: 'to the card' })[p.method] || p.method : '';
+}
+
+const fmtQty = (m) => String(m / 1000);
+
+// What is left of a sale's line to give back: quantity and money (a line's parts never add up
+// to more than the line, as the till reckons it in src/till/refund.c).
+function refundLeft(l) {
+  const doneQty = l.refunded_qty_milli || 0;
+  const doneCents = l.refunded !== undefined ? l.refunded : halfUp(l.unit_price * doneQty, 1000);
+  return { qty: Math.max(0, l.qty_milli - doneQty), cents: Math.max(0, l.total - doneCents) };
+}
+
+// The quantity typed for a line: 0 for nothing (empty or "0"), thousandths, or null.
+function refundQty(text) {
+  const t = String(text).trim();
+  if (t === '' || /^0+(\.0{1,3})?$/.test(t)) return 0;
+  return parseQty(t);
+}
+
+// One line's refund: {milli, cents} or {error}.
+function refundLineAmount(l, text) {
+  const milli = refundQty(text);
+  if (milli === null) return { error: 'Quantity: a number like 1 or 0.5 (at most 3 decimals).' };
+  const left = refundLeft(l);
+  if (milli > left.qty) {
+    return { error: left.qty === 0 ? 'Nothing left to refund on this line.' : 'At most ' + fmtQty(left.qty) + ' left to refund.' };
+  }
+  return { milli, cents: Math.min(halfUp(l.unit_price * milli, 1000), left.cents) };
+}
+
+function refundTotals() {
+  const r = state.refund;
+  let total = 0, valid = true, count = 0;
+  const bands = {};
+  (r.sale.lines || []).forEach((l, i) => {
+    const a = refundLineAmount(l, r.qty[i + 1] || '');
+    if (a.error) { valid = false; return; }
+    if (!a.milli) return;
+    count++;
+    total += a.cents;
+    const rate = BAND_RATES[l.tax_band] || 0;
+    const b = bands[l.tax_band] || (bands[l.tax_band] = { gross: 0, tax: 0 });
+    b.gross += a.cents;
+    b.tax += rate ? halfUp(a.cents * rate, 100 + rate) : 0;
+  });
+  return { total, valid, count, bands };
+}
+
+// The refund screen of a sale as GET /api/sales/<no> shows it now.
+async function startRefund(receiptNo) {
+  const r = await api('GET', '/api/sales/' + encodeURIComponent(receiptNo));
+  if (r.status !== 200) { toast('Refund: ' + errorText(r), true); return; }
+  if (r.data.kind === 'refund') { toast(receiptNo + ' is a refund: refund its sale ' + r.data.original_receipt_no, true); return; }
+  const from = state.screen === 'refund' ? (state.refund && state.refund.from) : state.screen;
+  state.refund = { sale: r.data, qty: {}, to: 'cash', from: from || 'sell' };
+  $('#receipt').hidden = true;
+  clearTimeout(signatureTimer);
+  signatureTimer = null;
+  $('#refund-reason').value = REFUND_DEFAULT_REASON;
+  for (const id of ['refund-error', 'refund-reason-error', 'refund-to-error']) $('#' + id).textContent = '';
+  selectRefundTo('cash');
+  show('refund');
+  renderRefund();
+  const first = $$('#refund-lines .refund-qty').find((i) => !i.disabled);
+  (first || $('#refund-cancel')).focus();
+  if (first) first.select();
+}
+
+function renderRefund() {
+  const r = state.refund;
+  const s = r.sale;
+  $('#refund-of').textContent = s.receipt_no;
+  const pays = (s.payments || []).map((p) => (METHOD[p.method] || p.method) + ' ' + money(p.amount)).join(', ');
+  const refunds = (s.refunds || []).length ? ' · refunded before: ' + s.refunds.join(', ') : '';
+  $('#refund-sale-meta').textContent = shopTime(s.created_ms, true) + ' · Till ' + (s.terminal || '') +
+    (s.cashier ? ' · ' + s.cashier.name : '') + ' · total ' + kes(s.total) + (pays ? ' · paid ' + pays : '') + refunds;
+  const rows = (s.lines || []).map((l, i) => {
+    const n = i + 1;
+    const left = refundLeft(l);
+    const id = 'refund-qty-' + n;
+    const input = el('input', { id, class: 'refund-qty', inputmode: 'decimal', autocomplete: 'off', value: r.qty[n] || '0',
+      'aria-label': 'quantity of ' + l.name + ' to refund, at most ' + fmtQty(left.qty), 'aria-describedby': id + '-error', 'data-line': String(n) });
+    if (left.qty === 0) { input.disabled = true; input.value = '0'; input.title = 'all of this line is refunded'; }
+    input.addEventListener('input', () => { r.qty[n] = input.value; $('#refund-error').textContent = ''; renderRefundAmounts(); });
+    input.addEventListener('focus', () => input.select());
+    input.addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter') return;
+      e.preventDefault();
+      const all = $$('#refund-lines .refund-qty').filter((x) => !x.disabled);
+      const next = all[all.indexOf(input) + 1];
+      if (next) next.focus();
+      else if (!$('#refund-confirm').disabled) $('#refund-confirm').focus();
+    });
+    return [
+      el('tr', { class: 'refund-line' + (left.qty === 0 ? ' done' : ''), 'data-line': String(n) },
+        el('td', { class: 'num muted', text: String(n) }),
+        el('td', { class: 'lname' }, l.name, el('small', { text: l.sku + ' · ' + l.tax_band })),
+        el('td', { class: 'num', text: money(l.unit_price) }),
+        el('td', { class: 'num sold', text: fmtQty(l.qty_milli) }),
+        el('td', { class: 'num refunded', text: fmtQty(l.refunded_qty_milli || 0) }),
+        el('td', { class: 'num' }, input, el('small', { class: 'left muted', text: left.qty ? 'of ' + fmtQty(left.qty) + ' left' : 'all refunded' })),
+        el('td', { class: 'num amount', text: '0.00' })),
+      el('tr', { class: 'refund-line-error', 'data-line': String(n) },
+        el('td', { colspan: '7' }, el('p', { id: id + '-error', class: 'field-error', role: 'alert' }))),
+    ];
+  }).flat();
+  $('#refund-lines').replaceChildren(...rows);
+  $('#refund-all').disabled = !(s.lines || []).some((l) => refundLeft(l).qty > 0);
+  renderRefundAmounts();
+}
+
+function renderRefundAmounts() {
+  const r = state.refund;
+  (r.sale.lines || []).forEach((l, i) => {
+    const n = i + 1;
+    const a = refundLineAmount(l, r.qty[n] || '');
+    const row = $('#refund-lines tr.refund-line[data-line="' + n + '"]');
+    if (!row) return;
+    row.querySelector('.amount').textContent = a.error ? '—' : money(a.cents || 0);
+    row.classList.toggle('chosen', !a.error && a.milli > 0);
+    fieldError('refund-qty-' + n, a.error || '');
+  });
+  const t = refundTotals();
+  $('#refund-bands').replaceChildren(...Object.keys(t.bands).sort().map((b) =>
+    el('div', {}, el('span', { text: BAND_NAMES[b] + ' on ' + money(t.bands[b].gross) }), el('span', { text: 'VAT ' + money(t.bands[b].tax) }))));
+  $('#refund-total').textContent = kes(t.total);
+  const b = $('#refund-confirm');
+  b.disabled = state.refunding || !t.valid || t.count === 0;
+  b.textContent = state.refunding ? 'Saving…' : 'Refund ' + kes(t.total) + ({ cash: ' cash', mpesa: ' by M-Pesa', card: ' to card' })[r.to];
+  b.title = !t.valid ? 'fix the quantities marked in red first' : t.count === 0 ? 'type the quantity to give back on a line' : '';
+}
+
+function selectRefundTo(to) {
+  if (state.refund) state.refund.to = to;
+  for (const b of $$('.refund-to')) {
+    b.classList.toggle('active', b.dataset.refundTo === to);
+    b.setAttribute('aria-checked', String(b.dataset.refundTo === to));
+  }
+  if (state.refund) renderRefundAmounts();
+}
+
+function refundEverything() {
+  const r = state.refund;
+  (r.sale.lines || []).forEach((l, i) => { const left = refundLeft(l).qty; r.qty[i + 1] = left ? fmtQty(left) : '0'; });
+  for (const input of $$('#refund-lines .refund-qty')) input.value = r.qty[Number(input.dataset.line)];
+  $('#refund-error').textContent = '';
+  renderRefundAmounts();
+  if (!$('#refund-confirm').disabled) $('#refund-confirm').focus();
+}
+
+function cancelRefund() {
+  const from = state.refund ? state.refund.from : 'sell';
+  state.refund = null;
+  show(from === 'sync' ? 'sync' : 'sell');
+}
+
+// A refusal of the till beside the field it names: "lines[0]: line 2 (SKU) of sale … has 1
+// left to refund, not 2" goes to line 2's quantity; "reason: …", "refund_to: …" to theirs.
+function showRefundRefusal(r) {
+  const msg = errorText(r);
+  const code = r.data.error && r.data.error.code;
+  const m = /^lines\[\d+\][.\w]*:\s*line (\d+) \(([^)]*)\)\s*(.*)$/.exec(msg);
+  const line = m && state.refund && (state.refund.sale.lines || [])[Number(m[1]) - 1];
+  if (line && $('#refund-qty-' + m[1])) {
+    // The cashier knows the item by its name, not its SKU, and what they typed.
+    const n = m[1];
+    const left = /has (\S+) left to refund/.exec(m[3]);
+    const asked = state.refund.qty[n];
+    fieldError('refund-qty-' + n, left && asked
+      ? 'Line ' + n + ' (' + line.name + '): ' + left[1] + ' left to refund, not ' + asked.trim() + ' (refunded meanwhile: see Refunded).'
+      : 'Line ' + n + ' (' + (m[2] === line.sku ? line.name : m[2]) + ') ' + m[3]);
+    $('#refund-qty-' + n).focus();
+    return;
+  }
+  if (/^reason/.test(msg)) { $('#refund-reason-error').textContent = msg; return; }
+  if (/^refund_to/.test(msg)) { $('#refund-to-error').textContent = msg; return; }
+  $('#refund-error').textContent = (code === 'not_found' ? 'Not a sale of this till: ' : '') + msg;
+}
+
+async function confirmRefund() {
+  const r = state.refund;
+  if (!r || state.refunding) return;
+  const t = refundTotals();
+  $('#refund-error').textContent = '';
+  if (!t.valid) { $('#refund-error').textContent = 'Fix the quantities marked in red first.'; return; }
+  if (t.count === 0) { $('#refund-error').textContent = 'Type the quantity to give back on at least one line.'; return; }
+  const lines = [];
+  (r.sale.lines || []).forEach((l, i) => {
+    const a = refundLineAmount(l, r.qty[i + 1] || '');
+    if (a.milli) lines.push({ line: i + 1, qty: fmtQty(a.milli) });
+  });
+  const body = { receipt_no: r.sale.receipt_no, lines, reason: $('#refund-reason').value, refund_to: r.to };
+  state.refunding = true;
+  renderRefundAmounts();
+  const res = await api('POST', '/api/refunds', body, SALE_TIMEOUT_MS);
+  state.refunding = false;
+  if (state.refund !== r) return;
+  renderRefundAmounts();
+  if (res.status === 201) { refundDone(res.data); return; }
+  if (res.status === 401) return; // sessionEnded showed the login
+  if (res.status === 0) {
+    $('#refund-error').textContent = 'The till did not answer: the refund may or may not be saved. Look at the sale\'s receipt again before refunding it twice.';
+    return;
+  }
+  showRefundRefusal(res);
+  // What is left may have changed (another refund meanwhile): the columns as the till says
+  // now, the quantities typed and the message kept.
+  if (res.data.error && res.data.error.code === 'refund_exceeds_sale') {
+    const g = await api('GET', '/api/sales/' + encodeURIComponent(r.sale.receipt_no));
+    if (g.status === 200 && state.refund === r) {
+      r.sale = g.data;
+      // A line with nothing left is refunded no more: its quantity back to 0, its message kept.
+      (r.sale.lines || []).forEach((l, i) => { if (refundLeft(l).qty === 0) r.qty[i + 1] = '0'; });
+      const kept = $$('#refund-lines .field-error').map((p) => [p.id.replace(/-error$/, ''), p.textContent]).filter(([, t]) => t);
+      renderRefund();
+      for (const [id, text] of kept) {
+        const input = $('#' + id);
+        if (!input) continue;
+        $('#' + id + '-error').textContent = text;
+        input.classList.toggle('invalid', !input.disabled);
+      }
+      const bad = kept.length && $('#' + kept[0][0]);
+      const open = $$('#refund-lines .refund-qty').find((i) => !i.disabled);
+      ((bad && !bad.disabled) ? bad : open || $('#refund-cancel')).focus();
+    }
+  }
+}
+
+function refundDone(refund) {
+  state.refund = null;
+  state.lastReceipt = refund;
+  $('#reprint-last').disabled = false;
+  show('sell');
+  renderReceipt(refund);
+  $('#receipt').hidden = false;
+  $('#new-sale').focus();
+  pollSoon();
+}
+
+// Under a reprinted sale: its Refund button and the refunds made of it; under a refund: its sale.
+function renderReceiptRefunds(s) {
+  const btn = $('#refund-start');
+  const box = $('#receipt-refunds');
+  const isSale = s.kind !== 'refund';
+  btn.hidden = !(s.reprint && isSale);
+  const left = (s.lines || []).some((l) => refundLeft(l).qty > 0);
+  btn.disabled = !left;
+  btn.title = left ? 'give back (part of) this sale' : 'everything of this sale is refunded';
+  if (left) btn.replaceChildren('Refund', el('kbd', { text: 'F8' }));
+  else btn.replaceChildren('Fully refunded');
+  const link = (no, label) => {
+    const b = el('button', { type: 'button', class: 'link receipt-link', 'data-receipt': no, text: label });
+    b.addEventListener('click', () => reprint(no));
+    return b;
+  };
+  if (isSale && (s.refunds || []).length) {
+    box.replaceChildren(el('span', { class: 'muted', text: 'Refunds of this sale:' }), ...s.refunds.map((no) => link(no, no)));
+    box.hidden = false;
+  } else if (!isSale && s.original_receipt_no) {
+    box.replaceChildren(el('span', { class: 'muted', text: 'Refund of sale:' }), link(s.original_receipt_no, s.original_receipt_no));
+    box.hidden = false;
+  } else {
+    box.replaceChildren();
+    box.hidden = true;
+  }
+}
+
+// The refund screen's keys (true when taken): F2/F3/F4 the money's way back, Escape back.
+function refundKey(e) {
+  const to = { F2: 'cash', F3: 'mpesa', F4: 'card' }[e.key];
+  if (to) { e.preventDefault(); selectRefundTo(to); return true; }
+  if (e.key === 'Escape') { e.preventDefault(); cancelRefund(); return true; }
+  if (e.key === 'F9') { e.preventDefault(); state.refund = null; show('sync'); return true; }
+  return false;
+}
+
+function wireRefund() {
+  $('#refund-start').addEventListener('click', () => { if (state.lastReceipt) startRefund(state.lastReceipt.receipt_no); });
+  $('#refund-confirm').addEventListener('click', confirmRefund);
+  $('#refund-cancel').addEventListener('click', cancelRefund);
+  $('#refund-all').addEventListener('click', refundEverything);
+  $('#refund-reason').addEventListener('change', () => { $('#refund-reason-error').textContent = ''; });
+  for (const b of $$('.refund-to')) b.addEventListener('click', () => { $('#refund-to-error').textContent = ''; selectRefundTo(b.dataset.refundTo); });
 }
 
 // The printed page: as wide as the thermal paper and as long as this receipt (one page, one
@@ -829,10 +1139,15 @@ async function pollSoon() {
 function onKey(e) {
   if (!$('#confirm').hidden) { if (e.key === 'Escape') $('#confirm-no').click(); return; }
   if (!$('#receipt').hidden) {
-    if (e.key === 'Enter' || e.key === 'Escape') { e.preventDefault(); newSale(); }
+    if (e.key === 'F8' && !$('#refund-start').hidden && !$('#refund-start').disabled) { e.preventDefault(); $('#refund-start').click(); return; }
+    // Enter on another button of the receipt (Refund, Print, a refund's number) is its click.
+    const a = document.activeElement;
+    const onOther = e.key === 'Enter' && a && (a.id === 'refund-start' || a.classList.contains('receipt-link'));
+    if ((e.key === 'Enter' && !onOther) || e.key === 'Escape') { e.preventDefault(); newSale(); }
     return;
   }
   if (!state.cashier) return;
+  if (state.screen === 'refund' && refundKey(e)) return;
   switch (e.key) {
     case 'F2': e.preventDefault(); if (state.screen !== 'sell') show('sell'); focusTender('cash'); return;
     case 'F3': e.preventDefault(); if (state.screen !== 'sell') show('sell'); focusTender('mpesa'); return;
@@ -866,7 +1181,7 @@ function wire() {
     else if (e.key === 'ArrowDown') { e.preventDefault(); state.highlight++; renderResults(); }
     else if (e.key === 'ArrowUp') { e.preventDefault(); state.highlight = Math.max(0, state.highlight - 1); renderResults(); }
   });
-  for (const b of $$('.tender')) b.addEventListener('click', () => focusTender(b.dataset.tender));
+  for (const b of $$('.tender[data-tender]')) b.addEventListener('click', () => focusTender(b.dataset.tender));
   $('#tendered').addEventListener('input', () => { fieldError('tendered', ''); updateChangePreview(); });
   $('#mpesa-code').addEventListener('input', () => fieldError('mpesa-code', ''));
   $('#card-ref').addEventListener('input', () => fieldError('card-ref', ''));
@@ -883,6 +1198,7 @@ function wire() {
   $('#retry-all').addEventListener('click', () => retry({ all: true }, $('#retry-all')));
   $('#reprint-form').addEventListener('submit', (e) => { e.preventDefault(); reprint($('#reprint-no').value); });
   $('#reprint-last').addEventListener('click', () => { if (state.lastReceipt) reprint(state.lastReceipt.receipt_no); });
+  wireRefund();
   $('#history-more').addEventListener('click', () => { state.historyOffset += HISTORY_PAGE; refreshSync(); });
   $('#history-newer').addEventListener('click', () => { state.historyOffset = Math.max(0, state.historyOffset - HISTORY_PAGE); refreshSync(); });
   document.addEventListener('keydown', onKey);
