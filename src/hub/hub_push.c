@@ -12,6 +12,9 @@
 #include "outbox/hub_outbox.h"
 #include "outbox/outbox.h"
 
+/* A refund whose sale has not arrived yet: answered "retry" (docs/PROTOCOL.md). */
+#define DUKA_PUSH_ORIGINAL_PENDING "original_not_received"
+
 /* The eTIMS invoices of a batch's applied sales, enqueued together before its COMMIT. */
 typedef struct invoice_jobs {
     duka_hub_outbox_new *jobs;
@@ -93,7 +96,15 @@ static duka_rc refund_within(duka_hub_store *store, const duka_hub_device *dev,
     duka_err lerr = {0};
     duka_rc rc = duka_hub_sale_load(store, dev->business_id, r->original_receipt_no, x->original,
                                     &lerr);
-    if (rc == DUKA_NOTFOUND || (rc == DUKA_OK && x->original->kind != DUKA_KIND_SALE)) {
+    if (rc == DUKA_NOTFOUND) {
+        /* Its sale is of the same till (sale.c checks) and still on its way: a batch before
+         * this one was lost while this one got through. Not yet, rather than never. */
+        *kind = DUKA_PUSH_ORIGINAL_PENDING;
+        snprintf(why, whylen, "refund %s: its sale %s has not reached the hub yet", r->receipt_no,
+                 r->original_receipt_no);
+        return DUKA_OK;
+    }
+    if (rc == DUKA_OK && x->original->kind != DUKA_KIND_SALE) {
         *kind = "refund_original_unknown";
         snprintf(why, whylen, "refund %s: %s is not a sale at the hub", r->receipt_no,
                  r->original_receipt_no);
@@ -253,6 +264,8 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
             return NULL;
         if (ok)
             conflict = NULL;
+        else if (strcmp(conflict, DUKA_PUSH_ORIGINAL_PENDING) == 0)
+            return result_obj(id, "retry", sale->receipt_no, conflict, msg); /* nothing kept */
     }
     json_t *r;
     if (conflict != NULL) {
@@ -331,7 +344,10 @@ static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
         }
         /* A rejected command must leave nothing behind — but the refusal is audited, in the
          * batch's transaction. */
-        if (strcmp(json_string_value(json_object_get(r, "status")), "rejected") == 0) {
+        const char *status = json_string_value(json_object_get(r, "status"));
+        if (strcmp(status, "retry") == 0) {
+            duka_hub_store_rollback_to(store);
+        } else if (strcmp(status, "rejected") == 0) {
             duka_hub_store_rollback_to(store);
             const json_t *e = json_object_get(r, "error");
             char detail[DUKA_ERR_MSG_MAX + 64];

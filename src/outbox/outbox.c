@@ -240,7 +240,12 @@ duka_rc duka_outbox_finish(sqlite3 *db, const duka_outbox_outcome *outcomes, int
     if (duka_db_stmt(db,
                         "UPDATE outbox SET"
                         "  status = CASE WHEN ?2 = 'pending' AND attempts >= max_attempts"
+                        "           AND coalesce(?4, '') NOT IN ('network', 'auth')"
                         "           THEN 'failed' ELSE ?2 END,"
+                        /* not the item's fault: its attempt given back (outbox.h) */
+                        "  attempts = CASE WHEN ?2 = 'pending'"
+                        "           AND coalesce(?4, '') IN ('network', 'auth')"
+                        "           THEN max(attempts - 1, 0) ELSE attempts END,"
                         "  last_error = ?3, error_category = ?4,"
                         "  processed_ms = CASE WHEN ?2 = 'pending' THEN processed_ms ELSE ?5 END,"
                         "  next_attempt_ms = CASE WHEN ?2 = 'pending' THEN " BACKOFF_SQL

@@ -168,7 +168,9 @@ typedef struct duka_outbox_outcome {
 
 /* Records outcomes for claimed items. One transaction. A PENDING outcome whose attempts have
  * reached max_attempts becomes FAILED; otherwise it is retried after an exponential backoff
- * (1 s, 2 s, 4 s … capped at 5 min, with jitter). */
+ * (1 s, 2 s, 4 s … capped at 5 min, with jitter). A PENDING outcome of category
+ * DUKA_OUTBOX_ERR_NETWORK or _AUTH (not the item's fault: a refund that overtook its sale)
+ * gives its attempt back, as duka_outbox_release does. */
 duka_rc duka_outbox_finish(sqlite3 *db, const duka_outbox_outcome *outcomes, int count,
                            int64_t now_ms, duka_err *err);
 

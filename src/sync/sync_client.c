@@ -248,6 +248,11 @@ static duka_rc read_results(const duka_outbox_batch *b, const json_t *reply,
             oc[k].error = msg ? msg : "conflict";
             oc[k].error_category = DUKA_OUTBOX_ERR_CONFLICT;
             res->conflicts++;
+        } else if (strcmp(status, "retry") == 0) {
+            /* Not yet (a refund that overtook its sale): sent again, no attempt used. */
+            oc[k].status = DUKA_OUTBOX_PENDING;
+            oc[k].error = msg ? msg : "the hub asked for it again later";
+            oc[k].error_category = DUKA_OUTBOX_ERR_NETWORK;
         } else if (strcmp(status, "rejected") == 0) {
             oc[k].status = DUKA_OUTBOX_FAILED;
             oc[k].error = msg ? msg : "rejected by the hub";

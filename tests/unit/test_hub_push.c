@@ -455,6 +455,75 @@ static void test_receipt_reused_is_conflict(void **state)
     json_decref(conflicting);
 }
 
+/* A refund of receipt seq_of_sale, numbered seq, giving back the whole of the default sale's
+ * first line (2 kg of sugar). */
+static json_t *refund_command(fixture *f, const char *id, int seq, int seq_of_sale)
+{
+    const line_spec sugar[] = {{"SUGAR1KG", 2000, 23050, 'B'}};
+    char receipt[DUKA_RECEIPT_NO_MAX + 1];
+    snprintf(receipt, sizeof(receipt), "T01-20261121-%05d", seq);
+    sale_build(f->sale, "T01", receipt, T0 + seq, sugar, 1, "cash", NULL);
+    f->sale->kind = DUKA_KIND_REFUND;
+    snprintf(f->sale->original_receipt_no, sizeof(f->sale->original_receipt_no),
+             "T01-20261121-%05d", seq_of_sale);
+    snprintf(f->sale->reason, sizeof(f->sale->reason), "03");
+    f->sale->lines[0].original_line = 1;
+    snprintf(f->sale->payments[0].status, sizeof(f->sale->payments[0].status), "refunded");
+    duka_err err = {0};
+    assert_ok(duka_sale_validate(f->sale, &err), &err);
+    json_t *c = command(id, f->sale);
+    json_object_set_new(c, "type", json_string("refund.create"));
+    return c;
+}
+
+/* A till keeps several pushes in flight: when the one carrying a sale is lost and the next,
+ * carrying its refund, gets through, the refund is answered "retry" (its sale is on its
+ * way), with nothing kept — not a conflict, which would never be sent again — and applies
+ * once the sale is there. */
+static void test_refund_before_its_sale_is_retried(void **state)
+{
+    fixture *f = *state;
+    char sale_id[DUKA_UUID_STR_LEN + 1], refund_id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, sale_id);
+    new_id(f, refund_id);
+    json_t *refund = refund_command(f, refund_id, 2, 1);
+    json_t *reply = push(f, &f->t01, body1(json_incref(refund)));
+    assert_result(reply, 0, refund_id, "retry", "original_not_received");
+    assert_contains(json_string_value(json_object_get(
+                        json_object_get(result_at(reply, 0), "error"), "message")),
+                    "T01-20261121-00001 has not reached the hub yet");
+    json_decref(reply);
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int_text(db, "SELECT count(*) FROM processed_commands WHERE"
+                                           " command_id=?1", refund_id), 0);
+    assert_int_equal(hub_peek_int_text(db, "SELECT count(*) FROM conflicts WHERE"
+                                           " command_id=?1", refund_id), 0);
+    assert_int_equal(report_int(f, f->business, "refunds"), 0);
+
+    /* The sale arrives, then the refund again (the same command): applied, once. */
+    reply = push(f, &f->t01, body1(command(sale_id, sale_of(f, "T01", 1, NULL, 0))));
+    assert_result(reply, 0, sale_id, "applied", NULL);
+    json_decref(reply);
+    reply = push(f, &f->t01, body1(json_incref(refund)));
+    assert_result(reply, 0, refund_id, "applied", NULL);
+    json_decref(reply);
+    reply = push(f, &f->t01, body1(json_incref(refund)));
+    assert_result(reply, 0, refund_id, "duplicate", NULL);
+    json_decref(reply);
+    assert_int_equal(report_int(f, f->business, "refunds"), 1);
+    assert_int_equal(report_int(f, f->business, "refund_cents"), 46100);
+    assert_int_equal(stock_of(db, "SUGAR1KG"), 40000); /* sold 2, given back 2 */
+
+    /* A refund of a refund stays a conflict: that never becomes right. */
+    char again_id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, again_id);
+    reply = push(f, &f->t01, body1(refund_command(f, again_id, 3, 2)));
+    assert_result(reply, 0, again_id, "conflict", "refund_original_unknown");
+    json_decref(reply);
+    hub_peek_close(db);
+    json_decref(refund);
+}
+
 static void test_bad_command_in_batch_leaves_no_trace(void **state)
 {
     fixture *f = *state;
@@ -2765,6 +2834,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_generic_plans_probe_indexes, setup, teardown),
         cmocka_unit_test(test_redacted_locations),
+        cmocka_unit_test_setup_teardown(test_refund_before_its_sale_is_retried, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

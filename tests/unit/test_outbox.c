@@ -339,6 +339,31 @@ static void test_pending_outcome_fails_at_max_attempts(void **state)
     duka_outbox_batch_free(&b);
 }
 
+/* "Not yet" from the receiver for one item (the hub's "retry": a refund ahead of its sale)
+ * is not the item's fault: pending again with its attempt given back, however often. */
+static void test_pending_network_outcome_costs_nothing(void **state)
+{
+    fixture *f = *state;
+    const spec specs[] = {{"s", 0, 0, 0, 2}};
+    enqueue_all(f->db, specs, 1, T0, NULL);
+    duka_err err = {0};
+    for (int round = 1; round <= 5; round++) {
+        duka_outbox_batch b;
+        claim(f->db, 10, 1UL << 20, LATER(10 * round), &b);
+        assert_int_equal(b.count, 1);
+        assert_int_equal(b.items[0].attempts, 1);
+        duka_outbox_outcome oc = {b.items[0].id, DUKA_OUTBOX_PENDING, "its sale is on its way",
+                                  DUKA_OUTBOX_ERR_NETWORK};
+        assert_ok(duka_outbox_finish(f->db, &oc, 1, LATER(10 * round), &err), &err);
+        assert_counts(f->db, 1, 0, 0, 0, 0);
+        duka_outbox_batch_free(&b);
+    }
+    assert_int_equal(sql_int(f->db, "SELECT attempts FROM outbox WHERE status='pending'"
+                                    " AND last_error='its sale is on its way'"
+                                    " AND error_category='network'"),
+                     0);
+}
+
 /* Released for a reason that is not the items' fault (network, auth): never an attempt. */
 static void release_costs_nothing(fixture *f, const char *category, const char *error)
 {
@@ -565,6 +590,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_respects_payload_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_outcome_fails_at_max_attempts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pending_network_outcome_costs_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_release_network_costs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_auth_costs_nothing, setup, teardown),
