@@ -123,7 +123,8 @@ static const char recover_sql[] =
     "   ELSE attempts END,"
     " lease_until_ms = NULL, next_attempt_ms = $2::bigint"
     " WHERE id IN (SELECT id FROM hub_outbox WHERE destination = $1"
-    "   AND ((status = 'processing' AND lease_until_ms < $2::bigint)"
+    "   AND ((status = 'processing' AND (lease_until_ms < $2::bigint"
+    "       OR lease_until_ms > $2::bigint + $3::bigint))"
     "     OR (status = 'awaiting' AND next_attempt_ms <= $2::bigint))"
     "   FOR UPDATE SKIP LOCKED)";
 
@@ -145,9 +146,10 @@ duka_rc duka_pg_outbox_claim(duka_hub_store *s, const char *destination, const c
     bool own = false;
     if (duka_pg_op_begin(s, NULL, &own, err) != DUKA_OK)
         return DUKA_STORE;
-    char now[24], until[24], wait[24], limit[24];
-    const char *rv[2] = {destination, I64(now, now_ms)};
-    PGresult *res = exec(s, recover_sql, 2, rv, PGRES_COMMAND_OK,
+    char now[24], until[24], wait[24], limit[24], lease_max[24];
+    const char *rv[3] = {destination, I64(now, now_ms),
+                         I64(lease_max, DUKA_HUB_OUTBOX_LEASE_MAX_MS)};
+    PGresult *res = exec(s, recover_sql, 3, rv, PGRES_COMMAND_OK,
                          "recovering expired outbox leases", err);
     duka_rc rc = res ? DUKA_OK : DUKA_STORE;
     PQclear(res);

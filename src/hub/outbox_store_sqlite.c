@@ -101,12 +101,13 @@ duka_rc duka_sq_outbox_claim(duka_hub_store *hs, const char *destination, const 
                               "   THEN max(attempts - 1, 0) ELSE attempts END,"
                               " lease_owner = NULL, lease_until_ms = NULL, next_attempt_ms = ?2"
                               " WHERE destination = ?1 AND ((status = 'processing'"
-                              "   AND lease_until_ms < ?2)"
+                              "   AND (lease_until_ms < ?2 OR lease_until_ms > ?2 + ?3))"
                               "   OR (status = 'awaiting' AND next_attempt_ms <= ?2))",
                               &st, err);
     if (rc == DUKA_OK) {
         duka_db_bind_text(st, 1, destination);
         sqlite3_bind_int64(st, 2, now_ms);
+        sqlite3_bind_int64(st, 3, DUKA_HUB_OUTBOX_LEASE_MAX_MS);
         int r = sqlite3_step(st);
         sqlite3_reset(st);
         if (r != SQLITE_DONE)

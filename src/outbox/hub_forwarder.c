@@ -387,6 +387,9 @@ duka_rc duka_forwarder_start(const char *location, const duka_forwarder_service 
     if (svc->in_flight < 1 || svc->in_flight > DUKA_FORWARDER_IN_FLIGHT_MAX)
         return duka_err_set(err, DUKA_INPUT, "%s: %d requests in flight, expected 1..%d",
                             svc->destination, svc->in_flight, DUKA_FORWARDER_IN_FLIGHT_MAX);
+    if (svc->lease_ms <= 0 || svc->lease_ms > DUKA_HUB_OUTBOX_LEASE_MAX_MS)
+        return duka_err_set(err, DUKA_INPUT, "%s: a lease of %ld ms, expected 1..%ld",
+                            svc->destination, svc->lease_ms, DUKA_HUB_OUTBOX_LEASE_MAX_MS);
     duka_forwarder *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return duka_err_set(err, DUKA_NOMEM, "out of memory starting the %s forwarder",

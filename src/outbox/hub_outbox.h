@@ -43,6 +43,12 @@ typedef struct duka_hub_store duka_hub_store;
 #define DUKA_HUB_OUTBOX_STREAM_MAX 64
 #define DUKA_HUB_OUTBOX_TYPE_MAX 32
 #define DUKA_HUB_OUTBOX_OWNER_LEN 32 /* a hub instance id: 32 hex characters */
+/* A lease is at most this long (duka_forwarder_start checks a service's lease_ms): eTIMS's
+ * is 3 x ETIMS_TIMEOUT (at most 300 s) + 30 s. A lease that ends further ahead than this was
+ * taken before the clock was set back, and is taken as run out — else a hub clock corrected
+ * backwards by hours holds what it had leased for hours (the deterministic simulator found
+ * it). */
+#define DUKA_HUB_OUTBOX_LEASE_MAX_MS (3 * DUKA_ETIMS_TIMEOUT_MAX_MS + 60000L)
 /* A claim takes at most this many items (one transaction); the forwarder's window. */
 #define DUKA_HUB_OUTBOX_CLAIM_MAX 64
 /* An item's result for the till (a signed invoice) is at most this long as JSON text. */
@@ -104,7 +110,8 @@ void duka_hub_outbox_claim_free(duka_hub_outbox_claim *c);
 /* Claims up to max (<= DUKA_HUB_OUTBOX_CLAIM_MAX) due items of destination, in priority,
  * stream, seq_no order, leasing them to owner until lease_until_ms. Due: pending with its
  * next attempt come (or impossibly far ahead: duka_outbox_wait_max_ms), awaiting past its
- * deadline, or processing under a lease that ran out (then marked unclear, and the attempt
+ * deadline, or processing under a lease that ran out or ends impossibly far ahead
+ * (DUKA_HUB_OUTBOX_LEASE_MAX_MS: the clock went back) (then marked unclear, and the attempt
  * its dead claimer counted given back: a hub's crash is not the item's failure). Own
  * transaction; on PostgreSQL rows another hub is claiming are skipped, never waited for. */
 duka_rc duka_hub_outbox_claim_due(duka_hub_store *s, const char *destination,

@@ -245,6 +245,41 @@ static void test_leases(void **state)
     duka_hub_outbox_claim_free(&c);
 }
 
+/* The hub's clock is corrected backwards by two hours while A holds an item: its lease now
+ * ends two hours ahead, further than any lease can (DUKA_HUB_OUTBOX_LEASE_MAX_MS), so it is
+ * taken as run out — the item comes back unclear at once instead of in two hours. A lease
+ * that ends within the longest lease is still respected. */
+static void test_lease_from_before_the_clock_went_back(void **state)
+{
+    fixture *f = *state;
+    push_sales(f, &f->t01, 1, 2, NULL, true);
+    duka_hub_outbox_claim a = {0}, b = {0}, c = {0};
+    claim(f->store, "A", 1, T0, &a);
+    assert_int_equal(a.count, 1);
+    int64_t back = T0 - 2 * 3600000LL;
+    /* B, on the set-back clock, claims item 1 (unclear) and item 2. */
+    claim(f->other, "B", 64, back, &b);
+    assert_int_equal(b.count, 2);
+    assert_int_equal(b.items[0].seq_no, 1);
+    assert_true(b.items[0].unclear);
+    assert_int_equal(b.items[0].attempts, 1); /* A's lost lease used no attempt */
+    assert_false(b.items[1].unclear);
+    /* B's leases (taken on the new clock) hold, even just under the longest lease ahead. */
+    claim(f->store, "A", 64, back + LEASE - DUKA_HUB_OUTBOX_LEASE_MAX_MS + 1, &c);
+    assert_int_equal(c.count, 0);
+    claim(f->store, "A", 64, back + LEASE - 1, &c);
+    assert_int_equal(c.count, 0);
+    int lost = 0;
+    finish_all(f->store, "A", &a, DUKA_HUB_OUTBOX_SENT, back + 10, &lost);
+    assert_int_equal(lost, 1); /* A's late answer changes nothing */
+    finish_all(f->other, "B", &b, DUKA_HUB_OUTBOX_SENT, back + 20, &lost);
+    assert_int_equal(lost, 0);
+    assert_int_equal(counts(f).done, 2);
+    duka_hub_outbox_claim_free(&a);
+    duka_hub_outbox_claim_free(&b);
+    duka_hub_outbox_claim_free(&c);
+}
+
 static void test_attempts_failure_and_manual_retry(void **state)
 {
     fixture *f = *state;
@@ -401,6 +436,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_push_numbers_invoices_without_gaps, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_from_before_the_clock_went_back, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_attempts_failure_and_manual_retry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wake_after_an_outage, setup, teardown),

@@ -16,6 +16,9 @@
 #include "tax/etims/invoice.h"
 
 #define DEVICE_KEY "etims.device." DUKA_ETIMS_BRANCH_DEFAULT
+
+_Static_assert(3 * DUKA_ETIMS_TIMEOUT_MAX_MS + 30000 <= DUKA_HUB_OUTBOX_LEASE_MAX_MS,
+               "an eTIMS lease (3 timeouts and a margin) fits the outbox's longest lease");
 /* How long a business's KRA PIN is trusted before it is read again. */
 #define BUSINESS_CACHE_MS 10000
 /* A business with no KRA PIN (or no device yet, eTIMS unreachable) is looked at again after
