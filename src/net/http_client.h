@@ -44,6 +44,14 @@ duka_rc duka_http_send(const char *method, const char *url, const char *bearer_t
                        const char *body, size_t body_len, const duka_http_options *opt,
                        duka_http_reply *out, duka_err *err);
 
+/* A way to send requests with duka_http_send's signature plus a context: a client that takes
+ * one (the sync client, the eTIMS client) uses duka_http_send when it is NULL, and the
+ * deterministic simulator (tests/sim) passes its simulated network. */
+typedef duka_rc (*duka_http_transport)(void *ctx, const char *method, const char *url,
+                                       const char *bearer_token, const char *body,
+                                       size_t body_len, const duka_http_options *opt,
+                                       duka_http_reply *out, duka_err *err);
+
 /* Frees the body (NULL is fine). */
 void duka_http_reply_free(duka_http_reply *reply);
 

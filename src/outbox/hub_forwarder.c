@@ -198,6 +198,21 @@ static void health_observe(duka_forwarder *f, const int *done, int n, int64_t t)
     }
 }
 
+duka_hub_outbox_outcome duka_forwarder_outcome(const duka_hub_outbox_item *item,
+                                               const duka_hub_outbox_outcome *o,
+                                               const char *errbuf, const char *result)
+{
+    duka_hub_outbox_outcome r = *o;
+    r.id = item->id;
+    if (r.verdict != DUKA_HUB_OUTBOX_SENT) {
+        r.error = errbuf[0] ? errbuf : "failed";
+        if (r.error_category == NULL)
+            r.error_category = DUKA_OUTBOX_ERR_SERVER;
+    }
+    r.result = result;
+    return r;
+}
+
 /* Records the outcomes of the slots in done[] (one transaction) and frees them. */
 static void record_done(duka_forwarder *f, const int *done, int n)
 {
@@ -206,14 +221,7 @@ static void record_done(duka_forwarder *f, const int *done, int n)
     for (int k = 0; k < n; k++) {
         slot *sl = &f->slots[done[k]];
         items[k] = sl->item;
-        outcomes[k] = sl->outcome;
-        outcomes[k].id = sl->item.id;
-        if (outcomes[k].verdict != DUKA_HUB_OUTBOX_SENT) {
-            outcomes[k].error = sl->err[0] ? sl->err : "failed";
-            if (outcomes[k].error_category == NULL)
-                outcomes[k].error_category = DUKA_OUTBOX_ERR_SERVER;
-        }
-        outcomes[k].result = sl->result;
+        outcomes[k] = duka_forwarder_outcome(&sl->item, &sl->outcome, sl->err, sl->result);
     }
     int64_t t = now_ms(f);
     int lost = 0;

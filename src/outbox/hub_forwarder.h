@@ -66,6 +66,14 @@ void duka_forwarder_kick(duka_forwarder *f);
 /* Stops the threads (an attempt in flight is finished first, at most its timeout) and frees. */
 void duka_forwarder_stop(duka_forwarder *f);
 
+/* The outcome to record for an item's attempt (prepare's or send's *o): with the item's id,
+ * and when not SENT the message in errbuf ("failed" when empty) and category server when
+ * none; result for the till. The forwarder's, and the deterministic simulator's, which steps
+ * a forwarder by hand (tests/sim). */
+duka_hub_outbox_outcome duka_forwarder_outcome(const duka_hub_outbox_item *item,
+                                               const duka_hub_outbox_outcome *o,
+                                               const char *errbuf, const char *result);
+
 /* The state to report for a service from what the store holds: "off" when no forwarder ever
  * wrote it, "offline" when it is stale (DUKA_FORWARDER_HEALTH_STALE_MS), else as written. */
 const char *duka_forwarder_reported_state(const duka_service_health *h, bool found,

@@ -29,6 +29,7 @@
 #include "common/clock.h"
 #include "common/json_limits.h"
 #include "common/limits.h"
+#include "common/random.h"
 #include "common/log.h"
 #include "net/http_router.h"
 
@@ -62,6 +63,7 @@ struct duka_etims_sim {
     long held;               /* replies being held now */
     unsigned char secret[SIM_SECRET_BYTES];
     char taxpayer_name[DUKA_ETIMS_SIM_NAME_MAX + 1];
+    const duka_clock *clock; /* NULL: the system's */
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -164,7 +166,9 @@ static duka_rc load_secret(duka_etims_sim *sim, duka_err *err)
     if (found)
         return DUKA_OK;
     char hex[SIM_SECRET_BYTES * 2 + 1];
-    randombytes_buf(sim->secret, sizeof(sim->secret));
+    /* The simulated KRA's signing key, not a secret of duka's: from duka_random, so that the
+     * deterministic simulator (tests/sim), which seeds it, replays the same signatures. */
+    duka_random_buf(sim->secret, sizeof(sim->secret));
     sodium_bin2hex(hex, sizeof(hex), sim->secret, sizeof(sim->secret));
     st = sim_prepare(sim->db, "INSERT INTO meta(key, value) VALUES ('secret', ?1)");
     if (st == NULL)
@@ -333,9 +337,9 @@ static void hold_reply(duka_etims_sim *sim, const duka_http_exchange *ex)
  * ---------------------------------------------------------------------------------------- */
 
 /* Now in Nairobi time as "YYYYMMDDhhmmss". */
-static void nairobi_now(char out[15])
+static void nairobi_now(const duka_etims_sim *sim, char out[15])
 {
-    time_t t = (time_t)(duka_clock_now_ms(NULL) / 1000) + SIM_NAIROBI_OFFSET_S;
+    time_t t = (time_t)(duka_clock_now_ms(sim->clock) / 1000) + SIM_NAIROBI_OFFSET_S;
     struct tm tm;
     gmtime_r(&t, &tm);
     snprintf(out, 15, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
@@ -381,10 +385,11 @@ static void sign_receipt(const duka_etims_sim *sim, const char *tin, const char 
 }
 
 /* The eTIMS answer: HTTP 200 {"resultCd","resultMsg","resultDt","data"}; takes data. */
-static void etims_reply(duka_http_exchange *ex, const char *code, const char *msg, json_t *data)
+static void etims_reply(const duka_etims_sim *sim, duka_http_exchange *ex, const char *code,
+                        const char *msg, json_t *data)
 {
     char now[15];
-    nairobi_now(now);
+    nairobi_now(sim, now);
     json_decref(ex->reply);
     ex->status = 200;
     ex->reply = json_pack("{s:s, s:s, s:s, s:o}", "resultCd", code, "resultMsg", msg,
@@ -864,7 +869,7 @@ typedef struct sim_device {
 } sim_device;
 
 /* Parses ex's body as one JSON value; NULL with a 910 reply set when it is not JSON. */
-static json_t *parse_body(duka_http_exchange *ex)
+static json_t *parse_body(const duka_etims_sim *sim, duka_http_exchange *ex)
 {
     json_error_t jerr;
     json_t *v = json_loadb(ex->body, ex->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -872,17 +877,17 @@ static json_t *parse_body(duka_http_exchange *ex)
     if (v == NULL) {
         snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (line %d, column %d)",
                  jerr.text, jerr.line, jerr.column);
-        etims_reply(ex, "910", msg, NULL);
+        etims_reply(sim, ex, "910", msg, NULL);
         return NULL;
     }
     duka_err err = {0};
     if (duka_json_depth_check(v, DUKA_JSON_DEPTH_MAX, "body", &err) != DUKA_OK) {
-        etims_reply(ex, "910", err.msg, NULL);
+        etims_reply(sim, ex, "910", err.msg, NULL);
         json_decref(v);
         return NULL;
     }
     if (!json_is_object(v)) {
-        etims_reply(ex, "910", "the body must be a JSON object", NULL);
+        etims_reply(sim, ex, "910", "the body must be a JSON object", NULL);
         json_decref(v);
         return NULL;
     }
@@ -941,9 +946,9 @@ static bool find_device(duka_etims_sim *sim, const duka_http_exchange *ex, sim_d
     return found;
 }
 
-static void reply_not_installed(duka_http_exchange *ex)
+static void reply_not_installed(const duka_etims_sim *sim, duka_http_exchange *ex)
 {
-    etims_reply(ex, "901", "It is not valid device: the tin, bhfId and cmcKey headers name no "
+    etims_reply(sim, ex, "901", "It is not valid device: the tin, bhfId and cmcKey headers name no "
                            "installed device (selectInitOsdcInfo first)", NULL);
 }
 
@@ -971,7 +976,7 @@ static void route_init(void *app, void *ctx, duka_http_exchange *ex)
 {
     duka_etims_sim *sim = app;
     (void)ctx;
-    json_t *body = parse_body(ex);
+    json_t *body = parse_body(sim, ex);
     if (body == NULL)
         return;
     checker c = {{0}};
@@ -984,7 +989,7 @@ static void route_init(void *app, void *ctx, duka_http_exchange *ex)
     if (c.msg[0] == '\0')
         get_text(&c, body, NULL, "dvcSrlNo", true, true, DUKA_ETIMS_SIM_SERIAL_MAX, &serial);
     if (c.msg[0] != '\0') {
-        etims_reply(ex, "910", c.msg, NULL);
+        etims_reply(sim, ex, "910", c.msg, NULL);
         json_decref(body);
         return;
     }
@@ -1011,7 +1016,7 @@ static void route_init(void *app, void *ctx, duka_http_exchange *ex)
         snprintf(sdc, sizeof(sdc), "KRACU01%08" PRId64, n);
         snprintf(mrc, sizeof(mrc), "WIS%08" PRId64, n);
         snprintf(dvc, sizeof(dvc), "99999%011" PRId64, n);
-        randombytes_buf(raw, sizeof(raw));
+        duka_random_buf(raw, sizeof(raw));
         sodium_bin2hex(key, sizeof(key), raw, sizeof(raw));
         sqlite3_stmt *ins = sim_prepare(
             sim->db, "INSERT INTO devices(id, tin, bhf_id, dvc_srl_no, dvc_id, sdc_id, mrc_no,"
@@ -1027,7 +1032,7 @@ static void route_init(void *app, void *ctx, duka_http_exchange *ex)
         sqlite3_bind_text(ins, 7, mrc, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(ins, 8, key, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(ins, 9, sim->taxpayer_name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(ins, 10, duka_clock_now_ms(NULL));
+        sqlite3_bind_int64(ins, 10, duka_clock_now_ms(sim->clock));
         int rc = sqlite3_step(ins);
         sqlite3_finalize(ins);
         if (rc != SQLITE_DONE)
@@ -1050,11 +1055,11 @@ out:
     }
     pthread_mutex_unlock(&sim->lock);
     if (data == NULL)
-        etims_reply(ex, "999", "the simulator's state file failed (see its log)", NULL);
+        etims_reply(sim, ex, "999", "the simulator's state file failed (see its log)", NULL);
     else if (existed)
-        etims_reply(ex, "902", "This device is installed", data);
+        etims_reply(sim, ex, "902", "This device is installed", data);
     else
-        etims_reply(ex, "000", "It is succeeded", data);
+        etims_reply(sim, ex, "000", "It is succeeded", data);
     json_decref(body);
 }
 
@@ -1170,7 +1175,7 @@ static bool keep_invoice(duka_etims_sim *sim, const sim_device *d, const checked
     if (!ok)
         return false;
     sign_receipt(sim, d->tin, d->bhf_id, s->invc_no, s->tot_amt, r->sign, r->intrl);
-    nairobi_now(r->sdc_date_time);
+    nairobi_now(sim, r->sdc_date_time);
     st = sim_prepare(sim->db,
                      "INSERT INTO invoices(tin, bhf_id, invc_no, device_id, trd_invc_no,"
                      " rcpt_ty_cd, org_invc_no, tot_amt, taxbl_a, taxbl_b, taxbl_c, taxbl_d,"
@@ -1198,7 +1203,7 @@ static bool keep_invoice(duka_etims_sim *sim, const sim_device *d, const checked
     sqlite3_bind_text(st, 21, r->intrl, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 22, r->sign, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 23, r->sdc_date_time, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 24, duka_clock_now_ms(NULL));
+    sqlite3_bind_int64(st, 24, duka_clock_now_ms(sim->clock));
     sqlite3_bind_text(st, 25, body_text, -1, SQLITE_TRANSIENT);
     ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
@@ -1264,16 +1269,16 @@ static void route_save(void *app, void *ctx, duka_http_exchange *ex)
     if (!installed) {
         count_outcome_alone(sim, duka_http_header(ex, "tin"), duka_http_header(ex, "bhfId"),
                             "901");
-        reply_not_installed(ex);
+        reply_not_installed(sim, ex);
         return;
     }
     if (draw(sim, k.fail_rate)) {
         count_outcome_alone(sim, dev.tin, dev.bhf_id, "999");
-        etims_reply(ex, "999", "An unknown error occurred (simulated failure, nothing kept)",
+        etims_reply(sim, ex, "999", "An unknown error occurred (simulated failure, nothing kept)",
                     NULL);
         return;
     }
-    json_t *body = parse_body(ex);
+    json_t *body = parse_body(sim, ex);
     if (body == NULL) {
         count_outcome_alone(sim, dev.tin, dev.bhf_id, "910");
         return;
@@ -1284,7 +1289,7 @@ static void route_save(void *app, void *ctx, duka_http_exchange *ex)
         json_decref(body);
         count_outcome_alone(sim, dev.tin, dev.bhf_id, "910");
         duka_log(DUKA_LOG_INFO, "sim", "save refused with 910: %s", c.msg);
-        etims_reply(ex, "910", c.msg, NULL);
+        etims_reply(sim, ex, "910", c.msg, NULL);
         return;
     }
     json_decref(body);
@@ -1294,13 +1299,13 @@ static void route_save(void *app, void *ctx, duka_http_exchange *ex)
     save_transaction(sim, &dev, &s, ex->body, &k, &r);
     pthread_mutex_unlock(&sim->lock);
     if (r.code == NULL) {
-        etims_reply(ex, "999", "the simulator's state file failed (see its log)", NULL);
+        etims_reply(sim, ex, "999", "the simulator's state file failed (see its log)", NULL);
         return;
     }
     if (strcmp(r.code, "000") != 0) {
         duka_log(DUKA_LOG_INFO, "sim", "save of invcNo %" PRId64 " (%s) refused with %s: %s",
                  s.invc_no, s.trd_invc_no, r.code, r.msg);
-        etims_reply(ex, r.code, r.msg, NULL);
+        etims_reply(sim, ex, r.code, r.msg, NULL);
         return;
     }
     if (draw(sim, k.timeout_after_accept)) {
@@ -1308,7 +1313,7 @@ static void route_save(void *app, void *ctx, duka_http_exchange *ex)
         count_outcome_alone(sim, dev.tin, dev.bhf_id, "held");
         hold_reply(sim, ex);
     }
-    etims_reply(ex, "000", r.msg,
+    etims_reply(sim, ex, "000", r.msg,
                 json_pack("{s:I, s:I, s:s, s:s, s:s}", "curRcptNo", (json_int_t)r.cur_rcpt_no,
                           "totRcptNo", (json_int_t)r.tot_rcpt_no, "intrlData", r.intrl,
                           "rcptSign", r.sign, "sdcDateTime", r.sdc_date_time));
@@ -1324,10 +1329,10 @@ static void route_select(void *app, void *ctx, duka_http_exchange *ex)
     bool installed = find_device(sim, ex, &dev);
     pthread_mutex_unlock(&sim->lock);
     if (!installed) {
-        reply_not_installed(ex);
+        reply_not_installed(sim, ex);
         return;
     }
-    json_t *body = parse_body(ex);
+    json_t *body = parse_body(sim, ex);
     if (body == NULL)
         return;
     checker c = {{0}};
@@ -1335,7 +1340,7 @@ static void route_select(void *app, void *ctx, duka_http_exchange *ex)
     bool ok = get_whole(&c, body, NULL, "invcNo", 1, DUKA_ETIMS_SIM_INVC_NO_MAX, &invc_no);
     json_decref(body);
     if (!ok) {
-        etims_reply(ex, "910", c.msg, NULL);
+        etims_reply(sim, ex, "910", c.msg, NULL);
         return;
     }
     json_t *data = NULL;
@@ -1374,11 +1379,11 @@ static void route_select(void *app, void *ctx, duka_http_exchange *ex)
     }
     pthread_mutex_unlock(&sim->lock);
     if (failed)
-        etims_reply(ex, "999", "the simulator's state file failed (see its log)", NULL);
+        etims_reply(sim, ex, "999", "the simulator's state file failed (see its log)", NULL);
     else if (data == NULL)
-        etims_reply(ex, "001", "There is no search result", NULL);
+        etims_reply(sim, ex, "001", "There is no search result", NULL);
     else
-        etims_reply(ex, "000", "It is succeeded", data);
+        etims_reply(sim, ex, "000", "It is succeeded", data);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1719,6 +1724,7 @@ duka_rc duka_etims_sim_open(const duka_etims_sim_options *opt, duka_etims_sim **
         .multiple_credit_notes = !opt->single_credit_note,
     };
     sim->rng = opt->seed;
+    sim->clock = opt->clock;
     sim->outage_epoch_ms = duka_monotonic_ms();
     snprintf(sim->taxpayer_name, sizeof(sim->taxpayer_name), "%s",
              opt->taxpayer_name ? opt->taxpayer_name : "duka simulated taxpayer");

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "net/http_server.h"
 
@@ -75,6 +76,9 @@ typedef struct duka_etims_sim_options {
     uint64_t seed;             /* of the fault draws */
     const char *taxpayer_name; /* taxprNm of new devices; NULL: a default */
     bool single_credit_note;   /* a second credit note of one invoice is 922 */
+    /* The time it signs with (sdcDateTime, resultDt); NULL: the system's. The deterministic
+     * simulator (tests/sim) passes its simulated clock. */
+    const duka_clock *clock;
 } duka_etims_sim_options;
 
 typedef struct duka_etims_sim duka_etims_sim;

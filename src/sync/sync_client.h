@@ -25,11 +25,8 @@
 #include "common/limits.h"
 #include "net/http_client.h"
 
-/* How a sync's requests reach the hub: duka_http_send's signature plus a context. */
-typedef duka_rc (*duka_sync_transport)(void *ctx, const char *method, const char *url,
-                                       const char *bearer_token, const char *body,
-                                       size_t body_len, const duka_http_options *opt,
-                                       duka_http_reply *out, duka_err *err);
+/* How a sync's requests reach the hub (net/http_client.h). */
+typedef duka_http_transport duka_sync_transport;
 
 typedef struct duka_sync_options {
     int batch_size;          /* commands per push, 1..DUKA_SYNC_BATCH_MAX */

@@ -574,7 +574,11 @@ static duka_rc post(const duka_etims_conf *c, const duka_etims_device *d, reply_
 
     duka_http_reply rep;
     duka_err herr = {0};
-    duka_rc hrc = duka_http_send("POST", url, NULL, body, strlen(body), &opt, &rep, &herr);
+    memset(&rep, 0, sizeof(rep));
+    duka_rc hrc = c->transport != NULL
+                      ? c->transport(c->transport_ctx, "POST", url, NULL, body, strlen(body),
+                                     &opt, &rep, &herr)
+                      : duka_http_send("POST", url, NULL, body, strlen(body), &opt, &rep, &herr);
     if (hrc == DUKA_OK) {
         if (kind == KIND_SAVE)
             duka_etims_parse_save(rep.status, rep.body, rep.len, a);

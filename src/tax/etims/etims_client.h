@@ -28,6 +28,7 @@
 
 #include "common/error.h"
 #include "common/limits.h"
+#include "net/http_client.h"
 
 typedef struct duka_etims_conf {
     char base_url[DUKA_URL_MAX + 1]; /* ETIMS_BASE_URL, e.g. http://127.0.0.1:8090/etims-api */
@@ -36,6 +37,10 @@ typedef struct duka_etims_conf {
      * (then UNCLEAR: it may have arrived), so a hub stops without waiting out a timeout.
      * NULL: never. */
     const atomic_bool *cancel;
+    /* NULL: HTTP with libcurl (duka_http_send). The deterministic simulator (tests/sim)
+     * passes its simulated network, with the eTIMS simulator called in-process behind it. */
+    duka_http_transport transport;
+    void *transport_ctx;
 } duka_etims_conf;
 
 typedef struct duka_etims_device {

@@ -433,6 +433,13 @@ duka_rc duka_etims_sender_new(const duka_config *cfg, const duka_clock *clock,
     return DUKA_OK;
 }
 
+void duka_etims_sender_set_transport(duka_etims_sender *s, duka_http_transport transport,
+                                     void *ctx)
+{
+    s->conf.transport = transport;
+    s->conf.transport_ctx = ctx;
+}
+
 void duka_etims_sender_cancel(duka_etims_sender *s)
 {
     if (s != NULL)

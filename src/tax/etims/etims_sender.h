@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "config/config.h"
+#include "net/http_client.h"
 #include "outbox/hub_forwarder.h"
 
 typedef struct duka_etims_sender duka_etims_sender;
@@ -29,6 +30,10 @@ typedef struct duka_etims_sender duka_etims_sender;
 duka_rc duka_etims_sender_new(const duka_config *cfg, const duka_clock *clock,
                               duka_etims_sender **out, duka_forwarder_service *svc,
                               duka_err *err);
+/* Sends eTIMS requests through transport (NULL: HTTP, the default) — the deterministic
+ * simulator's network. Before the first send. */
+void duka_etims_sender_set_transport(duka_etims_sender *s, duka_http_transport transport,
+                                     void *ctx);
 /* The hub is stopping: requests in flight are abandoned soon (their invoices unclear, asked
  * about at the next start) instead of waiting out ETIMS_TIMEOUT. Call before
  * duka_forwarder_stop. */
