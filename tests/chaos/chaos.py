@@ -36,6 +36,10 @@ What runs (all on 127.0.0.1, free ports, in --dir or a temp dir kept on failure)
             With --api-sellers 1 (default) also one client per till selling through the serving
             till's POST /api/sales (a 201 is acknowledged the same way), so a till kill also
             lands in the middle of the server's own sale commits and wakes its worker.
+            Refunds: a seller keeps REFUND_SHARE of its acknowledged sales and, holding
+            REFUND_POOL, gives one back (`duka refund --db Tnn.db RECEIPT 1 --reason 0N
+            --json`, acknowledged the same way): the checker's refund_exceeds, its stock and
+            its credit notes (uninvoiced counts a refund with none) judge them.
   syncers   --syncers `duka sync --db Tnn.db` loops per till (short pauses). Most of the
             traffic through the proxies is theirs: a till's worker that meets faults goes
             offline and re-probes (every 250 ms here), as designed, so it sends less.
@@ -179,6 +183,11 @@ SELL_KILL_MS = (0, 40)
 SYNC_KILL_MS = (0, 400)
 SYNCER_PAUSE_S = (0.0, 0.1)
 API_PAUSE_S = (0.0, 0.1)
+# A seller keeps this share of its acknowledged sales for a refund, and gives one back (all of
+# its first line, `duka refund`) once it holds REFUND_POOL of them: a few sales later, so the
+# refund and its sale travel in different pushes, through every fault the sales meet.
+REFUND_SHARE = 0.08
+REFUND_POOL = 3
 # --negative-control acknowledges this sale, which no till ever made: the checker must call it lost.
 NEGATIVE_CONTROL_RECEIPT = "T01-20000101-00001"
 
@@ -380,6 +389,7 @@ class Chaos:
         self.sync_runs = 0
         self.acked_api = 0
         self.api_indeterminate = 0
+        self.refunds = 0         # acknowledged `duka refund`s (counted in acked too)
         self.sell_ms = []        # how long acknowledged sells took, start to exit
         self.stop_traffic = threading.Event()
         self.stop_sched = threading.Event()
@@ -747,7 +757,8 @@ class Chaos:
         except subprocess.TimeoutExpired:
             self.procs.kill(p)
             out, err = p.communicate()
-            self.problem("duka sell on %s took over 120 s: %s" % (self.terminals[i], cart))
+            self.problem("duka %s on %s took over 120 s: %s" % (p.cmdline[1], self.terminals[i],
+                                                                 cart))
             self.procs.done(p)
             return
         self.procs.done(p)
@@ -764,14 +775,15 @@ class Chaos:
                 self.ack_file.write("%s %d\n" % (rn, total))
                 self.ack_file.flush()
                 self.acked += 1
+            return rn
         elif rc == -signal.SIGKILL and self.procs.was_killed(p):
             with self.lock:
                 self.indeterminate += 1
         else:
             with self.lock:
                 self.sell_errors += 1
-            self.problem("duka sell on %s (%s) exited %s: %s" % (
-                self.terminals[i], " ".join(cart), rc,
+            self.problem("duka %s on %s (%s) exited %s: %s" % (
+                p.cmdline[1], self.terminals[i], " ".join(cart), rc,
                 err.decode("utf-8", "replace").strip()[:500]))
 
     def _finish_sync(self, p):
@@ -791,14 +803,25 @@ class Chaos:
 
     def _seller(self, i, j):
         rng = random.Random("%d:seller:%d:%d" % (self.seed, i, j))
+        pool = []  # acknowledged sales of this seller kept for a refund
         while not self.stop_traffic.is_set():
             cart = self.cart(rng)
             t0 = now()
             p = self.procs.spawn(["sell", "--db", self.till_dbs[i]] + cart + ["--json"])
-            self._finish_sell(i, p, cart)
+            rn = self._finish_sell(i, p, cart)
             if p.returncode == 0:
                 with self.lock:
                     self.sell_ms.append((now() - t0) * 1000)
+            if rn and rng.random() < REFUND_SHARE:
+                pool.append(rn)
+            if len(pool) >= REFUND_POOL:
+                receipt = pool.pop(rng.randrange(len(pool)))
+                reason = "0%d" % rng.randint(1, 6)
+                args = ["refund", "--db", self.till_dbs[i], receipt, "1", "--reason", reason]
+                p = self.procs.spawn(args + ["--json"])
+                if self._finish_sell(i, p, args[3:]):
+                    with self.lock:
+                        self.refunds += 1
 
     def _api_seller(self, i):
         """Sales through the serving till's POST /api/sales (which also wakes its worker). A
@@ -1267,6 +1290,7 @@ class Chaos:
             "sales_acknowledged": self.acked,
             "sales_indeterminate": self.indeterminate,
             "sales_acknowledged_api": self.acked_api,
+            "refunds_acknowledged": self.refunds,
             "sales_indeterminate_api": self.api_indeterminate,
             "sell_ms_p50_p90": pcts(self.sell_ms),
             "sync_cli_runs": self.sync_runs,
@@ -1316,9 +1340,10 @@ class Chaos:
             + ("  (of which did not come up and were retried: %s)" % ", ".join(
                 "%s %d" % kv for kv in s["server_failed_starts"].items())
                if s["server_failed_starts"] else ""))
-        lines.append("sales: %d acknowledged (%d of them through POST /api/sales), %d "
-                     "indeterminate (%d sells killed, %d API sales cut by a till kill)%s" % (
-            self.acked, self.acked_api, self.indeterminate + self.api_indeterminate,
+        lines.append("sales: %d acknowledged (%d of them through POST /api/sales, %d refunds), "
+                     "%d indeterminate (%d sells killed, %d API sales cut by a till kill)%s" % (
+            self.acked, self.acked_api, self.refunds,
+            self.indeterminate + self.api_indeterminate,
             self.indeterminate, self.api_indeterminate,
             (", %d of them committed" % s["indeterminate_committed"])
             if "indeterminate_committed" in s else "")
