@@ -59,9 +59,10 @@ static const command commands[] = {
      "the counts, and the items newest first (at most --limit, default 50, at most 1000;\n"
      "--status pending|processing|awaiting|done|failed), each with its invcNo, attempts and\n"
      "last error. --json: {\"items\": [...], \"etims\": {\"state\", \"pending\", \"failed\",\n"
-     "\"oldest_unsent_ms\", ...}}. An invoice is failed only when eTIMS refused it or answered\n"
-     "errors 5 times (OFFLINE_QUEUE_MAX_RETRIES); eTIMS down or silent uses none. Safe while\n"
-     "the hub serves DB."},
+     "\"oldest_unsent_ms\", \"max_unsent_ms\", \"overdue\", ...}}. An invoice is failed only\n"
+     "when eTIMS refused it or answered errors 5 times (OFFLINE_QUEUE_MAX_RETRIES); eTIMS down\n"
+     "or silent uses none. An invoice waiting longer than ETIMS_MAX_UNSENT (1 day) is an ALERT\n"
+     "line (overdue: true), as in the hub's log. Safe while the hub serves DB."},
     {"hub outbox retry", cmd_hub_outbox_retry,
      "duka hub outbox retry --db DB --business ID (--id N | --all) [--json]",
      "Puts a failed item (or every failed item of the business) back in the hub's queue with\n"

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "config/config.h"
 #include "hub/hub_store.h"
 #include "outbox/hub_forwarder.h"
 #include "outbox/hub_outbox.h"
@@ -66,15 +67,24 @@ int cmd_hub_outbox(int argc, char **argv)
         return cli_fail(cmd, &err);
     int64_t now = duka_clock_now_ms(NULL);
     const char *state = duka_forwarder_reported_state(&h, found, now);
+    /* ETIMS_MAX_UNSENT as the hub has it (duka.conf beside DB, $DUKA_CONFIG, the
+     * environment): the hub logs an ALERT past it; this says so too. */
+    duka_config cfg;
+    if (duka_config_load(&cfg, duka_hub_store_is_postgres(db) ? NULL : db, NULL, &err) !=
+        DUKA_OK)
+        duka_config_defaults(&cfg);
+    int64_t max_unsent = duka_config_get(&cfg, DUKA_SETTING_ETIMS_MAX_UNSENT);
+    bool overdue = k.oldest_unsent_ms > 0 && now - k.oldest_unsent_ms > max_unsent;
     if (args.json) {
         json_object_set_new(
             list, "etims",
-            json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "state", state,
+            json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "state", state,
                       "since_ms", (json_int_t)(found ? h.since_ms : 0), "detail",
                       found ? h.detail : "", "pending", (json_int_t)k.pending, "processing",
                       (json_int_t)k.processing, "awaiting", (json_int_t)k.awaiting, "failed",
                       (json_int_t)k.failed, "done", (json_int_t)k.done, "oldest_unsent_ms",
-                      (json_int_t)k.oldest_unsent_ms));
+                      (json_int_t)k.oldest_unsent_ms, "max_unsent_ms", (json_int_t)max_unsent,
+                      "overdue", overdue));
         cli_print_json(list);
         return 0;
     }
@@ -85,6 +95,10 @@ int cmd_hub_outbox(int argc, char **argv)
         printf("last said: %s\n", h.detail);
     if (k.oldest_unsent_ms > 0)
         printf("oldest unsent: %lld min old\n", (long long)((now - k.oldest_unsent_ms) / 60000));
+    if (overdue)
+        printf("ALERT: an invoice has waited longer than ETIMS_MAX_UNSENT (%lld min): KRA "
+               "expects it sooner; see the items below\n",
+               (long long)(max_unsent / 60000));
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(list, "items"), i, it)

@@ -426,6 +426,39 @@ def check_failed_for_good(rows, failed, what):
 
 
 @suite.test
+def an_invoice_unsent_past_etims_max_unsent_is_an_alert(ctx):
+    """ETIMS_MAX_UNSENT (1 day): `duka hub outbox` says ALERT (and "overdue": true) once an
+    invoice has waited longer; the day is the hub's clock, so the test ages the invoice in the
+    hub's database instead of waiting a day."""
+    sim = Sim(ctx).start()
+    biz = etims_business(ctx, sim)
+    db = biz.tills["T01"]
+    install_device(sim, biz)
+    sim.faults(outage=True)
+    receipt = receipts_of(sell_many(db, 1, label="(eTIMS down) "))[0]
+    sync_until_ok(db)
+    args = ["hub", "outbox", "--db", biz.hub_db, "--business", biz.business_id]
+    e = run_json(args + ["--json"])["etims"]
+    check_eq((e["overdue"], e["max_unsent_ms"]), (False, 86400000), "a fresh invoice")
+    check("ALERT" not in run_ok(args), "no alert for a fresh invoice")
+    con = sqlite3.connect(biz.hub_db, timeout=30)
+    with con:
+        n = con.execute("UPDATE hub_outbox SET created_ms = created_ms - 25 * 3600000"
+                        " WHERE entity_id = ?", (receipt,)).rowcount
+    con.close()
+    check_eq(n, 1, "the invoice aged by 25 h")
+    e = run_json(args + ["--json"])["etims"]
+    check(e["overdue"] is True, "25 h unsent, limit 1 day: overdue (%r)" % e)
+    text = run_ok(args)
+    line = [l for l in text.splitlines() if l.startswith("ALERT")]
+    check_eq(line, ["ALERT: an invoice has waited longer than ETIMS_MAX_UNSENT (1440 min): KRA "
+                    "expects it sooner; see the items below"], "the alert line")
+    log("  " + line[0])
+    e = run_json(args + ["--json"], env={"ETIMS_MAX_UNSENT": "2d"})["etims"]
+    check_eq((e["overdue"], e["max_unsent_ms"]), (False, 2 * 86400000), "with a 2-day limit")
+
+
+@suite.test
 def half_the_saves_fail(ctx):
     sim = Sim(ctx, extra=["--seed", os.environ.get("DUKA_E2E_SIM_SEED", FAIL_SEED)]).start()
     biz = etims_business(ctx, sim)
