@@ -18,9 +18,10 @@
  *   2. cost: in-process (dukacore, no HTTP), what the invoice adds to a push: batches of 500
  *      sales through duka_hub_push_apply on one scratch hub store (the push as it is now:
  *      sales, command ids, and the eTIMS jobs, one transaction), and on a second scratch store
- *      the eTIMS part alone for the same sales: duka_etims_invoice_body + json_dumps
- *      (DUKA_ETIMS_JSON_FLAGS) + duka_hub_outbox_enqueue inside a transaction, as hub_push.c
- *      does it (the sales decoded outside the clock: the push decodes them anyway). Batches
+ *      the eTIMS part alone for the same sales: a job row per sale (receipt number, terminal,
+ *      no body: the forwarder builds it when it sends) + duka_hub_outbox_enqueue inside a
+ *      transaction, as hub_push.c does it (the sales decoded outside the clock: the push
+ *      decodes them anyway). Batches
  *      alternate between the two stores so both see the same noise; medians per sale. The
  *      ratio is part / (push - part). The part's own COMMIT is an upper bound of what the
  *      jobs add to the push's commit (there they share its fsync): both are printed.
@@ -114,7 +115,7 @@ typedef struct cost_figures {
     int batches;
     double push_us, part_us, part_nocommit_us, commit_us; /* per sale, medians */
     double push_min_us, push_max_us;
-    double build_us, dump_us, enqueue_us; /* of the part, per sale (all batches) */
+    double jobs_us, enqueue_us; /* of the part, per sale (all batches) */
 } cost_figures;
 
 typedef struct etims_report {
@@ -593,17 +594,19 @@ static int cost_hub(const etims_config *cfg, const cost_loc *h, const char *csv,
     return 0;
 }
 
-/* The eTIMS part of a push for the sales of body (hub_push.c's invoice_job_add and the
- * enqueue before its COMMIT), in its own transaction on store. Decoding the sales is not
- * timed. Times in us: *work (begin, bodies, enqueue) and *commit; split[0..2] gets the
- * time of building the bodies, dumping them and the enqueue added. */
+/* The eTIMS part of a push for the sales of body, as hub_push.c does it now (invoice_job_add
+ * and the enqueue before its COMMIT): per sale a job row with its receipt number and
+ * terminal and no body (the forwarder builds the body from the stored sale when it sends),
+ * in its own transaction on store. Decoding the sales is not timed. Times in us: *work
+ * (begin, jobs, enqueue) and *commit; split[0..1] gets the time of making the jobs and of the
+ * enqueue. */
 static int cost_part(duka_hub_store *store, const duka_hub_device *dev, const json_t *body,
-                     duka_sale *sale, double *work, double *commit, double split[3])
+                     duka_sale *sale, double *work, double *commit, double split[2])
 {
     const json_t *commands = json_object_get(body, "commands");
     int n = (int)json_array_size(commands);
     duka_hub_outbox_new *jobs = calloc((size_t)n, sizeof(*jobs));
-    char **owned = calloc(2 * (size_t)n, sizeof(*owned));
+    char **owned = calloc((size_t)n, sizeof(*owned));
     char stream[DUKA_HUB_OUTBOX_STREAM_MAX + 1];
     duka_err err = {0};
     int result = -1, made = 0;
@@ -626,35 +629,28 @@ static int cost_part(duka_hub_store *store, const duka_hub_device *dev, const js
             goto rollback;
         }
         t = now_us();
-        json_t *inv = duka_etims_invoice_body(sale, 'S', NULL, dev->business_name);
-        double tb = now_us();
-        char *text = inv ? json_dumps(inv, DUKA_ETIMS_JSON_FLAGS) : NULL;
-        json_decref(inv);
-        split[0] += tb - t;
-        split[1] += now_us() - tb;
         size_t rlen = strlen(sale->receipt_no) + 1, tlen = strlen(sale->terminal) + 1;
         char *receipt = malloc(rlen + tlen);
-        if (text == NULL || receipt == NULL) {
-            free(text);
-            free(receipt);
-            fprintf(stderr, "duka-bench: out of memory building an invoice\n");
+        if (receipt == NULL) {
+            fprintf(stderr, "duka-bench: out of memory making an invoice job\n");
             goto rollback;
         }
         memcpy(receipt, sale->receipt_no, rlen);
         memcpy(receipt + rlen, sale->terminal, tlen);
-        owned[2 * i] = text;
-        owned[2 * i + 1] = receipt;
+        owned[i] = receipt;
         made = i + 1;
         duka_hub_outbox_new *job = &jobs[i];
         job->destination = DUKA_DEST_ETIMS;
         job->command_type = "etims.sale";
         job->entity_id = receipt;
         job->terminal = receipt + rlen;
-        job->payload = text;
+        job->payload = "";
         const duka_queue_type *tax = duka_outbox_queue_type("tax");
         job->priority = tax ? tax->priority : DUKA_PRIORITY_TAX;
         job->max_attempts = tax ? tax->max_attempts : DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT;
-        acc += now_us() - t;
+        double dt = now_us() - t;
+        acc += dt;
+        split[0] += dt;
     }
     t = now_us();
     snprintf(stream, sizeof(stream), "etims:%s:%s", dev->business_id, DUKA_ETIMS_BRANCH_DEFAULT);
@@ -666,7 +662,7 @@ static int cost_part(duka_hub_store *store, const duka_hub_device *dev, const js
     }
     double t1 = now_us();
     acc += t1 - t;
-    split[2] += t1 - t;
+    split[1] += t1 - t;
     if (duka_hub_store_commit(store, &err) != DUKA_OK) {
         fail("COMMIT", &err);
         goto rollback;
@@ -678,7 +674,7 @@ static int cost_part(duka_hub_store *store, const duka_hub_device *dev, const js
 rollback:
     duka_hub_store_rollback(store);
 out:
-    for (int i = 0; i < 2 * made; i++)
+    for (int i = 0; i < made; i++)
         free(owned[i]);
     free(owned);
     free(jobs);
@@ -696,7 +692,7 @@ static int cost_store(const etims_config *cfg, int store, const sale_set *ss, co
     int nb = cfg->cost_batches, result = -1;
     double *push = calloc((size_t)nb, sizeof(double)), *part = calloc((size_t)nb, sizeof(double));
     double *work = calloc((size_t)nb, sizeof(double)), *com = calloc((size_t)nb, sizeof(double));
-    double split[3] = {0, 0, 0};
+    double split[2] = {0, 0};
     memset(f, 0, sizeof(*f));
     if (s == NULL || push == NULL || part == NULL || work == NULL || com == NULL ||
         path_join(dir, cfg->base.dir, store == ST_PG ? "etims-cost-pg" : "etims-cost-sqlite") ||
@@ -773,9 +769,8 @@ static int cost_store(const etims_config *cfg, int store, const sale_set *ss, co
     f->part_us = median(part, nb);
     f->part_nocommit_us = median(work, nb);
     f->commit_us = median(com, nb);
-    f->build_us = split[0] / (double)want;
-    f->dump_us = split[1] / (double)want;
-    f->enqueue_us = split[2] / (double)want;
+    f->jobs_us = split[0] / (double)want;
+    f->enqueue_us = split[1] / (double)want;
     f->done = true;
     fprintf(stderr, "duka-bench:   %s: push %.1f us/sale; eTIMS part %.1f us/sale (%.1f without "
             "its commit); part / (push - part) = %.1f %%\n", st_names[store], f->push_us,
@@ -859,13 +854,13 @@ static void print_etims_table(FILE *f, const etims_config *cfg, const etims_repo
         snprintf(value, sizeof(value), "%.1f (batches %.1f..%.1f)", c->push_us, c->push_min_us,
                  c->push_max_us);
         etims_row(f, label, value, "");
-        snprintf(label, sizeof(label), "  eTIMS part alone: body+dump+enqueue+commit (us/sale)");
+        snprintf(label, sizeof(label), "  eTIMS part alone: jobs+enqueue+commit (us/sale)");
         snprintf(value, sizeof(value), "%.1f (without its own commit %.1f)", c->part_us,
                  c->part_nocommit_us);
         etims_row(f, label, value, "");
-        snprintf(label, sizeof(label), "    of which body / json_dumps / enqueue / commit (us)");
-        snprintf(value, sizeof(value), "%.1f / %.1f / %.1f / %.1f (means)", c->build_us,
-                 c->dump_us, c->enqueue_us, c->commit_us);
+        snprintf(label, sizeof(label), "    of which jobs / enqueue / commit (us)");
+        snprintf(value, sizeof(value), "%.1f / %.1f / %.1f (means)", c->jobs_us, c->enqueue_us,
+                 c->commit_us);
         etims_row(f, label, value, "");
         snprintf(label, sizeof(label), "  eTIMS part / push without it, %s", st_names[st]);
         double rest = c->push_us - c->part_us, rest2 = c->push_us - c->part_nocommit_us;
