@@ -863,7 +863,8 @@ function cancelRefund() {
 
 // A refusal of the till beside the field it names: "lines[0]: line 2 (SKU) of sale … has 1
 // left to refund, not 2" goes to line 2's quantity; "reason: …", "refund_to: …" to theirs.
-function showRefundRefusal(r) {
+// asked: the quantities the cashier sent (the screen's may have been reset since).
+function showRefundRefusal(r, asked) {
   const msg = errorText(r);
   const code = r.data.error && r.data.error.code;
   const m = /^lines\[\d+\][.\w]*:\s*line (\d+) \(([^)]*)\)\s*(.*)$/.exec(msg);
@@ -872,11 +873,14 @@ function showRefundRefusal(r) {
     // The cashier knows the item by its name, not its SKU, and what they typed.
     const n = m[1];
     const left = /has (\S+) left to refund/.exec(m[3]);
-    const asked = state.refund.qty[n];
-    fieldError('refund-qty-' + n, left && asked
-      ? 'Line ' + n + ' (' + line.name + '): ' + left[1] + ' left to refund, not ' + asked.trim() + ' (refunded meanwhile: see Refunded).'
+    const input = $('#refund-qty-' + n);
+    fieldError('refund-qty-' + n, left && asked[n]
+      ? 'Line ' + n + ' (' + line.name + '): ' + left[1] + ' left to refund, not ' + asked[n].trim() + ' (refunded meanwhile: see Refunded).'
       : 'Line ' + n + ' (' + (m[2] === line.sku ? line.name : m[2]) + ') ' + m[3]);
-    $('#refund-qty-' + n).focus();
+    // A line with nothing left is not to be fixed: its message stays, not in red.
+    input.classList.toggle('invalid', !input.disabled);
+    const open = $$('#refund-lines .refund-qty').find((i) => !i.disabled);
+    ((!input.disabled) ? input : open || $('#refund-cancel')).focus();
     return;
   }
   if (/^reason/.test(msg)) { $('#refund-reason-error').textContent = msg; return; }
@@ -897,6 +901,7 @@ async function confirmRefund() {
     if (a.milli) lines.push({ line: i + 1, qty: fmtQty(a.milli) });
   });
   const body = { receipt_no: r.sale.receipt_no, lines, reason: $('#refund-reason').value, refund_to: r.to };
+  const asked = Object.assign({}, r.qty);
   state.refunding = true;
   renderRefundAmounts();
   const res = await api('POST', '/api/refunds', body, SALE_TIMEOUT_MS);
@@ -909,28 +914,20 @@ async function confirmRefund() {
     $('#refund-error').textContent = 'The till did not answer: the refund may or may not be saved. Look at the sale\'s receipt again before refunding it twice.';
     return;
   }
-  showRefundRefusal(res);
   // What is left may have changed (another refund meanwhile): the columns as the till says
-  // now, the quantities typed and the message kept.
+  // now first, then the refusal on that screen, so the cashier never sees the message beside
+  // the old figures.
   if (res.data.error && res.data.error.code === 'refund_exceeds_sale') {
     const g = await api('GET', '/api/sales/' + encodeURIComponent(r.sale.receipt_no));
-    if (g.status === 200 && state.refund === r) {
+    if (state.refund !== r) return;
+    if (g.status === 200) {
       r.sale = g.data;
-      // A line with nothing left is refunded no more: its quantity back to 0, its message kept.
+      // A line with nothing left is refunded no more: its quantity back to 0.
       (r.sale.lines || []).forEach((l, i) => { if (refundLeft(l).qty === 0) r.qty[i + 1] = '0'; });
-      const kept = $$('#refund-lines .field-error').map((p) => [p.id.replace(/-error$/, ''), p.textContent]).filter(([, t]) => t);
       renderRefund();
-      for (const [id, text] of kept) {
-        const input = $('#' + id);
-        if (!input) continue;
-        $('#' + id + '-error').textContent = text;
-        input.classList.toggle('invalid', !input.disabled);
-      }
-      const bad = kept.length && $('#' + kept[0][0]);
-      const open = $$('#refund-lines .refund-qty').find((i) => !i.disabled);
-      ((bad && !bad.disabled) ? bad : open || $('#refund-cancel')).focus();
     }
   }
+  showRefundRefusal(res, asked);
 }
 
 function refundDone(refund) {
