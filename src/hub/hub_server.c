@@ -266,7 +266,7 @@ static duka_rc add_invoices(hub_app *app, duka_hub_store *store, const duka_hub_
     if (duka_hub_outbox_results(store, dev->business_id, dev->terminal, DUKA_DEST_ETIMS, cursor,
                                 DUKA_PULL_INVOICES_MAX, &invoices, err) != DUKA_OK ||
         duka_hub_health_get(store, DUKA_DEST_ETIMS, &h, &found, err) != DUKA_OK ||
-        duka_hub_outbox_count(store, dev->business_id, DUKA_DEST_ETIMS, &k, err) != DUKA_OK) {
+        duka_hub_outbox_count_unsent(store, dev->business_id, DUKA_DEST_ETIMS, &k, err) != DUKA_OK) {
         json_decref(invoices);
         return err->rc ? err->rc : DUKA_STORE;
     }

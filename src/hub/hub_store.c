@@ -344,3 +344,20 @@ duka_rc duka_hub_report_cashiers(duka_hub_store *s, const char *business_id, jso
 {
     return s->ops->report_cashiers(s, business_id, out, err);
 }
+
+#define COUNT_SQL(M, BY, STATUSES)                                                                 \
+    "SELECT status, count(*), min(created_ms) FROM hub_outbox WHERE destination = " M "1" BY    \
+    " AND status IN (" STATUSES ") GROUP BY status"
+#define UNSENT "'pending', 'processing', 'awaiting', 'failed'"
+
+const char *duka_hub_outbox_count_sql(bool by_business, bool with_done, char mark)
+{
+    static const char *const sql[2][2][2] = {
+        {{COUNT_SQL("?", "", UNSENT), COUNT_SQL("?", "", UNSENT ", 'done'")},
+         {COUNT_SQL("?", " AND business_id = ?2", UNSENT),
+          COUNT_SQL("?", " AND business_id = ?2", UNSENT ", 'done'")}},
+        {{COUNT_SQL("$", "", UNSENT), COUNT_SQL("$", "", UNSENT ", 'done'")},
+         {COUNT_SQL("$", " AND business_id = $2", UNSENT),
+          COUNT_SQL("$", " AND business_id = $2", UNSENT ", 'done'")}}};
+    return sql[mark == '$'][by_business][with_done];
+}

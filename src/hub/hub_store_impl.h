@@ -113,7 +113,7 @@ typedef struct duka_hub_store_ops {
     duka_rc (*outbox_cleanup)(duka_hub_store *s, int64_t done_before_ms, int64_t *deleted,
                               duka_err *err);
     duka_rc (*outbox_count)(duka_hub_store *s, const char *business_id, const char *destination,
-                            duka_hub_outbox_counts *out, duka_err *err);
+                            bool with_done, duka_hub_outbox_counts *out, duka_err *err);
     duka_rc (*outbox_list)(duka_hub_store *s, const char *business_id, const char *status,
                            int limit, json_t **out, duka_err *err);
     duka_rc (*outbox_results)(duka_hub_store *s, const char *business_id, const char *terminal,
@@ -146,6 +146,11 @@ struct duka_hub_store {
      * (duka_hub_store_redact); set by duka_hub_store_open. */
     char location[DUKA_URL_MAX + 1];
 };
+
+/* The count of outbox_count for both stores: by_business adds "AND business_id = ?2", with_done
+ * counts done items too; mark '?' (SQLite) or '$' (PostgreSQL) numbers the parameters
+ * (destination first). */
+const char *duka_hub_outbox_count_sql(bool by_business, bool with_done, char mark);
 
 duka_rc duka_hub_store_sqlite_open(const char *path, bool create, duka_hub_store **out,
                                    duka_err *err);

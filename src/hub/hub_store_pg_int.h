@@ -58,8 +58,8 @@ duka_rc duka_pg_outbox_retry(duka_hub_store *s, const char *business_id, int64_t
 duka_rc duka_pg_outbox_cleanup(duka_hub_store *s, int64_t done_before_ms, int64_t *deleted,
                                duka_err *err);
 duka_rc duka_pg_outbox_count(duka_hub_store *s, const char *business_id,
-                             const char *destination, duka_hub_outbox_counts *out,
-                             duka_err *err);
+                             const char *destination, bool with_done,
+                             duka_hub_outbox_counts *out, duka_err *err);
 duka_rc duka_pg_outbox_list(duka_hub_store *s, const char *business_id, const char *status,
                             int limit, json_t **out, duka_err *err);
 duka_rc duka_pg_outbox_results(duka_hub_store *s, const char *business_id,

@@ -356,15 +356,15 @@ duka_rc duka_pg_outbox_cleanup(duka_hub_store *s, int64_t done_before_ms, int64_
 }
 
 duka_rc duka_pg_outbox_count(duka_hub_store *s, const char *business_id,
-                             const char *destination, duka_hub_outbox_counts *out,
-                             duka_err *err)
+                             const char *destination, bool with_done,
+                             duka_hub_outbox_counts *out, duka_err *err)
 {
-    const char *v[2] = {business_id, destination};
-    PGresult *res = exec(s,
-                         "SELECT status, count(*), min(created_ms) FROM hub_outbox"
-                         " WHERE destination = $2 AND ($1::text IS NULL OR business_id = $1)"
-                         " GROUP BY status",
-                         2, v, PGRES_TUPLES_OK, "counting outbox items", err);
+    /* As outbox_store_sqlite.c: one statement per case, so a generic plan still reads only
+     * the business's items (or the backlog), never every business's done items. */
+    const char *v[2] = {destination, business_id};
+    PGresult *res = exec(s, duka_hub_outbox_count_sql(business_id != NULL, with_done, '$'),
+                         business_id != NULL ? 2 : 1, v, PGRES_TUPLES_OK,
+                         "counting outbox items", err);
     if (res == NULL)
         return DUKA_STORE;
     for (int r = 0; r < PQntuples(res); r++) {

@@ -356,19 +356,20 @@ duka_rc duka_sq_outbox_cleanup(duka_hub_store *hs, int64_t done_before_ms, int64
 }
 
 duka_rc duka_sq_outbox_count(duka_hub_store *hs, const char *business_id,
-                             const char *destination, duka_hub_outbox_counts *out,
-                             duka_err *err)
+                             const char *destination, bool with_done,
+                             duka_hub_outbox_counts *out, duka_err *err)
 {
     sqlite_store *s = sq(hs);
     sqlite3_stmt *st = NULL;
-    if (duka_sq_stmt(s,
-                     "SELECT status, count(*), min(created_ms) FROM hub_outbox"
-                     " WHERE destination = ?2 AND (?1 IS NULL OR business_id = ?1)"
-                     " GROUP BY status",
-                     &st, err) != DUKA_OK)
+    /* One statement per case, each with its statuses spelled out, so that the planner takes
+     * hub_outbox_business (or hub_outbox_due for every business) and reads only those rows:
+     * "?1 IS NULL OR business_id = ?1" read every business's items, done ones too. */
+    if (duka_sq_stmt(s, duka_hub_outbox_count_sql(business_id != NULL, with_done, '?'), &st,
+                     err) != DUKA_OK)
         return DUKA_STORE;
-    duka_db_bind_text(st, 1, business_id);
-    duka_db_bind_text(st, 2, destination);
+    duka_db_bind_text(st, 1, destination);
+    if (business_id != NULL)
+        duka_db_bind_text(st, 2, business_id);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int status = duka_hub_outbox_status_parse(col_text(st, 0));

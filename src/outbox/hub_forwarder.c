@@ -303,7 +303,7 @@ static void housekeeping(duka_forwarder *f)
     }
     if (f->svc.max_unsent_ms > 0 && t - f->last_alert_ms >= 3600000) {
         duka_hub_outbox_counts k;
-        if (duka_hub_outbox_count(f->store, NULL, f->svc.destination, &k, &err) == DUKA_OK &&
+        if (duka_hub_outbox_count_unsent(f->store, NULL, f->svc.destination, &k, &err) == DUKA_OK &&
             k.oldest_unsent_ms > 0 && t - k.oldest_unsent_ms > f->svc.max_unsent_ms) {
             duka_log(DUKA_LOG_WARN, f->svc.destination,
                      "ALERT: %lld items not sent, the oldest for %lld min (limit %lld min)",

@@ -227,7 +227,15 @@ duka_rc duka_hub_outbox_count(duka_hub_store *s, const char *business_id,
                               duka_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return s->ops->outbox_count(s, business_id, destination, out, err);
+    return s->ops->outbox_count(s, business_id, destination, true, out, err);
+}
+
+duka_rc duka_hub_outbox_count_unsent(duka_hub_store *s, const char *business_id,
+                                     const char *destination, duka_hub_outbox_counts *out,
+                                     duka_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return s->ops->outbox_count(s, business_id, destination, false, out, err);
 }
 
 duka_rc duka_hub_outbox_list(duka_hub_store *s, const char *business_id, const char *status,

@@ -180,6 +180,11 @@ typedef struct duka_hub_outbox_counts {
 duka_rc duka_hub_outbox_count(duka_hub_store *s, const char *business_id,
                               const char *destination, duka_hub_outbox_counts *out,
                               duka_err *err);
+/* The same without the done items (done stays 0): what every pull and the forwarder's
+ * alert ask, so it reads the backlog only, never the days of done items retention keeps. */
+duka_rc duka_hub_outbox_count_unsent(duka_hub_store *s, const char *business_id,
+                                     const char *destination, duka_hub_outbox_counts *out,
+                                     duka_err *err);
 
 /* The items of a business, newest first, for `duka hub outbox`: {"items":[{"id",
  * "destination","command_type","entity_id","terminal","seq_no","status","attempts",

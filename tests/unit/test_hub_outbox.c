@@ -8,7 +8,9 @@
  *     but the owner changes nothing; a lease that ran out is claimed again, unclear;
  *   - attempts: retry uses one and fails at the maximum, a deferral and an unclear outcome
  *     use none; a failed item is retried by hand; wake makes backed-off items due;
- *   - results go back per terminal, in order, pageable; retention removes only done items.
+ *   - results go back per terminal, in order, pageable; retention removes only done items;
+ *   - counts: a business's own items only; the unsent count (every pull asks it) leaves the
+ *     done items out, and on SQLite reads through an index, never the whole table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include "common/uuid.h"
 #include "hub/hub_push.h"
 #include "hub/hub_store.h"
+#include "hub/hub_store_impl.h"
 #include "outbox/hub_outbox.h"
 #include "outbox/outbox.h"
 #include "protocol/sale.h"
@@ -430,6 +433,69 @@ static void test_kv_and_health(void **state)
     assert_int_equal(g.updated_ms, T0 + 1);
 }
 
+/* The plan SQLite takes for sql (its details joined), read on the test's database file. */
+static void sqlite_plan(const char *path, const char *sql, char *out, size_t outlen)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    char q[1024];
+    snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t n = strlen(out);
+        snprintf(out + n, outlen - n, "%s; ", (const char *)sqlite3_column_text(st, 3));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_counts_read_only_what_they_count(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    char other_biz[DUKA_BUSINESS_ID_LEN + 1], tok[DUKA_TOKEN_MAX + 1];
+    duka_hub_device other_t01;
+    assert_ok(duka_hub_business_create_with_pin(f->store, "Duka ya Baba", "P051234568Y",
+                                                other_biz, &err),
+              &err);
+    assert_ok(duka_hub_device_add(f->store, other_biz, "T01", tok, &err), &err);
+    assert_ok(duka_hub_device_authenticate(f->store, tok, &other_t01, &err), &err);
+    push_sales(f, &f->t01, 1, 2, NULL, true);
+    duka_hub_outbox_claim c = {0};
+    claim(f->store, "A", 64, T0, &c);
+    assert_int_equal(c.count, 2);
+    finish_all(f->store, "A", &c, DUKA_HUB_OUTBOX_SENT, T0 + 5, NULL);
+    duka_hub_outbox_claim_free(&c);
+    push_sales(f, &f->t01, 3, 1, NULL, true);
+    push_sales(f, &other_t01, 1, 2, NULL, true);
+
+    duka_hub_outbox_counts k = counts(f);
+    assert_int_equal(k.done, 2);
+    assert_int_equal(k.pending, 1); /* the other business's two are not this one's */
+    assert_int_equal(k.oldest_unsent_ms, T0);
+    assert_ok(duka_hub_outbox_count_unsent(f->store, f->business, DUKA_DEST_ETIMS, &k, &err),
+              &err);
+    assert_int_equal(k.done, 0);
+    assert_int_equal(k.pending, 1);
+    assert_int_equal(k.oldest_unsent_ms, T0);
+    assert_ok(duka_hub_outbox_count_unsent(f->store, NULL, DUKA_DEST_ETIMS, &k, &err), &err);
+    assert_int_equal(k.done, 0);
+    assert_int_equal(k.pending, 3);
+
+    if (f->db.pg)
+        return;
+    /* Days of done items stay for retention: a pull's count must not read them, nor the
+     * other businesses' items. */
+    char plan[1024];
+    sqlite_plan(f->db.path, duka_hub_outbox_count_sql(true, false, '?'), plan, sizeof(plan));
+    assert_non_null(strstr(plan, "USING INDEX hub_outbox_business (business_id=? AND "
+                                 "destination=? AND status=?)"));
+    sqlite_plan(f->db.path, duka_hub_outbox_count_sql(false, false, '?'), plan, sizeof(plan));
+    assert_non_null(strstr(plan, "USING INDEX hub_outbox_due (destination=? AND status=?)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +510,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_results_per_terminal_and_retention, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_kv_and_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counts_read_only_what_they_count, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
