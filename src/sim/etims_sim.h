@@ -2,7 +2,7 @@
  * etims_sim.h — `duka sim etims`: a simulator of KRA's eTIMS OSCU web service.
  *
  * It answers selectInitOsdcInfo, saveTrnsSalesOsdc and selectInvoiceDetails as
- * /work/contract-12.md section 1 describes them (the wire shape of the real service, as far as
+ * docs/PROTOCOL.md ("eTIMS") describes them (the wire shape of the real service, as far as
  * public sources tell), and checks what it receives independently of duka's own invoice
  * builder: every field's presence and type, the tax arithmetic re-derived from the items, the
  * no-gap invoice numbers, duplicates (994) and credit notes (922). Faults can be injected
