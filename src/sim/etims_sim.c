@@ -1,7 +1,7 @@
 /*
  * etims_sim.c — the eTIMS OSCU simulator (see etims_sim.h).
  *
- * Layout: the state file (schema, open), the knobs and fault draws, the checks of a
+ * Layout: the state file (schema; opened by sim_base.c), the knobs, the checks of a
  * saveTrnsSalesOsdc body (pure: a body in, cents and an error sentence out), the three
  * eTIMS endpoints, the /_sim control endpoints, and the server's start and stop.
  *
@@ -9,12 +9,10 @@
  * the independent check of duka's invoice builder, and a mistake shared by both would pass.
  */
 #include "sim/etims_sim.h"
+#include "sim/sim_base.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <microhttpd.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -22,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,9 +30,7 @@
 #include "common/log.h"
 #include "net/http_router.h"
 
-#define SIM_APP_ID 0x64756b53 /* "dukS": a simulator state file */
 #define SIM_SECRET_BYTES 32
-#define SIM_WAIT_SLICE_MS 200 /* how often a held reply looks at its client */
 #define SIM_NAIROBI_OFFSET_S (3 * 3600) /* eTIMS times are Kenyan (UTC+3, no DST) */
 #define SIM_MSG_MAX 300
 #define BANDS 5
@@ -53,14 +48,8 @@ typedef struct sim_knobs {
 } sim_knobs;
 
 struct duka_etims_sim {
-    sqlite3 *db;
-    pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t wake;  /* signalled on stop */
-    bool stopping;
+    duka_sim_base base; /* its lock guards the knobs too */
     sim_knobs knobs;
-    uint64_t rng;
-    int64_t outage_epoch_ms; /* monotonic start of the outage schedule */
-    long held;               /* replies being held now */
     unsigned char secret[SIM_SECRET_BYTES];
     char taxpayer_name[DUKA_ETIMS_SIM_NAME_MAX + 1];
     const duka_clock *clock; /* NULL: the system's */
@@ -101,55 +90,14 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS outcomes(tin TEXT NOT NULL, bhf_id TEXT NOT NULL,"
     " code TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(tin, bhf_id, code));";
 
-static duka_rc sim_fail(sqlite3 *db, const char *what, duka_err *err)
+/* Loads the signing secret, making it the first time (hex in meta 'secret'); inside the
+ * state file's opening transaction. */
+static duka_rc load_secret(void *ctx, duka_err *err)
 {
-    return duka_err_set(err, DUKA_STORE, "simulator state: %s: %s", what,
-                        db ? sqlite3_errmsg(db) : "no database");
-}
-
-static duka_rc sim_exec(sqlite3 *db, const char *sql, duka_err *err)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        duka_err_set(err, DUKA_STORE, "simulator state: %s", msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return DUKA_STORE;
-    }
-    return DUKA_OK;
-}
-
-static void sim_rollback(sqlite3 *db)
-{
-    if (!sqlite3_get_autocommit(db))
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-static sqlite3_stmt *sim_prepare(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        duka_log(DUKA_LOG_ERROR, "sim", "preparing a query: %s", sqlite3_errmsg(db));
-        return NULL;
-    }
-    return st;
-}
-
-static int64_t scalar_int(sqlite3 *db, const char *sql, int64_t fallback)
-{
-    sqlite3_stmt *st = sim_prepare(db, sql);
-    int64_t v = fallback;
-    if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-/* Loads the signing secret, making it the first time (hex in meta 'secret'). */
-static duka_rc load_secret(duka_etims_sim *sim, duka_err *err)
-{
-    sqlite3_stmt *st = sim_prepare(sim->db, "SELECT value FROM meta WHERE key = 'secret'");
+    duka_etims_sim *sim = ctx;
+    sqlite3_stmt *st = duka_sim_prepare(sim->base.db, "SELECT value FROM meta WHERE key = 'secret'");
     if (st == NULL)
-        return sim_fail(sim->db, "reading the secret", err);
+        return duka_sim_fail(sim->base.db, "reading the secret", err);
     bool found = false;
     if (sqlite3_step(st) == SQLITE_ROW) {
         const char *hex = (const char *)sqlite3_column_text(st, 0);
@@ -170,166 +118,31 @@ static duka_rc load_secret(duka_etims_sim *sim, duka_err *err)
      * deterministic simulator (tests/sim), which seeds it, replays the same signatures. */
     duka_random_buf(sim->secret, sizeof(sim->secret));
     sodium_bin2hex(hex, sizeof(hex), sim->secret, sizeof(sim->secret));
-    st = sim_prepare(sim->db, "INSERT INTO meta(key, value) VALUES ('secret', ?1)");
+    st = duka_sim_prepare(sim->base.db, "INSERT INTO meta(key, value) VALUES ('secret', ?1)");
     if (st == NULL)
-        return sim_fail(sim->db, "storing the secret", err);
+        return duka_sim_fail(sim->base.db, "storing the secret", err);
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     sodium_memzero(hex, sizeof(hex));
-    return rc == SQLITE_DONE ? DUKA_OK : sim_fail(sim->db, "storing the secret", err);
-}
-
-static duka_rc open_state(duka_etims_sim *sim, const char *path, duka_err *err)
-{
-    if (sqlite3_open_v2(path, &sim->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                            SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-        duka_err_set(err, DUKA_STORE, "--state '%s' cannot be opened: %s", path,
-                     sim->db ? sqlite3_errmsg(sim->db) : "out of memory");
-        return DUKA_STORE;
-    }
-    sqlite3_busy_timeout(sim->db, DUKA_DB_BUSY_TIMEOUT_MS);
-    int64_t app_id = scalar_int(sim->db, "PRAGMA application_id", -1);
-    int64_t tables = scalar_int(sim->db, "SELECT count(*) FROM sqlite_master", -1);
-    if (app_id < 0 || tables < 0)
-        return duka_err_set(err, DUKA_INPUT, "--state '%s' is not a SQLite database", path);
-    if (app_id != SIM_APP_ID && (app_id != 0 || tables > 0))
-        return duka_err_set(err, DUKA_INPUT,
-                            "--state '%s' is not a simulator state file (a till or hub "
-                            "database?)",
-                            path);
-    /* WAL with synchronous=NORMAL: a committed save survives the simulator being killed
-     * (what the tests and chaos runs do to it), though not a power cut; a simulator need not
-     * pay an fsync per invoice on a machine its clients share. */
-    if (sim_exec(sim->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err) != DUKA_OK)
-        return DUKA_STORE;
-    if (sim_exec(sim->db, "BEGIN IMMEDIATE", err) != DUKA_OK)
-        return DUKA_STORE;
-    duka_rc rc = sim_exec(sim->db, schema_sql, err);
-    if (rc == DUKA_OK)
-        rc = sim_exec(sim->db, "PRAGMA application_id = " DUKA_STRINGIFY(SIM_APP_ID), err);
-    if (rc == DUKA_OK)
-        rc = load_secret(sim, err);
-    if (rc == DUKA_OK)
-        rc = sim_exec(sim->db, "COMMIT", err);
-    if (rc != DUKA_OK)
-        sim_rollback(sim->db);
-    return rc;
+    return rc == SQLITE_DONE ? DUKA_OK : duka_sim_fail(sim->base.db, "storing the secret", err);
 }
 
 /* ------------------------------------------------------------------------------------------
  * knobs, waits and fault draws
  * ---------------------------------------------------------------------------------------- */
 
-/* splitmix64: small, seedable, good enough to draw faults. Called with the lock held. */
-static double draw_unit(duka_etims_sim *sim)
-{
-    uint64_t z = (sim->rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53;
-}
-
-/* True with probability p (one draw, only when 0 < p < 1). */
-static bool draw(duka_etims_sim *sim, double p)
-{
-    if (p <= 0.0)
-        return false;
-    if (p >= 1.0)
-        return true;
-    pthread_mutex_lock(&sim->lock);
-    bool hit = draw_unit(sim) < p;
-    pthread_mutex_unlock(&sim->lock);
-    return hit;
-}
-
 static sim_knobs knobs_now(duka_etims_sim *sim)
 {
-    pthread_mutex_lock(&sim->lock);
+    pthread_mutex_lock(&sim->base.lock);
     sim_knobs k = sim->knobs;
-    pthread_mutex_unlock(&sim->lock);
+    pthread_mutex_unlock(&sim->base.lock);
     return k;
 }
 
-/* Whether an outage is on now: forced, or inside a scheduled one (the outage_for_s seconds
- * that start at every multiple of outage_every_s after the schedule began). */
 static bool outage_on(duka_etims_sim *sim, const sim_knobs *k)
 {
-    if (k->outage_forced)
-        return true;
-    if (k->outage_every_s <= 0 || k->outage_for_s <= 0)
-        return false;
-    pthread_mutex_lock(&sim->lock);
-    int64_t t = duka_monotonic_ms() - sim->outage_epoch_ms;
-    pthread_mutex_unlock(&sim->lock);
-    int64_t every = (int64_t)k->outage_every_s * 1000;
-    return t >= every && t % every < (int64_t)k->outage_for_s * 1000;
-}
-
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
-/* Waits ms, or less when the simulator stops. */
-static void wait_ms(duka_etims_sim *sim, long ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts;
-    deadline_in(&ts, ms);
-    pthread_mutex_lock(&sim->lock);
-    while (!sim->stopping)
-        if (pthread_cond_timedwait(&sim->wake, &sim->lock, &ts) == ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&sim->lock);
-}
-
-/* True when the client of ex has closed its connection (or it broke). */
-static bool client_gone(const duka_http_exchange *ex)
-{
-    if (ex->conn == NULL)
-        return false;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci == NULL)
-        return true;
-    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN};
-    if (poll(&p, 1, 0) <= 0)
-        return false;
-    if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
-        return true;
-    char c;
-    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
-/* The reply of an accepted save is lost: holds the connection until its client gives up,
- * DUKA_ETIMS_SIM_HOLD_MS pass, or the simulator stops. Only this connection's thread waits. */
-static void hold_reply(duka_etims_sim *sim, const duka_http_exchange *ex)
-{
-    int64_t end = duka_monotonic_ms() + DUKA_ETIMS_SIM_HOLD_MS;
-    pthread_mutex_lock(&sim->lock);
-    sim->held++;
-    while (!sim->stopping && duka_monotonic_ms() < end) {
-        struct timespec ts;
-        deadline_in(&ts, SIM_WAIT_SLICE_MS);
-        pthread_cond_timedwait(&sim->wake, &sim->lock, &ts);
-        pthread_mutex_unlock(&sim->lock);
-        bool gone = client_gone(ex);
-        pthread_mutex_lock(&sim->lock);
-        if (gone)
-            break;
-    }
-    sim->held--;
-    pthread_mutex_unlock(&sim->lock);
+    return duka_sim_outage_on(&sim->base, k->outage_forced, k->outage_every_s, k->outage_for_s);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -899,8 +712,8 @@ static json_t *parse_body(const duka_etims_sim *sim, duka_http_exchange *ex)
 static void count_outcome(duka_etims_sim *sim, const char *tin, const char *bhf_id,
                           const char *code)
 {
-    sqlite3_stmt *st = sim_prepare(
-        sim->db, "INSERT INTO outcomes(tin, bhf_id, code, n) VALUES (?1, ?2, ?3, 1)"
+    sqlite3_stmt *st = duka_sim_prepare(
+        sim->base.db, "INSERT INTO outcomes(tin, bhf_id, code, n) VALUES (?1, ?2, ?3, 1)"
                  " ON CONFLICT(tin, bhf_id, code) DO UPDATE SET n = n + 1");
     if (st == NULL)
         return;
@@ -908,16 +721,16 @@ static void count_outcome(duka_etims_sim *sim, const char *tin, const char *bhf_
     sqlite3_bind_text(st, 2, bhf_id ? bhf_id : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, code, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
-        duka_log(DUKA_LOG_ERROR, "sim", "counting an answer: %s", sqlite3_errmsg(sim->db));
+        duka_log(DUKA_LOG_ERROR, "sim", "counting an answer: %s", sqlite3_errmsg(sim->base.db));
     sqlite3_finalize(st);
 }
 
 static void count_outcome_alone(duka_etims_sim *sim, const char *tin, const char *bhf_id,
                                 const char *code)
 {
-    pthread_mutex_lock(&sim->lock);
+    pthread_mutex_lock(&sim->base.lock);
     count_outcome(sim, tin, bhf_id, code);
-    pthread_mutex_unlock(&sim->lock);
+    pthread_mutex_unlock(&sim->base.lock);
 }
 
 /* The installed device the headers tin, bhfId and cmcKey name; false when none. Called with
@@ -928,8 +741,8 @@ static bool find_device(duka_etims_sim *sim, const duka_http_exchange *ex, sim_d
                *key = duka_http_header(ex, "cmcKey");
     if (tin == NULL || bhf == NULL || key == NULL)
         return false;
-    sqlite3_stmt *st = sim_prepare(
-        sim->db, "SELECT id, tin, bhf_id FROM devices WHERE cmc_key = ?1 AND tin = ?2 AND "
+    sqlite3_stmt *st = duka_sim_prepare(
+        sim->base.db, "SELECT id, tin, bhf_id FROM devices WHERE cmc_key = ?1 AND tin = ?2 AND "
                  "bhf_id = ?3");
     if (st == NULL)
         return false;
@@ -993,14 +806,14 @@ static void route_init(void *app, void *ctx, duka_http_exchange *ex)
         json_decref(body);
         return;
     }
-    pthread_mutex_lock(&sim->lock);
+    pthread_mutex_lock(&sim->base.lock);
     duka_err err = {0};
     json_t *data = NULL;
     bool existed = false;
     sqlite3_stmt *st = NULL;
-    if (sim_exec(sim->db, "BEGIN IMMEDIATE", &err) != DUKA_OK)
+    if (duka_sim_exec(sim->base.db, "BEGIN IMMEDIATE", &err) != DUKA_OK)
         goto out;
-    st = sim_prepare(sim->db, device_columns_sql);
+    st = duka_sim_prepare(sim->base.db, device_columns_sql);
     if (st == NULL)
         goto out;
     sqlite3_bind_text(st, 1, tin, -1, SQLITE_TRANSIENT);
@@ -1010,7 +823,7 @@ static void route_init(void *app, void *ctx, duka_http_exchange *ex)
         existed = true;
         data = device_info(st);
     } else {
-        int64_t n = scalar_int(sim->db, "SELECT coalesce(max(id), 0) + 1 FROM devices", 1);
+        int64_t n = duka_sim_scalar_int(sim->base.db, "SELECT coalesce(max(id), 0) + 1 FROM devices", 1);
         char sdc[32], mrc[32], dvc[32], key[65];
         unsigned char raw[32];
         snprintf(sdc, sizeof(sdc), "KRACU01%08" PRId64, n);
@@ -1018,8 +831,8 @@ static void route_init(void *app, void *ctx, duka_http_exchange *ex)
         snprintf(dvc, sizeof(dvc), "99999%011" PRId64, n);
         duka_random_buf(raw, sizeof(raw));
         sodium_bin2hex(key, sizeof(key), raw, sizeof(raw));
-        sqlite3_stmt *ins = sim_prepare(
-            sim->db, "INSERT INTO devices(id, tin, bhf_id, dvc_srl_no, dvc_id, sdc_id, mrc_no,"
+        sqlite3_stmt *ins = duka_sim_prepare(
+            sim->base.db, "INSERT INTO devices(id, tin, bhf_id, dvc_srl_no, dvc_id, sdc_id, mrc_no,"
                      " cmc_key, taxpr_nm, created_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
         if (ins == NULL)
             goto out;
@@ -1042,18 +855,18 @@ static void route_init(void *app, void *ctx, duka_http_exchange *ex)
             goto out;
         data = device_info(st);
     }
-    if (data == NULL || sim_exec(sim->db, "COMMIT", &err) != DUKA_OK) {
+    if (data == NULL || duka_sim_exec(sim->base.db, "COMMIT", &err) != DUKA_OK) {
         json_decref(data);
         data = NULL;
     }
 out:
     sqlite3_finalize(st);
     if (data == NULL) {
-        sim_rollback(sim->db);
+        duka_sim_rollback(sim->base.db);
         duka_log(DUKA_LOG_ERROR, "sim", "installing a device: %s",
-                 err.msg[0] ? err.msg : sqlite3_errmsg(sim->db));
+                 err.msg[0] ? err.msg : sqlite3_errmsg(sim->base.db));
     }
-    pthread_mutex_unlock(&sim->lock);
+    pthread_mutex_unlock(&sim->base.lock);
     if (data == NULL)
         etims_reply(sim, ex, "999", "the simulator's state file failed (see its log)", NULL);
     else if (existed)
@@ -1074,7 +887,7 @@ typedef struct save_result {
 static int64_t branch_int(sqlite3 *db, const char *sql, const sim_device *d, int64_t arg,
                           int64_t fallback)
 {
-    sqlite3_stmt *st = sim_prepare(db, sql);
+    sqlite3_stmt *st = duka_sim_prepare(db, sql);
     int64_t v = fallback;
     if (st == NULL)
         return fallback;
@@ -1092,7 +905,7 @@ static int64_t branch_int(sqlite3 *db, const char *sql, const sim_device *d, int
 static bool sequencing_allows(duka_etims_sim *sim, const sim_device *d, const checked_sale *s,
                               const sim_knobs *k, save_result *r)
 {
-    if (branch_int(sim->db, "SELECT 1 FROM invoices WHERE tin=?1 AND bhf_id=?2 AND invc_no=?3",
+    if (branch_int(sim->base.db, "SELECT 1 FROM invoices WHERE tin=?1 AND bhf_id=?2 AND invc_no=?3",
                    d, s->invc_no, 0)) {
         r->code = "994";
         snprintf(r->msg, sizeof(r->msg), "Overlapped data");
@@ -1100,7 +913,7 @@ static bool sequencing_allows(duka_etims_sim *sim, const sim_device *d, const ch
     }
     if (k->sequence_window > 0) {
         int64_t contiguous = branch_int(
-            sim->db, "SELECT contiguous FROM sequences WHERE tin=?1 AND bhf_id=?2 AND ?3=?3", d,
+            sim->base.db, "SELECT contiguous FROM sequences WHERE tin=?1 AND bhf_id=?2 AND ?3=?3", d,
             0, 0);
         if (s->invc_no > contiguous + k->sequence_window) {
             r->code = "921";
@@ -1113,7 +926,7 @@ static bool sequencing_allows(duka_etims_sim *sim, const sim_device *d, const ch
     }
     if (s->rcpt_ty != 'R')
         return true;
-    int64_t org_total = branch_int(sim->db,
+    int64_t org_total = branch_int(sim->base.db,
                                    "SELECT tot_amt FROM invoices WHERE tin=?1 AND bhf_id=?2 AND "
                                    "invc_no=?3 AND rcpt_ty_cd='S'",
                                    d, s->org_invc_no, -1);
@@ -1124,11 +937,11 @@ static bool sequencing_allows(duka_etims_sim *sim, const sim_device *d, const ch
                  s->org_invc_no);
         return false;
     }
-    int64_t notes = branch_int(sim->db,
+    int64_t notes = branch_int(sim->base.db,
                                "SELECT count(*) FROM invoices WHERE tin=?1 AND bhf_id=?2 AND "
                                "rcpt_ty_cd='R' AND org_invc_no=?3",
                                d, s->org_invc_no, 0);
-    int64_t credited = branch_int(sim->db,
+    int64_t credited = branch_int(sim->base.db,
                                   "SELECT sum(tot_amt) FROM invoices WHERE tin=?1 AND bhf_id=?2 "
                                   "AND rcpt_ty_cd='R' AND org_invc_no=?3",
                                   d, s->org_invc_no, 0);
@@ -1162,7 +975,7 @@ static bool keep_invoice(duka_etims_sim *sim, const sim_device *d, const checked
              "UPDATE devices SET %s = %s + 1, receipts = receipts + 1 WHERE id = ?1"
              " RETURNING %s, receipts",
              counter, counter, counter);
-    sqlite3_stmt *st = sim_prepare(sim->db, sql);
+    sqlite3_stmt *st = duka_sim_prepare(sim->base.db, sql);
     if (st == NULL)
         return false;
     sqlite3_bind_int64(st, 1, d->id);
@@ -1176,7 +989,7 @@ static bool keep_invoice(duka_etims_sim *sim, const sim_device *d, const checked
         return false;
     sign_receipt(sim, d->tin, d->bhf_id, s->invc_no, s->tot_amt, r->sign, r->intrl);
     nairobi_now(sim, r->sdc_date_time);
-    st = sim_prepare(sim->db,
+    st = duka_sim_prepare(sim->base.db,
                      "INSERT INTO invoices(tin, bhf_id, invc_no, device_id, trd_invc_no,"
                      " rcpt_ty_cd, org_invc_no, tot_amt, taxbl_a, taxbl_b, taxbl_c, taxbl_d,"
                      " taxbl_e, tax_a, tax_b, tax_c, tax_d, tax_e, cur_rcpt_no, tot_rcpt_no,"
@@ -1211,12 +1024,12 @@ static bool keep_invoice(duka_etims_sim *sim, const sim_device *d, const checked
         return false;
     /* Advance the branch's contiguous number over this one and any kept beyond it. */
     int64_t contiguous = branch_int(
-        sim->db, "SELECT contiguous FROM sequences WHERE tin=?1 AND bhf_id=?2 AND ?3=?3", d, 0,
+        sim->base.db, "SELECT contiguous FROM sequences WHERE tin=?1 AND bhf_id=?2 AND ?3=?3", d, 0,
         0);
-    while (branch_int(sim->db, "SELECT 1 FROM invoices WHERE tin=?1 AND bhf_id=?2 AND invc_no=?3",
+    while (branch_int(sim->base.db, "SELECT 1 FROM invoices WHERE tin=?1 AND bhf_id=?2 AND invc_no=?3",
                       d, contiguous + 1, 0))
         contiguous++;
-    st = sim_prepare(sim->db, "INSERT INTO sequences(tin, bhf_id, contiguous) VALUES (?1,?2,?3)"
+    st = duka_sim_prepare(sim->base.db, "INSERT INTO sequences(tin, bhf_id, contiguous) VALUES (?1,?2,?3)"
                               " ON CONFLICT(tin, bhf_id) DO UPDATE SET contiguous = ?3");
     if (st == NULL)
         return false;
@@ -1234,24 +1047,24 @@ static void save_transaction(duka_etims_sim *sim, const sim_device *d, const che
 {
     duka_err err = {0};
     r->code = NULL;
-    if (sim_exec(sim->db, "BEGIN IMMEDIATE", &err) != DUKA_OK) {
+    if (duka_sim_exec(sim->base.db, "BEGIN IMMEDIATE", &err) != DUKA_OK) {
         duka_log(DUKA_LOG_ERROR, "sim", "%s", err.msg);
         return;
     }
     if (sequencing_allows(sim, d, s, k, r)) {
         if (!keep_invoice(sim, d, s, body_text, r)) {
             duka_log(DUKA_LOG_ERROR, "sim", "keeping invoice %" PRId64 ": %s", s->invc_no,
-                     sqlite3_errmsg(sim->db));
-            sim_rollback(sim->db);
+                     sqlite3_errmsg(sim->base.db));
+            duka_sim_rollback(sim->base.db);
             return;
         }
         r->code = "000";
         snprintf(r->msg, sizeof(r->msg), "It is succeeded");
     }
     count_outcome(sim, d->tin, d->bhf_id, r->code);
-    if (sim_exec(sim->db, "COMMIT", &err) != DUKA_OK) {
+    if (duka_sim_exec(sim->base.db, "COMMIT", &err) != DUKA_OK) {
         duka_log(DUKA_LOG_ERROR, "sim", "%s", err.msg);
-        sim_rollback(sim->db);
+        duka_sim_rollback(sim->base.db);
         r->code = NULL;
     }
 }
@@ -1263,16 +1076,16 @@ static void route_save(void *app, void *ctx, duka_http_exchange *ex)
     (void)ctx;
     sim_knobs k = knobs_now(sim);
     sim_device dev;
-    pthread_mutex_lock(&sim->lock);
+    pthread_mutex_lock(&sim->base.lock);
     bool installed = find_device(sim, ex, &dev);
-    pthread_mutex_unlock(&sim->lock);
+    pthread_mutex_unlock(&sim->base.lock);
     if (!installed) {
         count_outcome_alone(sim, duka_http_header(ex, "tin"), duka_http_header(ex, "bhfId"),
                             "901");
         reply_not_installed(sim, ex);
         return;
     }
-    if (draw(sim, k.fail_rate)) {
+    if (duka_sim_draw(&sim->base, k.fail_rate)) {
         count_outcome_alone(sim, dev.tin, dev.bhf_id, "999");
         etims_reply(sim, ex, "999", "An unknown error occurred (simulated failure, nothing kept)",
                     NULL);
@@ -1295,9 +1108,9 @@ static void route_save(void *app, void *ctx, duka_http_exchange *ex)
     json_decref(body);
     save_result r;
     memset(&r, 0, sizeof(r));
-    pthread_mutex_lock(&sim->lock);
+    pthread_mutex_lock(&sim->base.lock);
     save_transaction(sim, &dev, &s, ex->body, &k, &r);
-    pthread_mutex_unlock(&sim->lock);
+    pthread_mutex_unlock(&sim->base.lock);
     if (r.code == NULL) {
         etims_reply(sim, ex, "999", "the simulator's state file failed (see its log)", NULL);
         return;
@@ -1308,10 +1121,10 @@ static void route_save(void *app, void *ctx, duka_http_exchange *ex)
         etims_reply(sim, ex, r.code, r.msg, NULL);
         return;
     }
-    if (draw(sim, k.timeout_after_accept)) {
+    if (duka_sim_draw(&sim->base, k.timeout_after_accept)) {
         duka_log(DUKA_LOG_INFO, "sim", "invcNo %" PRId64 " kept; holding its reply", s.invc_no);
         count_outcome_alone(sim, dev.tin, dev.bhf_id, "held");
-        hold_reply(sim, ex);
+        duka_sim_hold_reply(&sim->base, ex, DUKA_ETIMS_SIM_HOLD_MS);
     }
     etims_reply(sim, ex, "000", r.msg,
                 json_pack("{s:I, s:I, s:s, s:s, s:s}", "curRcptNo", (json_int_t)r.cur_rcpt_no,
@@ -1325,9 +1138,9 @@ static void route_select(void *app, void *ctx, duka_http_exchange *ex)
     duka_etims_sim *sim = app;
     (void)ctx;
     sim_device dev;
-    pthread_mutex_lock(&sim->lock);
+    pthread_mutex_lock(&sim->base.lock);
     bool installed = find_device(sim, ex, &dev);
-    pthread_mutex_unlock(&sim->lock);
+    pthread_mutex_unlock(&sim->base.lock);
     if (!installed) {
         reply_not_installed(sim, ex);
         return;
@@ -1345,9 +1158,9 @@ static void route_select(void *app, void *ctx, duka_http_exchange *ex)
     }
     json_t *data = NULL;
     bool failed = false;
-    pthread_mutex_lock(&sim->lock);
-    sqlite3_stmt *st = sim_prepare(
-        sim->db, "SELECT invc_no, trd_invc_no, rcpt_ty_cd, tot_amt, cur_rcpt_no, tot_rcpt_no,"
+    pthread_mutex_lock(&sim->base.lock);
+    sqlite3_stmt *st = duka_sim_prepare(
+        sim->base.db, "SELECT invc_no, trd_invc_no, rcpt_ty_cd, tot_amt, cur_rcpt_no, tot_rcpt_no,"
                  " intrl_data, rcpt_sign, sdc_date_time, org_invc_no FROM invoices"
                  " WHERE tin = ?1 AND bhf_id = ?2 AND invc_no = ?3");
     if (st == NULL) {
@@ -1377,7 +1190,7 @@ static void route_select(void *app, void *ctx, duka_http_exchange *ex)
         }
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&sim->lock);
+    pthread_mutex_unlock(&sim->base.lock);
     if (failed)
         etims_reply(sim, ex, "999", "the simulator's state file failed (see its log)", NULL);
     else if (data == NULL)
@@ -1393,9 +1206,9 @@ static void route_select(void *app, void *ctx, duka_http_exchange *ex)
 static json_t *knobs_json(duka_etims_sim *sim)
 {
     sim_knobs k = knobs_now(sim);
-    pthread_mutex_lock(&sim->lock);
-    long held = sim->held;
-    pthread_mutex_unlock(&sim->lock);
+    pthread_mutex_lock(&sim->base.lock);
+    long held = sim->base.held;
+    pthread_mutex_unlock(&sim->base.lock);
     return json_pack("{s:b, s:b, s:f, s:I, s:f, s:I, s:I, s:I, s:b, s:I}", "outage",
                      outage_on(sim, &k), "outage_forced", k.outage_forced, "fail_rate",
                      k.fail_rate, "latency_ms", (json_int_t)k.latency_ms,
@@ -1413,32 +1226,14 @@ static void route_faults_get(void *app, void *ctx, duka_http_exchange *ex)
     ex->reply = knobs_json(app);
 }
 
-/* A number member of a /_sim/faults body within [lo, hi]; false with a 400 set. */
-static bool knob_number(duka_http_exchange *ex, const char *key, const json_t *v, double lo,
-                        double hi, bool whole, double *out)
-{
-    double d = json_is_number(v) ? json_number_value(v) : NAN;
-    if (!isfinite(d) || d < lo || d > hi || (whole && d != nearbyint(d))) {
-        duka_http_error(ex, 400, "invalid_knob", "%s must be %s %g..%g", key,
-                        whole ? "a whole number" : "a number", lo, hi);
-        return false;
-    }
-    *out = d;
-    return true;
-}
-
 /* POST /_sim/faults: changes the knobs the body names, all or none; answers the knobs. */
 static void route_faults_post(void *app, void *ctx, duka_http_exchange *ex)
 {
     duka_etims_sim *sim = app;
     (void)ctx;
-    json_error_t jerr;
-    json_t *body = json_loadb(ex->body, ex->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (body == NULL || !json_is_object(body)) {
-        json_decref(body);
-        duka_http_error(ex, 400, "invalid_json", "the body must be a JSON object");
+    json_t *body = duka_sim_body_object(ex);
+    if (body == NULL)
         return;
-    }
     sim_knobs k = knobs_now(sim);
     bool reschedule = false;
     const char *key;
@@ -1459,19 +1254,19 @@ static void route_faults_post(void *app, void *ctx, duka_http_exchange *ex)
                 k.multiple_credit_notes = json_is_true(v);
             }
         } else if (strcmp(key, "fail_rate") == 0) {
-            if ((ok = knob_number(ex, key, v, 0, 1, false, &d)))
+            if ((ok = duka_sim_knob_number(ex, key, v, 0, 1, false, &d)))
                 k.fail_rate = d;
         } else if (strcmp(key, "timeout_after_accept") == 0) {
-            if ((ok = knob_number(ex, key, v, 0, 1, false, &d)))
+            if ((ok = duka_sim_knob_number(ex, key, v, 0, 1, false, &d)))
                 k.timeout_after_accept = d;
         } else if (strcmp(key, "latency_ms") == 0) {
-            if ((ok = knob_number(ex, key, v, 0, DUKA_ETIMS_SIM_LATENCY_MS_MAX, true, &d)))
+            if ((ok = duka_sim_knob_number(ex, key, v, 0, DUKA_ETIMS_SIM_LATENCY_MS_MAX, true, &d)))
                 k.latency_ms = (long)d;
         } else if (strcmp(key, "sequence_window") == 0) {
-            if ((ok = knob_number(ex, key, v, 0, DUKA_ETIMS_SIM_WINDOW_MAX, true, &d)))
+            if ((ok = duka_sim_knob_number(ex, key, v, 0, DUKA_ETIMS_SIM_WINDOW_MAX, true, &d)))
                 k.sequence_window = (long)d;
         } else if (strcmp(key, "outage_every_s") == 0 || strcmp(key, "outage_for_s") == 0) {
-            if ((ok = knob_number(ex, key, v, 0, DUKA_ETIMS_SIM_OUTAGE_S_MAX, true, &d))) {
+            if ((ok = duka_sim_knob_number(ex, key, v, 0, DUKA_ETIMS_SIM_OUTAGE_S_MAX, true, &d))) {
                 *(key[7] == 'e' ? &k.outage_every_s : &k.outage_for_s) = (long)d;
                 reschedule = true;
             }
@@ -1493,11 +1288,11 @@ static void route_faults_post(void *app, void *ctx, duka_http_exchange *ex)
         duka_http_error(ex, 400, "invalid_knob", "outage_for_s must be less than outage_every_s");
         return;
     }
-    pthread_mutex_lock(&sim->lock);
+    pthread_mutex_lock(&sim->base.lock);
     sim->knobs = k;
+    pthread_mutex_unlock(&sim->base.lock);
     if (reschedule)
-        sim->outage_epoch_ms = duka_monotonic_ms();
-    pthread_mutex_unlock(&sim->lock);
+        duka_sim_outage_reschedule(&sim->base);
     duka_log(DUKA_LOG_INFO, "sim", "knobs changed: %.*s", (int)ex->body_len, ex->body);
     ex->status = 200;
     ex->reply = knobs_json(sim);
@@ -1527,8 +1322,8 @@ static void add_gaps(json_t *gaps, int64_t from, int64_t to, bool *truncated)
 static json_t *outcome_stats(duka_etims_sim *sim, const char *tin, const char *bhf,
                              int64_t *duplicates)
 {
-    sqlite3_stmt *st = sim_prepare(
-        sim->db, "SELECT code, sum(n) FROM outcomes WHERE (?1 IS NULL OR tin = ?1) AND"
+    sqlite3_stmt *st = duka_sim_prepare(
+        sim->base.db, "SELECT code, sum(n) FROM outcomes WHERE (?1 IS NULL OR tin = ?1) AND"
                  " (?2 IS NULL OR bhf_id = ?2) GROUP BY code ORDER BY code");
     json_t *by_code = json_object();
     int64_t saves = 0, accepted = 0, held = 0;
@@ -1570,9 +1365,9 @@ static void route_invoices(void *app, void *ctx, duka_http_exchange *ex)
     json_t *list = json_array(), *gaps = json_array(), *stats = NULL;
     bool truncated = false, failed = list == NULL || gaps == NULL;
     int64_t duplicates = 0;
-    pthread_mutex_lock(&sim->lock);
-    sqlite3_stmt *st = failed ? NULL : sim_prepare(
-        sim->db, "SELECT tin, bhf_id, invc_no, trd_invc_no, rcpt_ty_cd, org_invc_no, tot_amt,"
+    pthread_mutex_lock(&sim->base.lock);
+    sqlite3_stmt *st = failed ? NULL : duka_sim_prepare(
+        sim->base.db, "SELECT tin, bhf_id, invc_no, trd_invc_no, rcpt_ty_cd, org_invc_no, tot_amt,"
                  " taxbl_a, taxbl_b, taxbl_c, taxbl_d, taxbl_e, tax_a, tax_b, tax_c, tax_d,"
                  " tax_e, rcpt_sign, intrl_data, cur_rcpt_no, tot_rcpt_no, received_ms"
                  " FROM invoices WHERE (?1 IS NULL OR tin = ?1) AND (?2 IS NULL OR bhf_id = ?2)"
@@ -1626,7 +1421,7 @@ static void route_invoices(void *app, void *ctx, duka_http_exchange *ex)
     }
     if (!failed)
         failed = (stats = outcome_stats(sim, tin, bhf, &duplicates)) == NULL;
-    pthread_mutex_unlock(&sim->lock);
+    pthread_mutex_unlock(&sim->base.lock);
     if (failed) {
         json_decref(list);
         json_decref(gaps);
@@ -1656,24 +1451,12 @@ static const duka_http_route sim_routes[] = {
     {"GET", "/_sim/health", route_health, ROUTE_CONTROL},
 };
 
-/* Sends ex's JSON reply as text written here: amounts are reals of KES with 2 decimals, and
- * jansson's default 17 significant digits would print 409.99 as 409.99000000000001. 15 digits
- * print every amount up to the limit (DUKA_ETIMS_SIM_AMOUNT_CENTS_MAX) exactly. */
-static void reply_as_text(duka_http_exchange *ex)
-{
-    if (ex->reply == NULL)
-        return;
-    char *text = json_dumps(ex->reply, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    if (text != NULL)
-        duka_http_reply_bytes(ex, ex->status, "application/json", text, strlen(text), true);
-}
-
 static void dispatch(duka_etims_sim *sim, duka_http_exchange *ex);
 
 void duka_etims_sim_handle(duka_etims_sim *sim, duka_http_exchange *ex)
 {
     dispatch(sim, ex);
-    reply_as_text(ex);
+    duka_sim_reply_as_text(ex);
 }
 
 static void dispatch(duka_etims_sim *sim, duka_http_exchange *ex)
@@ -1683,15 +1466,12 @@ static void dispatch(duka_etims_sim *sim, duka_http_exchange *ex)
     if (r == NULL)
         return; /* 404 / 405 set */
     if (r->flags & ROUTE_CONTROL) {
-        if (!duka_http_peer_is_loopback(ex)) {
-            duka_http_error(ex, 403, "forbidden", "the simulator's control is loopback only");
-            return;
-        }
-        r->fn(sim, NULL, ex);
+        if (duka_sim_control_allowed(ex))
+            r->fn(sim, NULL, ex);
         return;
     }
     sim_knobs k = knobs_now(sim);
-    wait_ms(sim, k.latency_ms);
+    duka_sim_wait_ms(&sim->base, k.latency_ms);
     if (outage_on(sim, &k)) {
         static const char down[] = "503 Service Unavailable (simulated eTIMS outage)\n";
         duka_http_reply_bytes(ex, 503, "text/plain; charset=utf-8", down, sizeof(down) - 1,
@@ -1708,12 +1488,7 @@ duka_rc duka_etims_sim_open(const duka_etims_sim_options *opt, duka_etims_sim **
     duka_etims_sim *sim = calloc(1, sizeof(*sim));
     if (sim == NULL)
         return duka_err_set(err, DUKA_NOMEM, "out of memory starting the simulator");
-    pthread_mutex_init(&sim->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&sim->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    duka_sim_base_init(&sim->base, opt->seed);
     sim->knobs = (sim_knobs){
         .latency_ms = opt->latency_ms,
         .fail_rate = opt->fail_rate,
@@ -1723,12 +1498,11 @@ duka_rc duka_etims_sim_open(const duka_etims_sim_options *opt, duka_etims_sim **
         .sequence_window = opt->sequence_window,
         .multiple_credit_notes = !opt->single_credit_note,
     };
-    sim->rng = opt->seed;
     sim->clock = opt->clock;
-    sim->outage_epoch_ms = duka_monotonic_ms();
     snprintf(sim->taxpayer_name, sizeof(sim->taxpayer_name), "%s",
              opt->taxpayer_name ? opt->taxpayer_name : "duka simulated taxpayer");
-    duka_rc rc = open_state(sim, opt->state_path, err);
+    duka_rc rc =
+        duka_sim_state_open(&sim->base, opt->state_path, schema_sql, load_secret, sim, err);
     if (rc != DUKA_OK) {
         duka_etims_sim_close(sim);
         return rc;
@@ -1739,20 +1513,15 @@ duka_rc duka_etims_sim_open(const duka_etims_sim_options *opt, duka_etims_sim **
 
 void duka_etims_sim_wake_all(duka_etims_sim *sim)
 {
-    pthread_mutex_lock(&sim->lock);
-    sim->stopping = true;
-    pthread_cond_broadcast(&sim->wake);
-    pthread_mutex_unlock(&sim->lock);
+    duka_sim_wake_all(&sim->base);
 }
 
 void duka_etims_sim_close(duka_etims_sim *sim)
 {
     if (sim == NULL)
         return;
-    sqlite3_close(sim->db);
+    duka_sim_base_destroy(&sim->base);
     sodium_memzero(sim->secret, sizeof(sim->secret));
-    pthread_cond_destroy(&sim->wake);
-    pthread_mutex_destroy(&sim->lock);
     free(sim);
 }
 
