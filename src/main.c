@@ -241,7 +241,14 @@ static const command commands[] = {
      "duka sim etims --listen HOST:PORT --state FILE [--latency-ms N] [--fail-rate P]\n"
      "               [--timeout-after-accept P] [--outage-every S --outage-for S]\n"
      "               [--sequence-window N] [--seed N] [--taxpayer-name NAME]\n"
-     "               [--single-credit-note]",
+     "               [--single-credit-note]\n"
+     "       duka sim mpesa --listen HOST:PORT --state FILE [--latency-ms N] [--fail-rate P]\n"
+     "               [--timeout-after-accept P] [--outage-every S --outage-for S]\n"
+     "               [--callback-delay-ms N] [--callback-twice P] [--callback-never P]\n"
+     "               [--spike-arrest-per-s N] [--answer A] [--answer-after-ms N]\n"
+     "               [--prompt-expiry-ms N] [--token-life-s N] [--consumer-key K]\n"
+     "               [--consumer-secret S] [--passkey P] [--msisdn plain|masked|sha256]\n"
+     "               [--seed N]",
      "A simulator of KRA's eTIMS OSCU API at http://HOST:PORT/etims-api (selectInitOsdcInfo,\n"
      "saveTrnsSalesOsdc, selectInvoiceDetails), for tests and demos; serves until\n"
      "SIGINT/SIGTERM. It checks every field of an invoice and its VAT arithmetic, numbers\n"
@@ -255,7 +262,22 @@ static const command commands[] = {
      "draws (default 1). At run time, from this machine only: POST /_sim/faults {\"outage\",\n"
      "\"fail_rate\", \"latency_ms\", \"timeout_after_accept\", \"sequence_window\", ...},\n"
      "GET /_sim/invoices[?tin=&bhfId=] (what it kept, gaps, counts), GET /_sim/health.\n"
-     "duka sim mpesa and duka sim card come in later issues."},
+     "\n"
+     "duka sim mpesa: a simulator of Safaricom's M-Pesa Daraja API at http://HOST:PORT\n"
+     "(/oauth/v1/generate, /mpesa/stkpush/v1/processrequest, /mpesa/stkpushquery/v1/query,\n"
+     "/mpesa/c2b/v1/registerurl and simulate, /mpesa/transactionstatus/v1/query), with\n"
+     "simulated customers behind it: each prompt is answered A (pay, cancel, wrong-pin,\n"
+     "insufficient, unreachable, ignore; default pay) N ms later (default 2000), an unanswered\n"
+     "one ends after --prompt-expiry-ms (60000), and the result is posted to the CallBackURL.\n"
+     "Consumer key and secret default to duka-sim-key / duka-sim-secret, the passkey to the\n"
+     "sandbox's public one. Faults: latency; a share P of pushes and queries refused with\n"
+     "500.003.02 (nothing done); a share P of pushes prompts the customer but holds the reply;\n"
+     "503 outages; callbacks N ms late, twice or never; spike arrest beyond N calls a second.\n"
+     "--msisdn: how C2B notifications carry the phone. At run time, from this machine only:\n"
+     "POST /_sim/faults (the same knobs), POST /_sim/customers {\"phone\", \"answer\",\n"
+     "\"after_ms\"}, POST /_sim/c2b (a customer pays the till from their phone), GET\n"
+     "/_sim/prompts, /_sim/payments, /_sim/callbacks, /_sim/health.\n"
+     "duka sim card comes in a later issue."},
     {"catalog", cmd_catalog, "duka catalog --db FILE [--json]",
      "The till's catalog: {\"products\": [{\"sku\", \"name\", \"price\", \"tax\"}]}."},
 };

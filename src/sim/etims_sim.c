@@ -1533,7 +1533,6 @@ static void handle(void *app, duka_http_exchange *ex)
 duka_rc duka_etims_sim_serve(const duka_etims_sim_options *opt, duka_err *err)
 {
     duka_etims_sim *sim = NULL;
-    duka_http_server *srv = NULL;
     int fd = -1;
     /* The address first: a busy port stops the command before the state file is made. */
     duka_rc rc = duka_http_listen_open(opt->listen, false, &fd, err);
@@ -1544,22 +1543,18 @@ duka_rc duka_etims_sim_serve(const duka_etims_sim_options *opt, duka_err *err)
         close(fd);
         return rc;
     }
-    duka_block_stop_signals();
-    duka_http_server_options http = {
-        .max_body_bytes = DUKA_ETIMS_SIM_BODY_MAX_BYTES,
-        .have_listen_fd = true,
+    char banner[DUKA_URL_MAX * 2];
+    snprintf(banner, sizeof(banner), "duka sim etims listening on http://%s/etims-api (state %s)",
+             opt->listen, opt->state_path);
+    duka_sim_run run = {
+        .listen = opt->listen,
         .listen_fd = fd,
+        .max_body_bytes = DUKA_ETIMS_SIM_BODY_MAX_BYTES,
+        .handler = handle,
+        .app = sim,
+        .banner = banner,
     };
-    rc = duka_http_server_start_opts(opt->listen, &http, handle, sim, &srv, err);
-    if (rc == DUKA_OK) {
-        printf("duka sim etims listening on http://%s/etims-api (state %s)\n", opt->listen,
-               opt->state_path);
-        fflush(stdout);
-        int sig = duka_wait_for_stop_signal();
-        duka_log(DUKA_LOG_INFO, "sim", "signal %d: stopping", sig);
-        duka_etims_sim_wake_all(sim);
-        duka_http_server_stop(srv);
-    }
+    rc = duka_sim_serve(&sim->base, &run, err);
     duka_etims_sim_close(sim);
     return rc;
 }

@@ -122,14 +122,18 @@ duka_rc duka_sim_state_open(duka_sim_base *b, const char *path, const char *sche
     return rc;
 }
 
-/* splitmix64: small, seedable, good enough to draw faults. */
-double duka_sim_draw_unit(duka_sim_base *b)
+/* splitmix64: small, seedable, good enough to draw faults and simulated identifiers. */
+uint64_t duka_sim_next_u64(duka_sim_base *b)
 {
     uint64_t z = (b->rng += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53;
+    return z ^ (z >> 31);
+}
+
+double duka_sim_draw_unit(duka_sim_base *b)
+{
+    return (double)(duka_sim_next_u64(b) >> 11) * 0x1.0p-53;
 }
 
 bool duka_sim_draw(duka_sim_base *b, double p)
@@ -281,4 +285,35 @@ void duka_sim_reply_as_text(duka_http_exchange *ex)
     char *text = json_dumps(ex->reply, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (text != NULL)
         duka_http_reply_bytes(ex, ex->status, "application/json", text, strlen(text), true);
+}
+
+duka_rc duka_sim_serve(duka_sim_base *b, const duka_sim_run *run, duka_err *err)
+{
+    duka_http_server *srv = NULL;
+    duka_block_stop_signals();
+    duka_http_server_options http = {
+        .max_body_bytes = run->max_body_bytes,
+        .have_listen_fd = true,
+        .listen_fd = run->listen_fd,
+    };
+    pthread_t thread;
+    bool started = false;
+    duka_rc rc = duka_http_server_start_opts(run->listen, &http, run->handler, run->app, &srv,
+                                             err);
+    if (rc == DUKA_OK && run->worker != NULL) {
+        started = pthread_create(&thread, NULL, run->worker, run->app) == 0;
+        if (!started)
+            rc = duka_err_set(err, DUKA_INTERNAL, "cannot start the simulator's worker thread");
+    }
+    if (rc == DUKA_OK) {
+        printf("%s\n", run->banner);
+        fflush(stdout);
+        int sig = duka_wait_for_stop_signal();
+        duka_log(DUKA_LOG_INFO, "sim", "signal %d: stopping", sig);
+    }
+    duka_sim_wake_all(b);
+    duka_http_server_stop(srv);
+    if (started)
+        pthread_join(thread, NULL);
+    return rc;
 }

@@ -51,6 +51,9 @@ void duka_sim_rollback(sqlite3 *db);
 sqlite3_stmt *duka_sim_prepare(sqlite3 *db, const char *sql); /* NULL: logged */
 int64_t duka_sim_scalar_int(sqlite3 *db, const char *sql, int64_t fallback);
 
+/* The next 64 random bits of the seeded draws (lock held by the caller): simulated
+ * identifiers (tokens, receipt numbers) that a seeded run replays. */
+uint64_t duka_sim_next_u64(duka_sim_base *b);
 /* A draw in [0, 1) (lock held by the caller), and true with probability p (takes the lock;
  * draws only when 0 < p < 1, so fault-free runs draw nothing). */
 double duka_sim_draw_unit(duka_sim_base *b);
@@ -83,5 +86,20 @@ json_t *duka_sim_body_object(duka_http_exchange *ex);
  * would print 409.99 as 409.99000000000001 with jansson's default 17 significant digits; 15
  * print every amount the simulators accept exactly. */
 void duka_sim_reply_as_text(duka_http_exchange *ex);
+
+/* How a simulator serves (duka_sim_serve). */
+typedef struct duka_sim_run {
+    const char *listen;         /* HOST:PORT, for messages */
+    int listen_fd;              /* from duka_http_listen_open; the server owns it */
+    size_t max_body_bytes;      /* 413 beyond it */
+    duka_http_handler handler;
+    void *app;
+    void *(*worker)(void *app); /* NULL, or a thread run beside the server until stop */
+    const char *banner;         /* the start line printed on stdout */
+} duka_sim_run;
+
+/* Blocks SIGINT/SIGTERM, serves HTTP on run->listen_fd, starts the worker, prints the banner,
+ * waits for a stop signal, then wakes every wait, stops the server and joins the worker. */
+duka_rc duka_sim_serve(duka_sim_base *b, const duka_sim_run *run, duka_err *err);
 
 #endif

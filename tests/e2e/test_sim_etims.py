@@ -627,7 +627,7 @@ def command_line_errors(ctx):
              ["--seed"]),
             (["sim", "etims", "--listen", port, "--state", state, "--outage-every", "5",
               "--outage-for", "5"], 1, ["--outage-for"]),
-            (["sim", "mpesa"], 1, ["duka sim mpesa: not built yet"]),
+            (["sim", "card"], 1, ["duka sim card: not built yet"]),
             (["sim", "card"], 1, ["duka sim card: not built yet"])):
         expect_error(args, words, rc=rc)
     check(not os.path.exists(state), "no state file made by a refused start")
