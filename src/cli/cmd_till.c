@@ -897,7 +897,7 @@ int cmd_config(int argc, char **argv)
                 format_duration((long long)json_integer_value(v), value, sizeof(value));
             else if (strcmp(unit, "cents") == 0)
                 duka_format_cents((int64_t)json_integer_value(v), value, sizeof(value));
-            else if (strcmp(unit, "text") == 0)
+            else if (json_is_string(v)) /* text, url, secret ("(set)") */
                 snprintf(value, sizeof(value), "%s", json_string_value(v));
             else
                 snprintf(value, sizeof(value), "%lld", (long long)json_integer_value(v));

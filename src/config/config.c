@@ -157,6 +157,13 @@ static bool parse_value(const setting_def *d, const char *text, int64_t *out)
     return true;
 }
 
+/* Whether a unit's values are text (cfg->text) rather than numbers. */
+static bool is_text(duka_setting_unit u)
+{
+    return u == DUKA_UNIT_TEXT || u == DUKA_UNIT_URL || u == DUKA_UNIT_WORD ||
+           u == DUKA_UNIT_SECRET;
+}
+
 static void describe_range(const setting_def *d, char *buf, size_t n)
 {
     if (d->unit == DUKA_UNIT_BOOL)
@@ -170,6 +177,9 @@ static void describe_range(const setting_def *d, char *buf, size_t n)
         snprintf(buf, n, "a time zone name such as Africa/Nairobi, or POSIX such as EAT-3");
     else if (d->unit == DUKA_UNIT_URL)
         snprintf(buf, n, "an http:// or https:// URL of at most %d characters, or nothing (off)",
+                 DUKA_SETTING_TEXT_MAX);
+    else if (d->unit == DUKA_UNIT_WORD || d->unit == DUKA_UNIT_SECRET)
+        snprintf(buf, n, "at most %d printable characters without spaces, or nothing",
                  DUKA_SETTING_TEXT_MAX);
     else if (is_duration(d->unit))
         snprintf(buf, n, "a duration from %lldms to %lldms (units: ms, s, m, h, d; bare number: %s)",
@@ -190,6 +200,14 @@ static bool value_ok(int i, const char *value, int64_t *v)
     if (defs[i].unit == DUKA_UNIT_URL)
         return value[0] == '\0' ||
                (strlen(value) <= DUKA_SETTING_TEXT_MAX && duka_http_url_valid(value));
+    if (defs[i].unit == DUKA_UNIT_WORD || defs[i].unit == DUKA_UNIT_SECRET) {
+        if (strlen(value) > DUKA_SETTING_TEXT_MAX)
+            return false;
+        for (const char *c = value; *c; c++)
+            if (*c <= ' ' || *c > '~')
+                return false;
+        return true;
+    }
     return parse_value(&defs[i], value, v) && *v >= defs[i].lo && *v <= defs[i].hi;
 }
 
@@ -203,10 +221,13 @@ duka_rc duka_config_set(duka_config *cfg, const char *name, const char *value,
         if (!value_ok(i, value, &v)) {
             char range[160];
             describe_range(&defs[i], range, sizeof(range));
+            /* A secret is never echoed, not even a wrong one: it may be the right one
+             * pasted with a space. */
             return duka_err_set(err, DUKA_INPUT, "invalid setting %s='%s' (%s): expected %s", name,
-                                value, what, range);
+                                defs[i].unit == DUKA_UNIT_SECRET ? "(hidden)" : value, what,
+                                range);
         }
-        if (defs[i].unit == DUKA_UNIT_TEXT || defs[i].unit == DUKA_UNIT_URL)
+        if (is_text(defs[i].unit))
             snprintf(cfg->text[i], sizeof(cfg->text[i]), "%s", value);
         else
             cfg->value[i] = v;
@@ -331,14 +352,17 @@ json_t *duka_config_json(const duka_config *cfg)
     json_t *arr = json_array();
     for (int i = 0; i < DUKA_SETTING_COUNT; i++) {
         const setting_def *d = &defs[i];
-        const char *unit = d->unit == DUKA_UNIT_COUNT  ? "count"
-                           : d->unit == DUKA_UNIT_BOOL ? "bool"
-                           : d->unit == DUKA_UNIT_KES  ? "cents"
-                           : d->unit == DUKA_UNIT_TEXT ? "text"
-                           : d->unit == DUKA_UNIT_URL  ? "url"
-                                                       : "ms";
-        bool text = d->unit == DUKA_UNIT_TEXT || d->unit == DUKA_UNIT_URL;
-        json_t *value = text ? json_string(cfg->text[i]) : json_integer((json_int_t)cfg->value[i]);
+        const char *unit = d->unit == DUKA_UNIT_COUNT    ? "count"
+                           : d->unit == DUKA_UNIT_BOOL   ? "bool"
+                           : d->unit == DUKA_UNIT_KES    ? "cents"
+                           : d->unit == DUKA_UNIT_TEXT   ? "text"
+                           : d->unit == DUKA_UNIT_URL    ? "url"
+                           : d->unit == DUKA_UNIT_WORD   ? "text"
+                           : d->unit == DUKA_UNIT_SECRET ? "secret"
+                                                         : "ms";
+        json_t *value = !is_text(d->unit) ? json_integer((json_int_t)cfg->value[i])
+                        : d->unit != DUKA_UNIT_SECRET ? json_string(cfg->text[i])
+                        : json_string(cfg->text[i][0] ? "(set)" : "");
         json_array_append_new(arr, json_pack("{s:s, s:o, s:s, s:s, s:s}", "name", d->name,
                                              "value", value, "unit", unit, "source",
                                              source_names[cfg->source[i]], "help", d->help));

@@ -35,6 +35,8 @@ typedef enum duka_setting_unit {
     DUKA_UNIT_KES,     /* an amount in KES with up to 2 decimals ("500000.00"), stored in cents */
     DUKA_UNIT_TEXT,    /* a string (DUKA_TEXT_SETTINGS): a time zone */
     DUKA_UNIT_URL,     /* a string (DUKA_TEXT_SETTINGS): an http(s):// URL, or empty for off */
+    DUKA_UNIT_WORD,    /* a string: printable ASCII without spaces (a name, a path), or empty */
+    DUKA_UNIT_SECRET,  /* as WORD, never printed: `duka config` and errors show "(set)" */
 } duka_setting_unit;
 
 /* X(id, NAME, unit, default, min, max, what it does). Duration defaults/min/max are in ms. */
@@ -95,6 +97,19 @@ typedef enum duka_setting_unit {
     X(ETIMS_MAX_UNSENT, "ETIMS_MAX_UNSENT", DUKA_UNIT_MINUTES, 86400000LL, 60000,               \
       30 * 86400000LL, "duka hub: an invoice not accepted by eTIMS after this long raises an "  \
       "alert")                                                                                 \
+    X(MPESA_TIMEOUT, "MPESA_TIMEOUT", DUKA_UNIT_SECONDS, 30000, 1000, 120000,                   \
+      "duka hub: a Daraja request unanswered for this long is unclear (never resent blindly)")  \
+    X(MPESA_IN_FLIGHT, "MPESA_IN_FLIGHT", DUKA_UNIT_COUNT, 4, 1, 64,                           \
+      "duka hub: Daraja requests in flight at once")                                           \
+    X(MPESA_VERIFY_WINDOW, "MPESA_VERIFY_WINDOW", DUKA_UNIT_MINUTES, 86400000LL, 60000,         \
+      30 * 86400000LL, "duka hub: a typed M-Pesa code not verified this long after its sale "   \
+      "is flagged for the owner")                                                              \
+    X(MPESA_MATCH_WINDOW, "MPESA_MATCH_WINDOW", DUKA_UNIT_MINUTES, 3600000LL, 60000,            \
+      86400000LL, "duka hub: a typed code verifies only if M-Pesa's time of the payment is "    \
+      "within this of the sale's")                                                             \
+    X(MPESA_STATUS_WAIT, "MPESA_STATUS_WAIT", DUKA_UNIT_SECONDS, 30000, 1000, 3600000,          \
+      "duka hub: how long a transaction status result is awaited before the code is looked "   \
+      "at again")                                                                              \
     X(HUB_CONNECTION_TIMEOUT, "HUB_CONNECTION_TIMEOUT", DUKA_UNIT_SECONDS,                     \
       DUKA_HUB_CONNECTION_TIMEOUT_S * 1000LL, 1000, DUKA_HUB_CONNECTION_TIMEOUT_S_MAX * 1000LL, \
       "duka hub: close a connection on which nothing arrived for this long (whole seconds, "   \
@@ -116,7 +131,24 @@ typedef enum duka_setting_unit {
       "no invoices are sent (they wait in the hub's outbox)")                                  \
     X(ETIMS_QR_BASE, "ETIMS_QR_BASE", DUKA_UNIT_URL,                                           \
       "https://etims-sbx.kra.go.ke/common/link/etims/receipt/indexEtimsReceiptData",            \
-      "duka hub: the receipt verification link printed as a QR (…?Data=<PIN><branch><sign>)")
+      "duka hub: the receipt verification link printed as a QR (…?Data=<PIN><branch><sign>)")  \
+    X(MPESA_BASE_URL, "MPESA_BASE_URL", DUKA_UNIT_URL, "",                                     \
+      "duka hub: Safaricom Daraja base URL, e.g. https://api.safaricom.co.ke; empty: M-Pesa "   \
+      "codes wait in the hub's outbox unverified")                                             \
+    X(MPESA_CALLBACK_BASE_URL, "MPESA_CALLBACK_BASE_URL", DUKA_UNIT_URL, "",                   \
+      "duka hub: this hub's address as Safaricom reaches it (callbacks, C2B confirmations, "    \
+      "status results go to <it>/v1/mpesa/...)")                                               \
+    X(MPESA_CONSUMER_KEY, "MPESA_CONSUMER_KEY", DUKA_UNIT_SECRET, "",                          \
+      "duka hub: the Daraja app's consumer key")                                               \
+    X(MPESA_CONSUMER_SECRET, "MPESA_CONSUMER_SECRET", DUKA_UNIT_SECRET, "",                    \
+      "duka hub: the Daraja app's consumer secret")                                            \
+    X(MPESA_PASSKEY, "MPESA_PASSKEY", DUKA_UNIT_SECRET, "",                                    \
+      "duka hub: the Lipa na M-Pesa Online passkey (STK push)")                                \
+    X(MPESA_INITIATOR, "MPESA_INITIATOR", DUKA_UNIT_WORD, "",                                  \
+      "duka hub: the initiator name for transaction status queries")                           \
+    X(MPESA_SECURITY_CREDENTIAL_FILE, "MPESA_SECURITY_CREDENTIAL_FILE", DUKA_UNIT_WORD, "",    \
+      "duka hub: a file holding the initiator's SecurityCredential (base64, from Safaricom's "  \
+      "portal); read at start")
 
 typedef enum duka_setting_id {
 #define DUKA_SETTING_ENUM(id, name, unit, def, lo, hi, help) DUKA_SETTING_##id,
