@@ -75,11 +75,13 @@ static const command commands[] = {
      "exception to row-level security (names, KRA PINs, creation times, device counts)."},
     {"business set", cmd_business_set,
      "duka business set --db DB --business ID [--name NAME] [--kra-pin PIN]\n"
-     "                  [--allow-duplicate-name] [--json]",
+     "                  [--mpesa-shortcode N] [--allow-duplicate-name] [--json]",
      "Renames a business (the same rule as hub init: a name another business has is refused\n"
      "unless --allow-duplicate-name) and/or sets its KRA PIN (--kra-pin \"\" clears it). Tills\n"
-     "learn the new name and PIN at their next pull. --json: the business as business list\n"
-     "shows it."},
+     "learn the new name and PIN at their next pull. --mpesa-shortcode: the paybill or till\n"
+     "number customers pay (5 to 7 digits); the hub registers its C2B URLs with Daraja and\n"
+     "verifies typed M-Pesa codes against what Safaricom reports to it. --json: the business\n"
+     "as business list shows it, with mpesa_shortcode."},
     {"hub audit", cmd_hub_audit, "duka hub audit --db DB [--business ID] [--limit N] [--json]",
      "The hub's audit log, newest first: authentication failures (wrong, malformed or revoked\n"
      "tokens), refused commands (a command id reused with another payload or from another\n"

@@ -10,6 +10,9 @@
 
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "outbox/hub_outbox.h"
+#include "payments/mpesa/mpesa_sender.h"
+#include "common/clock.h"
 #include "common/limits.h"
 #include "hub/hub_business.h"
 #include "hub/hub_report.h"
@@ -271,7 +274,8 @@ int cmd_business_set(int argc, char **argv)
 {
     const char *cmd = "business set";
     OPTS({"db", true, NULL}, {"business", true, NULL}, {"name", true, NULL},
-         {"kra-pin", true, NULL}, {"allow-duplicate-name", false, NULL});
+         {"kra-pin", true, NULL}, {"mpesa-shortcode", true, NULL},
+         {"allow-duplicate-name", false, NULL});
     const char *db = NULL, *biz = NULL;
     if (cli_parse(cmd, argc, argv, &args))
         return 2;
@@ -282,8 +286,10 @@ int cmd_business_set(int argc, char **argv)
     if (args.positional_count > 0)
         return cli_usage_error(cmd, "unexpected argument '%s'", args.positional[0]);
     const char *given_name = cli_get(&args, "name"), *given_pin = cli_get(&args, "kra-pin");
-    if (given_name == NULL && given_pin == NULL)
-        return cli_usage_error(cmd, "nothing to set: give --name NAME and/or --kra-pin PIN");
+    const char *shortcode = cli_get(&args, "mpesa-shortcode");
+    if (given_name == NULL && given_pin == NULL && shortcode == NULL)
+        return cli_usage_error(cmd, "nothing to set: give --name NAME, --kra-pin PIN and/or "
+                                    "--mpesa-shortcode N");
     duka_err err = {0};
     char name[DUKA_BUSINESS_NAME_MAX + 1], pin[DUKA_KRA_PIN_LEN + 1];
     if (given_name != NULL &&
@@ -295,9 +301,19 @@ int cmd_business_set(int argc, char **argv)
     if (cli_hub_open(cmd, db, false, &store))
         return 1;
     json_t *list = NULL;
-    duka_rc rc = duka_hub_business_change(store, biz, given_name ? name : NULL,
-                                          given_pin ? pin : NULL,
-                                          cli_get(&args, "allow-duplicate-name") != NULL, &err);
+    duka_rc rc = DUKA_OK;
+    if (given_name != NULL || given_pin != NULL)
+        rc = duka_hub_business_change(store, biz, given_name ? name : NULL,
+                                      given_pin ? pin : NULL,
+                                      cli_get(&args, "allow-duplicate-name") != NULL, &err);
+    /* The shortcode's C2B URLs are registered with Daraja by the hub's M-Pesa worker. */
+    if (rc == DUKA_OK && shortcode != NULL)
+        rc = duka_mpesa_set_shortcode(store, biz, shortcode, duka_clock_now_ms(NULL), &err);
+    char now_shortcode[16] = "";
+    bool has_shortcode = false;
+    if (rc == DUKA_OK)
+        rc = duka_hub_kv_get(store, biz, DUKA_MPESA_KV_SHORTCODE, now_shortcode,
+                             sizeof(now_shortcode), &has_shortcode, &err);
     if (rc == DUKA_OK)
         rc = duka_hub_business_list(store, false, &list, &err);
     duka_hub_store_close(store);
@@ -305,11 +321,14 @@ int cmd_business_set(int argc, char **argv)
         return cli_fail(cmd, &err);
     const json_t *b = business_entry(list, biz);
     if (args.json) {
-        cli_print_json(b ? json_deep_copy(b) : json_object());
+        json_t *o = b ? json_deep_copy(b) : json_object();
+        json_object_set_new(o, "mpesa_shortcode", json_string(now_shortcode));
+        cli_print_json(o);
     } else {
         const char *now_pin = str_of(b, "kra_pin");
-        printf("business %s: name '%s', KRA PIN %s\n", biz, str_of(b, "name"),
-               now_pin[0] ? now_pin : "none");
+        printf("business %s: name '%s', KRA PIN %s, M-Pesa shortcode %s\n", biz,
+               str_of(b, "name"), now_pin[0] ? now_pin : "none",
+               now_shortcode[0] ? now_shortcode : "none");
     }
     json_decref(list);
     return 0;

@@ -648,6 +648,8 @@ int cmd_status(int argc, char **argv)
         printf("eTIMS: %lld sales of this till not signed yet; no word from the hub yet\n",
                (long long)st->etims_pending);
     }
+    printf("M-Pesa: %lld pending verification, %lld flagged\n", (long long)st->mpesa_pending,
+           (long long)st->mpesa_flagged);
     for (int i = 0; i < st->alert_count; i++)
         printf("ALERT %s: %s\n", st->alerts[i].code, st->alerts[i].message);
     free(st);

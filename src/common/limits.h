@@ -16,6 +16,8 @@
 #define DUKA_UUID_STR_LEN 36
 #define DUKA_RECEIPT_NO_MAX 48           /* T01-20261121-00042, widened past 99,999 */
 #define DUKA_PAYMENT_REF_MAX 64
+/* Why a payment was flagged, as the hub said it (one sentence). */
+#define DUKA_PAYMENT_NOTE_MAX 200
 #define DUKA_URL_MAX 512
 #define DUKA_TOKEN_MAX 128
 #define DUKA_ERROR_TEXT_MAX 300          /* stored last_error of an outbox item */

@@ -101,7 +101,7 @@ typedef enum duka_setting_unit {
       "duka hub: a Daraja request unanswered for this long is unclear (never resent blindly)")  \
     X(MPESA_IN_FLIGHT, "MPESA_IN_FLIGHT", DUKA_UNIT_COUNT, 4, 1, 64,                           \
       "duka hub: Daraja requests in flight at once")                                           \
-    X(MPESA_VERIFY_WINDOW, "MPESA_VERIFY_WINDOW", DUKA_UNIT_MINUTES, 86400000LL, 60000,         \
+    X(MPESA_VERIFY_WINDOW, "MPESA_VERIFY_WINDOW", DUKA_UNIT_MINUTES, 86400000LL, 1000,          \
       30 * 86400000LL, "duka hub: a typed M-Pesa code not verified this long after its sale "   \
       "is flagged for the owner")                                                              \
     X(MPESA_MATCH_WINDOW, "MPESA_MATCH_WINDOW", DUKA_UNIT_MINUTES, 3600000LL, 60000,            \

@@ -15,11 +15,16 @@
 /* A refund whose sale has not arrived yet: answered "retry" (docs/PROTOCOL.md). */
 #define DUKA_PUSH_ORIGINAL_PENDING "original_not_received"
 
-/* The eTIMS invoices of a batch's applied sales, enqueued together before its COMMIT. */
+/* The hub outbox jobs of a batch's applied sales — each one's eTIMS invoice, and the
+ * verification of its typed M-Pesa codes when it has any — enqueued together before its
+ * COMMIT. At most JOBS_PER_COMMAND per command. */
+#define JOBS_PER_COMMAND 2
 typedef struct invoice_jobs {
     duka_hub_outbox_new *jobs;
     char **owned; /* per job: its receipt number and terminal, in one allocation */
     int n;
+    char etims_stream[DUKA_HUB_OUTBOX_STREAM_MAX + 1];
+    char mpesa_stream[DUKA_HUB_OUTBOX_STREAM_MAX + 1];
 } invoice_jobs;
 
 static void invoice_jobs_clear(invoice_jobs *j)
@@ -29,11 +34,14 @@ static void invoice_jobs_clear(invoice_jobs *j)
     j->n = 0;
 }
 
-/* The stream of a business's invoices: one branch ("00") per business for now, so one
- * no-gap invcNo series per taxpayer (docs/ARCHITECTURE.md, "eTIMS"). */
-static void invoice_stream(const char *business_id, char *out, size_t outlen)
+/* The streams of a business's jobs: its invoices — one branch ("00") per business for now,
+ * so one no-gap invcNo series per taxpayer (docs/ARCHITECTURE.md, "eTIMS") — and its M-Pesa
+ * verifications. */
+static void set_streams(invoice_jobs *j, const char *business_id)
 {
-    snprintf(out, outlen, "etims:%s:%s", business_id, DUKA_ETIMS_BRANCH_DEFAULT);
+    snprintf(j->etims_stream, sizeof(j->etims_stream), "etims:%s:%s", business_id,
+             DUKA_ETIMS_BRANCH_DEFAULT);
+    snprintf(j->mpesa_stream, sizeof(j->mpesa_stream), "mpesa:%s", business_id);
 }
 
 /* Enqueues the invoice job of an applied sale (a credit note for a refund): its receipt number
@@ -41,26 +49,53 @@ static void invoice_stream(const char *business_id, char *out, size_t outlen)
  * built by the forwarder from the stored receipt when it sends (etims_sender.c): the push's
  * path stays a row insert. A credit note shares its sales' stream: one no-gap invcNo series
  * per taxpayer branch for both (EXTERNAL_APIS.md). */
-static duka_rc invoice_job_add(invoice_jobs *j, const duka_sale *sale, duka_err *err)
+/* A job for the applied sale: its receipt number and terminal copied (the sale struct is
+ * reused by the next command), no payload — the sender reads the sale as the hub stored it
+ * when it sends, so the push's path stays a row insert. */
+static duka_rc job_add(invoice_jobs *j, const duka_sale *sale, const char *destination,
+                       const char *stream, const char *command_type, const char *queue,
+                       int default_priority, duka_err *err)
 {
     size_t rlen = strlen(sale->receipt_no) + 1, tlen = strlen(sale->terminal) + 1;
     char *receipt = malloc(rlen + tlen);
     if (receipt == NULL)
-        return duka_err_set(err, DUKA_NOMEM, "out of memory enqueueing an eTIMS invoice");
+        return duka_err_set(err, DUKA_NOMEM, "out of memory enqueueing a %s job", destination);
     memcpy(receipt, sale->receipt_no, rlen);
     memcpy(receipt + rlen, sale->terminal, tlen);
     j->owned[j->n] = receipt;
     duka_hub_outbox_new *job = &j->jobs[j->n];
     memset(job, 0, sizeof(*job));
-    job->destination = DUKA_DEST_ETIMS;
-    job->command_type = sale->kind == DUKA_KIND_REFUND ? "etims.credit_note" : "etims.sale";
+    job->destination = destination;
+    job->stream = stream;
+    job->command_type = command_type;
     job->entity_id = receipt;
     job->terminal = receipt + rlen;
     job->payload = "";
-    const duka_queue_type *tax = duka_outbox_queue_type("tax");
-    job->priority = tax ? tax->priority : DUKA_PRIORITY_TAX;
-    job->max_attempts = tax ? tax->max_attempts : DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT;
+    const duka_queue_type *q = duka_outbox_queue_type(queue);
+    job->priority = q ? q->priority : default_priority;
+    job->max_attempts = q ? q->max_attempts : DUKA_OUTBOX_MAX_ATTEMPTS_DEFAULT;
     j->n++;
+    return DUKA_OK;
+}
+
+/* The invoice job of an applied sale (a credit note for a refund). A credit note shares its
+ * sales' stream: one no-gap invcNo series per taxpayer branch for both (EXTERNAL_APIS.md). */
+static duka_rc invoice_job_add(invoice_jobs *j, const duka_sale *sale, duka_err *err)
+{
+    return job_add(j, sale, DUKA_DEST_ETIMS, j->etims_stream,
+                   sale->kind == DUKA_KIND_REFUND ? "etims.credit_note" : "etims.sale", "tax",
+                   DUKA_PRIORITY_TAX, err);
+}
+
+/* The verification of a sale's typed M-Pesa codes (payments mpesa / pending_verification):
+ * one job per sale, whatever the number of codes (payments/mpesa/mpesa_sender.h). */
+static duka_rc mpesa_job_add(invoice_jobs *j, const duka_sale *sale, duka_err *err)
+{
+    for (int i = 0; i < sale->payment_count; i++)
+        if (strcmp(sale->payments[i].method, "mpesa") == 0 &&
+            strcmp(sale->payments[i].status, "pending_verification") == 0)
+            return job_add(j, sale, DUKA_DEST_MPESA, j->mpesa_stream, "mpesa.verify", "payment",
+                           DUKA_PRIORITY_PAYMENT, err);
     return DUKA_OK;
 }
 
@@ -276,7 +311,7 @@ static json_t *apply_one(duka_hub_store *store, const duka_hub_device *dev, cons
         r = result_obj(id, "conflict", sale->receipt_no, conflict, msg);
     } else {
         if (duka_hub_sale_insert(store, dev, id, sale, now_ms, err) != DUKA_OK ||
-            invoice_job_add(inv, sale, err) != DUKA_OK)
+            invoice_job_add(inv, sale, err) != DUKA_OK || mpesa_job_add(inv, sale, err) != DUKA_OK)
             return NULL;
         snprintf(outcome.status, sizeof(outcome.status), "applied");
         r = result_obj(id, "applied", sale->receipt_no, NULL, NULL);
@@ -318,12 +353,37 @@ static duka_rc prefetch(duka_hub_store *store, const duka_hub_device *dev,
     return rc;
 }
 
+/* Enqueues the batch's jobs, one call per stream (the outbox numbers one stream per call):
+ * the invoices in their order, then the verifications. The array is reordered so. */
+static duka_rc enqueue_jobs(duka_hub_store *store, const char *business_id, invoice_jobs *inv,
+                            int64_t now_ms, duka_err *err)
+{
+    int k = 0;
+    for (int i = 0; i < inv->n; i++)
+        if (inv->jobs[i].stream == inv->etims_stream) {
+            duka_hub_outbox_new job = inv->jobs[i];
+            char *owned = inv->owned[i];
+            memmove(&inv->jobs[k + 1], &inv->jobs[k], (size_t)(i - k) * sizeof(*inv->jobs));
+            memmove(&inv->owned[k + 1], &inv->owned[k], (size_t)(i - k) * sizeof(*inv->owned));
+            inv->jobs[k] = job;
+            inv->owned[k] = owned;
+            k++;
+        }
+    duka_rc rc = DUKA_OK;
+    if (k > 0)
+        rc = duka_hub_outbox_enqueue(store, business_id, inv->jobs, k, now_ms, err);
+    if (rc == DUKA_OK && inv->n > k)
+        rc = duka_hub_outbox_enqueue(store, business_id, inv->jobs + k, inv->n - k, now_ms, err);
+    return rc;
+}
+
 /* One attempt at the whole batch in one transaction; *results gets the per-command answers. */
 static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
                            const duka_hub_push_batch *b, push_scratch *x, invoice_jobs *inv,
                            int64_t now_ms, json_t *results, duka_err *err)
 {
     invoice_jobs_clear(inv);
+    set_streams(inv, dev->business_id);
     duka_rc rc = duka_hub_store_begin(store, err);
     if (rc == DUKA_OK)
         rc = prefetch(store, dev, b->commands, b->count, err);
@@ -364,13 +424,8 @@ static duka_rc apply_batch(duka_hub_store *store, const duka_hub_device *dev,
     }
     /* Every applied sale's tax invoice, with its invcNo, in the sale's own transaction: a
      * sale is never applied without its invoice job, nor an invcNo taken without its sale. */
-    if (rc == DUKA_OK && inv->n > 0) {
-        char stream[DUKA_HUB_OUTBOX_STREAM_MAX + 1];
-        invoice_stream(dev->business_id, stream, sizeof(stream));
-        for (int i = 0; i < inv->n; i++)
-            inv->jobs[i].stream = stream;
-        rc = duka_hub_outbox_enqueue(store, dev->business_id, inv->jobs, inv->n, now_ms, err);
-    }
+    if (rc == DUKA_OK)
+        rc = enqueue_jobs(store, dev->business_id, inv, now_ms, err);
     if (rc == DUKA_OK)
         rc = duka_hub_store_commit(store, err);
     if (rc != DUKA_OK)
@@ -427,8 +482,9 @@ duka_rc duka_hub_push_apply_prepared(duka_hub_store *store, const duka_hub_devic
     push_scratch x = {.sale = sale,
                       .original = refunds ? duka_sale_new() : NULL,
                       .refunded = refunds ? malloc(sizeof(duka_hub_refunded)) : NULL};
-    invoice_jobs inv = {.jobs = calloc(b->count ? b->count : 1, sizeof(*inv.jobs)),
-                        .owned = calloc(b->count ? b->count : 1, sizeof(*inv.owned))};
+    size_t cap = (b->count ? b->count : 1) * JOBS_PER_COMMAND;
+    invoice_jobs inv = {.jobs = calloc(cap, sizeof(*inv.jobs)),
+                        .owned = calloc(cap, sizeof(*inv.owned))};
     if (sale == NULL || inv.jobs == NULL || inv.owned == NULL ||
         (refunds && (x.original == NULL || x.refunded == NULL))) {
         duka_sale_free(sale);

@@ -18,6 +18,7 @@
 #include "outbox/hub_forwarder.h"
 #include "outbox/hub_outbox.h"
 #include "sync/sync_worker.h"
+#include "payments/mpesa/mpesa_sender.h"
 #include "tax/etims/etims_sender.h"
 
 #define DUKA_VERSION_STRING "0.1.0"
@@ -44,6 +45,7 @@ typedef struct duka_hub_app {
     pthread_cond_t prepare_freed;
     const duka_clock *clock; /* NULL: the system clock */
     duka_forwarder *etims;   /* kicked after a push; NULL when eTIMS is off */
+    duka_forwarder *mpesa;   /* kicked after a push and a payment reported; NULL when off */
 } hub_app;
 
 static duka_hub_store *borrow_store(hub_app *app)
@@ -218,7 +220,10 @@ static void handle_push(hub_app *app, duka_http_exchange *ex, const duka_hub_dev
             duka_hub_store_checkpoint(store); /* still borrowed: after the commit */
         return_store(app, store);
         if (rc == DUKA_OK)
+        {
             duka_forwarder_kick(app->etims); /* the batch's invoices are due now */
+            duka_forwarder_kick(app->mpesa); /* and its typed codes */
+        }
     }
     duka_hub_push_batch_free(&batch);
     json_decref(body);
@@ -252,6 +257,39 @@ static bool parse_int_arg(const char *text, long long lo, long long hi, long lon
         return false;
     *out = v;
     return true;
+}
+
+/* The pull's M-Pesa member: the verifications of the till's own typed codes since its cursor
+ * (docs/PROTOCOL.md, "mpesa"), and what the business still has waiting; added to services. */
+static duka_rc add_mpesa(hub_app *app, duka_hub_store *store, const duka_hub_device *dev,
+                         long long cursor, json_t *reply, duka_err *err)
+{
+    json_t *list = NULL;
+    duka_service_health h;
+    bool found = false;
+    duka_hub_outbox_counts k;
+    if (duka_hub_outbox_results(store, dev->business_id, dev->terminal, DUKA_DEST_MPESA, cursor,
+                                DUKA_PULL_INVOICES_MAX, &list, err) != DUKA_OK ||
+        duka_hub_health_get(store, DUKA_DEST_MPESA, &h, &found, err) != DUKA_OK ||
+        duka_hub_outbox_count_unsent(store, dev->business_id, DUKA_DEST_MPESA, &k, err) !=
+            DUKA_OK) {
+        json_decref(list);
+        return err->rc ? err->rc : DUKA_STORE;
+    }
+    json_object_set_new(reply, "mpesa", list);
+    json_t *services = json_object_get(reply, "services");
+    if (services == NULL) {
+        services = json_object();
+        json_object_set_new(reply, "services", services);
+    }
+    json_object_set_new(
+        services, "mpesa",
+        json_pack("{s:s, s:I, s:I, s:I}", "state",
+                  duka_forwarder_reported_state(&h, found, duka_clock_now_ms(app->clock)),
+                  "since_ms", (json_int_t)(found ? h.since_ms : 0), "pending",
+                  (json_int_t)(k.pending + k.processing + k.awaiting + k.failed),
+                  "oldest_pending_ms", (json_int_t)k.oldest_unsent_ms));
+    return DUKA_OK;
 }
 
 /* The pull's eTIMS members: the signed invoices of the till's own receipts since its cursor,
@@ -309,6 +347,14 @@ static void handle_pull(hub_app *app, duka_hub_store *store, duka_http_exchange 
                         "invoice_cursor '%s' is not a non-negative integer", ic);
         return;
     }
+    /* The till's M-Pesa cursor (issue 13); a till that predates it gets no mpesa member. */
+    const char *mc = duka_http_query(ex, "mpesa_cursor");
+    long long mpesa_cursor = -1;
+    if (mc != NULL && !parse_int_arg(mc, 0, INT64_MAX, &mpesa_cursor)) {
+        duka_http_error(ex, 400, "invalid_mpesa_cursor",
+                        "mpesa_cursor '%s' is not a non-negative integer", mc);
+        return;
+    }
     if (l != NULL && !parse_int_arg(l, 1, DUKA_PULL_PAGE_MAX, &limit)) {
         duka_http_error(ex, 400, "invalid_limit", "limit '%s' is not 1..%d", l, DUKA_PULL_PAGE_MAX);
         return;
@@ -336,8 +382,9 @@ static void handle_pull(hub_app *app, duka_hub_store *store, duka_http_exchange 
     json_object_set_new(reply, "business", business_of(dev));
     if (cashiers != NULL)
         json_object_set_new(reply, "cashiers", cashiers);
-    if (invoice_cursor >= 0 &&
-        add_invoices(app, store, dev, invoice_cursor, reply, &err) != DUKA_OK) {
+    if ((invoice_cursor >= 0 &&
+         add_invoices(app, store, dev, invoice_cursor, reply, &err) != DUKA_OK) ||
+        (mpesa_cursor >= 0 && add_mpesa(app, store, dev, mpesa_cursor, reply, &err) != DUKA_OK)) {
         json_decref(reply);
         duka_http_error(ex, 503, "store_unavailable", "%s", err.msg);
         ex->retry_after_s = 1;
@@ -437,6 +484,21 @@ static void route_whoami(void *app, void *ctx, duka_http_exchange *ex)
                           duka_hub_json_text(dev->kra_pin), "till_bound", dev->till_id[0] != '\0');
 }
 
+/* What Safaricom posts: /v1/mpesa/<business>.<secret>/<kind> (payments/mpesa/mpesa_sender.h).
+ * No device token: the secret in the path is the credential. A payment reported wakes the
+ * M-Pesa forwarder, so a code waiting for it is looked at now. */
+static void route_mpesa(void *app_, void *ctx, duka_http_exchange *ex)
+{
+    hub_app *app = app_;
+    (void)ctx;
+    const char *kind = strrchr(ex->path, '/');
+    duka_hub_store *store = borrow_store(app);
+    duka_mpesa_callback(store, kind + 1, ex, duka_clock_now_ms(app->clock));
+    return_store(app, store);
+    if (ex->status == 200)
+        duka_forwarder_kick(app->mpesa);
+}
+
 /* Route flags: ROUTE_DEVICE needs a till's token and its database id (check_till); with
  * ROUTE_WHOAMI that id may move the token to another database (Duka-Till-Replace). */
 enum { ROUTE_DEVICE = 1u << 0, ROUTE_WHOAMI = 1u << 1 };
@@ -447,6 +509,11 @@ static const duka_http_route hub_routes[] = {
     {"POST", "/v1/push", route_push, ROUTE_DEVICE},
     {"GET", "/v1/pull", route_pull, ROUTE_DEVICE},
     {"GET", "/v1/whoami", route_whoami, ROUTE_DEVICE | ROUTE_WHOAMI},
+    {"POST", "/v1/mpesa/*/c2b-validation", route_mpesa, 0},
+    {"POST", "/v1/mpesa/*/c2b-confirmation", route_mpesa, 0},
+    {"POST", "/v1/mpesa/*/stk-callback", route_mpesa, 0},
+    {"POST", "/v1/mpesa/*/status-result", route_mpesa, 0},
+    {"POST", "/v1/mpesa/*/status-timeout", route_mpesa, 0},
 };
 
 void duka_hub_handle(duka_hub_app *app, duka_http_exchange *ex)
@@ -521,6 +588,16 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
             duka_log(DUKA_LOG_INFO, "etims", "forwarding invoices to %s (%d in flight)",
                      duka_config_text(cfg, DUKA_SETTING_ETIMS_BASE_URL), etims_svc.in_flight);
     }
+    duka_mpesa_sender *mpesa = NULL;
+    duka_forwarder_service mpesa_svc;
+    if (rc == DUKA_OK)
+        rc = duka_mpesa_sender_new(cfg, app->clock, &mpesa, &mpesa_svc, err);
+    if (rc == DUKA_OK && mpesa != NULL) {
+        rc = duka_forwarder_start(db, &mpesa_svc, app->clock, &app->mpesa, err);
+        if (rc == DUKA_OK)
+            duka_log(DUKA_LOG_INFO, "mpesa", "verifying M-Pesa codes with %s (%d in flight)",
+                     duka_config_text(cfg, DUKA_SETTING_MPESA_BASE_URL), mpesa_svc.in_flight);
+    }
     if (rc == DUKA_OK)
         rc = duka_http_server_start_opts(listen, &http, handle, app, &srv, err);
     if (rc == DUKA_OK) {
@@ -539,9 +616,13 @@ duka_rc duka_hub_serve(const char *db, const char *listen, const char *cert_pem,
         duka_http_server_stop(srv);
     }
     duka_etims_sender_cancel(etims);
+    duka_mpesa_sender_cancel(mpesa);
     duka_forwarder_stop(app->etims);
+    duka_forwarder_stop(app->mpesa);
     app->etims = NULL;
+    app->mpesa = NULL;
     duka_etims_sender_free(etims);
+    duka_mpesa_sender_free(mpesa);
     for (int i = 0; i < app->count; i++)
         duka_hub_store_close(app->stores[i]);
     duka_hub_app_free(app);

@@ -13,6 +13,7 @@
 #define DUKA_HUB_STORE_IMPL_H
 
 #include "hub/hub_store.h"
+#include "hub/mpesa_receipts.h"
 #include "outbox/hub_outbox.h"
 
 typedef struct duka_hub_store_ops {
@@ -129,6 +130,16 @@ typedef struct duka_hub_store_ops {
                       size_t value_len, bool *found, duka_err *err);
     duka_rc (*kv_put)(duka_hub_store *s, const char *business_id, const char *key,
                       const char *value, int64_t now_ms, duka_err *err);
+    duka_rc (*mpesa_receipt_put)(duka_hub_store *s, const char *business_id,
+                                 const duka_mpesa_payment *p, const char *source,
+                                 int64_t now_ms, bool *inserted, duka_err *err);
+    duka_rc (*mpesa_receipt_get)(duka_hub_store *s, const char *business_id,
+                                 const char *receipt, duka_mpesa_receipt *out, bool *found,
+                                 duka_err *err);
+    duka_rc (*mpesa_receipt_credit)(duka_hub_store *s, const char *business_id,
+                                    const char *receipt, const char *sale_receipt_no,
+                                    int64_t now_ms, char *holder, size_t holder_len,
+                                    bool *found, duka_err *err);
     duka_rc (*health_get)(duka_hub_store *s, const char *service, duka_service_health *out,
                           bool *found, duka_err *err);
     duka_rc (*health_put)(duka_hub_store *s, const char *service, const duka_service_health *h,

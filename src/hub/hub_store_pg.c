@@ -488,6 +488,30 @@ static const char pg_schema_v6[] =
     "    s.receipt_no, s.received_ms"
     "    FROM sale_lines l JOIN sales s ON s.id = l.sale_id;";
 
+/* Version 7 (issue 13, M-Pesa), as on SQLite: the payments Safaricom reported, per business
+ * and receipt number, credited to at most one sale; under row-level security like hub_kv. */
+static const char pg_schema_v7[] =
+    "CREATE TABLE mpesa_receipts ("
+    "  business_id text NOT NULL REFERENCES businesses(id),"
+    "  receipt text NOT NULL CHECK (length(receipt) = 10),"
+    "  source text NOT NULL CHECK (source IN ('c2b','stk','status')),"
+    "  amount_cents bigint NOT NULL CHECK (amount_cents > 0),"
+    "  phone text NOT NULL,"
+    "  paid_ms bigint NOT NULL,"
+    "  shortcode text NOT NULL,"
+    "  reference text NOT NULL,"
+    "  credited_to text,"
+    "  credited_ms bigint,"
+    "  received_ms bigint NOT NULL,"
+    "  PRIMARY KEY (business_id, receipt)"
+    ");"
+    "ALTER TABLE mpesa_receipts ENABLE ROW LEVEL SECURITY;"
+    "ALTER TABLE mpesa_receipts FORCE ROW LEVEL SECURITY;"
+    "CREATE POLICY mpesa_receipts_of_business ON mpesa_receipts"
+    "  USING (business_id = current_setting('duka.business_id', true))"
+    "  WITH CHECK (business_id = current_setting('duka.business_id', true));"
+    "GRANT SELECT, INSERT, UPDATE ON mpesa_receipts TO " DUKA_PG_APP_ROLE ";";
+
 /* A version's SQL comes in parts (a C string literal is kept under 4,095 characters), all
  * run in the version's one transaction. */
 #define PG_MIGRATION_PARTS_MAX 4
@@ -505,8 +529,9 @@ static const pg_migration pg_migrations[] = {
     {4, {pg_schema_v4, NULL}},
     {5, {pg_schema_v5, pg_schema_v5_security, NULL}},
     {6, {pg_schema_v6, NULL}},
+    {7, {pg_schema_v7, NULL}},
 };
-#define PG_SCHEMA_VERSION 6
+#define PG_SCHEMA_VERSION 7
 
 /* ---- statements, prepared once per connection ---- */
 
@@ -1059,7 +1084,7 @@ static void buffer_clear(pg_store *s)
     s->known_n = 0;
     for (int b = 0; b < BUF_COUNT; b++)
         pg_rows_clear(&s->buf[b]);
-    pg_rows_clear(&s->outbox.rows);
+    duka_pg_outbox_buffer_clear(&s->outbox);
     undo_clear(s);
     s->buf_business[0] = '\0';
     s->savepoint_open = false;
@@ -1293,7 +1318,7 @@ static duka_rc pg_commit(duka_hub_store *hs, duka_err *err)
         rc = seq_store(s, err);
     /* Last before COMMIT: the outbox jobs lock their number series' row, held only from here
      * to the COMMIT, so pushes of one business queue for it as briefly as can be. */
-    if (rc == DUKA_OK && s->outbox.rows.count > 0)
+    if (rc == DUKA_OK && duka_pg_outbox_buffer_count(&s->outbox) > 0)
         rc = duka_pg_outbox_flush(hs, err);
     if (rc == DUKA_OK)
         rc = run_simple(s, "COMMIT", "COMMIT", err);
@@ -2486,7 +2511,7 @@ static void pg_close(duka_hub_store *hs)
     undo_clear(s);
     for (int b = 0; b < BUF_COUNT; b++)
         pg_rows_free(&s->buf[b]);
-    pg_rows_free(&s->outbox.rows);
+    duka_pg_outbox_buffer_free(&s->outbox);
     free(s->known);
     free(s);
 }

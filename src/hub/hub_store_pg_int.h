@@ -27,14 +27,23 @@ duka_rc duka_pg_use_business(duka_hub_store *s, const char *business_id, duka_er
 bool duka_pg_in_tx(duka_hub_store *s);
 
 /* The outbox jobs a transaction enqueued, kept in the store until its COMMIT (one stream). */
-typedef struct duka_pg_outbox_buffer {
+/* One stream's jobs of the open transaction. */
+typedef struct duka_pg_outbox_stream {
     pg_rows rows;
     char business_id[DUKA_BUSINESS_ID_LEN + 1];
     char destination[DUKA_HUB_OUTBOX_DEST_MAX + 1];
     char stream[DUKA_HUB_OUTBOX_STREAM_MAX + 1];
     int64_t now_ms;
+} duka_pg_outbox_stream;
+/* Streams one transaction may enqueue to: a push's invoices and its M-Pesa verifications. */
+#define DUKA_PG_OUTBOX_STREAMS 2
+typedef struct duka_pg_outbox_buffer {
+    duka_pg_outbox_stream s[DUKA_PG_OUTBOX_STREAMS];
 } duka_pg_outbox_buffer;
 void duka_pg_outbox_buffer_init(duka_pg_outbox_buffer *b);
+void duka_pg_outbox_buffer_clear(duka_pg_outbox_buffer *b);
+void duka_pg_outbox_buffer_free(duka_pg_outbox_buffer *b);
+int duka_pg_outbox_buffer_count(const duka_pg_outbox_buffer *b);
 duka_pg_outbox_buffer *duka_pg_outbox_buffer_of(duka_hub_store *s);
 /* Writes the buffered jobs with their numbers (called by the commit, in its transaction). */
 duka_rc duka_pg_outbox_flush(duka_hub_store *s, duka_err *err);
@@ -82,6 +91,17 @@ duka_rc duka_pg_health_get(duka_hub_store *s, const char *service, duka_service_
 duka_rc duka_pg_health_put(duka_hub_store *s, const char *service,
                            const duka_service_health *h, duka_err *err);
 
+duka_rc duka_pg_mpesa_receipt_put(duka_hub_store *s, const char *business_id,
+                                  const duka_mpesa_payment *p, const char *source,
+                                  int64_t now_ms, bool *inserted, duka_err *err);
+duka_rc duka_pg_mpesa_receipt_get(duka_hub_store *s, const char *business_id,
+                                  const char *receipt, duka_mpesa_receipt *out, bool *found,
+                                  duka_err *err);
+duka_rc duka_pg_mpesa_receipt_credit(duka_hub_store *s, const char *business_id,
+                                     const char *receipt, const char *sale_receipt_no,
+                                     int64_t now_ms, char *holder, size_t holder_len,
+                                     bool *found, duka_err *err);
+
 #define DUKA_PG_OUTBOX_OPS                                                                     \
     .outbox_enqueue = duka_pg_outbox_enqueue, .outbox_claim = duka_pg_outbox_claim,            \
     .outbox_finish = duka_pg_outbox_finish, .outbox_wake = duka_pg_outbox_wake,                \
@@ -89,6 +109,8 @@ duka_rc duka_pg_health_put(duka_hub_store *s, const char *service,
     .outbox_count = duka_pg_outbox_count, .outbox_list = duka_pg_outbox_list,                  \
     .outbox_results = duka_pg_outbox_results, .kv_get = duka_pg_kv_get, .sale_load = duka_pg_sale_load, .refunds_of = duka_pg_refunds_of, .outbox_result_of = duka_pg_outbox_result_of,                        \
     .kv_put = duka_pg_kv_put, .health_get = duka_pg_health_get,                                \
-    .health_put = duka_pg_health_put
+    .health_put = duka_pg_health_put, .mpesa_receipt_put = duka_pg_mpesa_receipt_put,         \
+    .mpesa_receipt_get = duka_pg_mpesa_receipt_get,                                            \
+    .mpesa_receipt_credit = duka_pg_mpesa_receipt_credit
 
 #endif

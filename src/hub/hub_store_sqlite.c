@@ -271,9 +271,28 @@ static const char hub_schema_v6[] =
     "    ELSE -l.qty_milli END, s.kind, s.receipt_no, s.received_ms"
     "    FROM sale_lines l JOIN sales s ON s.id = l.sale_id;";
 
+/* Version 7 (issue 13, M-Pesa): the payments Safaricom reported to the hub, per business and
+ * receipt number (hub/mpesa_receipts.h): kept once, credited to at most one sale. */
+static const char hub_schema_v7[] =
+    "CREATE TABLE mpesa_receipts ("
+    "  business_id TEXT NOT NULL,"
+    "  receipt TEXT NOT NULL CHECK (length(receipt) = 10),"
+    "  source TEXT NOT NULL CHECK (source IN ('c2b','stk','status')),"
+    "  amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),"
+    "  phone TEXT NOT NULL,"
+    "  paid_ms INTEGER NOT NULL,"
+    "  shortcode TEXT NOT NULL,"
+    "  reference TEXT NOT NULL,"
+    "  credited_to TEXT,"
+    "  credited_ms INTEGER,"
+    "  received_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (business_id, receipt)"
+    ") WITHOUT ROWID;";
+
 static const duka_migration hub_migrations[] = {{1, hub_schema_v1}, {2, hub_schema_v2},
                                                 {3, hub_schema_v3}, {4, hub_schema_v4},
-                                                {5, hub_schema_v5}, {6, hub_schema_v6}};
+                                                {5, hub_schema_v5}, {6, hub_schema_v6},
+                                                {7, hub_schema_v7}};
 
 duka_rc duka_sq_stmt(sqlite_store *s, const char *sql, sqlite3_stmt **out, duka_err *err)
 {

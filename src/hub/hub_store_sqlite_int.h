@@ -70,6 +70,17 @@ duka_rc duka_sq_health_get(duka_hub_store *s, const char *service, duka_service_
 duka_rc duka_sq_health_put(duka_hub_store *s, const char *service,
                            const duka_service_health *h, duka_err *err);
 
+duka_rc duka_sq_mpesa_receipt_put(duka_hub_store *s, const char *business_id,
+                                  const duka_mpesa_payment *p, const char *source,
+                                  int64_t now_ms, bool *inserted, duka_err *err);
+duka_rc duka_sq_mpesa_receipt_get(duka_hub_store *s, const char *business_id,
+                                  const char *receipt, duka_mpesa_receipt *out, bool *found,
+                                  duka_err *err);
+duka_rc duka_sq_mpesa_receipt_credit(duka_hub_store *s, const char *business_id,
+                                     const char *receipt, const char *sale_receipt_no,
+                                     int64_t now_ms, char *holder, size_t holder_len,
+                                     bool *found, duka_err *err);
+
 #define DUKA_SQ_OUTBOX_OPS                                                                     \
     .outbox_enqueue = duka_sq_outbox_enqueue, .outbox_claim = duka_sq_outbox_claim,            \
     .outbox_finish = duka_sq_outbox_finish, .outbox_wake = duka_sq_outbox_wake,                \
@@ -77,6 +88,8 @@ duka_rc duka_sq_health_put(duka_hub_store *s, const char *service,
     .outbox_count = duka_sq_outbox_count, .outbox_list = duka_sq_outbox_list,                  \
     .outbox_results = duka_sq_outbox_results, .kv_get = duka_sq_kv_get, .sale_load = duka_sq_sale_load, .refunds_of = duka_sq_refunds_of, .outbox_result_of = duka_sq_outbox_result_of,                        \
     .kv_put = duka_sq_kv_put, .health_get = duka_sq_health_get,                                \
-    .health_put = duka_sq_health_put
+    .health_put = duka_sq_health_put, .mpesa_receipt_put = duka_sq_mpesa_receipt_put,         \
+    .mpesa_receipt_get = duka_sq_mpesa_receipt_get,                                            \
+    .mpesa_receipt_credit = duka_sq_mpesa_receipt_credit
 
 #endif

@@ -59,20 +59,49 @@ static const pg_col_type job_types[7] = {PG_COL_INT8, PG_COL_TEXT, PG_COL_TEXT, 
 void duka_pg_outbox_buffer_init(duka_pg_outbox_buffer *b)
 {
     memset(b, 0, sizeof(*b));
-    pg_rows_init(&b->rows, 7, job_types);
+    for (int i = 0; i < DUKA_PG_OUTBOX_STREAMS; i++)
+        pg_rows_init(&b->s[i].rows, 7, job_types);
 }
 
-/* Kept in the store until the transaction's COMMIT (duka_pg_outbox_flush). */
+void duka_pg_outbox_buffer_clear(duka_pg_outbox_buffer *b)
+{
+    for (int i = 0; i < DUKA_PG_OUTBOX_STREAMS; i++)
+        pg_rows_clear(&b->s[i].rows);
+}
+
+void duka_pg_outbox_buffer_free(duka_pg_outbox_buffer *b)
+{
+    for (int i = 0; i < DUKA_PG_OUTBOX_STREAMS; i++)
+        pg_rows_free(&b->s[i].rows);
+}
+
+int duka_pg_outbox_buffer_count(const duka_pg_outbox_buffer *b)
+{
+    int n = 0;
+    for (int i = 0; i < DUKA_PG_OUTBOX_STREAMS; i++)
+        n += b->s[i].rows.count;
+    return n;
+}
+
+/* Kept in the store until the transaction's COMMIT (duka_pg_outbox_flush), per stream: the
+ * jobs of a stream already buffered, else the first free slot. */
 duka_rc duka_pg_outbox_enqueue(duka_hub_store *s, const char *business_id,
                                const duka_hub_outbox_new *jobs, int n, int64_t now_ms,
                                duka_err *err)
 {
-    duka_pg_outbox_buffer *b = duka_pg_outbox_buffer_of(s);
+    duka_pg_outbox_buffer *buf = duka_pg_outbox_buffer_of(s);
     if (!duka_pg_in_tx(s))
         return duka_err_set(err, DUKA_INTERNAL, "outbox: enqueue outside a transaction");
-    if (b->rows.count > 0 && (strcmp(b->stream, jobs[0].stream) != 0 ||
-                              strcmp(b->business_id, business_id) != 0))
-        return duka_err_set(err, DUKA_INTERNAL, "outbox: one transaction, one stream");
+    duka_pg_outbox_stream *b = NULL;
+    for (int i = 0; i < DUKA_PG_OUTBOX_STREAMS && b == NULL; i++) {
+        duka_pg_outbox_stream *x = &buf->s[i];
+        if (x->rows.count == 0 ||
+            (strcmp(x->stream, jobs[0].stream) == 0 && strcmp(x->business_id, business_id) == 0))
+            b = x;
+    }
+    if (b == NULL)
+        return duka_err_set(err, DUKA_INTERNAL, "outbox: one transaction, at most %d streams",
+                            DUKA_PG_OUTBOX_STREAMS);
     snprintf(b->business_id, sizeof(b->business_id), "%s", business_id);
     snprintf(b->destination, sizeof(b->destination), "%s", jobs[0].destination);
     snprintf(b->stream, sizeof(b->stream), "%s", jobs[0].stream);
@@ -91,9 +120,9 @@ duka_rc duka_pg_outbox_enqueue(duka_hub_store *s, const char *business_id,
     return DUKA_OK;
 }
 
-duka_rc duka_pg_outbox_flush(duka_hub_store *s, duka_err *err)
+/* Writes one stream's buffered jobs, numbered from its series. */
+static duka_rc flush_stream(duka_hub_store *s, duka_pg_outbox_stream *b, duka_err *err)
 {
-    duka_pg_outbox_buffer *b = duka_pg_outbox_buffer_of(s);
     int n = b->rows.count;
     char count[24], now[24];
     const char *values[12] = {b->business_id, b->destination, b->stream, I64(count, n),
@@ -114,6 +143,22 @@ duka_rc duka_pg_outbox_flush(duka_hub_store *s, duka_err *err)
                           duka_pg_where(s), (long long)num(res, 0, 1), n);
     PQclear(res);
     pg_rows_clear(&b->rows);
+    return rc;
+}
+
+/* The streams in the order they were first enqueued to (always the same order for a push:
+ * invoices, then verifications), so two transactions lock the series rows in one order. */
+duka_rc duka_pg_outbox_flush(duka_hub_store *s, duka_err *err)
+{
+    duka_pg_outbox_buffer *buf = duka_pg_outbox_buffer_of(s);
+    duka_rc rc = DUKA_OK;
+    for (int i = 0; i < DUKA_PG_OUTBOX_STREAMS; i++)
+        if (buf->s[i].rows.count > 0) {
+            if (rc == DUKA_OK)
+                rc = flush_stream(s, &buf->s[i], err);
+            else
+                pg_rows_clear(&buf->s[i].rows);
+        }
     return rc;
 }
 
@@ -644,4 +689,82 @@ duka_rc duka_pg_health_put(duka_hub_store *s, const char *service,
                      " UPDATE SET state = excluded.state, since_ms = excluded.since_ms,"
                      " updated_ms = excluded.updated_ms, detail = excluded.detail",
                      5, v, NULL, "writing a service's health", err);
+}
+
+duka_rc duka_pg_mpesa_receipt_put(duka_hub_store *s, const char *business_id,
+                                  const duka_mpesa_payment *p, const char *source,
+                                  int64_t now_ms, bool *inserted, duka_err *err)
+{
+    char amount[24], paid[24], now[24];
+    const char *v[9] = {business_id, p->receipt, source, I64(amount, p->amount_cents),
+                        p->phone, I64(paid, p->paid_ms), p->shortcode, p->reference,
+                        I64(now, now_ms)};
+    int64_t changed = 0;
+    duka_rc rc = write_own(s, business_id,
+                           "INSERT INTO mpesa_receipts(business_id, receipt, source, amount_cents,"
+                           " phone, paid_ms, shortcode, reference, received_ms)"
+                           " VALUES($1, $2, $3, $4::bigint, $5, $6::bigint, $7, $8, $9::bigint)"
+                           " ON CONFLICT (business_id, receipt) DO NOTHING",
+                           9, v, &changed, "keeping an M-Pesa receipt", err);
+    *inserted = rc == DUKA_OK && changed == 1;
+    return rc;
+}
+
+duka_rc duka_pg_mpesa_receipt_get(duka_hub_store *s, const char *business_id,
+                                  const char *receipt, duka_mpesa_receipt *out, bool *found,
+                                  duka_err *err)
+{
+    bool own = false;
+    if (duka_pg_op_begin(s, business_id, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    const char *v[2] = {business_id, receipt};
+    PGresult *res = exec(s,
+                         "SELECT source, amount_cents, phone, paid_ms, shortcode, reference,"
+                         " coalesce(credited_to, ''), coalesce(credited_ms, 0), received_ms"
+                         " FROM mpesa_receipts WHERE business_id = $1 AND receipt = $2",
+                         2, v, PGRES_TUPLES_OK, "reading an M-Pesa receipt", err);
+    if (res && PQntuples(res) == 1) {
+        *found = true;
+        snprintf(out->p.receipt, sizeof(out->p.receipt), "%s", receipt);
+        snprintf(out->source, sizeof(out->source), "%s", PQgetvalue(res, 0, 0));
+        out->p.amount_cents = num(res, 0, 1);
+        snprintf(out->p.phone, sizeof(out->p.phone), "%s", PQgetvalue(res, 0, 2));
+        out->p.paid_ms = num(res, 0, 3);
+        snprintf(out->p.shortcode, sizeof(out->p.shortcode), "%s", PQgetvalue(res, 0, 4));
+        snprintf(out->p.reference, sizeof(out->p.reference), "%s", PQgetvalue(res, 0, 5));
+        snprintf(out->credited_to, sizeof(out->credited_to), "%s", PQgetvalue(res, 0, 6));
+        out->credited_ms = num(res, 0, 7);
+        out->received_ms = num(res, 0, 8);
+    }
+    duka_rc rc = res ? DUKA_OK : DUKA_STORE;
+    PQclear(res);
+    return duka_pg_op_end(s, own, rc, err);
+}
+
+duka_rc duka_pg_mpesa_receipt_credit(duka_hub_store *s, const char *business_id,
+                                     const char *receipt, const char *sale_receipt_no,
+                                     int64_t now_ms, char *holder, size_t holder_len,
+                                     bool *found, duka_err *err)
+{
+    bool own = false;
+    if (duka_pg_op_begin(s, business_id, &own, err) != DUKA_OK)
+        return DUKA_STORE;
+    char now[24];
+    const char *v[4] = {business_id, receipt, sale_receipt_no, I64(now, now_ms)};
+    /* One statement (the row locked while it runs): credits it when free, and answers who
+     * holds it either way — two hubs verifying two sales with one code credit one. */
+    PGresult *res = exec(s,
+                         "UPDATE mpesa_receipts SET"
+                         " credited_ms = CASE WHEN credited_to IS NULL THEN $4::bigint"
+                         "   ELSE credited_ms END,"
+                         " credited_to = coalesce(credited_to, $3)"
+                         " WHERE business_id = $1 AND receipt = $2 RETURNING credited_to",
+                         4, v, PGRES_TUPLES_OK, "crediting an M-Pesa receipt", err);
+    if (res && PQntuples(res) == 1) {
+        *found = true;
+        snprintf(holder, holder_len, "%s", PQgetvalue(res, 0, 0));
+    }
+    duka_rc rc = res ? DUKA_OK : DUKA_STORE;
+    PQclear(res);
+    return duka_pg_op_end(s, own, rc, err);
 }

@@ -693,3 +693,96 @@ duka_rc duka_sq_health_put(duka_hub_store *hs, const char *service,
     return rc == SQLITE_DONE ? DUKA_OK
                              : duka_db_fail(s->db, "writing a service's health", err);
 }
+
+duka_rc duka_sq_mpesa_receipt_put(duka_hub_store *hs, const char *business_id,
+                                  const duka_mpesa_payment *p, const char *source,
+                                  int64_t now_ms, bool *inserted, duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    if (duka_sq_stmt(s,
+                     "INSERT INTO mpesa_receipts(business_id, receipt, source, amount_cents, phone,"
+                     " paid_ms, shortcode, reference, received_ms)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                     " ON CONFLICT(business_id, receipt) DO NOTHING",
+                     &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, p->receipt);
+    duka_db_bind_text(st, 3, source);
+    sqlite3_bind_int64(st, 4, p->amount_cents);
+    duka_db_bind_text(st, 5, p->phone);
+    sqlite3_bind_int64(st, 6, p->paid_ms);
+    duka_db_bind_text(st, 7, p->shortcode);
+    duka_db_bind_text(st, 8, p->reference);
+    sqlite3_bind_int64(st, 9, now_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return duka_db_fail(s->db, "keeping an M-Pesa receipt", err);
+    *inserted = sqlite3_changes(s->db) == 1;
+    return DUKA_OK;
+}
+
+duka_rc duka_sq_mpesa_receipt_get(duka_hub_store *hs, const char *business_id,
+                                  const char *receipt, duka_mpesa_receipt *out, bool *found,
+                                  duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    if (duka_sq_stmt(s,
+                     "SELECT source, amount_cents, phone, paid_ms, shortcode, reference,"
+                     " coalesce(credited_to, ''), coalesce(credited_ms, 0), received_ms"
+                     " FROM mpesa_receipts WHERE business_id = ?1 AND receipt = ?2",
+                     &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, receipt);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *found = true;
+        snprintf(out->p.receipt, sizeof(out->p.receipt), "%s", receipt);
+        snprintf(out->source, sizeof(out->source), "%s", col_text(st, 0));
+        out->p.amount_cents = sqlite3_column_int64(st, 1);
+        snprintf(out->p.phone, sizeof(out->p.phone), "%s", col_text(st, 2));
+        out->p.paid_ms = sqlite3_column_int64(st, 3);
+        snprintf(out->p.shortcode, sizeof(out->p.shortcode), "%s", col_text(st, 4));
+        snprintf(out->p.reference, sizeof(out->p.reference), "%s", col_text(st, 5));
+        snprintf(out->credited_to, sizeof(out->credited_to), "%s", col_text(st, 6));
+        out->credited_ms = sqlite3_column_int64(st, 7);
+        out->received_ms = sqlite3_column_int64(st, 8);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE
+               ? DUKA_OK
+               : duka_db_fail(s->db, "reading an M-Pesa receipt", err);
+}
+
+duka_rc duka_sq_mpesa_receipt_credit(duka_hub_store *hs, const char *business_id,
+                                     const char *receipt, const char *sale_receipt_no,
+                                     int64_t now_ms, char *holder, size_t holder_len,
+                                     bool *found, duka_err *err)
+{
+    sqlite_store *s = sq(hs);
+    sqlite3_stmt *st = NULL;
+    /* One statement: credits it when free, and answers who holds it either way. */
+    if (duka_sq_stmt(s,
+                     "UPDATE mpesa_receipts SET"
+                     " credited_ms = CASE WHEN credited_to IS NULL THEN ?4 ELSE credited_ms END,"
+                     " credited_to = coalesce(credited_to, ?3)"
+                     " WHERE business_id = ?1 AND receipt = ?2 RETURNING credited_to",
+                     &st, err) != DUKA_OK)
+        return DUKA_STORE;
+    duka_db_bind_text(st, 1, business_id);
+    duka_db_bind_text(st, 2, receipt);
+    duka_db_bind_text(st, 3, sale_receipt_no);
+    sqlite3_bind_int64(st, 4, now_ms);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *found = true;
+        snprintf(holder, holder_len, "%s", col_text(st, 0));
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DUKA_OK : duka_db_fail(s->db, "crediting an M-Pesa receipt", err);
+}

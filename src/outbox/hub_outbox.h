@@ -39,6 +39,7 @@
 typedef struct duka_hub_store duka_hub_store;
 
 #define DUKA_DEST_ETIMS "etims"
+#define DUKA_DEST_MPESA "mpesa"
 #define DUKA_HUB_OUTBOX_DEST_MAX 16
 #define DUKA_HUB_OUTBOX_STREAM_MAX 64
 #define DUKA_HUB_OUTBOX_TYPE_MAX 32

@@ -39,6 +39,8 @@ typedef struct duka_payment {
     /* The till's own: cash handed over (>= amount_cents; the change is the difference), 0 when
      * not recorded. Not part of the wire form: the hub counts what was paid, not the change. */
     int64_t tendered_cents;
+    /* The till's own too: why the hub flagged an M-Pesa code (its verification), "" when none. */
+    char note[DUKA_PAYMENT_NOTE_MAX + 1];
 } duka_payment;
 
 /* What a receipt is: a sale, or a refund of (part of) one sale of the same till. A refund is

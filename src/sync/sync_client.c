@@ -19,6 +19,7 @@
 #include "till/cashier.h"
 #include "till/catalog.h"
 #include "till/etims_receipt.h"
+#include "till/mpesa_verify.h"
 #include "till/receipt.h"
 #include "till/till_db.h"
 #include "till/till_status.h"
@@ -473,16 +474,19 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id,
         char url[DUKA_URL_MAX + 128];
         /* The version of the cashier list this till holds: the hub sends the whole list only
          * when its own differs (cashier.h). */
-        int64_t cashiers_version = 0, invoice_cursor = 0;
+        int64_t cashiers_version = 0, invoice_cursor = 0, mpesa_cursor = 0;
         if (duka_cashiers_version(db, &cashiers_version, err) != DUKA_OK ||
-            duka_etims_invoice_cursor(db, &invoice_cursor, err) != DUKA_OK)
+            duka_etims_invoice_cursor(db, &invoice_cursor, err) != DUKA_OK ||
+            duka_mpesa_cursor(db, &mpesa_cursor, err) != DUKA_OK)
             return DUKA_STORE;
         /* invoice_cursor: the eTIMS signatures of this till's receipts after the last one it
-         * stored (etims_receipt.h); the hub answers with an invoices member. */
+         * stored (etims_receipt.h); the hub answers with an invoices member. mpesa_cursor: the
+         * same for the verdicts on its typed M-Pesa codes (mpesa_verify.h). */
         snprintf(url, sizeof(url),
-                 "%s/v1/pull?cursor=%lld&limit=%d&cashiers_version=%lld&invoice_cursor=%lld",
+                 "%s/v1/pull?cursor=%lld&limit=%d&cashiers_version=%lld&invoice_cursor=%lld"
+                 "&mpesa_cursor=%lld",
                  id->hub_url, cursor, DUKA_PULL_PAGE_DEFAULT, (long long)cashiers_version,
-                 (long long)invoice_cursor);
+                 (long long)invoice_cursor, (long long)mpesa_cursor);
         duka_http_reply reply = {0};
         int64_t t0 = duka_monotonic_ms();
         duka_http_options ho = {.ca_file = id->ca_file};
@@ -520,9 +524,19 @@ static duka_rc pull_locked(sqlite3 *db, const duka_till_identity *id,
             duka_log(DUKA_LOG_WARN, "sync",
                      "pull: %d eTIMS signatures of receipts this till does not hold, ignored",
                      etims.ignored);
-        /* Another page while either the catalog or the signatures have more (the loop's
-         * bound, DUKA_SYNC_ROUNDS_MAX, holds for both: the next sync goes on). */
-        bool more = json_is_true(json_object_get(js, "more")) || etims.more;
+        duka_mpesa_pull_result mpesa = {0};
+        if (rc == DUKA_OK)
+            rc = duka_mpesa_apply_pull(db, json_object_get(js, "mpesa"),
+                                       json_object_get(js, "services"),
+                                       duka_clock_now_ms(opt->clock), &mpesa, err);
+        if (rc == DUKA_OK && mpesa.ignored > 0)
+            duka_log(DUKA_LOG_WARN, "sync",
+                     "pull: %d M-Pesa verdicts for payments this till does not hold pending, "
+                     "ignored",
+                     mpesa.ignored);
+        /* Another page while the catalog, the signatures or the verdicts have more (the
+         * loop's bound, DUKA_SYNC_ROUNDS_MAX, holds for all: the next sync goes on). */
+        bool more = json_is_true(json_object_get(js, "more")) || etims.more || mpesa.more;
         cursor = (long long)json_integer_value(next);
         json_decref(js);
         if (rc != DUKA_OK)

@@ -28,9 +28,12 @@ const char *duka_sale_payment_status(const duka_sale *s)
         return "refunded";
     const char *worst = "captured";
     for (int i = 0; i < s->payment_count; i++) {
+        if (strcmp(s->payments[i].status, "flagged") == 0)
+            return "flagged";
         if (strcmp(s->payments[i].status, "pending_verification") == 0)
-            return "pending_verification";
-        if (strcmp(s->payments[i].status, "pending_capture") == 0)
+            worst = "pending_verification";
+        if (strcmp(s->payments[i].status, "pending_capture") == 0 &&
+            strcmp(worst, "captured") == 0)
             worst = "pending_capture";
     }
     return worst;
@@ -56,6 +59,8 @@ json_t *duka_sale_reply_json(const duka_sale *s, const duka_checkout_result *res
                               p->status);
         if (strcmp(p->method, "cash") == 0 && p->tendered_cents > 0)
             json_object_set_new(o, "tendered", json_integer(p->tendered_cents));
+        if (p->note[0] != '\0')
+            json_object_set_new(o, "note", json_string(p->note));
         json_array_append_new(pays, o);
     }
     for (int i = 0; res != NULL && i < res->warning_count; i++)
@@ -265,6 +270,10 @@ void duka_receipt_text_etims(const duka_sale *s, const duka_receipt_shop *shop,
         put_row(&b, row, a);
         if (strcmp(p->status, "pending_verification") == 0)
             put(&b, "  (to be verified when online)\n");
+        else if (strcmp(p->status, "verified") == 0)
+            put(&b, "  (verified with M-Pesa)\n");
+        else if (strcmp(p->status, "flagged") == 0)
+            put(&b, "  FLAGGED: %s\n", p->note[0] ? p->note : "not verified");
         else if (strcmp(p->status, "pending_capture") == 0)
             put(&b, "  (to be captured when online)\n");
     }
@@ -363,8 +372,8 @@ duka_rc duka_till_sale_load(sqlite3 *db, const char *receipt_no, duka_sale *s, d
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return duka_db_fail(db, "reading the sale's lines", err);
     if (duka_db_prepare(db,
-                        "SELECT method, amount_cents, reference, status, coalesce(tendered_cents, 0)"
-                        " FROM payments WHERE sale_id = ?1 ORDER BY id",
+                        "SELECT method, amount_cents, reference, status, coalesce(tendered_cents, 0),"
+                        " coalesce(note, '') FROM payments WHERE sale_id = ?1 ORDER BY id",
                         &st, err) != DUKA_OK)
         return DUKA_STORE;
     sqlite3_bind_int64(st, 1, id);
@@ -375,6 +384,7 @@ duka_rc duka_till_sale_load(sqlite3 *db, const char *receipt_no, duka_sale *s, d
         duka_db_column_copy(st, 2, p->reference, sizeof(p->reference));
         duka_db_column_copy(st, 3, p->status, sizeof(p->status));
         p->tendered_cents = sqlite3_column_int64(st, 4);
+        duka_db_column_copy(st, 5, p->note, sizeof(p->note));
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)

@@ -27,12 +27,13 @@ typedef struct duka_receipt_shop {
 /* Reads the shop's name and KRA PIN the till last pulled (empty strings when none yet). */
 duka_rc duka_receipt_shop_load(sqlite3 *db, duka_receipt_shop *out, duka_err *err);
 
-/* The state of a sale's payments as one word: pending_verification when any M-Pesa payment
- * is, else pending_capture when any card payment is, else captured. */
+/* The state of a sale's payments as one word: flagged when the hub flagged any M-Pesa code,
+ * else pending_verification when any M-Pesa payment is, else pending_capture when any card
+ * payment is, else captured (verified M-Pesa payments count as captured). */
 const char *duka_sale_payment_status(const duka_sale *sale);
 
 /* {"receipt_no","total","tax","sync":"pending","command_id","payment_status","change",
- *  "payments":[{"method","amount","reference","status"[,"tendered"]}],"warnings":[{"code",
+ *  "payments":[{"method","amount","reference","status"[,"tendered"][,"note"]}],"warnings":[{"code",
  *  "message"}],"cashier":{"id","name"}|null} — amounts in cents. res may be NULL (a reprint: no change, no warnings). */
 json_t *duka_sale_reply_json(const duka_sale *sale, const duka_checkout_result *res);
 

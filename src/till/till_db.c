@@ -164,11 +164,19 @@ static const char till_schema_v5[] =
     "CREATE INDEX sales_original ON sales(original_receipt_no)"
     " WHERE original_receipt_no IS NOT NULL;";
 
+/* Version 6 (issue 13, M-Pesa): a payment's note — why a typed M-Pesa code was flagged, as
+ * the hub's verification said it (till/mpesa_verify.h); the index finds the payments still
+ * waiting for it. */
+static const char till_schema_v6[] =
+    "ALTER TABLE payments ADD COLUMN note TEXT;"
+    "CREATE INDEX payments_unverified ON payments(status)"
+    " WHERE method = 'mpesa' AND status IN ('pending_verification', 'flagged');";
+
 duka_rc duka_till_db_open(const char *path, bool create, sqlite3 **out, duka_err *err)
 {
     const duka_migration migrations[] = {
         {1, till_schema_v1}, {2, till_schema_v2}, {3, till_schema_v3}, {4, till_schema_v4},
-        {5, till_schema_v5}};
+        {5, till_schema_v5}, {6, till_schema_v6}};
     return duka_db_open(path, DUKA_DB_TILL, create, migrations,
                         (int)(sizeof(migrations) / sizeof(migrations[0])), out, err);
 }

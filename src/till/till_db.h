@@ -51,5 +51,8 @@ duka_rc duka_till_identity_load(sqlite3 *db, duka_till_identity *out, duka_err *
 #define DUKA_META_ETIMS_SINCE_MS "etims_since_ms" /* since when the hub says it is so */
 #define DUKA_META_ETIMS_PENDING "etims_pending"   /* the business's invoices the hub holds unsigned */
 #define DUKA_META_ETIMS_SEEN_MS "etims_seen_ms"   /* when the till last received that member */
+#define DUKA_META_MPESA_CURSOR "mpesa_cursor"     /* last mpesa (verifications) seq stored */
+#define DUKA_META_MPESA_STATE "mpesa_state"       /* services.mpesa.state as the hub said it */
+#define DUKA_META_MPESA_PENDING "mpesa_pending"   /* the business's M-Pesa jobs the hub holds */
 
 #endif

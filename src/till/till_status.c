@@ -11,6 +11,7 @@
 #include "outbox/outbox.h"
 #include "store/db.h"
 #include "till/etims_receipt.h"
+#include "till/mpesa_verify.h"
 #include "till/till_db.h"
 
 /* Appends an alert (beyond DUKA_STATUS_ALERTS_MAX they are dropped: the counts still say). */
@@ -104,6 +105,15 @@ duka_rc duka_till_status_load(sqlite3 *db, const duka_alert_settings *as, duka_t
         s->etims_since_ms = svc.since_ms;
         s->etims_hub_pending = svc.pending;
     }
+    duka_mpesa_counts mc;
+    if (duka_mpesa_counts_load(db, &mc, err) != DUKA_OK)
+        return DUKA_STORE;
+    s->mpesa_pending = mc.pending_verification;
+    s->mpesa_flagged = mc.flagged;
+    snprintf(s->mpesa_state, sizeof(s->mpesa_state), "%s", mc.hub_state);
+    if (as != NULL && s->mpesa_flagged > 0)
+        alert(s, "mpesa_flagged", "%lld M-Pesa %s flagged by the hub: check them with the owner",
+              (long long)s->mpesa_flagged, s->mpesa_flagged == 1 ? "payment" : "payments");
     if (as != NULL && s->pending > as->pending_threshold)
         alert(s, "queue_backlog", "%lld items waiting for the hub (alert above %lld)",
               (long long)s->pending, (long long)as->pending_threshold);
@@ -209,6 +219,11 @@ json_t *duka_till_status_to_json(const duka_till_status *s)
     json_object_set_new(o, "light", json_string(s->light));
     json_object_set_new(o, "light_reason", json_string(s->light_reason));
     json_object_set_new(o, "etims_pending", json_integer(s->etims_pending));
+    json_object_set_new(o, "mpesa",
+                        json_pack("{s:I, s:I, s:s}", "pending_verification",
+                                  (json_int_t)s->mpesa_pending, "flagged",
+                                  (json_int_t)s->mpesa_flagged, "state",
+                                  s->mpesa_state[0] ? s->mpesa_state : "unknown"));
     bool known = s->etims_state[0] != '\0';
     json_object_set_new(o, "etims",
                         json_pack("{s:s, s:o, s:o}", "state", known ? s->etims_state : "unknown",

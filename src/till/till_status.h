@@ -56,6 +56,10 @@ typedef struct duka_till_status {
     char light[8];
     char light_reason[160];
     int64_t etims_pending; /* this till's sales with no eTIMS signature (all until one arrives) */
+    /* This till's typed M-Pesa codes not verified yet, and those the hub flagged; the hub's
+     * M-Pesa state as last pulled ("" never). */
+    int64_t mpesa_pending, mpesa_flagged;
+    char mpesa_state[12];
     /* eTIMS as the hub last said it (services.etims of a pull; etims_receipt.h): state ""
      * until a pull brought one. "offline" / "degraded" turn a green light yellow. */
     char etims_state[12];

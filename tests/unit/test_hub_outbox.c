@@ -10,7 +10,10 @@
  *     use none; a failed item is retried by hand; wake makes backed-off items due;
  *   - results go back per terminal, in order, pageable; retention removes only done items;
  *   - counts: a business's own items only; the unsent count (every pull asks it) leaves the
- *     done items out, and on SQLite reads through an index, never the whole table.
+ *     done items out, and on SQLite reads through an index, never the whole table;
+ *   - M-Pesa receipts (hub/mpesa_receipts.h): kept once however often reported, credited to
+ *     one sale only — a second store connection (a second hub) crediting another sale gets
+ *     the first's number back — and a business never sees another's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +32,7 @@
 #include "hub/hub_push.h"
 #include "hub/hub_store.h"
 #include "hub/hub_store_impl.h"
+#include "hub/mpesa_receipts.h"
 #include "outbox/hub_outbox.h"
 #include "outbox/outbox.h"
 #include "protocol/sale.h"
@@ -496,12 +500,80 @@ static void test_counts_read_only_what_they_count(void **state)
     assert_non_null(strstr(plan, "USING INDEX hub_outbox_due (destination=? AND status=?)"));
 }
 
+static void test_mpesa_receipts_once_and_credited_once(void **state)
+{
+    fixture *f = *state;
+    duka_err err = {0};
+    duka_mpesa_payment p = {.receipt = "UL8OALU9GQ", .amount_cents = 55100,
+                            .phone = "254708374149", .paid_ms = T0, .shortcode = "600000",
+                            .reference = "T01-20261121-00001"};
+    bool inserted = false;
+    assert_ok(duka_hub_mpesa_receipt_put(f->store, f->business, &p, "c2b", T0, &inserted, &err),
+              &err);
+    assert_true(inserted);
+    duka_mpesa_payment again = p;
+    again.amount_cents = 1; /* a second report (the STK callback of the same payment) */
+    assert_ok(duka_hub_mpesa_receipt_put(f->store, f->business, &again, "stk", T0 + 5, &inserted,
+                                         &err),
+              &err);
+    assert_false(inserted);
+    duka_mpesa_receipt r;
+    bool found = false;
+    assert_ok(duka_hub_mpesa_receipt_get(f->store, f->business, "UL8OALU9GQ", &r, &found, &err),
+              &err);
+    assert_true(found);
+    assert_int_equal(r.p.amount_cents, 55100); /* the first report stands */
+    assert_string_equal(r.source, "c2b");
+    assert_string_equal(r.p.phone, "254708374149");
+    assert_int_equal(r.p.paid_ms, T0);
+    assert_string_equal(r.credited_to, "");
+
+    char holder[DUKA_RECEIPT_NO_MAX + 1];
+    assert_ok(duka_hub_mpesa_receipt_credit(f->store, f->business, "UL8OALU9GQ",
+                                            "T01-20261121-00001", T0 + 10, holder, &err),
+              &err);
+    assert_string_equal(holder, "T01-20261121-00001");
+    /* Again for the same sale (a verification repeated after a crash): still its own. */
+    assert_ok(duka_hub_mpesa_receipt_credit(f->store, f->business, "UL8OALU9GQ",
+                                            "T01-20261121-00001", T0 + 20, holder, &err),
+              &err);
+    assert_string_equal(holder, "T01-20261121-00001");
+    /* Another sale naming the same code, through another hub's connection: refused. */
+    assert_ok(duka_hub_mpesa_receipt_credit(f->other, f->business, "UL8OALU9GQ",
+                                            "T02-20261121-00007", T0 + 30, holder, &err),
+              &err);
+    assert_string_equal(holder, "T01-20261121-00001");
+    assert_ok(duka_hub_mpesa_receipt_get(f->store, f->business, "UL8OALU9GQ", &r, &found, &err),
+              &err);
+    assert_int_equal(r.credited_ms, T0 + 10);
+
+    /* Unknown receipt: not found, nothing made. Bad receipt: refused before the store. */
+    assert_int_equal(duka_hub_mpesa_receipt_credit(f->store, f->business, "ZZZZZZZZZZ",
+                                                   "T01-20261121-00002", T0, holder, &err),
+                     DUKA_NOTFOUND);
+    duka_mpesa_payment bad = p;
+    snprintf(bad.receipt, sizeof(bad.receipt), "abc");
+    assert_int_equal(duka_hub_mpesa_receipt_put(f->store, f->business, &bad, "c2b", T0,
+                                                &inserted, &err),
+                     DUKA_INPUT);
+
+    /* Another business does not see it, and may keep the same number as its own. */
+    char other[DUKA_BUSINESS_ID_LEN + 1];
+    assert_ok(duka_hub_business_create(f->store, "Other shop", other, &err), &err);
+    assert_ok(duka_hub_mpesa_receipt_get(f->store, other, "UL8OALU9GQ", &r, &found, &err), &err);
+    assert_false(found);
+    assert_ok(duka_hub_mpesa_receipt_put(f->store, other, &p, "c2b", T0, &inserted, &err), &err);
+    assert_true(inserted);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_push_numbers_invoices_without_gaps, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mpesa_receipts_once_and_credited_once, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_lease_from_before_the_clock_went_back, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_attempts_failure_and_manual_retry, setup,

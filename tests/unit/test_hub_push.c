@@ -733,9 +733,18 @@ static void test_stock_ledger(void **state)
     hub_peek_close(db);
 }
 
+/* Takes the schema back from version 7 to 6 by hand: M-Pesa's receipts. */
+static void schema_back_to_v6(const fixture *f, hub_peek *db)
+{
+    hub_peek_exec(db, "DROP TABLE mpesa_receipts;");
+    hub_peek_exec(db, f->db.pg ? "DELETE FROM schema_migrations WHERE version = 7"
+                               : "PRAGMA user_version = 6");
+}
+
 /* Takes the schema back from version 6 to 5 by hand: refunds' columns, the view as before. */
 static void schema_back_to_v5(const fixture *f, hub_peek *db)
 {
+    schema_back_to_v6(f, db);
     if (!f->db.pg) {
         hub_peek_exec(db, "DROP VIEW stock_movements;"
                           "CREATE VIEW stock_movements(business_id, sku, delta_milli, reason, ref,"
@@ -1146,6 +1155,42 @@ static json_t *string_of(char c, size_t n)
 /* The largest sale every bound allows, on a terminal id of the longest length: 500 lines of
  * the longest SKU and name at the highest quantity and price, eight payments with the
  * longest references, created at the last millisecond allowed. */
+/* A sale paid with a typed M-Pesa code gets a verification job in its own transaction, beside
+ * its invoice; a cash sale, a duplicate push or a conflict gets none. */
+static void test_typed_code_is_enqueued_for_verification(void **state)
+{
+    fixture *f = *state;
+    char cash_id[DUKA_UUID_STR_LEN + 1], mpesa_id[DUKA_UUID_STR_LEN + 1];
+    new_id(f, cash_id);
+    json_t *reply = push(f, &f->t01, body1(command(cash_id, sale_of(f, "T01", 1, NULL, 0))));
+    json_decref(reply);
+    sale_of(f, "T01", 2, NULL, 0);
+    duka_sale *s = f->sale;
+    snprintf(s->payments[0].method, sizeof(s->payments[0].method), "mpesa");
+    snprintf(s->payments[0].status, sizeof(s->payments[0].status), "pending_verification");
+    snprintf(s->payments[0].reference, sizeof(s->payments[0].reference), "UL8OALU9GQ");
+    new_id(f, mpesa_id);
+    json_t *cmd = command(mpesa_id, s);
+    json_incref(cmd);
+    reply = push(f, &f->t01, body1(cmd));
+    assert_result(reply, 0, mpesa_id, "applied", NULL);
+    json_decref(reply);
+    reply = push(f, &f->t01, body1(cmd)); /* again: a duplicate, no second job */
+    assert_result(reply, 0, mpesa_id, "duplicate", NULL);
+    json_decref(reply);
+    hub_peek *db = peek(f);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM hub_outbox WHERE destination ="
+                                      " 'etims'"),
+                     2);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM hub_outbox WHERE destination ="
+                                      " 'mpesa' AND command_type = 'mpesa.verify'"
+                                      " AND entity_id = 'T01-20261121-00002'"
+                                      " AND terminal = 'T01' AND status = 'pending'"),
+                     1);
+    assert_int_equal(hub_peek_int(db, "SELECT count(*) FROM hub_outbox"), 3);
+    hub_peek_close(db);
+}
+
 static void test_largest_sale_is_applied(void **state)
 {
     fixture *f = *state;
@@ -2796,6 +2841,8 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_device_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_typed_code_is_enqueued_for_verification, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_applied_duplicate_reused_foreign, setup, teardown),
         cmocka_unit_test_setup_teardown(test_id_stored_with_the_earlier_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_reused_is_conflict, setup, teardown),
