@@ -44,11 +44,14 @@ static const setting_row rows[DUKA_SETTING_COUNT] = {
 #undef TEST_TEXT_ROW
 };
 
-#define TEXT_SETTING_COUNT 3 /* SHOP_TIMEZONE, ETIMS_BASE_URL, ETIMS_QR_BASE */
+/* SHOP_TIMEZONE, ETIMS_BASE_URL, ETIMS_QR_BASE, and M-Pesa's two URLs, three secrets, the
+ * initiator and the credential file. */
+#define TEXT_SETTING_COUNT 10
 
 static bool is_text(duka_setting_unit u)
 {
-    return u == DUKA_UNIT_TEXT || u == DUKA_UNIT_URL;
+    return u == DUKA_UNIT_TEXT || u == DUKA_UNIT_URL || u == DUKA_UNIT_WORD ||
+           u == DUKA_UNIT_SECRET;
 }
 
 static bool is_duration(duka_setting_unit u)
@@ -158,6 +161,11 @@ static void test_defaults(void **state)
         {DUKA_SETTING_ETIMS_TIMEOUT, 30000},
         {DUKA_SETTING_ETIMS_IN_FLIGHT, 16},
         {DUKA_SETTING_ETIMS_MAX_UNSENT, DAY_MS},
+        {DUKA_SETTING_MPESA_TIMEOUT, 30000},
+        {DUKA_SETTING_MPESA_IN_FLIGHT, 4},
+        {DUKA_SETTING_MPESA_VERIFY_WINDOW, DAY_MS},
+        {DUKA_SETTING_MPESA_MATCH_WINDOW, 3600000},
+        {DUKA_SETTING_MPESA_STATUS_WAIT, 30000},
         {DUKA_SETTING_HUB_CONNECTION_TIMEOUT, 30000},
         {DUKA_SETTING_HUB_CONNECTIONS_PER_IP, 64},
     };
@@ -601,6 +609,37 @@ static void test_problems_are_bounded(void **state)
  * (UTC, or TZ unset) a sale at 00:30 in Nairobi must carry Nairobi's date. */
 /* URL settings (ETIMS_BASE_URL …): empty (off) or an http(s) URL up to the text limit;
  * anything else refused naming the setting, and nothing changes. */
+/* Words (no spaces) and secrets: a secret is "(set)" in the JSON and never in an error. */
+static void test_word_and_secret_settings(void **state)
+{
+    (void)state;
+    duka_config cfg;
+    duka_config_defaults(&cfg);
+    duka_err err = {0};
+    assert_ok(set(&cfg, "MPESA_INITIATOR", "testapi", &err), &err);
+    assert_string_equal(duka_config_text(&cfg, DUKA_SETTING_MPESA_INITIATOR), "testapi");
+    assert_int_equal(set(&cfg, "MPESA_INITIATOR", "two words", &err), DUKA_INPUT);
+    assert_contains(err.msg, "MPESA_INITIATOR");
+    assert_string_equal(duka_config_text(&cfg, DUKA_SETTING_MPESA_INITIATOR), "testapi");
+    assert_ok(set(&cfg, "MPESA_CONSUMER_SECRET", "s3cr3t-value", &err), &err);
+    assert_int_equal(set(&cfg, "MPESA_CONSUMER_SECRET", "s3cr3t value", &err), DUKA_INPUT);
+    assert_contains(err.msg, "MPESA_CONSUMER_SECRET");
+    assert_true(strstr(err.msg, "s3cr3t") == NULL);
+    char longer[DUKA_SETTING_TEXT_MAX + 2];
+    memset(longer, 'k', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    assert_int_equal(set(&cfg, "MPESA_CONSUMER_KEY", longer, &err), DUKA_INPUT);
+    longer[DUKA_SETTING_TEXT_MAX] = '\0';
+    assert_ok(set(&cfg, "MPESA_CONSUMER_KEY", longer, &err), &err);
+    json_t *js = duka_config_json(&cfg);
+    char *text = json_dumps(js, 0);
+    assert_non_null(text);
+    assert_true(strstr(text, "s3cr3t") == NULL);
+    assert_true(strstr(text, "\"(set)\"") != NULL);
+    free(text);
+    json_decref(js);
+}
+
 static void test_url_settings(void **state)
 {
     (void)state;
@@ -898,8 +937,11 @@ static void test_json_has_every_setting(void **state)
         const char *unit = json_string_value(json_object_get(s, "unit"));
         assert_non_null(unit);
         if (is_text(rows[i].unit)) {
-            assert_string_equal(unit, rows[i].unit == DUKA_UNIT_URL ? "url" : "text");
-            assert_string_equal(json_string_value(json_object_get(s, "value")), cfg.text[i]);
+            assert_string_equal(unit, rows[i].unit == DUKA_UNIT_URL      ? "url"
+                                      : rows[i].unit == DUKA_UNIT_SECRET ? "secret"
+                                                                         : "text");
+            if (rows[i].unit != DUKA_UNIT_SECRET)
+                assert_string_equal(json_string_value(json_object_get(s, "value")), cfg.text[i]);
         } else {
             assert_true(json_is_integer(json_object_get(s, "value")));
             assert_int_equal(json_integer_value(json_object_get(s, "value")), cfg.value[i]);
@@ -975,6 +1017,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_env_value_is_a_problem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_problems_are_bounded, setup, teardown),
         cmocka_unit_test(test_url_settings),
+        cmocka_unit_test(test_word_and_secret_settings),
         cmocka_unit_test_setup_teardown(test_timezone_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_has_every_setting, setup, teardown),
         cmocka_unit_test(test_huge_duration_is_refused_not_wrapped),

@@ -169,7 +169,9 @@ static bool classify(long status, const char *body, size_t len, duka_daraja_answ
     char why[DUKA_ERR_MSG_MAX] = "";
     json_t *o = load_object(body, len, why, sizeof(why));
     const char *code = o ? json_string_value(json_object_get(o, "errorCode")) : NULL;
-    const char *text = o ? json_string_value(json_object_get(o, "errorMessage")) : NULL;
+    const char *msg = o ? json_string_value(json_object_get(o, "errorMessage")) : NULL;
+    char text[160];
+    snprintf(text, sizeof(text), "%s", msg ? msg : "(no message)");
     if (code != NULL)
         snprintf(a->error_code, sizeof(a->error_code), "%.31s", code);
     if (status == 200 && o != NULL && code == NULL) {
@@ -177,17 +179,16 @@ static bool classify(long status, const char *body, size_t len, duka_daraja_answ
         return true;
     }
     json_decref(o);
+    code = a->error_code; /* o is gone: the copies from here on */
     if (status == 200) {
         a->verdict = DUKA_DARAJA_RETRY;
         set_msg(a, "Daraja answered 200 with %s", why[0] ? why : "an error");
     } else if (status == 429 || status >= 500) {
         a->verdict = DUKA_DARAJA_RETRY;
-        set_msg(a, "Daraja HTTP %ld %s: %.150s", status, code ? code : "",
-                text ? text : "(no message)");
+        set_msg(a, "Daraja HTTP %ld %s: %s", status, code, text);
     } else {
         a->verdict = DUKA_DARAJA_REFUSED;
-        set_msg(a, "Daraja refused (HTTP %ld %s): %.150s", status, code ? code : "",
-                text ? text : "(no message)");
+        set_msg(a, "Daraja refused (HTTP %ld %s): %s", status, code, text);
     }
     return false;
 }
