@@ -276,7 +276,7 @@ s.test('offline_refund', async (ctx) => {
   h.checkEq(rv.refundDue, 'Give back: KES 300.50 by M-Pesa', '#refund-due-row');
   const bar = await h.statusBar(page);
   h.check(bar.light === 'red' && bar.banner, `still offline: ${JSON.stringify(bar)}`);
-  await h.waitFor(async () => (await h.statusBar(page)).pending === '1', 5, '#pending-count 1 (the refund)');
+  await h.waitFor(async () => (await h.statusBar(page)).pending === '1', 20, '#pending-count 1 (the refund)');
   const st = await h.dukaStatus(biz.tillDb);
   h.checkEq(st.pending, 1, 'duka status pending');
   h.checkEq((await h.dukaQueue(biz.tillDb, 'pending')).map((i) => [i.type, i.entity_id]), [['refund.create', refundNo]],

@@ -186,6 +186,20 @@ static void flag(code_decision *d, const char *fmt, ...)
     d->state = CODE_FLAGGED;
 }
 
+/* A duration as a person says it: "45 s", "30 min", "24 h", "3 days". */
+static void duration_text(int64_t ms, char *out, size_t n)
+{
+    int64_t s = ms / 1000;
+    if (s < 120)
+        snprintf(out, n, "%" PRId64 " s", s);
+    else if (s < 2 * 3600)
+        snprintf(out, n, "%" PRId64 " min", s / 60);
+    else if (s < 3 * 86400)
+        snprintf(out, n, "%" PRId64 " h", s / 3600);
+    else
+        snprintf(out, n, "%" PRId64 " days", s / 86400);
+}
+
 static void kes(int64_t cents, char *out, size_t n)
 {
     snprintf(out, n, "%" PRId64 ".%02d", cents / 100, (int)(cents % 100));
@@ -225,8 +239,10 @@ static duka_rc decide_code(duka_mpesa_sender *s, duka_hub_store *store, const ch
             flag(d, "%s was paid to shortcode %s, not the shop's %s", d->code, r.p.shortcode,
                  shortcode);
         } else if (r.p.paid_ms > 0 && apart > s->match_window_ms) {
-            flag(d, "%s was paid %" PRId64 " minutes %s the sale (more than MPESA_MATCH_WINDOW)",
-                 d->code, apart / 60000, r.p.paid_ms < sale->created_ms ? "before" : "after");
+            char gap[32];
+            duration_text(apart, gap, sizeof(gap));
+            flag(d, "%s was paid %s %s the sale (more than MPESA_MATCH_WINDOW)", d->code, gap,
+                 r.p.paid_ms < sale->created_ms ? "before" : "after");
         } else {
             char holder[DUKA_RECEIPT_NO_MAX + 1];
             rc = duka_hub_mpesa_receipt_credit(store, business_id, d->code, sale->receipt_no,
@@ -241,9 +257,10 @@ static duka_rc decide_code(duka_mpesa_sender *s, duka_hub_store *store, const ch
         return DUKA_OK;
     }
     if (now - sale->created_ms > s->verify_window_ms) {
-        flag(d, "%s was not confirmed by M-Pesa within %" PRId64 " minutes of the sale "
-                "(MPESA_VERIFY_WINDOW)",
-             d->code, s->verify_window_ms / 60000);
+        char window[32];
+        duration_text(s->verify_window_ms, window, sizeof(window));
+        flag(d, "%s was not confirmed by M-Pesa within %s of the sale (MPESA_VERIFY_WINDOW)",
+             d->code, window);
         return DUKA_OK;
     }
     int64_t asked = 0, last = 0;

@@ -232,6 +232,12 @@ function renderStatus() {
   $('#failed-count').textContent = String(s.failed);
   $('#failed-chip').classList.toggle('alert', s.failed > 0);
   $('#etims-pending').textContent = String(s.etims_pending || 0);
+  const mp = s.mpesa || { pending_verification: 0, flagged: 0 };
+  $('#mpesa-pending').textContent = String(mp.pending_verification);
+  $('#mpesa-flagged').textContent = String(mp.flagged);
+  $('#sync-mpesa-pending').textContent = String(mp.pending_verification);
+  $('#sync-mpesa-flagged').textContent = String(mp.flagged);
+  $('#mpesa-chip').classList.toggle('alert', mp.flagged > 0);
   $('#offline-banner').hidden = s.light !== 'red';
   if (s.shop && s.shop.name) $('#shop-name').textContent = s.shop.name;
   $('#terminal').textContent = s.terminal || '';
@@ -613,6 +619,8 @@ function renderReceipt(s) {
     parts.push(lr(METHOD[p.method] + (p.reference ? ' ' + p.reference : ''), money(p.amount)));
     if (p.method === 'cash' && p.tendered) parts.push(lr('  tendered', money(p.tendered)));
     if (p.status === 'pending_verification') parts.push(el('div', { text: '  M-Pesa: pending verification' }));
+    if (p.status === 'verified') parts.push(el('div', { text: '  M-Pesa: verified' }));
+    if (p.status === 'flagged') parts.push(el('div', { class: 'warn', text: '  M-Pesa FLAGGED: ' + (p.note || 'not verified') }));
   }
   if (s.change > 0) parts.push(lr('CHANGE', money(s.change), 'big'));
   for (const w of s.warnings || []) parts.push(el('div', { class: 'warn', text: '! ' + w.message }));
