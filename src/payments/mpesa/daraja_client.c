@@ -48,6 +48,7 @@ static void answer_init(duka_daraja_answer *a)
 {
     memset(a, 0, sizeof(*a));
     a->retry_after_s = -1;
+    a->result_code = -1; /* never "paid" unless a query said so */
 }
 
 /* The body as one JSON object within the limits; NULL when it is not. */
@@ -94,22 +95,45 @@ static bool text_of(const json_t *o, const char *key, char *out, size_t n)
     return false;
 }
 
-/* An amount in whole or decimal shillings (number or string) as cents; false when not one. */
+/* An amount in shillings as cents: a JSON number with at most 2 decimals, or a string of
+ * digits with an optional '.' and 1 or 2 decimals ("100", "100.5", "100.00"); above zero and
+ * at most DUKA_MPESA_AMOUNT_MAX_KES. False when not one. */
 static bool cents_of(const json_t *v, int64_t *out)
 {
-    double d = NAN;
     if (json_is_number(v)) {
-        d = json_number_value(v);
-    } else if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) < 20) {
-        char *end = NULL;
-        d = strtod(json_string_value(v), &end);
-        if (*end != '\0')
+        double d = json_number_value(v) * 100.0;
+        if (!isfinite(d) || d < 1 || d > (double)DUKA_MPESA_AMOUNT_MAX_KES * 100 ||
+            fabs(d - nearbyint(d)) > 1e-6)
             return false;
+        *out = (int64_t)llround(d);
+        return true;
     }
-    if (!isfinite(d) || d <= 0 || d > (double)DUKA_MPESA_AMOUNT_MAX_KES * 100)
+    const char *s = json_string_value(v);
+    if (s == NULL)
         return false;
-    *out = (int64_t)llround(d * 100.0);
-    return *out > 0;
+    int64_t whole = 0, frac = 0;
+    int digits = 0, decimals = -1;
+    for (; *s; s++) {
+        if (*s == '.' && decimals < 0 && digits > 0) {
+            decimals = 0;
+        } else if (*s >= '0' && *s <= '9' && digits < 9 && decimals < 2) {
+            if (decimals < 0) {
+                whole = whole * 10 + (*s - '0');
+                digits++;
+            } else {
+                frac = frac * 10 + (*s - '0');
+                decimals++;
+            }
+        } else {
+            return false;
+        }
+    }
+    if (digits == 0 || decimals == 0)
+        return false;
+    if (decimals == 1)
+        frac *= 10;
+    *out = whole * 100 + frac;
+    return *out > 0 && *out <= (int64_t)DUKA_MPESA_AMOUNT_MAX_KES * 100;
 }
 
 bool duka_mpesa_receipt_valid(const char *s)
@@ -219,8 +243,10 @@ void duka_daraja_parse_stk_push(long http_status, const char *body, size_t len,
          !text_of(o, "MerchantRequestID", a->merchant_request_id,
                   sizeof(a->merchant_request_id)) ||
          a->checkout_request_id[0] == '\0')) {
-        a->verdict = DUKA_DARAJA_RETRY;
-        set_msg(a, "Daraja's STK reply lacks CheckoutRequestID or MerchantRequestID");
+        /* Accepted, but nothing to follow it by: the customer may be prompted. Never resent. */
+        a->verdict = DUKA_DARAJA_UNCLEAR;
+        set_msg(a, "Daraja accepted the STK push without a CheckoutRequestID or "
+                   "MerchantRequestID");
     } else if (a->verdict == DUKA_DARAJA_OK) {
         set_msg(a, "prompt sent (%s)", a->checkout_request_id);
     }
@@ -232,9 +258,13 @@ void duka_daraja_parse_stk_query(long http_status, const char *body, size_t len,
 {
     json_t *o = NULL;
     if (!classify(http_status, body, len, a, &o)) {
-        if (strcmp(a->error_code, "500.001.1001") == 0) {
+        /* 500.001.1001 is overloaded: "being processed" is the customer not answered yet;
+         * "wrong credentials" is our Password. */
+        if (strcmp(a->error_code, "500.001.1001") == 0 && strstr(a->message, "processed")) {
             a->verdict = DUKA_DARAJA_PENDING;
             set_msg(a, "the customer has not answered yet");
+        } else if (strcmp(a->error_code, "500.001.1001") == 0) {
+            a->verdict = DUKA_DARAJA_REFUSED;
         }
         return;
     }
@@ -305,17 +335,19 @@ static duka_rc exchange(duka_daraja_client *c, const char *method, const char *p
     char url[DUKA_URL_MAX + 128];
     snprintf(url, sizeof(url), "%s%s", c->conf.base_url, path);
     duka_http_options o = {.timeout_ms = c->conf.timeout_ms, .cancel = c->conf.cancel};
-    char auth[DUKA_DARAJA_SECRET_MAX * 2 + 64];
-    if (basic != NULL) {
-        snprintf(auth, sizeof(auth), "Authorization: Basic %s", basic);
+    /* Both kinds in a header of ours: a Daraja token may be longer than duka's own. */
+    char auth[DUKA_DARAJA_SECRET_MAX * 2 + DUKA_DARAJA_TOKEN_MAX + 64];
+    if (basic != NULL || bearer != NULL) {
+        snprintf(auth, sizeof(auth), "Authorization: %s %s", basic ? "Basic" : "Bearer",
+                 basic ? basic : bearer);
         o.headers[0] = auth;
     }
     duka_err err = {0};
     size_t len = body ? strlen(body) : 0;
     duka_rc rc = c->conf.transport
-                     ? c->conf.transport(c->conf.transport_ctx, method, url, bearer, body, len, &o,
+                     ? c->conf.transport(c->conf.transport_ctx, method, url, NULL, body, len, &o,
                                          reply, &err)
-                     : duka_http_send(method, url, bearer, body, len, &o, reply, &err);
+                     : duka_http_send(method, url, NULL, body, len, &o, reply, &err);
     sodium_memzero(auth, sizeof(auth));
     if (rc != DUKA_OK) {
         answer_init(a);

@@ -10,16 +10,18 @@
  * was wrong (a reply: RETRY; a notification: the parser returns false).
  *
  * Classification of a reply (docs/PROTOCOL.md, "M-Pesa Daraja"):
- *   HTTP 200 with ResponseCode "0" → OK (a query's ResultCode is then in the answer);
- *   500 with errorCode 500.001.1001 → PENDING from an STK query ("being processed"), and
- *     REFUSED from a push ("wrong credentials", "unable to lock subscriber": nothing sent);
+ *   HTTP 200 with ResponseCode "0" → OK (a query's ResultCode is then in the answer); a
+ *     push accepted without a CheckoutRequestID → UNCLEAR (the customer may be prompted);
+ *   500 with errorCode 500.001.1001 → PENDING from an STK query when "being processed", else
+ *     REFUSED ("wrong credentials", "unable to lock subscriber": nothing sent);
  *   500 with errorCode 500.003.02 (spike arrest), other 5xx, 429 → RETRY (Retry-After kept);
  *   404 with 404.001.03 or 401 (token refused) → the cached token is dropped and the call made
  *     once more with a new one; refused again → RETRY;
  *   other 4xx (400.002.02 bad request …) → REFUSED;
  *   no answer: nothing delivered (refused, DNS, TLS) → OFFLINE; delivered, then no answer
- *   (timeout, dropped, cancelled) → UNCLEAR. The OAuth call failing is OFFLINE or RETRY as its
- *   own answer says: nothing of the real request was sent.
+ *   (timeout, dropped, cancelled) → UNCLEAR. The OAuth call failing is OFFLINE, RETRY or (the
+ *   key and secret refused) REFUSED as its own answer says: nothing of the real request was
+ *   sent, so its UNCLEAR is OFFLINE. result_code is -1 unless a query answered one.
  *
  * Thread safe: one client is shared by the forwarder's workers (the token under a mutex; at
  * most one OAuth call at a time). Each call blocks up to the conf's timeout twice (OAuth, then
