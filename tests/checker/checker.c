@@ -150,6 +150,13 @@ static duka_rc load_till(sqlite3 *db, int index, const char *path, bool etims,
                       " FROM t.etims_receipts",
                       idx, err);
     }
+    /* Its M-Pesa payments (every till schema has payments). */
+    if (rc == DUKA_OK)
+        rc = run1(db,
+                  "INSERT INTO tpay SELECT CAST(?1 AS INTEGER), s.receipt_no, upper(p.reference),"
+                  " p.amount_cents, p.status FROM t.payments p JOIN t.sales s ON s.id = p.sale_id"
+                  " WHERE p.method = 'mpesa' AND s.kind = 'sale'",
+                  idx, err);
     if (sqlite3_exec(db, "DETACH t", NULL, NULL, NULL) != SQLITE_OK && rc == DUKA_OK)
         rc = fail_sql(db, "detaching a till", err);
     return rc;
@@ -588,6 +595,52 @@ static duka_rc compare_etims(sqlite3 *db, const duka_check_input *in, duka_check
     return rc;
 }
 
+/* The payments the M-Pesa simulator holds (its state file, attached read-only as m), in
+ * cents, and the tills' M-Pesa payments judged against them. */
+static duka_rc check_mpesa(sqlite3 *db, const duka_check_input *in, duka_check_report *rep,
+                           duka_err *err)
+{
+    duka_rc rc = attach(db, in->mpesa_state, "m", err);
+    if (rc != DUKA_OK)
+        return rc;
+    rc = exec(db, "INSERT INTO mpay SELECT receipt, amount * 100 FROM m.payments",
+              "reading the M-Pesa simulator's payments", err);
+    if (sqlite3_exec(db, "DETACH m", NULL, NULL, NULL) != SQLITE_OK && rc == DUKA_OK)
+        rc = fail_sql(db, "detaching the M-Pesa simulator's state", err);
+#define COUNT3(field, what, count_sql, example_sql)                                         \
+    if (rc == DUKA_OK)                                                                       \
+        rc = scalar(db, count_sql, NULL, &rep->field, err);                                  \
+    if (rc == DUKA_OK && rep->field > 0)                                                     \
+        example(db, rep, what, example_sql);
+#define WRONG " FROM tpay t WHERE t.status = 'verified' AND NOT EXISTS (SELECT 1 FROM mpay m" \
+              " WHERE m.receipt = t.code AND m.cents = t.cents)"
+    COUNT3(mpesa_wrongly_verified, "mpesa_wrongly_verified: a code verified that M-Pesa does not "
+                                   "hold with that amount",
+           "SELECT count(*)" WRONG,
+           "SELECT 'till #' || (t.till + 1) || ' ' || t.receipt_no || ' ' || t.code"
+           " || ' KES ' || (t.cents / 100.0)" WRONG " LIMIT 1");
+#undef WRONG
+#define TWICE " FROM (SELECT code, count(DISTINCT receipt_no) n, group_concat(receipt_no) r" \
+              " FROM tpay WHERE status = 'verified' GROUP BY code) WHERE n > 1"
+    COUNT3(mpesa_double_credit, "mpesa_double_credit: one M-Pesa receipt verified on two sales",
+           "SELECT count(*)" TWICE, "SELECT code || ' on ' || r" TWICE " LIMIT 1");
+#undef TWICE
+    if (in->require_mpesa_decided) {
+        COUNT3(mpesa_undecided, "mpesa_undecided: a typed code still pending verification",
+               "SELECT count(*) FROM tpay WHERE status = 'pending_verification'",
+               "SELECT 'till #' || (till + 1) || ' ' || receipt_no || ' ' || code FROM tpay"
+               " WHERE status = 'pending_verification' LIMIT 1");
+    }
+#undef COUNT3
+    if (rc == DUKA_OK)
+        rc = scalar(db, "SELECT count(*) FROM tpay WHERE status = 'verified'", NULL,
+                    &rep->mpesa_verified, err);
+    if (rc == DUKA_OK)
+        rc = scalar(db, "SELECT count(*) FROM tpay WHERE status = 'flagged'", NULL,
+                    &rep->mpesa_flagged, err);
+    return rc;
+}
+
 duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_err *err)
 {
     memset(rep, 0, sizeof(*rep));
@@ -632,7 +685,11 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
                       " intrl_data TEXT, rcpt_sign TEXT, sdc_id TEXT, org_invc_no INTEGER);"
                       "CREATE INDEX einv_trd ON einv(tin, trd_invc_no);"
                       "CREATE INDEX einv_trd_only ON einv(trd_invc_no);"
-                      "CREATE INDEX einv_no ON einv(tin, bhf_id, invc_no);",
+                      "CREATE INDEX einv_no ON einv(tin, bhf_id, invc_no);"
+                      /* M-Pesa: the tills' M-Pesa payments, the simulator's payments. */
+                      "CREATE TABLE tpay (till INTEGER, receipt_no TEXT, code TEXT,"
+                      " cents INTEGER, status TEXT);"
+                      "CREATE TABLE mpay (receipt TEXT PRIMARY KEY, cents INTEGER);",
                       "creating work tables", err);
     if (rc == DUKA_OK && in->etims_state != NULL && in->hub_db == NULL)
         rc = duka_err_set(err, DUKA_INPUT,
@@ -652,6 +709,10 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
     if (rc == DUKA_OK && in->etims_state != NULL) {
         rep->etims_checked = true;
         rc = compare_etims(db, in, rep, err);
+    }
+    if (rc == DUKA_OK && in->mpesa_state != NULL) {
+        rep->mpesa_checked = true;
+        rc = check_mpesa(db, in, rep, err);
     }
     if (rc == DUKA_OK) {
         rep->acked = in->acked_count;
@@ -682,7 +743,8 @@ duka_rc duka_check_run(const duka_check_input *in, duka_check_report *rep, duka_
               rep->double_invoiced == 0 && rep->invoice_unexpected == 0 &&
               rep->invc_gaps == 0 && rep->invc_dupes == 0 && rep->invoice_mismatch == 0 &&
               rep->etims_not_done == 0 && rep->signature_mismatch == 0 &&
-              rep->unsigned_sales == 0;
+              rep->unsigned_sales == 0 && rep->mpesa_wrongly_verified == 0 &&
+              rep->mpesa_double_credit == 0 && rep->mpesa_undecided == 0;
     return DUKA_OK;
 }
 
@@ -740,6 +802,11 @@ duka_rc duka_check_read_acks(const char *path, duka_check_ack **out, int *count,
     Y(invc_gaps, "invc_gaps") Y(invc_dupes, "invc_dupes")                                  \
     Y(invoice_mismatch, "invoice_mismatch") Y(etims_not_done, "etims_not_done")            \
     Y(signature_mismatch, "signature_mismatch") Y(unsigned_sales, "unsigned")
+/* Only when mpesa_checked. */
+#define MPESA_FIELDS(Y)                                                                      \
+    Y(mpesa_verified, "mpesa_verified") Y(mpesa_flagged, "mpesa_flagged")                   \
+    Y(mpesa_wrongly_verified, "mpesa_wrongly_verified")                                      \
+    Y(mpesa_double_credit, "mpesa_double_credit") Y(mpesa_undecided, "mpesa_undecided")
 
 json_t *duka_check_report_json(const duka_check_report *rep)
 {
@@ -751,6 +818,9 @@ json_t *duka_check_report_json(const duka_check_report *rep)
 #define Y(f, name) json_object_set_new(o, name, json_integer((json_int_t)rep->f));
     if (rep->etims_checked) {
         ETIMS_FIELDS(Y)
+    }
+    if (rep->mpesa_checked) {
+        MPESA_FIELDS(Y)
     }
 #undef Y
     json_object_set_new(o, "first_problem", json_string(rep->first_problem));
@@ -766,6 +836,9 @@ void duka_check_print(FILE *f, const duka_check_report *rep)
 #define Y(field, name) fprintf(f, " %s=%lld", name, (long long)rep->field);
     if (rep->etims_checked) {
         ETIMS_FIELDS(Y)
+    }
+    if (rep->mpesa_checked) {
+        MPESA_FIELDS(Y)
     }
 #undef Y
     if (!rep->ok)

@@ -44,6 +44,14 @@
  *   signature_mismatch a till's etims_receipts row that is not the simulator's signature of
  *                   that receipt (rcptSign, intrlData, invcNo, curRcptNo/totRcptNo, sdcId)
  *   unsigned        a till sale with no etims_receipts row — when require_invoiced
+ *
+ * With mpesa_state (the M-Pesa simulator's state file, `duka sim mpesa --state`), the tills'
+ * M-Pesa payments are judged against the payments "Safaricom" holds:
+ *   mpesa_wrongly_verified a till payment verified whose code the simulator has no payment of,
+ *                   or of another amount
+ *   mpesa_double_credit a code verified on more than one sale (any tills)
+ *   mpesa_undecided a payment still pending verification — when require_mpesa_decided
+ *   mpesa_verified / mpesa_flagged are figures: every typed code ends one or the other.
  * A run passes when every one of these is 0 (conflicts only when expect_no_conflicts).
  *
  * Database files are opened read-only; the processes that wrote them must have stopped.
@@ -76,6 +84,8 @@ typedef struct duka_check_input {
     const char *etims_state; /* the eTIMS simulator's state file; NULL: no eTIMS checks */
     bool require_invoiced;   /* every hub sale invoiced, every eTIMS item done, every till
                               * sale signed (with etims_state only) */
+    const char *mpesa_state; /* the M-Pesa simulator's state file; NULL: no M-Pesa checks */
+    bool require_mpesa_decided; /* no typed code left pending (with mpesa_state only) */
 } duka_check_input;
 
 #define DUKA_CHECK_PROBLEM_MAX 512
@@ -92,6 +102,10 @@ typedef struct duka_check_report {
     int64_t invoices, till_signed;
     int64_t uninvoiced, double_invoiced, invoice_unexpected, invc_gaps, invc_dupes;
     int64_t invoice_mismatch, etims_not_done, signature_mismatch, unsigned_sales;
+    /* M-Pesa (mpesa_checked: an mpesa_state was given). */
+    bool mpesa_checked;
+    int64_t mpesa_verified, mpesa_flagged;
+    int64_t mpesa_wrongly_verified, mpesa_double_credit, mpesa_undecided;
     bool ok;
     char first_problem[DUKA_CHECK_PROBLEM_MAX]; /* "" when ok: the first thing found wrong */
 } duka_check_report;

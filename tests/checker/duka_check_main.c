@@ -4,11 +4,15 @@
  *
  *   duka-check [--hub HUB.db] [--business ID] [--till T.db]... [--acked FILE]
  *              [--require-drained] [--expect-no-conflicts]
- *              [--etims-state SIM.db [--require-invoiced]] [--json]
+ *              [--etims-state SIM.db [--require-invoiced]]
+ *              [--mpesa-state SIM.db [--require-mpesa-decided]] [--json]
  *
  * --etims-state: the eTIMS simulator's state file (`duka sim etims --state`), needs --hub:
  * the invoices it accepted are judged against the hub's sales and the tills' signatures;
  * --require-invoiced: every sale must be invoiced and signed by now (the run has drained).
+ * --mpesa-state: the M-Pesa simulator's state file (`duka sim mpesa --state`): the tills'
+ * typed codes verified only against its payments, each once; --require-mpesa-decided: none
+ * may still be pending verification.
  *
  * Exit 0 when every check passes, 1 when one fails (or a database cannot be read: one line
  * on stderr), 2 on bad usage.
@@ -26,7 +30,8 @@ static int usage(const char *msg)
     fprintf(stderr, "duka-check: %s\n"
                     "usage: duka-check [--hub HUB.db] [--business ID] [--till T.db]... "
                     "[--acked FILE] [--require-drained] [--expect-no-conflicts]\n"
-                    "                  [--etims-state SIM.db [--require-invoiced]] [--json]\n",
+                    "                  [--etims-state SIM.db [--require-invoiced]]\n"
+                    "                  [--mpesa-state SIM.db [--require-mpesa-decided]] [--json]\n",
             msg);
     return 2;
 }
@@ -46,6 +51,13 @@ int main(int argc, char **argv)
             in.expect_no_conflicts = true;
         } else if (strcmp(a, "--require-invoiced") == 0) {
             in.require_invoiced = true;
+        } else if (strcmp(a, "--require-mpesa-decided") == 0) {
+            in.require_mpesa_decided = true;
+        } else if (strcmp(a, "--mpesa-state") == 0) {
+            if (val == NULL)
+                return usage("an option needs a value");
+            in.mpesa_state = val;
+            i++;
         } else if (strcmp(a, "--etims-state") == 0) {
             if (val == NULL)
                 return usage("an option needs a value");
@@ -80,6 +92,8 @@ int main(int argc, char **argv)
         return usage("--etims-state needs --hub");
     if (in.require_invoiced && in.etims_state == NULL)
         return usage("--require-invoiced needs --etims-state");
+    if (in.require_mpesa_decided && in.mpesa_state == NULL)
+        return usage("--require-mpesa-decided needs --mpesa-state");
     duka_err err = {0};
     duka_check_ack *acks = NULL;
     if (acked_path != NULL &&

@@ -14,18 +14,23 @@ at a real `duka sim mpesa`, a till selling with codes it cannot check itself.
 - a code M-Pesa never heard of (and a forged confirmation to a URL with the wrong secret,
   which the hub refuses with 404) is flagged "not confirmed" once MPESA_VERIFY_WINDOW passes;
   nothing is dropped or accepted silently: every payment ends verified or flagged, with the
-  hub's audit holding each decision.
+  hub's audit holding each decision;
+- the shared checker (`duka-check --mpesa-state --require-mpesa-decided`) passes on each
+  run's end, and catches a flagged code turned "verified" by hand on the till (a receipt
+  credited to two sales, and a code M-Pesa does not hold with that amount).
 """
 
 import json
 import os
+import sqlite3
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MPESA_SHORTCODE, MpesaSim, Suite, check, check_eq, free_port,  # noqa: E402
-                     http_json, log, mpesa_env, run_json, run_ok, sell, setup_business,
-                     status, wait_for)
+from harness import (MPESA_SHORTCODE, MpesaSim, Suite, check, check_eq, duka_bin,  # noqa: E402
+                     free_port, http_json, log, mpesa_env, run_json, run_ok, sell,
+                     setup_business, status, wait_for)
 
 suite = Suite("mpesa_verify")
 
@@ -76,6 +81,20 @@ def audit_events(biz):
     return [e for e in r["events"] if e["event"].startswith("mpesa_")]
 
 
+def checker(biz, sim):
+    """duka-check on the till and the simulator's payments: the report."""
+    args = [os.path.join(os.path.dirname(duka_bin()), "duka-check"), "--mpesa-state",
+            sim.state, "--require-mpesa-decided", "--json"]
+    for db in biz.tills.values():
+        args += ["--till", db]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    check(p.returncode in (0, 1), "duka-check exit %d: %s" % (p.returncode, p.stderr))
+    rep = json.loads(p.stdout)
+    log("  duka-check: ok=%s verified=%s flagged=%s %s" % (
+        rep["ok"], rep.get("mpesa_verified"), rep.get("mpesa_flagged"), rep["first_problem"]))
+    return rep
+
+
 @suite.test
 def paid_code_verified_used_twice_and_wrong_amount_flagged(ctx):
     sim = MpesaSim(ctx).start()
@@ -112,6 +131,20 @@ def paid_code_verified_used_twice_and_wrong_amount_flagged(ctx):
     ev = audit_events(biz)
     check_eq(sorted(e["event"] for e in ev),
              ["mpesa_flagged", "mpesa_flagged", "mpesa_verified"], "audit: %r" % ev)
+    rep = checker(biz, sim)
+    check(rep["ok"], "the checker passes: %r" % rep)
+    check_eq((rep["mpesa_verified"], rep["mpesa_flagged"]), (1, 2), "checker's figures")
+    # Planted: the flagged second use of the code turned "verified" on the till by hand.
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE payments SET status = 'verified' WHERE sale_id IN (SELECT id"
+                    " FROM sales WHERE receipt_no IN (?, ?))",
+                    (again["receipt_no"], wrong["receipt_no"]))
+    con.close()
+    rep = checker(biz, sim)
+    check(not rep["ok"], "the checker fails on the planted verdicts")
+    check_eq((rep["mpesa_double_credit"], rep["mpesa_wrongly_verified"]), (1, 1),
+             "a receipt on two sales, and a code of another amount")
 
 
 @suite.test
@@ -133,6 +166,7 @@ def lost_confirmation_found_by_status_query(ctx):
     check_eq(p["status"], "verified", "found by the status query: %r" % p)
     results = sim.get("/_sim/callbacks?kind=status_result&ref=%s" % code)["callbacks"]
     check(results and results[0]["state"] == "sent", "a status result was posted: %r" % results)
+    check(checker(biz, sim)["ok"], "the checker passes")
 
 
 @suite.test
@@ -161,6 +195,8 @@ def unknown_and_forged_codes_flagged_after_the_window(ctx):
     st = status(db)
     check_eq((st["mpesa"]["pending_verification"], st["mpesa"]["flagged"]), (0, 2),
              "nothing left pending")
+    rep = checker(biz, sim)
+    check(rep["ok"] and rep["mpesa_flagged"] == 2, "the checker: %r" % rep)
 
 
 if __name__ == "__main__":
